@@ -1,0 +1,1 @@
+//! Reads pcap/pcapng captures and extracts the Totem UDP datagrams in them.
