@@ -1,0 +1,100 @@
+//! Telling generations and transports apart from the first bytes of a UDP payload.
+
+use crate::endian::Endian;
+use crate::generation::Generation;
+use crate::header::{ENDIAN_DETECTOR, MAGIC, VERSION};
+
+/// Variants of the G2 totemcrypto header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum G2Header {
+    /// corosync 2.3–2.4: `FE FE 00 00`, the same whether or not crypto is on.
+    V23,
+    /// corosync 2.2: `FF FF 00 00`.
+    V22,
+    /// corosync 2.0–2.1: the real cipher and hash ids.
+    V20 { cipher: u8, hash: u8 },
+}
+
+/// What the first bytes of a datagram say it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Framing {
+    /// A plaintext SRP message starts at offset 0 (G1 without secauth, or G3 udp/udpu).
+    Plain { generation: Generation, endian: Endian },
+    /// A G2 datagram: 4-byte totemcrypto header, then (possibly encrypted) SRP.
+    G2 { header: G2Header },
+    /// A kronosnet frame (corosync 3 knet transport); not Totem at this layer.
+    Knet { kind: KnetKind },
+    /// None of the above: a G1 secauth packet (HMAC first) or foreign traffic.
+    Opaque,
+}
+
+/// kronosnet v1 packet types, as far as we recognise them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KnetKind {
+    Data,
+    Ping,
+    Pong,
+    Pmtud,
+    PmtudReply,
+}
+
+/// kronosnet onwire version we recognise.
+pub const KNET_VERSION: u8 = 1;
+
+/// Classifies a UDP payload by its first bytes.
+///
+/// G3 and G1 carry a detector that pins both generation and byte order. G2 starts with a
+/// header we can see but, with crypto on, the SRP message behind it is opaque. knet frames
+/// are reported as such so they are never misparsed as Totem. Encrypted G1 (SOBER) and
+/// encrypted knet frames begin with random bytes and come out as `Opaque`.
+pub fn classify(b: &[u8]) -> Framing {
+    if b.len() >= 3 && b[2] == VERSION {
+        if u16::from_le_bytes([b[0], b[1]]) == MAGIC {
+            return Framing::Plain { generation: Generation::G3, endian: Endian::Little };
+        }
+        if u16::from_be_bytes([b[0], b[1]]) == MAGIC {
+            return Framing::Plain { generation: Generation::G3, endian: Endian::Big };
+        }
+    }
+    if b.len() >= 4 {
+        if b[0] <= 7 {
+            let d = [b[2], b[3]];
+            if u16::from_le_bytes(d) == ENDIAN_DETECTOR {
+                return Framing::Plain { generation: Generation::G1, endian: Endian::Little };
+            }
+            if u16::from_be_bytes(d) == ENDIAN_DETECTOR {
+                return Framing::Plain { generation: Generation::G1, endian: Endian::Big };
+            }
+        }
+        match [b[0], b[1], b[2], b[3]] {
+            [0xFE, 0xFE, 0, 0] => return Framing::G2 { header: G2Header::V23 },
+            [0xFF, 0xFF, 0, 0] => return Framing::G2 { header: G2Header::V22 },
+            _ => {}
+        }
+    }
+    if b.len() >= 6 && b[0] == KNET_VERSION {
+        let kind = match b[1] {
+            0x00 => Some(KnetKind::Data),
+            0x81 => Some(KnetKind::Ping),
+            0x82 => Some(KnetKind::Pong),
+            0x83 => Some(KnetKind::Pmtud),
+            0x84 => Some(KnetKind::PmtudReply),
+            _ => None,
+        };
+        // A knet data frame carries a 14-byte header, then usually a G3 message.
+        if let Some(kind) = kind {
+            return Framing::Knet { kind };
+        }
+    }
+    // corosync 2.0/2.1: real ids (cipher 0..=4, hash 0..=5), zero pads; with none/none the
+    // SRP header (and its detector) follows right away.
+    if b.len() >= 8 && b[0] <= 4 && b[1] <= 5 && b[2] == 0 && b[3] == 0 {
+        let d = [b[6], b[7]];
+        let plain_srp = u16::from_le_bytes(d) == ENDIAN_DETECTOR
+            || u16::from_be_bytes(d) == ENDIAN_DETECTOR;
+        if plain_srp || b[0] != 0 {
+            return Framing::G2 { header: G2Header::V20 { cipher: b[0], hash: b[1] } };
+        }
+    }
+    Framing::Opaque
+}
