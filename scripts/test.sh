@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The project's test command (README "Test"). Run as root on Debian 12: installs what the
+# tests need when it is missing, then runs the whole suite, live interop tests included.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '[test.sh %(%H:%M:%S)T] %s\n' -1 "$*"; }
+
+# Debian packages the suite uses: real corosync 3.1.7 peers and its tools, tshark as the
+# independent G1 decoder, iproute2/nftables for namespaces and loss, a C compiler and the
+# libcpg headers for the CPG client the captures script builds, vqsim for quorum checks.
+packages=(corosync corosync-vqsim tshark tcpdump iproute2 nftables gcc libc6-dev pkg-config
+  libcpg-dev libcorosync-common-dev libquorum-dev libvotequorum-dev libcmap-dev)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "test.sh: missing Debian packages (${missing[*]}); run as root to install them" >&2
+    exit 1
+  fi
+  log "installing: ${missing[*]}"
+  apt-get update -qq
+  echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# Debian's corosync package may start a daemon in the root namespace; the tests run their
+# own daemons in namespaces and must not meet it.
+if command -v systemctl >/dev/null 2>&1; then systemctl stop corosync >/dev/null 2>&1 || true; fi
+
+export CARGO_TERM_COLOR=never
+log "building"
+cargo build --workspace --all-targets --locked 2>&1 | tail -n 3
+if cargo nextest --version >/dev/null 2>&1; then
+  log "running the suite (cargo nextest)"
+  cargo nextest run --workspace --locked --no-fail-fast --failure-output final
+else
+  log "running the suite (cargo test)"
+  cargo test --workspace --locked --no-fail-fast
+fi
+cargo test --workspace --doc --locked -q
+log "done"
