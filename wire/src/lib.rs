@@ -7,6 +7,7 @@
 //! order ([`Endian`]) and re-encoded in the same order, so decode→encode is byte-identical.
 
 pub mod endian;
+pub mod envelope;
 pub mod error;
 pub mod framing;
 pub mod generation;
