@@ -218,7 +218,7 @@ impl Hash {
 
 impl Variant {
     /// Name used in error messages.
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Variant::V2_0 => "totemcrypto 2.0",
             Variant::V2_2 => "totemcrypto 2.2",

@@ -1,0 +1,296 @@
+//! A whole UDP payload: envelope (none, G1 secauth, G2 totemcrypto) around an SRP message.
+//!
+//! [`decode`] finds the generation and envelope, authenticates and decrypts with the keys it
+//! is given, and decodes the SRP message; [`Datagram::encode`] reverses every step with the
+//! same salt and parameters, so a real datagram comes back byte for byte.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::envelope::{
+    Cipher, CryptoConfig, EnvelopeError, Hash, Secauth, SecauthParams, TotemCrypto,
+    TotemCryptoParams, Variant,
+};
+use crate::error::Error;
+use crate::framing::{classify, Framing, G2Header, KnetKind};
+use crate::generation::Generation;
+use crate::srp::message::{Decoded, SrpMessage};
+
+/// How a datagram was wrapped, with what is needed to wrap it again identically.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Envelope {
+    /// No envelope: G1 with secauth off, G3 on udp/udpu.
+    Plain,
+    /// G1 secauth (SOBER-128 or NSS mode).
+    Secauth(SecauthParams),
+    /// G2 totemcrypto header, with or without crypto.
+    TotemCrypto {
+        config: CryptoConfig,
+        params: TotemCryptoParams,
+    },
+}
+
+impl Envelope {
+    /// A short description for dumps.
+    pub fn describe(&self) -> String {
+        match self {
+            Envelope::Plain => "plain".into(),
+            Envelope::Secauth(p) => format!("secauth {:?} trailer={:?}", p.mode, p.trailer),
+            Envelope::TotemCrypto { config, .. } => {
+                format!(
+                    "{} {:?}/{:?}",
+                    config.variant.name(),
+                    config.cipher,
+                    config.hash
+                )
+            }
+        }
+    }
+}
+
+/// A decoded datagram.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Datagram {
+    pub generation: Generation,
+    pub envelope: Envelope,
+    pub body: Decoded,
+}
+
+/// Why a datagram could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DatagramError {
+    /// The envelope could not be opened (wrong key, corrupted, truncated).
+    #[error("envelope: {0}")]
+    Envelope(#[from] EnvelopeError),
+    /// The SRP message inside is malformed.
+    #[error("{0}")]
+    Codec(#[from] Error),
+    /// Encrypted, and no key (or no matching configuration) was given.
+    #[error("encrypted {0} datagram and no key opens it")]
+    NeedsKey(&'static str),
+    /// A kronosnet frame: corosync 3's knet transport, not a bare Totem message.
+    #[error("kronosnet frame ({0:?}), not a bare Totem message")]
+    Knet(KnetKind),
+}
+
+/// The keys a decoder may use: the cluster authkey, applied to every envelope it could fit.
+pub struct Keys {
+    secauth: Option<Secauth>,
+    g2: Vec<TotemCrypto>,
+    /// Index into `g2` of the configuration that last worked: tried first next time.
+    g2_hint: AtomicUsize,
+}
+
+impl Default for Keys {
+    fn default() -> Self {
+        Keys::none()
+    }
+}
+
+impl core::fmt::Debug for Keys {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "Keys(secauth: {}, g2 configs: {})",
+            self.secauth.is_some(),
+            self.g2.len()
+        )
+    }
+}
+
+impl Keys {
+    /// No key: only plaintext datagrams (and G2 with crypto none/none) decode.
+    pub fn none() -> Self {
+        let g2 = [Variant::V2_3, Variant::V2_2, Variant::V2_0]
+            .into_iter()
+            .filter_map(|variant| {
+                TotemCrypto::new(
+                    CryptoConfig {
+                        cipher: Cipher::None,
+                        hash: Hash::None,
+                        variant,
+                    },
+                    &[],
+                )
+                .ok()
+            })
+            .collect();
+        Keys {
+            secauth: None,
+            g2,
+            g2_hint: AtomicUsize::new(0),
+        }
+    }
+
+    /// Keys from an authkey. Every G2 cipher/hash combination is a candidate, since the G2
+    /// header does not say which one the sender used.
+    pub fn with_authkey(authkey: &[u8]) -> Self {
+        let mut keys = Keys::none();
+        keys.secauth = Secauth::new(authkey).ok();
+        for variant in [Variant::V2_3, Variant::V2_2, Variant::V2_0] {
+            // corosync's defaults first: aes256 + sha1.
+            let mut combos = vec![(Cipher::Aes256, Hash::Sha1)];
+            for c in Cipher::ALL {
+                for h in Hash::ALL {
+                    if (c, h) != (Cipher::Aes256, Hash::Sha1)
+                        && !(c == Cipher::None && h == Hash::None)
+                    {
+                        combos.push((c, h));
+                    }
+                }
+            }
+            for (cipher, hash) in combos {
+                if let Ok(t) = TotemCrypto::new(
+                    CryptoConfig {
+                        cipher,
+                        hash,
+                        variant,
+                    },
+                    authkey,
+                ) {
+                    keys.g2.push(t);
+                }
+            }
+        }
+        keys
+    }
+
+    /// Keys for exactly one G2 configuration (what a running node has).
+    pub fn with_g2_config(config: CryptoConfig, authkey: &[u8]) -> Result<Self, EnvelopeError> {
+        let mut keys = Keys::none();
+        keys.secauth = Secauth::new(authkey).ok();
+        keys.g2.insert(0, TotemCrypto::new(config, authkey)?);
+        Ok(keys)
+    }
+
+    fn g2_for(&self, config: &CryptoConfig) -> Option<&TotemCrypto> {
+        self.g2.iter().find(|t| t.config() == *config)
+    }
+}
+
+/// Decodes one UDP payload.
+pub fn decode(payload: &[u8], keys: &Keys) -> Result<Datagram, DatagramError> {
+    match classify(payload) {
+        Framing::Plain {
+            generation: Generation::G3,
+            ..
+        } => Ok(Datagram {
+            generation: Generation::G3,
+            envelope: Envelope::Plain,
+            body: SrpMessage::parse(payload, Generation::G3)?,
+        }),
+        Framing::Plain { generation, .. } => match SrpMessage::parse(payload, generation) {
+            Ok(body) => Ok(Datagram {
+                generation,
+                envelope: Envelope::Plain,
+                body,
+            }),
+            // A secauth datagram may start with bytes that look like a G1 header.
+            Err(e) => open_secauth(payload, keys).map_err(|_| DatagramError::Codec(e)),
+        },
+        Framing::G2 { header } => open_g2(payload, header, keys),
+        Framing::Knet { kind } => Err(DatagramError::Knet(kind)),
+        Framing::Opaque => open_secauth(payload, keys),
+    }
+}
+
+fn open_secauth(payload: &[u8], keys: &Keys) -> Result<Datagram, DatagramError> {
+    let s = keys
+        .secauth
+        .as_ref()
+        .ok_or(DatagramError::NeedsKey("G1 secauth"))?;
+    let opened = s.open(payload)?;
+    let body = SrpMessage::parse(&opened.plaintext, Generation::G1)?;
+    Ok(Datagram {
+        generation: Generation::G1,
+        envelope: Envelope::Secauth(opened.params),
+        body,
+    })
+}
+
+fn open_g2(payload: &[u8], header: G2Header, keys: &Keys) -> Result<Datagram, DatagramError> {
+    let variant = match header {
+        G2Header::V23 => Variant::V2_3,
+        G2Header::V22 => Variant::V2_2,
+        G2Header::V20 { .. } => Variant::V2_0,
+    };
+    let n = keys.g2.len();
+    let hint = keys
+        .g2_hint
+        .load(Ordering::Relaxed)
+        .min(n.saturating_sub(1));
+    let mut last_err: Option<DatagramError> = None;
+    let mut plaintext_err: Option<Error> = None;
+    for k in (0..n).map(|i| (hint + i) % n) {
+        let t = &keys.g2[k];
+        if t.config().variant != variant {
+            continue;
+        }
+        if let G2Header::V20 { cipher, hash } = header {
+            if t.config().cipher.id() != cipher || t.config().hash.id() != hash {
+                continue;
+            }
+        }
+        match t.open(payload) {
+            Ok(opened) => match SrpMessage::parse(&opened.plaintext, Generation::G2) {
+                // Without a hash, "opening" always succeeds: only an exact-length SRP
+                // message proves the configuration is the right one.
+                Ok(body) if t.config().hash != Hash::None || body.trailing.is_empty() => {
+                    keys.g2_hint.store(k, Ordering::Relaxed);
+                    return Ok(Datagram {
+                        generation: Generation::G2,
+                        envelope: Envelope::TotemCrypto {
+                            config: t.config(),
+                            params: opened.params,
+                        },
+                        body,
+                    });
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    if t.config().hash == Hash::None {
+                        plaintext_err.get_or_insert(e);
+                    } else {
+                        return Err(e.into());
+                    }
+                }
+            },
+            Err(e) => {
+                if t.config().hash != Hash::None {
+                    last_err = Some(e.into());
+                }
+            }
+        }
+    }
+    if keys.g2.iter().all(|t| t.config().hash == Hash::None) {
+        // No key at all: a malformed plaintext message is the best explanation we have.
+        return Err(plaintext_err
+            .map(DatagramError::Codec)
+            .unwrap_or(DatagramError::NeedsKey("G2 totemcrypto")));
+    }
+    Err(last_err
+        .or(plaintext_err.map(DatagramError::Codec))
+        .unwrap_or(DatagramError::NeedsKey("G2 totemcrypto")))
+}
+
+impl Datagram {
+    /// Encodes the datagram again, wrapping it the way it was wrapped.
+    pub fn encode(&self, keys: &Keys) -> Result<Vec<u8>, DatagramError> {
+        let plain = self.body.to_vec();
+        match &self.envelope {
+            Envelope::Plain => Ok(plain),
+            Envelope::Secauth(params) => {
+                let s = keys
+                    .secauth
+                    .as_ref()
+                    .ok_or(DatagramError::NeedsKey("G1 secauth"))?;
+                Ok(s.seal(&plain, params))
+            }
+            Envelope::TotemCrypto { config, params } => {
+                let t = keys
+                    .g2_for(config)
+                    .ok_or(DatagramError::NeedsKey("G2 totemcrypto"))?;
+                Ok(t.seal(&plain, params)?)
+            }
+        }
+    }
+}
