@@ -70,6 +70,19 @@ impl SrpMessage {
         }
     }
 
+    /// The sender's byte order.
+    pub fn endian(&self) -> crate::endian::Endian {
+        match self {
+            SrpMessage::OrfToken(m) => m.header.endian,
+            SrpMessage::Mcast(m) => m.header.endian,
+            SrpMessage::MergeDetect(m) => m.header.endian,
+            SrpMessage::MembJoin(m) => m.header.endian,
+            SrpMessage::CommitToken(m) => m.header.endian,
+            SrpMessage::TokenHoldCancel(m) => m.header.endian,
+            SrpMessage::RingTest(m) => m.endian,
+        }
+    }
+
     /// The sender's nodeid from the header (the ring number for ring tests).
     pub fn nodeid(&self) -> u32 {
         match self {

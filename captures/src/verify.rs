@@ -1,0 +1,123 @@
+//! Verification of captures: decode every Totem datagram, re-encode it, compare bytes.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use totem_wire::datagram::{decode, Keys};
+
+use crate::{read_udp, CaptureError, PortFilter, UdpDatagram};
+
+/// One datagram that failed to decode or to re-encode identically.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// Frame number in the capture (1-based, as tshark numbers frames).
+    pub frame: u64,
+    pub reason: String,
+}
+
+/// Counters of a verify run over one or more captures.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    /// Frames read.
+    pub packets: u64,
+    /// UDP datagrams on the Totem ports.
+    pub totem: u64,
+    /// Of those, decoded without error.
+    pub decoded: u64,
+    /// Of those, re-encoded to the same bytes.
+    pub identical: u64,
+    /// Decoded datagrams per generation label and envelope kind.
+    pub by_kind: BTreeMap<String, u64>,
+    /// What failed, per file.
+    pub failures: Vec<(String, Failure)>,
+}
+
+impl Report {
+    /// Number of errors (failures).
+    pub fn errors(&self) -> u64 {
+        self.failures.len() as u64
+    }
+    /// Whether the run proves every datagram: all decoded, all identical.
+    pub fn passed(&self) -> bool {
+        self.errors() == 0 && self.decoded == self.totem && self.identical == self.decoded
+    }
+    /// The summary line, in exactly the documented form.
+    pub fn summary_line(&self) -> String {
+        format!(
+            "packets={} totem={} decoded={} identical={} errors={}",
+            self.packets,
+            self.totem,
+            self.decoded,
+            self.identical,
+            self.errors()
+        )
+    }
+    /// Adds another report's counts to this one.
+    pub fn absorb(&mut self, other: Report) {
+        self.packets += other.packets;
+        self.totem += other.totem;
+        self.decoded += other.decoded;
+        self.identical += other.identical;
+        for (k, v) in other.by_kind {
+            *self.by_kind.entry(k).or_default() += v;
+        }
+        self.failures.extend(other.failures);
+    }
+}
+
+/// Checks one datagram: decode, re-encode, compare. Returns the kind label on success.
+pub fn verify_datagram(d: &UdpDatagram, keys: &Keys) -> Result<String, String> {
+    let decoded = decode(&d.payload, keys).map_err(|e| format!("decode: {e}"))?;
+    let label = format!("{} {}", decoded.generation, envelope_kind(&decoded.envelope));
+    let again = decoded.encode(keys).map_err(|e| format!("{label}: re-encode: {e}"))?;
+    if again != d.payload {
+        let at = again.iter().zip(&d.payload).position(|(a, b)| a != b).unwrap_or(again.len().min(d.payload.len()));
+        return Err(format!(
+            "{label} {}: re-encoded bytes differ at offset {at} (len {} vs {})",
+            decoded.body.message.msg_type().name(),
+            again.len(),
+            d.payload.len()
+        ));
+    }
+    crate::layers::verify_layers(&decoded).map_err(|e| format!("{label}: {e}"))?;
+    Ok(label)
+}
+
+fn envelope_kind(e: &totem_wire::datagram::Envelope) -> &'static str {
+    use totem_wire::datagram::Envelope;
+    match e {
+        Envelope::Plain => "plain",
+        Envelope::Secauth(_) => "secauth",
+        Envelope::TotemCrypto { config, .. } => {
+            if config.cipher == totem_wire::envelope::Cipher::None && config.hash == totem_wire::envelope::Hash::None {
+                "totemcrypto-none"
+            } else {
+                "totemcrypto-encrypted"
+            }
+        }
+    }
+}
+
+/// Verifies every Totem datagram of one capture file.
+pub fn verify_file(path: &Path, keys: &Keys, filter: &PortFilter) -> Result<Report, CaptureError> {
+    let (datagrams, stats) = read_udp(path, filter)?;
+    let mut report = Report { packets: stats.frames, ..Default::default() };
+    let name = path.display().to_string();
+    for d in &datagrams {
+        report.totem += 1;
+        match verify_datagram(d, keys) {
+            Ok(label) => {
+                report.decoded += 1;
+                report.identical += 1;
+                *report.by_kind.entry(label).or_default() += 1;
+            }
+            Err(reason) => {
+                if !reason.starts_with("decode:") {
+                    report.decoded += 1;
+                }
+                report.failures.push((name.clone(), Failure { frame: d.frame, reason }));
+            }
+        }
+    }
+    Ok(report)
+}
