@@ -88,6 +88,7 @@ fn envelope_kind(e: &totem_wire::datagram::Envelope) -> &'static str {
     match e {
         Envelope::Plain => "plain",
         Envelope::Secauth(_) => "secauth",
+        Envelope::Knet(_) => "knet",
         Envelope::TotemCrypto { config, .. } => {
             if config.cipher == totem_wire::envelope::Cipher::None && config.hash == totem_wire::envelope::Hash::None {
                 "totemcrypto-none"

@@ -13,10 +13,11 @@ use crate::envelope::{
 use crate::error::Error;
 use crate::framing::{classify, Framing, G2Header, KnetKind};
 use crate::generation::Generation;
+use crate::knet::{KnetBody, KnetFrame};
 use crate::srp::message::{Decoded, SrpMessage};
 
 /// How a datagram was wrapped, with what is needed to wrap it again identically.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Envelope {
     /// No envelope: G1 with secauth off, G3 on udp/udpu.
     Plain,
@@ -27,6 +28,9 @@ pub enum Envelope {
         config: CryptoConfig,
         params: TotemCryptoParams,
     },
+    /// A kronosnet data frame (corosync 3 knet transport, crypto off); the frame is kept
+    /// with an empty payload, the Totem message is the body.
+    Knet(Box<KnetFrame>),
 }
 
 impl Envelope {
@@ -43,6 +47,20 @@ impl Envelope {
                     config.hash
                 )
             }
+            Envelope::Knet(f) => match &f.body {
+                KnetBody::Data {
+                    seq,
+                    bcast,
+                    channel,
+                    ..
+                } => {
+                    format!(
+                        "knet data host={} seq={seq} bcast={bcast} channel={channel}",
+                        f.src_host
+                    )
+                }
+                _ => format!("knet {:?} host={}", f.kind, f.src_host),
+            },
         }
     }
 }
@@ -188,6 +206,23 @@ pub fn decode(payload: &[u8], keys: &Keys) -> Result<Datagram, DatagramError> {
             Err(e) => open_secauth(payload, keys).map_err(|_| DatagramError::Codec(e)),
         },
         Framing::G2 { header } => open_g2(payload, header, keys),
+        Framing::Knet {
+            kind: KnetKind::Data,
+        } => {
+            let mut frame = KnetFrame::parse(payload)?;
+            let Some(inner) = frame.totem_payload() else {
+                return Err(DatagramError::Knet(KnetKind::Data));
+            };
+            let body = SrpMessage::parse(inner, Generation::G3)?;
+            if let KnetBody::Data { payload, .. } = &mut frame.body {
+                payload.clear();
+            }
+            Ok(Datagram {
+                generation: Generation::G3,
+                envelope: Envelope::Knet(Box::new(frame)),
+                body,
+            })
+        }
         Framing::Knet { kind } => Err(DatagramError::Knet(kind)),
         Framing::Opaque => open_secauth(payload, keys),
     }
@@ -290,6 +325,13 @@ impl Datagram {
                     .g2_for(config)
                     .ok_or(DatagramError::NeedsKey("G2 totemcrypto"))?;
                 Ok(t.seal(&plain, params)?)
+            }
+            Envelope::Knet(frame) => {
+                let mut f = (**frame).clone();
+                if let KnetBody::Data { payload, .. } = &mut f.body {
+                    *payload = plain;
+                }
+                Ok(f.to_vec())
             }
         }
     }

@@ -14,6 +14,7 @@ pub mod framing;
 pub mod generation;
 pub mod header;
 pub mod ip_address;
+pub mod knet;
 pub mod ring_id;
 pub mod seq;
 pub mod srp;

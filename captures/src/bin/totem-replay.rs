@@ -10,7 +10,11 @@ use totem_wire::datagram::Keys;
 use totem_wire::envelope::AuthKey;
 
 #[derive(Parser)]
-#[command(name = "totem-replay", version, about = "Decode, dump and verify corosync Totem traffic in pcap/pcapng captures")]
+#[command(
+    name = "totem-replay",
+    version,
+    about = "Decode, dump and verify corosync Totem traffic in pcap/pcapng captures"
+)]
 struct Cli {
     /// UDP ports that carry Totem (matched as source or destination).
     #[arg(long, value_delimiter = ',', default_values_t = [5405u16, 5404u16], global = true)]
@@ -47,18 +51,22 @@ fn keys(key: &Option<PathBuf>) -> anyhow::Result<Keys> {
     Ok(match key {
         None => Keys::none(),
         Some(path) => {
-            let k = AuthKey::from_file(path).with_context(|| format!("loading key {}", path.display()))?;
+            let k = AuthKey::from_file(path)
+                .with_context(|| format!("loading key {}", path.display()))?;
             Keys::with_authkey(k.as_bytes())
         }
     })
 }
 
 fn run(cli: Cli) -> anyhow::Result<bool> {
-    let filter = PortFilter { ports: cli.ports.clone() };
+    let filter = PortFilter {
+        ports: cli.ports.clone(),
+    };
     match cli.command {
         Command::Dump { file, key, json } => {
             let keys = keys(&key)?;
-            let (datagrams, _) = read_udp(&file, &filter).with_context(|| format!("reading {}", file.display()))?;
+            let (datagrams, _) =
+                read_udp(&file, &filter).with_context(|| format!("reading {}", file.display()))?;
             let mut stdout = std::io::stdout().lock();
             use std::io::Write;
             for d in &datagrams {
@@ -78,7 +86,8 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             let keys = keys(&key)?;
             let mut total = verify::Report::default();
             for (i, file) in files.iter().enumerate() {
-                let r = verify::verify_file(file, &keys, &filter).with_context(|| format!("reading {}", file.display()))?;
+                let r = verify::verify_file(file, &keys, &filter)
+                    .with_context(|| format!("reading {}", file.display()))?;
                 eprintln!(
                     "[{}/{}] {}: {} {}",
                     i + 1,
