@@ -1,1 +1,20 @@
-//! Reads pcap/pcapng captures and extracts the Totem UDP datagrams in them.
+//! Reads pcap/pcapng captures and extracts the UDP datagrams in them (Totem traffic by default):
+//! link layers, IPv4/IPv6 with fragment reassembly, and UDP, parsed without panicking on bad input.
+
+pub mod dump;
+mod error;
+mod extract;
+mod ip;
+pub mod layers;
+pub mod link;
+mod malformed;
+mod pcap_source;
+mod reassembly;
+mod udp;
+pub mod verify;
+
+pub use error::CaptureError;
+pub use extract::{
+    read_udp, read_udp_from_bytes, CaptureStats, Extractor, PortFilter, UdpDatagram,
+};
+pub use pcap_source::{Frame, FrameSource, Record};
