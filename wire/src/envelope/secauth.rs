@@ -211,7 +211,7 @@ impl Secauth {
 
     /// SOBER-mode open of `digest ‖ salt ‖ ct` (no trailer).
     fn open_sober(&self, body: &[u8]) -> Result<([u8; SALT_LEN], Vec<u8>), EnvelopeError> {
-        let (digest, salt, ct) = split_body(body)?;
+        let Body { digest, salt, ct } = split_body(body)?;
         let keys = self.sober_keys(&salt);
         verify(&hmac_sha1(&keys.hmac_key, &salt, ct), digest, "SOBER")?;
         let mut pt = ct.to_vec();
@@ -221,19 +221,33 @@ impl Secauth {
 
     /// NSS-mode open of `digest ‖ salt ‖ ct` (no trailer).
     fn open_nss(&self, body: &[u8]) -> Result<([u8; SALT_LEN], Vec<u8>), EnvelopeError> {
-        let (digest, salt, ct) = split_body(body)?;
+        let Body { digest, salt, ct } = split_body(body)?;
         verify(&hmac_sha1(&self.nss_key, &salt, ct), digest, "NSS")?;
         let pt = CbcKey::Aes256(self.nss_key).decrypt(&salt, ct)?;
         Ok((salt, pt))
     }
 }
 
+/// A datagram without trailer, split into its parts.
+struct Body<'a> {
+    /// Received HMAC-SHA1 digest.
+    digest: &'a [u8],
+    /// The salt.
+    salt: [u8; SALT_LEN],
+    /// Ciphertext after the salt.
+    ct: &'a [u8],
+}
+
 /// Splits `digest ‖ salt ‖ ct`.
-fn split_body(body: &[u8]) -> Result<(&[u8], [u8; SALT_LEN], &[u8]), EnvelopeError> {
+fn split_body(body: &[u8]) -> Result<Body<'_>, EnvelopeError> {
     need("secauth datagram", HEADER_LEN, body.len())?;
     let (digest, rest) = body.split_at(DIGEST_LEN);
     let (salt, ct) = rest.split_at(SALT_LEN);
-    Ok((digest, padded_prefix::<SALT_LEN>(salt), ct))
+    Ok(Body {
+        digest,
+        salt: padded_prefix::<SALT_LEN>(salt),
+        ct,
+    })
 }
 
 /// The SOBER-128 stream cipher for one datagram.

@@ -628,9 +628,8 @@ mod tests {
         assert_eq!(&d20[..4], &[1, 2, 0, 0]);
         // Same ciphertext (same key, IV), different placement of the digest.
         assert_eq!(&d20[24..], &d23[4..d23.len() - 20]);
-        // The 2.0 digest is HMAC-SHA1 with an empty key over salt ‖ ct (RFC 2104 with K = "").
-        let mac = Hash::Sha1.mac(&[], &[&d20[24..]]);
-        assert_eq!(&d20[4..24], &mac[..]);
+        // (Digest values for every variant are checked against NSS-reproduced vectors in
+        // tests/envelope_real.rs.)
         assert_eq!(v20.open(&d20).unwrap().plaintext, msg);
         assert!(matches!(
             v23.open(&d20),
