@@ -36,10 +36,11 @@ fn ring_json(r: &RingId) -> Value {
 }
 
 fn hex_of(b: &[u8]) -> String {
-    b.iter().fold(String::with_capacity(b.len() * 2), |mut s, x| {
-        let _ = write!(s, "{x:02x}");
-        s
-    })
+    b.iter()
+        .fold(String::with_capacity(b.len() * 2), |mut s, x| {
+            let _ = write!(s, "{x:02x}");
+            s
+        })
 }
 
 /// The decoded SRP message as a JSON object.
@@ -90,9 +91,17 @@ pub fn message_text(m: &SrpMessage, out: &mut String) {
     let _ = match m {
         SrpMessage::OrfToken(t) => {
             let _ = writeln!(out, "    orf_token from node {}", t.header.nodeid);
-            let _ = writeln!(out, "        seq: {}  token_seq: {}  aru: {}  aru_addr: {}", t.seq, t.token_seq, t.aru, t.aru_addr);
+            let _ = writeln!(
+                out,
+                "        seq: {}  token_seq: {}  aru: {}  aru_addr: {}",
+                t.seq, t.token_seq, t.aru, t.aru_addr
+            );
             let _ = writeln!(out, "        ring_id: {}", t.ring_id);
-            let _ = writeln!(out, "        backlog: {}  fcc: {}  retrans_flg: {}", t.backlog, t.fcc, t.retrans_flg);
+            let _ = writeln!(
+                out,
+                "        backlog: {}  fcc: {}  retrans_flg: {}",
+                t.backlog, t.fcc, t.retrans_flg
+            );
             let _ = writeln!(out, "        rtr_list ({} entries)", t.rtr_list.len());
             for r in &t.rtr_list {
                 let _ = writeln!(out, "            seq {} of ring {}", r.seq, r.ring_id);
@@ -100,27 +109,78 @@ pub fn message_text(m: &SrpMessage, out: &mut String) {
             Ok(())
         }
         SrpMessage::Mcast(x) => {
-            let enc = if x.is_encapsulated() { "encapsulated (recovery)" } else { "not encapsulated" };
+            let enc = if x.is_encapsulated() {
+                "encapsulated (recovery)"
+            } else {
+                "not encapsulated"
+            };
             let _ = writeln!(out, "    mcast from {}, {enc}", srp(&x.system_from));
-            let _ = writeln!(out, "        seq: {}  this_seqno: {}  ring_id: {}", x.seq, x.this_seqno, x.ring_id);
-            let _ = writeln!(out, "        node_id: {}  guarantee: {}", x.node_id, if x.guarantee == 1 { "safe" } else { "agreed" });
+            let _ = writeln!(
+                out,
+                "        seq: {}  this_seqno: {}  ring_id: {}",
+                x.seq, x.this_seqno, x.ring_id
+            );
+            let _ = writeln!(
+                out,
+                "        node_id: {}  guarantee: {}",
+                x.node_id,
+                if x.guarantee == 1 { "safe" } else { "agreed" }
+            );
             writeln!(out, "        payload: {} bytes", x.payload.len())
         }
         SrpMessage::MergeDetect(x) => {
-            writeln!(out, "    memb_merge_detect from {}\n        ring_id: {}", srp(&x.system_from), x.ring_id)
+            writeln!(
+                out,
+                "    memb_merge_detect from {}\n        ring_id: {}",
+                srp(&x.system_from),
+                x.ring_id
+            )
         }
         SrpMessage::MembJoin(x) => {
-            let what = if x.is_leave() { "memb_join (LEAVE)" } else { "memb_join" };
-            let _ = writeln!(out, "    {what} from {}  ring_seq: {}", srp(&x.system_from), x.ring_seq);
-            let list = |l: &[SrpAddr]| l.iter().map(|a| a.nodeid().to_string()).collect::<Vec<_>>().join(", ");
-            let _ = writeln!(out, "        proc_list ({}): [{}]", x.proc_list.len(), list(&x.proc_list));
-            writeln!(out, "        failed_list ({}): [{}]", x.failed_list.len(), list(&x.failed_list))
+            let what = if x.is_leave() {
+                "memb_join (LEAVE)"
+            } else {
+                "memb_join"
+            };
+            let _ = writeln!(
+                out,
+                "    {what} from {}  ring_seq: {}",
+                srp(&x.system_from),
+                x.ring_seq
+            );
+            let list = |l: &[SrpAddr]| {
+                l.iter()
+                    .map(|a| a.nodeid().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let _ = writeln!(
+                out,
+                "        proc_list ({}): [{}]",
+                x.proc_list.len(),
+                list(&x.proc_list)
+            );
+            writeln!(
+                out,
+                "        failed_list ({}): [{}]",
+                x.failed_list.len(),
+                list(&x.failed_list)
+            )
         }
         SrpMessage::CommitToken(x) => {
-            let _ = writeln!(out, "    memb_commit_token from node {}  token_seq: {}", x.header.nodeid, x.token_seq);
-            let _ = writeln!(out, "        ring_id: {}  retrans_flg: {}  memb_index: {}", x.ring_id, x.retrans_flg, x.memb_index);
+            let _ = writeln!(
+                out,
+                "    memb_commit_token from node {}  token_seq: {}",
+                x.header.nodeid, x.token_seq
+            );
+            let _ = writeln!(
+                out,
+                "        ring_id: {}  retrans_flg: {}  memb_index: {}",
+                x.ring_id, x.retrans_flg, x.memb_index
+            );
             for (a, m) in x.addr.iter().zip(&x.memb_list) {
-                let _ = writeln!(
+                let _ =
+                    writeln!(
                     out,
                     "        member {}: old ring {}  aru {}  high_delivered {}  received_flg {}",
                     srp(a), m.ring_id, m.aru, m.high_delivered, m.received_flg
@@ -129,7 +189,11 @@ pub fn message_text(m: &SrpMessage, out: &mut String) {
             Ok(())
         }
         SrpMessage::TokenHoldCancel(x) => {
-            writeln!(out, "    token_hold_cancel from node {}\n        ring_id: {}", x.header.nodeid, x.ring_id)
+            writeln!(
+                out,
+                "    token_hold_cancel from node {}\n        ring_id: {}",
+                x.header.nodeid, x.ring_id
+            )
         }
         SrpMessage::RingTest(x) => writeln!(
             out,
@@ -153,7 +217,11 @@ pub fn datagram_text(d: &UdpDatagram, decoded: &Result<Datagram, String>) -> Str
         d.src,
         d.dst,
         d.payload.len(),
-        if d.fragments > 1 { format!(" ({} IP fragments)", d.fragments) } else { String::new() }
+        if d.fragments > 1 {
+            format!(" ({} IP fragments)", d.fragments)
+        } else {
+            String::new()
+        }
     );
     match decoded {
         Ok(g) => {

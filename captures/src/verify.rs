@@ -81,10 +81,20 @@ pub fn verify_datagram(d: &UdpDatagram, keys: &Keys) -> Result<String, String> {
         }
         Err(e) => return Err(format!("decode: {e}")),
     };
-    let label = format!("{} {}", decoded.generation, envelope_kind(&decoded.envelope));
-    let again = decoded.encode(keys).map_err(|e| format!("{label}: re-encode: {e}"))?;
+    let label = format!(
+        "{} {}",
+        decoded.generation,
+        envelope_kind(&decoded.envelope)
+    );
+    let again = decoded
+        .encode(keys)
+        .map_err(|e| format!("{label}: re-encode: {e}"))?;
     if again != d.payload {
-        let at = again.iter().zip(&d.payload).position(|(a, b)| a != b).unwrap_or(again.len().min(d.payload.len()));
+        let at = again
+            .iter()
+            .zip(&d.payload)
+            .position(|(a, b)| a != b)
+            .unwrap_or(again.len().min(d.payload.len()));
         return Err(format!(
             "{label} {}: re-encoded bytes differ at offset {at} (len {} vs {})",
             decoded.body.message.msg_type().name(),
@@ -103,7 +113,9 @@ fn envelope_kind(e: &totem_wire::datagram::Envelope) -> &'static str {
         Envelope::Secauth(_) => "secauth",
         Envelope::Knet(_) => "knet",
         Envelope::TotemCrypto { config, .. } => {
-            if config.cipher == totem_wire::envelope::Cipher::None && config.hash == totem_wire::envelope::Hash::None {
+            if config.cipher == totem_wire::envelope::Cipher::None
+                && config.hash == totem_wire::envelope::Hash::None
+            {
                 "totemcrypto-none"
             } else {
                 "totemcrypto-encrypted"
@@ -115,7 +127,10 @@ fn envelope_kind(e: &totem_wire::datagram::Envelope) -> &'static str {
 /// Verifies every Totem datagram of one capture file.
 pub fn verify_file(path: &Path, keys: &Keys, filter: &PortFilter) -> Result<Report, CaptureError> {
     let (datagrams, stats) = read_udp(path, filter)?;
-    let mut report = Report { packets: stats.frames, ..Default::default() };
+    let mut report = Report {
+        packets: stats.frames,
+        ..Default::default()
+    };
     let name = path.display().to_string();
     for d in &datagrams {
         report.totem += 1;
@@ -129,9 +144,43 @@ pub fn verify_file(path: &Path, keys: &Keys, filter: &PortFilter) -> Result<Repo
                 if !reason.starts_with("decode:") {
                     report.decoded += 1;
                 }
-                report.failures.push((name.clone(), Failure { frame: d.frame, reason }));
+                report.failures.push((
+                    name.clone(),
+                    Failure {
+                        frame: d.frame,
+                        reason,
+                    },
+                ));
             }
         }
     }
     Ok(report)
+}
+
+/// The authkey that belongs to a capture by the bundled naming rule: a `*.authkey` file in the
+/// same folder whose stem starts the capture's file name (the longest such stem wins).
+pub fn sibling_authkey(capture: &Path) -> Option<std::path::PathBuf> {
+    let dir = capture.parent()?;
+    let name = capture.file_name()?.to_str()?;
+    let mut best: Option<(usize, std::path::PathBuf)> = None;
+    for entry in std::fs::read_dir(if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    })
+    .ok()?
+    {
+        let path = entry.ok()?.path();
+        let Some(stem) = path
+            .file_name()
+            .and_then(|f| f.to_str())
+            .and_then(|f| f.strip_suffix(".authkey"))
+        else {
+            continue;
+        };
+        if name.starts_with(stem) && best.as_ref().is_none_or(|(n, _)| stem.len() > *n) {
+            best = Some((stem.len(), path));
+        }
+    }
+    best.map(|(_, p)| p)
 }

@@ -83,7 +83,7 @@ pub enum DatagramError {
     #[error("{0}")]
     Codec(#[from] Error),
     /// Encrypted, and no key (or no matching configuration) was given.
-    #[error("encrypted {0} datagram and no key opens it")]
+    #[error("{0} datagram that does not decode as plaintext and no key opens it (encrypted?)")]
     NeedsKey(&'static str),
     /// A kronosnet frame: corosync 3's knet transport, not a bare Totem message.
     #[error("kronosnet frame ({0:?}), not a bare Totem message")]
@@ -297,10 +297,8 @@ fn open_g2(payload: &[u8], header: G2Header, keys: &Keys) -> Result<Datagram, Da
         }
     }
     if keys.g2.iter().all(|t| t.config().hash == Hash::None) {
-        // No key at all: a malformed plaintext message is the best explanation we have.
-        return Err(plaintext_err
-            .map(DatagramError::Codec)
-            .unwrap_or(DatagramError::NeedsKey("G2 totemcrypto")));
+        // No key given: either crypto is on, or this is a malformed none/none datagram.
+        return Err(DatagramError::NeedsKey("G2 totemcrypto"));
     }
     Err(last_err
         .or(plaintext_err.map(DatagramError::Codec))

@@ -41,7 +41,8 @@ enum Command {
         /// Capture files (pcap or pcapng).
         #[arg(required = true)]
         files: Vec<PathBuf>,
-        /// corosync authkey file for encrypted traffic.
+        /// corosync authkey file for encrypted traffic. Without it, a `<prefix>.authkey`
+        /// next to a capture whose name starts with `<prefix>` is used for that capture.
         #[arg(long)]
         key: Option<PathBuf>,
     },
@@ -83,9 +84,10 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             Ok(true)
         }
         Command::Verify { files, key } => {
-            let keys = keys(&key)?;
             let mut total = verify::Report::default();
             for (i, file) in files.iter().enumerate() {
+                let key = key.clone().or_else(|| verify::sibling_authkey(file));
+                let keys = keys(&key)?;
                 let r = verify::verify_file(file, &keys, &filter)
                     .with_context(|| format!("reading {}", file.display()))?;
                 eprintln!(
