@@ -1,5 +1,6 @@
 //! Reads pcap/pcapng captures and extracts the UDP datagrams in them (Totem traffic by default):
 //! link layers, IPv4/IPv6 with fragment reassembly, and UDP, parsed without panicking on bad input.
+#![warn(missing_docs)]
 
 pub mod dump;
 mod error;

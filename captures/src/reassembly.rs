@@ -102,7 +102,7 @@ impl Reassembler {
                     format!("fragment ends past {MAX_DATAGRAM} bytes"),
                 )
             })?;
-        if frag.more && len % 8 != 0 {
+        if frag.more && len & 7 != 0 {
             return Err(Malformed::new(
                 "fragment",
                 frag.offset,
