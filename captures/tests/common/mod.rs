@@ -31,18 +31,12 @@ pub fn tshark_present() -> bool {
         .unwrap_or(false)
 }
 
-/// `shared/captures`: $TOTEM_CAPTURES_DIR, or the first ancestor of this crate holding it.
+/// The bundled real captures (`captures/real`), or $TOTEM_CAPTURES_DIR.
 pub fn captures_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("TOTEM_CAPTURES_DIR") {
         return PathBuf::from(dir);
     }
-    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
-    here.ancestors()
-        .map(|a| a.join("shared").join("captures"))
-        .find(|d| d.is_dir())
-        .unwrap_or_else(|| {
-            panic!("shared/captures not found above {here:?}; set TOTEM_CAPTURES_DIR")
-        })
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("real")
 }
 
 /// "1795320352.239326531" -> Duration.
