@@ -13,6 +13,7 @@ use crate::{read_udp, CaptureError, PortFilter, UdpDatagram};
 pub struct Failure {
     /// Frame number in the capture (1-based, as tshark numbers frames).
     pub frame: u64,
+    /// Why it failed.
     pub reason: String,
 }
 
