@@ -203,6 +203,8 @@ start_node() {
         sh "$d/run" "$d/corosync.conf" >>"$d/stdout.log" 2>&1 </dev/null &
     NODE_PID[$n]=$!
     OUR_PIDS+=("$!")
+    # no job bookkeeping (and no "Killed" notice); stop_node polls /proc instead
+    disown "$!"
     mark "start node $n (corosync pid ${NODE_PID[$n]})"
 }
 
@@ -229,7 +231,6 @@ stop_node() {
             sleep 0.3
         fi
     fi
-    { wait "$pid"; } 2>/dev/null || true
     shm_clean "$pid"
     NODE_PID[$n]=
 }
@@ -414,7 +415,7 @@ run_variant() {
 # summarize FILE TRANSPORT -> one MANIFEST line (key=value); fails if a
 # udp/udpu capture has no Totem v3 payloads on port 5405
 summarize() {
-    local f=$1 tr=$2 base packets sum stats
+    local f=$1 tr=$2 base packets sum stats frags
     base=$(basename "$f")
     packets=$(tshark -r "$f" 2>/dev/null | wc -l)
     sum=$(sha256sum "$f" | awk '{print $1}')
@@ -425,6 +426,7 @@ summarize() {
           if (tr == "knet") {
               if (substr(p, 1, 2) != "01") { other++; next }
               kt = substr(p, 3, 2); knet[kt]++
+              if (kt == "00" && substr(p, 23, 2) != "01") kfrag++
               # data packet, not fragmented (frag_num 1): Totem v3 starts at byte 14
               if (kt == "00" && substr(p, 23, 2) == "01" && substr(p, 29, 6) == "70c003") {
                   t = hex(substr(p, 35, 2)); totem++; ty[t]++
@@ -436,10 +438,12 @@ summarize() {
           printf "udp%s=%d totem_v3=%d other=%d", port, n, totem, other
           for (t = 0; t <= 5; t++) printf " %s=%d", nm[t + 1], ty[t]
           for (t in ty) if (t + 0 > 5) printf " type%d=%d", t, ty[t]
-          if (tr == "knet") printf " knet_data=%d knet_ping=%d knet_pong=%d knet_pmtud=%d knet_pmtud_reply=%d",
-              knet["00"], knet["81"], knet["82"], knet["83"], knet["84"]
+          if (tr == "knet") printf " knet_data=%d knet_data_fragments=%d knet_ping=%d knet_pong=%d knet_pmtud=%d knet_pmtud_reply=%d",
+              knet["00"], kfrag, knet["81"], knet["82"], knet["83"], knet["84"]
         }')
-    printf '%s sha256=%s packets=%s %s\n' "$base" "$sum" "$packets" "$stats"
+    # frames that are IP fragments (tshark reassembles them; the counts above are per datagram)
+    frags=$(tshark -r "$f" -Y 'ipv6.fraghdr or ip.flags.mf == 1 or ip.frag_offset > 0' 2>/dev/null | wc -l)
+    printf '%s sha256=%s packets=%s ip_fragment_frames=%s %s\n' "$base" "$sum" "$packets" "$frags" "$stats"
 }
 
 write_manifest() {
@@ -449,7 +453,8 @@ write_manifest() {
         echo "# one line per capture: file sha256 transport family scenario packets (tshark -r F | wc -l),"
         echo "# UDP port $PORT datagrams, how many start 70 c0 03 (Totem v3; for knet: unfragmented knet data"
         echo "# packets whose payload at byte 14 starts 70 c0 03), others, and Totem types by byte 3:"
-        echo "# token=0 mcast=1 merge_detect=2 join=3 commit_token=4 hold_cancel=5"
+        echo "# token=0 mcast=1 merge_detect=2 join=3 commit_token=4 hold_cancel=5."
+        echo "# ip_fragment_frames: frames that are IP fragments; tshark reassembles them, so udp$PORT counts datagrams."
     } >"$m"
     for f in "$OUT"/"$VERSION"-*.pcapng; do
         base=$(basename "$f" .pcapng)
