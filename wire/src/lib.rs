@@ -16,6 +16,7 @@ pub mod header;
 pub mod ip_address;
 pub mod knet;
 pub mod ring_id;
+pub mod roundtrip;
 pub mod seq;
 pub mod srp;
 pub mod srp_addr;

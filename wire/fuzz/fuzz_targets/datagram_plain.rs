@@ -1,0 +1,6 @@
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+use totem_wire::datagram::Keys;
+use totem_wire::roundtrip;
+
+fuzz_target!(|data: &[u8]| roundtrip::datagram(data, &Keys::none()));

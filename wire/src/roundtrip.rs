@@ -1,0 +1,42 @@
+//! Round-trip checks over arbitrary bytes, shared by the cargo-fuzz targets and the tests
+//! that replay their corpora: decoding may fail, but must never panic, and whatever decodes
+//! must encode back to the bytes it came from.
+
+use crate::datagram::{decode, Keys};
+use crate::generation::Generation;
+use crate::knet::KnetFrame;
+use crate::srp::message::SrpMessage;
+
+/// Panics (the fuzzer's signal) if `data` decodes as an SRP message of `gen` but does not
+/// re-encode to itself.
+pub fn srp(data: &[u8], gen: Generation) {
+    if let Ok(d) = SrpMessage::parse(data, gen) {
+        assert_eq!(d.to_vec(), data, "{gen} SRP round trip");
+        assert_eq!(d.message.buffer_len() + d.trailing.len(), data.len());
+    }
+}
+
+/// As [`srp`] for whole datagrams, with and without a key.
+pub fn datagram(data: &[u8], keys: &Keys) {
+    if let Ok(d) = decode(data, keys) {
+        let again = d.encode(keys).expect("a decoded datagram re-encodes");
+        assert_eq!(
+            again,
+            data,
+            "datagram round trip ({})",
+            d.envelope.describe()
+        );
+    }
+}
+
+/// As [`srp`] for kronosnet frames.
+pub fn knet(data: &[u8]) {
+    if let Ok(f) = KnetFrame::parse(data) {
+        assert_eq!(f.to_vec(), data, "knet round trip");
+    }
+}
+
+/// The authkey the fuzz targets use for envelopes: bytes 0x00..0x7F, as in the spec vectors.
+pub fn fuzz_authkey() -> [u8; 128] {
+    core::array::from_fn(|i| i as u8)
+}
