@@ -1,0 +1,83 @@
+//! Packets per second: our decode and verify against `tshark -V` on the same captures.
+//!
+//! `cargo run --release -p totem-captures --example versus_tshark [FILE...]` (defaults to one
+//! steady-traffic capture per generation). tshark runs as a whole process (`-V` to /dev/null,
+//! corosync dissectors forced on the Totem ports), so its start-up is included; ours is timed
+//! in-process over the already-read datagrams, best of 5.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use totem_captures::verify::{sibling_authkey, verify_datagram};
+use totem_captures::{read_udp, PortFilter};
+use totem_wire::datagram::{decode, Keys};
+use totem_wire::envelope::AuthKey;
+
+fn main() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let mut files: Vec<PathBuf> = std::env::args().skip(1).map(PathBuf::from).collect();
+    if files.is_empty() {
+        files = [
+            "real/1.4.10-udpu-02-steady-cpg.pcapng",
+            "real/1.4.10-udpu-secauth-02-steady-cpg.pcapng",
+            "real/2.4.6-udpu-02-steady-cpg.pcapng",
+            "g3/3.1.7-udpu-02-steady-cpg.pcapng",
+        ]
+        .iter()
+        .map(|f| root.join(f))
+        .collect();
+    }
+    println!(
+        "{:<44} {:>8} {:>14} {:>14} {:>14} {:>8}",
+        "capture", "packets", "decode pkt/s", "verify pkt/s", "tshark -V pkt/s", "ratio"
+    );
+    for f in files {
+        let keys = match sibling_authkey(&f) {
+            Some(k) => Keys::with_authkey(AuthKey::from_file(k).unwrap().as_bytes()),
+            None => Keys::none(),
+        };
+        let (data, _) = read_udp(&f, &PortFilter::default()).expect("capture reads");
+        let n = data.len() as f64;
+        let best = |work: &dyn Fn() -> usize| {
+            (0..5)
+                .map(|_| {
+                    let t = Instant::now();
+                    std::hint::black_box(work());
+                    t.elapsed().as_secs_f64()
+                })
+                .fold(f64::MAX, f64::min)
+        };
+        let dec = n / best(&|| {
+            data.iter()
+                .filter(|d| decode(&d.payload, &keys).is_ok())
+                .count()
+        });
+        let ver = n / best(&|| {
+            data.iter()
+                .filter(|d| verify_datagram(d, &keys).is_ok())
+                .count()
+        });
+        let t = Instant::now();
+        let status = Command::new("tshark")
+            .args(["-V", "-r"])
+            .arg(&f)
+            .args(["-d", "udp.port==5405,corosync_totemnet"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        let tsh = match status {
+            Ok(s) if s.success() => n / t.elapsed().as_secs_f64(),
+            _ => f64::NAN,
+        };
+        println!(
+            "{:<44} {:>8} {:>14.0} {:>14.0} {:>14.0} {:>7.0}x",
+            f.file_name().unwrap().to_string_lossy(),
+            data.len(),
+            dec,
+            ver,
+            tsh,
+            ver / tsh
+        );
+    }
+}
