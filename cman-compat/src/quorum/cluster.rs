@@ -1,7 +1,7 @@
 //! A deterministic partitioned cluster of [`VoteQuorum`] instances: node up/down, network
 //! splits and joins, clean leaves, admin operations. Every membership change resyncs the
-//! affected partitions in a fixed order (each member's nodeinfo delivered to all members in
-//! partition order, then every member activates), like corosync's totally ordered sync.
+//! affected partitions in a fixed order (every member composes its nodeinfo, they are delivered
+//! to all members in partition order, then every member activates), like corosync's sync.
 
 use std::collections::BTreeMap;
 
@@ -199,14 +199,23 @@ impl Cluster {
                 n.sync_init(&members);
             }
         }
-        for m in &members {
-            let msgs = self
-                .nodes
-                .get(m)
-                .map(|n| n.sync_messages())
-                .unwrap_or_default();
+        // Every member composes its nodeinfo when the sync round starts, before any of this
+        // round's messages is delivered (they are ordered after the sync barrier).
+        let outgoing: Vec<(u32, Vec<Message>)> = members
+            .iter()
+            .map(|m| {
+                (
+                    *m,
+                    self.nodes
+                        .get(m)
+                        .map(|n| n.sync_messages())
+                        .unwrap_or_default(),
+                )
+            })
+            .collect();
+        for (m, msgs) in outgoing {
             for msg in msgs {
-                self.multicast(p, *m, &msg);
+                self.multicast(p, m, &msg);
             }
         }
         for m in &members {

@@ -95,6 +95,10 @@ fn finish(st: &mut PidState, two_node: bool) {
     st.quorum = q;
     st.total = c.total;
     st.expected = c.expected.max(c.total);
+    if c.by_current && nodes > 0 {
+        // update_node_expected_votes() then sets every member's (and our) expected votes.
+        st.expected = nodes;
+    }
     st.seen_calc = true;
 }
 
