@@ -2,7 +2,7 @@
 //! and through our engine; quorate, quorum, total votes and expected votes must agree after
 //! every step. vqsim runs its nodes as asynchronous processes, so a small share of scenarios
 //! race (the outcome differs between runs of vqsim itself); a mismatching scenario is re-run
-//! on vqsim and only counts as a failure if it mismatches every time.
+//! on vqsim and only counts as a mismatch if it mismatches every time.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
