@@ -43,7 +43,7 @@ pub fn settle_for(s: &Scenario) -> Duration {
     if s.opts.last_man_standing {
         Duration::from_millis(200)
     } else {
-        Duration::from_millis(90)
+        Duration::from_millis(120)
     }
 }
 
