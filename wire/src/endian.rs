@@ -80,7 +80,12 @@ pub struct Reader<'a> {
 impl<'a> Reader<'a> {
     /// A reader over `buf` for the message named `message`.
     pub fn new(buf: &'a [u8], endian: Endian, message: &'static str) -> Self {
-        Reader { buf, pos: 0, endian, message }
+        Reader {
+            buf,
+            pos: 0,
+            endian,
+            message,
+        }
     }
     /// Byte order the reader decodes with.
     pub fn endian(&self) -> Endian {
@@ -152,7 +157,12 @@ impl<'a> Reader<'a> {
     }
     /// An error for the field just read (offset `at`) holding a value the protocol forbids.
     pub fn invalid(&self, field: &'static str, at: usize, value: u64) -> Error {
-        Error::Invalid { message: self.message, field, offset: at, value }
+        Error::Invalid {
+            message: self.message,
+            field,
+            offset: at,
+            value,
+        }
     }
 }
 
@@ -169,11 +179,24 @@ pub struct Writer<'a> {
 
 impl<'a> Writer<'a> {
     /// A writer for a message of `need` bytes; fails if `buf` is shorter.
-    pub fn new(buf: &'a mut [u8], endian: Endian, message: &'static str, need: usize) -> Result<Self> {
+    pub fn new(
+        buf: &'a mut [u8],
+        endian: Endian,
+        message: &'static str,
+        need: usize,
+    ) -> Result<Self> {
         if buf.len() < need {
-            return Err(Error::BufferTooSmall { message, need, have: buf.len() });
+            return Err(Error::BufferTooSmall {
+                message,
+                need,
+                have: buf.len(),
+            });
         }
-        Ok(Writer { buf, pos: 0, endian })
+        Ok(Writer {
+            buf,
+            pos: 0,
+            endian,
+        })
     }
     pub fn endian(&self) -> Endian {
         self.endian

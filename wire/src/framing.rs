@@ -19,7 +19,10 @@ pub enum G2Header {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Framing {
     /// A plaintext SRP message starts at offset 0 (G1 without secauth, or G3 udp/udpu).
-    Plain { generation: Generation, endian: Endian },
+    Plain {
+        generation: Generation,
+        endian: Endian,
+    },
     /// A G2 datagram: 4-byte totemcrypto header, then (possibly encrypted) SRP.
     G2 { header: G2Header },
     /// A kronosnet frame (corosync 3 knet transport); not Totem at this layer.
@@ -50,25 +53,45 @@ pub const KNET_VERSION: u8 = 1;
 pub fn classify(b: &[u8]) -> Framing {
     if b.len() >= 3 && b[2] == VERSION {
         if u16::from_le_bytes([b[0], b[1]]) == MAGIC {
-            return Framing::Plain { generation: Generation::G3, endian: Endian::Little };
+            return Framing::Plain {
+                generation: Generation::G3,
+                endian: Endian::Little,
+            };
         }
         if u16::from_be_bytes([b[0], b[1]]) == MAGIC {
-            return Framing::Plain { generation: Generation::G3, endian: Endian::Big };
+            return Framing::Plain {
+                generation: Generation::G3,
+                endian: Endian::Big,
+            };
         }
     }
     if b.len() >= 4 {
         if b[0] <= 7 {
             let d = [b[2], b[3]];
             if u16::from_le_bytes(d) == ENDIAN_DETECTOR {
-                return Framing::Plain { generation: Generation::G1, endian: Endian::Little };
+                return Framing::Plain {
+                    generation: Generation::G1,
+                    endian: Endian::Little,
+                };
             }
             if u16::from_be_bytes(d) == ENDIAN_DETECTOR {
-                return Framing::Plain { generation: Generation::G1, endian: Endian::Big };
+                return Framing::Plain {
+                    generation: Generation::G1,
+                    endian: Endian::Big,
+                };
             }
         }
         match [b[0], b[1], b[2], b[3]] {
-            [0xFE, 0xFE, 0, 0] => return Framing::G2 { header: G2Header::V23 },
-            [0xFF, 0xFF, 0, 0] => return Framing::G2 { header: G2Header::V22 },
+            [0xFE, 0xFE, 0, 0] => {
+                return Framing::G2 {
+                    header: G2Header::V23,
+                }
+            }
+            [0xFF, 0xFF, 0, 0] => {
+                return Framing::G2 {
+                    header: G2Header::V22,
+                }
+            }
             _ => {}
         }
     }
@@ -90,10 +113,15 @@ pub fn classify(b: &[u8]) -> Framing {
     // SRP header (and its detector) follows right away.
     if b.len() >= 8 && b[0] <= 4 && b[1] <= 5 && b[2] == 0 && b[3] == 0 {
         let d = [b[6], b[7]];
-        let plain_srp = u16::from_le_bytes(d) == ENDIAN_DETECTOR
-            || u16::from_be_bytes(d) == ENDIAN_DETECTOR;
+        let plain_srp =
+            u16::from_le_bytes(d) == ENDIAN_DETECTOR || u16::from_be_bytes(d) == ENDIAN_DETECTOR;
         if plain_srp || b[0] != 0 {
-            return Framing::G2 { header: G2Header::V20 { cipher: b[0], hash: b[1] } };
+            return Framing::G2 {
+                header: G2Header::V20 {
+                    cipher: b[0],
+                    hash: b[1],
+                },
+            };
         }
     }
     Framing::Opaque

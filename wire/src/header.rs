@@ -84,7 +84,11 @@ impl Header {
             generation,
             endian: Endian::Little,
             msg_type,
-            encapsulated: if msg_type == MessageType::Mcast { NOT_ENCAPSULATED } else { 0 },
+            encapsulated: if msg_type == MessageType::Mcast {
+                NOT_ENCAPSULATED
+            } else {
+                0
+            },
             nodeid,
             target_nodeid: 0,
         }
@@ -148,7 +152,14 @@ impl Header {
         let at = if gen == Generation::G3 { 3 } else { 0 };
         let msg_type = MessageType::from_u8(type_byte, gen)
             .ok_or_else(|| r.invalid("type", at, u64::from(type_byte)))?;
-        Ok(Header { generation: gen, endian, msg_type, encapsulated, nodeid, target_nodeid })
+        Ok(Header {
+            generation: gen,
+            endian,
+            msg_type,
+            encapsulated,
+            nodeid,
+            target_nodeid,
+        })
     }
 
     /// Encoded size.
@@ -189,7 +200,12 @@ impl<'a> HeaderView<'a> {
     /// Validates the header once; getters cannot fail afterwards.
     pub fn new_checked(buf: &'a [u8], generation: Generation) -> Result<Self> {
         let h = Header::parse(buf, generation)?;
-        Ok(HeaderView { buf, generation, endian: h.endian, msg_type: h.msg_type })
+        Ok(HeaderView {
+            buf,
+            generation,
+            endian: h.endian,
+            msg_type: h.msg_type,
+        })
     }
     pub fn generation(&self) -> Generation {
         self.generation
@@ -201,10 +217,18 @@ impl<'a> HeaderView<'a> {
         self.msg_type
     }
     pub fn encapsulated(&self) -> u8 {
-        self.buf[if self.generation == Generation::G3 { 4 } else { 1 }]
+        self.buf[if self.generation == Generation::G3 {
+            4
+        } else {
+            1
+        }]
     }
     pub fn nodeid(&self) -> u32 {
-        let off = if self.generation == Generation::G3 { 5 } else { 4 };
+        let off = if self.generation == Generation::G3 {
+            5
+        } else {
+            4
+        };
         self.endian.get_u32(&self.buf[off..])
     }
     /// The whole message the header belongs to.

@@ -27,11 +27,19 @@ impl TotemIpAddress {
     pub fn v4(nodeid: u32, ip: std::net::Ipv4Addr) -> Self {
         let mut addr = [0u8; 16];
         addr[..4].copy_from_slice(&ip.octets());
-        TotemIpAddress { nodeid, family: AF_INET, addr }
+        TotemIpAddress {
+            nodeid,
+            family: AF_INET,
+            addr,
+        }
     }
     /// An IPv6 address.
     pub fn v6(nodeid: u32, ip: std::net::Ipv6Addr) -> Self {
-        TotemIpAddress { nodeid, family: AF_INET6, addr: ip.octets() }
+        TotemIpAddress {
+            nodeid,
+            family: AF_INET6,
+            addr: ip.octets(),
+        }
     }
     /// The address as a std IP address, if the family is Linux AF_INET or AF_INET6.
     pub fn ip(&self) -> Option<std::net::IpAddr> {
@@ -54,7 +62,11 @@ impl TotemIpAddress {
         let nodeid = r.u32(field)?;
         let family = r.u16(field)?;
         let addr = r.array::<16>(field)?;
-        Ok(TotemIpAddress { nodeid, family, addr })
+        Ok(TotemIpAddress {
+            nodeid,
+            family,
+            addr,
+        })
     }
     pub(crate) fn write(&self, w: &mut Writer<'_>) {
         w.u32(self.nodeid);

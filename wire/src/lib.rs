@@ -16,6 +16,9 @@ pub mod ring_id;
 pub mod seq;
 pub mod srp;
 pub mod srp_addr;
+#[cfg(test)]
+mod testdata;
+pub mod totempg;
 
 pub use endian::Endian;
 pub use error::{Error, Result};

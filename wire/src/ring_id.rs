@@ -24,7 +24,10 @@ pub struct RingId {
 impl RingId {
     /// A G3 ring id.
     pub fn node(rep: u32, seq: u64) -> Self {
-        RingId { rep: RingRep::Node(rep), seq }
+        RingId {
+            rep: RingRep::Node(rep),
+            seq,
+        }
     }
     /// The representative's nodeid.
     pub fn rep_nodeid(&self) -> u32 {
@@ -45,7 +48,11 @@ impl RingId {
         match (gen, self.rep) {
             (Generation::G3, _) => w.u32(self.rep_nodeid()),
             (_, RingRep::Addr(a)) => a.write(w),
-            (_, RingRep::Node(n)) => TotemIpAddress { nodeid: n, ..Default::default() }.write(w),
+            (_, RingRep::Node(n)) => TotemIpAddress {
+                nodeid: n,
+                ..Default::default()
+            }
+            .write(w),
         }
         w.u64(self.seq);
     }

@@ -10,7 +10,10 @@ use crate::ip_address::TotemIpAddress;
 pub enum SrpAddr {
     /// G1/G2: one address per redundant ring. `no_addrs` is the G2 count byte (always 2 from
     /// real senders); it is not on the wire in G1 and reads as 0 there.
-    Addrs { no_addrs: u8, addrs: [TotemIpAddress; 2] },
+    Addrs {
+        no_addrs: u8,
+        addrs: [TotemIpAddress; 2],
+    },
     /// G3: a bare nodeid.
     Node(u32),
 }
@@ -32,18 +35,27 @@ impl SrpAddr {
     }
     /// A single-ring G1/G2 identity, with `no_addrs` = 2 as corosync 2.x sends.
     pub fn single(addr: TotemIpAddress) -> Self {
-        SrpAddr::Addrs { no_addrs: 2, addrs: [addr, TotemIpAddress::default()] }
+        SrpAddr::Addrs {
+            no_addrs: 2,
+            addrs: [addr, TotemIpAddress::default()],
+        }
     }
 
     pub(crate) fn read(r: &mut Reader<'_>, gen: Generation, field: &'static str) -> Result<Self> {
         Ok(match gen {
             Generation::G1 => SrpAddr::Addrs {
                 no_addrs: 0,
-                addrs: [TotemIpAddress::read(r, field)?, TotemIpAddress::read(r, field)?],
+                addrs: [
+                    TotemIpAddress::read(r, field)?,
+                    TotemIpAddress::read(r, field)?,
+                ],
             },
             Generation::G2 => SrpAddr::Addrs {
                 no_addrs: r.u8(field)?,
-                addrs: [TotemIpAddress::read(r, field)?, TotemIpAddress::read(r, field)?],
+                addrs: [
+                    TotemIpAddress::read(r, field)?,
+                    TotemIpAddress::read(r, field)?,
+                ],
             },
             Generation::G3 => SrpAddr::Node(r.u32(field)?),
         })
@@ -65,7 +77,11 @@ impl SrpAddr {
                 if g == Generation::G2 {
                     w.u8(2);
                 }
-                TotemIpAddress { nodeid: *n, ..Default::default() }.write(w);
+                TotemIpAddress {
+                    nodeid: *n,
+                    ..Default::default()
+                }
+                .write(w);
                 TotemIpAddress::default().write(w);
             }
         }

@@ -65,9 +65,22 @@ impl CommitToken {
             let aru = r.u32("memb_list.aru")?;
             let high_delivered = r.u32("memb_list.high_delivered")?;
             let received_flg = r.u32("memb_list.received_flg")?;
-            memb_list.push(MembEntry { ring_id, aru, high_delivered, received_flg });
+            memb_list.push(MembEntry {
+                ring_id,
+                aru,
+                high_delivered,
+                received_flg,
+            });
         }
-        Ok(CommitToken { header, token_seq, ring_id, retrans_flg, memb_index, addr, memb_list })
+        Ok(CommitToken {
+            header,
+            token_seq,
+            ring_id,
+            retrans_flg,
+            memb_index,
+            addr,
+            memb_list,
+        })
     }
     pub fn buffer_len(&self) -> usize {
         let g = self.header.generation;
@@ -77,7 +90,12 @@ impl CommitToken {
     /// taken from `addr`).
     pub fn emit(&self, buf: &mut [u8]) -> Result<usize> {
         let g = self.header.generation;
-        let mut w = Writer::new(buf, self.header.endian, "memb_commit_token", self.buffer_len())?;
+        let mut w = Writer::new(
+            buf,
+            self.header.endian,
+            "memb_commit_token",
+            self.buffer_len(),
+        )?;
         self.header.write(&mut w);
         w.u32(self.token_seq);
         self.ring_id.write(&mut w, g);
@@ -112,7 +130,12 @@ impl<'a> CommitTokenView<'a> {
         r.bytes("fixed fields", fixed_len(gen) - gen.header_len() - 4)?;
         let per = gen.srp_addr_len() + MembEntry::len(gen);
         let entries = count(&mut r, "addr_entries", per, PROCESSOR_COUNT_MAX)?;
-        Ok(CommitTokenView { buf, gen, endian: header.endian, entries })
+        Ok(CommitTokenView {
+            buf,
+            gen,
+            endian: header.endian,
+            entries,
+        })
     }
     pub fn token_seq(&self) -> u32 {
         self.endian.get_u32(&self.buf[self.gen.header_len()..])

@@ -47,7 +47,16 @@ impl Mcast {
         let node_id = r.u32("node_id")?;
         let guarantee = r.i32("guarantee")?;
         let payload = r.rest().to_vec();
-        Ok(Mcast { header, system_from, seq, this_seqno, ring_id, node_id, guarantee, payload })
+        Ok(Mcast {
+            header,
+            system_from,
+            seq,
+            this_seqno,
+            ring_id,
+            node_id,
+            guarantee,
+            payload,
+        })
     }
     pub fn buffer_len(&self) -> usize {
         header_len(self.header.generation) + self.payload.len()
@@ -71,7 +80,8 @@ impl Mcast {
     }
     /// Decodes the old-ring mcast inside an encapsulated one.
     pub fn inner(&self) -> Option<Result<Mcast>> {
-        self.is_encapsulated().then(|| Mcast::parse(&self.payload, self.header.generation))
+        self.is_encapsulated()
+            .then(|| Mcast::parse(&self.payload, self.header.generation))
     }
 }
 
@@ -111,7 +121,9 @@ impl<'a> McastView<'a> {
         &self.buf[off..off + self.gen.ring_id_len()]
     }
     pub fn guarantee(&self) -> i32 {
-        self.header.endian.get_u32(&self.buf[header_len(self.gen) - 4..]) as i32
+        self.header
+            .endian
+            .get_u32(&self.buf[header_len(self.gen) - 4..]) as i32
     }
     pub fn payload(&self) -> &'a [u8] {
         &self.buf[header_len(self.gen)..]

@@ -43,7 +43,13 @@ impl MembJoin {
         for _ in 0..nf {
             failed_list.push(SrpAddr::read(&mut r, gen, "failed_list")?);
         }
-        Ok(MembJoin { header, system_from, ring_seq, proc_list, failed_list })
+        Ok(MembJoin {
+            header,
+            system_from,
+            ring_seq,
+            proc_list,
+            failed_list,
+        })
     }
     pub fn buffer_len(&self) -> usize {
         let g = self.header.generation;
@@ -85,8 +91,17 @@ impl<'a> MembJoinView<'a> {
         let procs = count(&mut r, "proc_list_entries", 0, PROCESSOR_COUNT_MAX)?;
         let failed = count(&mut r, "failed_list_entries", 0, PROCESSOR_COUNT_MAX)?;
         r.u64("ring_seq")?;
-        r.bytes("proc_list/failed_list", (procs + failed) * gen.srp_addr_len())?;
-        Ok(MembJoinView { buf, gen, endian: header.endian, procs, failed })
+        r.bytes(
+            "proc_list/failed_list",
+            (procs + failed) * gen.srp_addr_len(),
+        )?;
+        Ok(MembJoinView {
+            buf,
+            gen,
+            endian: header.endian,
+            procs,
+            failed,
+        })
     }
     pub fn ring_seq(&self) -> u64 {
         self.endian.get_u64(&self.buf[fixed_len(self.gen) - 8..])

@@ -26,14 +26,23 @@ impl MergeDetect {
         let (header, mut r) = open(buf, gen, MessageType::MembMergeDetect)?;
         let system_from = SrpAddr::read(&mut r, gen, "system_from")?;
         let ring_id = RingId::read(&mut r, gen, "ring_id")?;
-        Ok(MergeDetect { header, system_from, ring_id })
+        Ok(MergeDetect {
+            header,
+            system_from,
+            ring_id,
+        })
     }
     pub fn buffer_len(&self) -> usize {
         len(self.header.generation)
     }
     pub fn emit(&self, buf: &mut [u8]) -> Result<usize> {
         let g = self.header.generation;
-        let mut w = Writer::new(buf, self.header.endian, "memb_merge_detect", self.buffer_len())?;
+        let mut w = Writer::new(
+            buf,
+            self.header.endian,
+            "memb_merge_detect",
+            self.buffer_len(),
+        )?;
         self.header.write(&mut w);
         self.system_from.write(&mut w, g);
         self.ring_id.write(&mut w, g);

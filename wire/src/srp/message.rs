@@ -42,9 +42,7 @@ impl SrpMessage {
             MessageType::Mcast => SrpMessage::Mcast(Mcast::parse(buf, gen)?),
             MessageType::MembMergeDetect => SrpMessage::MergeDetect(MergeDetect::parse(buf, gen)?),
             MessageType::MembJoin => SrpMessage::MembJoin(MembJoin::parse(buf, gen)?),
-            MessageType::MembCommitToken => {
-                SrpMessage::CommitToken(CommitToken::parse(buf, gen)?)
-            }
+            MessageType::MembCommitToken => SrpMessage::CommitToken(CommitToken::parse(buf, gen)?),
             MessageType::TokenHoldCancel => {
                 SrpMessage::TokenHoldCancel(TokenHoldCancel::parse(buf, gen)?)
             }
@@ -53,7 +51,10 @@ impl SrpMessage {
             }
         };
         let used = message.buffer_len().min(buf.len());
-        Ok(Decoded { message, trailing: buf[used..].to_vec() })
+        Ok(Decoded {
+            message,
+            trailing: buf[used..].to_vec(),
+        })
     }
 
     /// The message type.

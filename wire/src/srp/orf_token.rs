@@ -57,7 +57,12 @@ impl OrfToken {
         let backlog = r.u32("backlog")?;
         let fcc = r.u32("fcc")?;
         let retrans_flg = r.i32("retrans_flg")?;
-        let n = count(&mut r, "rtr_list_entries", RtrItem::len(gen), RETRANSMIT_ENTRIES_MAX)?;
+        let n = count(
+            &mut r,
+            "rtr_list_entries",
+            RtrItem::len(gen),
+            RETRANSMIT_ENTRIES_MAX,
+        )?;
         let mut rtr_list = Vec::with_capacity(n);
         for _ in 0..n {
             let ring_id = RingId::read(&mut r, gen, "rtr_list")?;
@@ -120,12 +125,22 @@ impl<'a> OrfTokenView<'a> {
     pub fn new_checked(buf: &'a [u8], gen: Generation) -> Result<Self> {
         let (header, mut r) = open(buf, gen, MessageType::OrfToken)?;
         r.bytes("fixed fields", fixed(gen) - 4)?;
-        let rtr_entries =
-            count(&mut r, "rtr_list_entries", RtrItem::len(gen), RETRANSMIT_ENTRIES_MAX)?;
-        Ok(OrfTokenView { buf, gen, endian: header.endian, rtr_entries })
+        let rtr_entries = count(
+            &mut r,
+            "rtr_list_entries",
+            RtrItem::len(gen),
+            RETRANSMIT_ENTRIES_MAX,
+        )?;
+        Ok(OrfTokenView {
+            buf,
+            gen,
+            endian: header.endian,
+            rtr_entries,
+        })
     }
     fn u32_at(&self, rel: usize) -> u32 {
-        self.endian.get_u32(&self.buf[self.gen.header_len() + rel..])
+        self.endian
+            .get_u32(&self.buf[self.gen.header_len() + rel..])
     }
     pub fn endian(&self) -> Endian {
         self.endian

@@ -26,7 +26,10 @@ impl RingTest {
             return Err(Error::Unrecognized("ring test messages do not exist in G3"));
         }
         let h = Header::parse(buf, gen)?;
-        if !matches!(h.msg_type, MessageType::RingTestActive | MessageType::RingTestActivate) {
+        if !matches!(
+            h.msg_type,
+            MessageType::RingTestActive | MessageType::RingTestActivate
+        ) {
             return Err(Error::Invalid {
                 message: "ring_test",
                 field: "type",

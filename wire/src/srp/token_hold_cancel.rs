@@ -29,7 +29,12 @@ impl TokenHoldCancel {
         len(self.header.generation)
     }
     pub fn emit(&self, buf: &mut [u8]) -> Result<usize> {
-        let mut w = Writer::new(buf, self.header.endian, "token_hold_cancel", self.buffer_len())?;
+        let mut w = Writer::new(
+            buf,
+            self.header.endian,
+            "token_hold_cancel",
+            self.buffer_len(),
+        )?;
         self.header.write(&mut w);
         self.ring_id.write(&mut w, self.header.generation);
         Ok(w.pos())
