@@ -10,10 +10,12 @@ pub mod endian;
 pub mod error;
 pub mod framing;
 pub mod generation;
+pub mod group;
 pub mod header;
 pub mod ip_address;
 pub mod ring_id;
 pub mod seq;
+pub mod service;
 pub mod srp;
 pub mod srp_addr;
 #[cfg(test)]
