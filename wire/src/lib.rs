@@ -26,7 +26,12 @@ pub use endian::Endian;
 pub use error::{Error, Result};
 pub use framing::{classify, Framing};
 pub use generation::Generation;
+pub use group::{GroupMessage, GroupMessageView, KnownGroup};
 pub use header::{Header, MessageType};
 pub use ring_id::{RingId, RingRep};
+pub use service::{AppMessage, ServiceHeader, ServiceMessage, ServiceTable};
 pub use srp::message::{Decoded, SrpMessage};
 pub use srp_addr::SrpAddr;
+pub use totempg::{
+    Fragmenter, Packet as TotempgPacket, PacketView as TotempgPacketView, Reassembler,
+};

@@ -184,7 +184,7 @@ fn joinlist_count(buf: &[u8], size: u32) -> Result<usize> {
         offset: 8,
         value: size as u64,
     };
-    if size < RESPONSE_LEN || (size - RESPONSE_LEN) % JOINLIST_ENTRY_LEN != 0 {
+    if size < RESPONSE_LEN || (size - RESPONSE_LEN).checked_rem(JOINLIST_ENTRY_LEN) != Some(0) {
         return Err(bad());
     }
     need(buf, "cpg joinlist", size)?;

@@ -17,7 +17,7 @@ pub mod votequorum;
 
 pub use header::{ResponseHeader, ServiceHeader, ServiceHeaderView};
 pub use ids::{Service, ServiceTable};
-// pub use message::{AppMessage, ServiceMessage};
+pub use message::{AppMessage, ServiceMessage};
 
 use crate::endian::{Endian, Reader};
 use crate::error::{Error, Result};

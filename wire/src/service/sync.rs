@@ -174,7 +174,7 @@ impl ServiceBuild {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum SyncMessage {
     Barrier(RingMessage),
-    ServiceBuild(ServiceBuild),
+    ServiceBuild(Box<ServiceBuild>),
     MembDetermine(RingMessage),
 }
 
@@ -184,7 +184,9 @@ impl SyncMessage {
         let h = ServiceHeader::parse(buf, gen, endian)?;
         Ok(match h.id {
             BARRIER => SyncMessage::Barrier(RingMessage::parse(buf, gen, endian)?),
-            SERVICE_BUILD => SyncMessage::ServiceBuild(ServiceBuild::parse(buf, gen, endian)?),
+            SERVICE_BUILD => {
+                SyncMessage::ServiceBuild(Box::new(ServiceBuild::parse(buf, gen, endian)?))
+            }
             MEMB_DETERMINE => SyncMessage::MembDetermine(RingMessage::parse(buf, gen, endian)?),
             id => {
                 return Err(Error::Invalid {
@@ -464,14 +466,14 @@ mod tests {
                             header.size = service_build_len(gen) as u32;
                             let mut service_list = [0u32; SERVICE_LIST_MAX];
                             service_list.copy_from_slice(&list);
-                            SyncMessage::ServiceBuild(ServiceBuild {
+                            SyncMessage::ServiceBuild(Box::new(ServiceBuild {
                                 header,
                                 ring_id,
                                 pad,
                                 service_list_entries: entries,
                                 entries_pad: epad,
                                 service_list,
-                            })
+                            }))
                         }
                         BARRIER => SyncMessage::Barrier(RingMessage {
                             header,

@@ -28,8 +28,11 @@ pub struct Packet {
     pub trailer: Vec<u8>,
 }
 
+/// The fixed fields and length table of a packet, and a reader at the first piece.
+type Opened<'a> = (Reader<'a>, [u16; 2], u8, u8, Vec<usize>);
+
 /// Reads the header and length table, returning the piece lengths and the reader after them.
-fn open(buf: &[u8], endian: Endian) -> Result<(Reader<'_>, [u16; 2], u8, u8, Vec<usize>)> {
+fn open(buf: &[u8], endian: Endian) -> Result<Opened<'_>> {
     let mut r = Reader::new(buf, endian, "totempg");
     let version = r.u16("version")?;
     let kind = r.u16("type")?;
