@@ -12,20 +12,30 @@ pub mod envelope;
 pub mod error;
 pub mod framing;
 pub mod generation;
+pub mod group;
 pub mod header;
 pub mod ip_address;
 pub mod knet;
 pub mod ring_id;
 pub mod roundtrip;
 pub mod seq;
+pub mod service;
 pub mod srp;
 pub mod srp_addr;
+#[cfg(test)]
+mod testdata;
+pub mod totempg;
 
 pub use endian::Endian;
 pub use error::{Error, Result};
 pub use framing::{classify, Framing};
 pub use generation::Generation;
+pub use group::{GroupMessage, GroupMessageView, KnownGroup};
 pub use header::{Header, MessageType};
 pub use ring_id::{RingId, RingRep};
+pub use service::{AppMessage, ServiceHeader, ServiceMessage, ServiceTable};
 pub use srp::message::{Decoded, SrpMessage};
 pub use srp_addr::SrpAddr;
+pub use totempg::{
+    Fragmenter, Packet as TotempgPacket, PacketView as TotempgPacketView, Reassembler,
+};
