@@ -3,11 +3,13 @@
 use std::fmt::Write as _;
 
 use serde_json::{json, Value};
-use totem_wire::datagram::{decode, Datagram, Keys};
+use totem_wire::datagram::{decode, Datagram, DatagramError, Keys};
 use totem_wire::ip_address::TotemIpAddress;
+use totem_wire::knet::{KnetBody, KnetFrame};
 use totem_wire::srp::message::SrpMessage;
 use totem_wire::{RingId, RingRep, SrpAddr};
 
+use crate::layers::DumpLayers;
 use crate::UdpDatagram;
 
 fn addr_json(a: &TotemIpAddress) -> Value {
@@ -206,7 +208,11 @@ pub fn message_text(m: &SrpMessage, out: &mut String) {
 }
 
 /// Text for one datagram: a frame line, the envelope, the message tree, upper layers.
-pub fn datagram_text(d: &UdpDatagram, decoded: &Result<Datagram, String>) -> String {
+pub fn datagram_text(
+    d: &UdpDatagram,
+    decoded: &Result<Datagram, String>,
+    layers: &mut DumpLayers,
+) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -236,17 +242,21 @@ pub fn datagram_text(d: &UdpDatagram, decoded: &Result<Datagram, String>) -> Str
             if !g.body.trailing.is_empty() {
                 let _ = writeln!(out, "    trailing bytes: {}", hex_of(&g.body.trailing));
             }
-            crate::layers::describe_layers(g, &mut out);
+            layers.describe(g, &mut out);
         }
         Err(e) => {
-            let _ = writeln!(out, "  not decoded: {e}");
+            let _ = writeln!(out, "  {e}");
         }
     }
     out
 }
 
 /// JSON for one datagram.
-pub fn datagram_json(d: &UdpDatagram, decoded: &Result<Datagram, String>) -> Value {
+pub fn datagram_json(
+    d: &UdpDatagram,
+    decoded: &Result<Datagram, String>,
+    layers: &mut DumpLayers,
+) -> Value {
     let mut v = json!({
         "frame": d.frame,
         "time": d.timestamp.as_secs_f64(),
@@ -259,8 +269,9 @@ pub fn datagram_json(d: &UdpDatagram, decoded: &Result<Datagram, String>) -> Val
             v["generation"] = json!(g.generation.label());
             v["envelope"] = json!(g.envelope.describe());
             v["message"] = message_json(&g.body.message);
-            if let Some(layers) = crate::layers::layers_json(g) {
-                v["layers"] = layers;
+            let lines = layers.lines(g);
+            if !lines.is_empty() {
+                v["layers"] = json!(lines);
             }
         }
         Err(e) => v["error"] = json!(e),
@@ -269,6 +280,28 @@ pub fn datagram_json(d: &UdpDatagram, decoded: &Result<Datagram, String>) -> Val
 }
 
 /// Decodes a datagram for display, turning the error into text.
+///
+/// kronosnet control frames and fragments, which carry no whole Totem message, come back as
+/// a one-line description of the frame.
 pub fn decode_for_dump(d: &UdpDatagram, keys: &Keys) -> Result<Datagram, String> {
-    decode(&d.payload, keys).map_err(|e| e.to_string())
+    decode(&d.payload, keys).map_err(|e| match (&e, KnetFrame::parse(&d.payload)) {
+        (DatagramError::Knet(_), Ok(f)) => knet_text(&f),
+        _ => e.to_string(),
+    })
+}
+
+fn knet_text(f: &KnetFrame) -> String {
+    match &f.body {
+        KnetBody::Data { seq, bcast, frag_num, frag_seq, channel, payload, .. } => format!(
+            "knet data from host {} seq={seq} bcast={bcast} channel={channel}: fragment {frag_seq} of {frag_num} ({} bytes)",
+            f.src_host,
+            payload.len()
+        ),
+        KnetBody::Ping { link, rest } | KnetBody::Pmtud { link, rest } => format!(
+            "knet {:?} from host {} link {link} ({} more bytes)",
+            f.kind,
+            f.src_host,
+            rest.len()
+        ),
+    }
 }

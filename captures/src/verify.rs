@@ -6,6 +6,7 @@ use std::path::Path;
 use totem_wire::datagram::{decode, DatagramError, Keys};
 use totem_wire::knet::KnetFrame;
 
+use crate::layers::{table_for_file, LayerStats, Layers};
 use crate::{read_udp, CaptureError, PortFilter, UdpDatagram};
 
 /// One datagram that failed to decode or to re-encode identically.
@@ -30,8 +31,10 @@ pub struct Report {
     pub identical: u64,
     /// Decoded datagrams per generation label and envelope kind.
     pub by_kind: BTreeMap<String, u64>,
-    /// What failed, per file.
+    /// What failed, per file. Failures of reassembled service messages have frame 0.
     pub failures: Vec<(String, Failure)>,
+    /// The upper layers: reassembled service messages decoded and re-encoded identically.
+    pub layers: LayerStats,
 }
 
 impl Report {
@@ -64,6 +67,7 @@ impl Report {
             *self.by_kind.entry(k).or_default() += v;
         }
         self.failures.extend(other.failures);
+        self.layers.absorb(other.layers);
     }
 }
 
@@ -133,8 +137,16 @@ pub fn verify_file(path: &Path, keys: &Keys, filter: &PortFilter) -> Result<Repo
         ..Default::default()
     };
     let name = path.display().to_string();
+    let file_name = path
+        .file_name()
+        .map(|f| f.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let mut layers = Layers::new(table_for_file(&file_name));
     for d in &datagrams {
         report.totem += 1;
+        if let Ok(g) = decode(&d.payload, keys) {
+            layers.record(&g);
+        }
         match verify_datagram(d, keys) {
             Ok(label) => {
                 report.decoded += 1;
@@ -155,6 +167,13 @@ pub fn verify_file(path: &Path, keys: &Keys, filter: &PortFilter) -> Result<Repo
             }
         }
     }
+    let (layer_stats, layer_errors) = layers.finish();
+    for reason in layer_errors {
+        report
+            .failures
+            .push((name.clone(), Failure { frame: 0, reason }));
+    }
+    report.layers.absorb(layer_stats);
     Ok(report)
 }
 

@@ -68,14 +68,21 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             let keys = keys(&key)?;
             let (datagrams, _) =
                 read_udp(&file, &filter).with_context(|| format!("reading {}", file.display()))?;
+            let name = file
+                .file_name()
+                .map(|f| f.to_string_lossy().to_string())
+                .unwrap_or_default();
+            let mut layers = totem_captures::layers::DumpLayers::new(
+                totem_captures::layers::table_for_file(&name),
+            );
             let mut stdout = std::io::stdout().lock();
             use std::io::Write;
             for d in &datagrams {
                 let decoded = dump::decode_for_dump(d, &keys);
                 let line = if json {
-                    format!("{}\n", dump::datagram_json(d, &decoded))
+                    format!("{}\n", dump::datagram_json(d, &decoded, &mut layers))
                 } else {
-                    format!("{}\n", dump::datagram_text(d, &decoded))
+                    format!("{}\n", dump::datagram_text(d, &decoded, &mut layers))
                 };
                 if stdout.write_all(line.as_bytes()).is_err() {
                     break; // reader went away (e.g. `| head`)
@@ -105,6 +112,13 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             }
             for (kind, n) in &total.by_kind {
                 println!("verified {kind}: {n}");
+            }
+            println!(
+                "service messages reassembled, decoded and re-encoded identically: {} from {} distinct mcasts ({} fragment chains broken by the capture's edges)",
+                total.layers.messages, total.layers.mcasts, total.layers.discontinuities
+            );
+            for (kind, n) in &total.layers.by_kind {
+                println!("  {kind}: {n}");
             }
             println!("{}", total.summary_line());
             Ok(total.passed())
