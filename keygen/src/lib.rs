@@ -4,7 +4,9 @@ pub mod auth;
 pub mod error;
 pub mod ids;
 pub mod kdf;
+pub mod keyfile;
 pub mod member;
+pub mod traffic;
 pub mod tree;
 pub mod wire;
 
@@ -12,3 +14,4 @@ pub use auth::Credentials;
 pub use error::{AgreementError, KeyError, OpenError, SealError, WireError};
 pub use ids::{ConfigChange, KeyEpoch, NodeId, RingId, MAX_MEMBERS};
 pub use member::{GroupKey, Member, OpStats};
+pub use traffic::{RxStats, TrafficKeys};

@@ -37,7 +37,8 @@ impl Sim {
             .map(|_| {
                 let id = self.next_id;
                 self.next_id += 1;
-                self.members.insert(id, Member::new(id, creds(), &mut OsRng));
+                self.members
+                    .insert(id, Member::new(id, creds(), &mut OsRng));
                 id
             })
             .collect()
@@ -94,7 +95,10 @@ impl Sim {
             assert!(!m.in_progress(), "member {id} still in progress");
             let mk = m.group_key().expect("key");
             assert_eq!(mk.epoch, k.epoch, "member {id} epoch");
-            assert_eq!(*mk.key, *k.key, "member {id} computed a different group key");
+            assert_eq!(
+                *mk.key, *k.key,
+                "member {id} computed a different group key"
+            );
         }
         let mut tree_members = first.tree().members();
         tree_members.sort_unstable();
