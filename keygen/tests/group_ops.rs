@@ -141,3 +141,25 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn configuration_change_during_agreement() {
+    for deliver in 0..4 {
+        let mut sim = Sim::new();
+        let g = sim.spawn(12);
+        sim.config(&g);
+        let k0 = sim.common_key(&g);
+        // Three leave at once and two join, then the ring changes again before the end.
+        let j = sim.spawn(2);
+        let mut g1: Vec<_> = g
+            .iter()
+            .copied()
+            .filter(|x| ![2, 5, 9].contains(x))
+            .collect();
+        g1.extend(&j);
+        sim.config_interrupted(&g1, deliver);
+        let g2: Vec<_> = g1.iter().copied().filter(|&x| x != 7).collect();
+        sim.config(&g2);
+        assert_ne!(sim.common_key(&g2), k0);
+    }
+}

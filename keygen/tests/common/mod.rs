@@ -63,6 +63,31 @@ impl Sim {
         self.run(group, queue)
     }
 
+    /// Installs a configuration but delivers only the first `deliver` messages it causes
+    /// (the ring then changes again mid-agreement).
+    pub fn config_interrupted(&mut self, group: &[NodeId], deliver: usize) {
+        self.seq += 1;
+        let cfg = ConfigChange {
+            ring: RingId {
+                rep: *group.iter().min().expect("non-empty group"),
+                seq: self.seq,
+            },
+            members: group.to_vec(),
+        };
+        let mut queue = VecDeque::new();
+        for id in group {
+            let m = self.members.get_mut(id).expect("member");
+            queue.extend(m.config_change(&cfg, &mut OsRng).expect("config change"));
+        }
+        for _ in 0..deliver {
+            let Some(msg) = queue.pop_front() else { break };
+            for id in group {
+                let m = self.members.get_mut(id).expect("member");
+                queue.extend(m.receive(&msg, &mut OsRng).expect("receive"));
+            }
+        }
+    }
+
     /// Delivers `queue` and everything it triggers to `group` in one total order.
     pub fn run(&mut self, group: &[NodeId], mut queue: VecDeque<Vec<u8>>) -> usize {
         let mut count = 0;
