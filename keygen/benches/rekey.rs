@@ -209,12 +209,25 @@ fn bench(c: &mut Criterion) {
     }
 }
 
+/// Cost of one X25519 DH and one fixed-base multiplication on this machine, to convert the
+/// operation counts above into time.
+fn primitives(c: &mut Criterion) {
+    let a = x25519_dalek::StaticSecret::random_from_rng(OsRng);
+    let b = totem_keygen::kdf::blind(&x25519_dalek::StaticSecret::random_from_rng(OsRng));
+    c.bench_function("primitive/node_secret_dh", |bch| {
+        bch.iter(|| totem_keygen::kdf::node_secret(&a, &b).unwrap())
+    });
+    c.bench_function("primitive/blind_basepoint", |bch| {
+        bch.iter(|| totem_keygen::kdf::blind(&a))
+    });
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3))
         .sample_size(20);
-    targets = bench
+    targets = primitives, bench
 }
 criterion_main!(benches);
