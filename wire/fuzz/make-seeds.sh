@@ -24,3 +24,34 @@ seed datagram_plain 'g3/3.1.7-udp*-0[12]-*.pcapng'
 seed datagram_keyed 'real/*secauth-01*.pcapng'
 seed datagram_keyed 'real/2.4.6-udpu-aes256*.pcapng'
 seed knet 'g3/3.1.7-knet-*.pcapng'
+
+# totempg packets (mcast payloads) and the group messages packed in them (unfragmented only).
+upper() { # capture-glob mcast-header-offset
+  for f in $caps/$1; do
+    tshark -r "$f" -Y 'udp && !icmp && !icmpv6' -T fields -e udp.payload 2>/dev/null |
+      python3 -c '
+import sys, struct, os, hashlib
+off = int(sys.argv[1]); base = sys.argv[2]; n = 0
+for line in sys.stdin:
+    b = bytes.fromhex(line.strip())
+    kind = b[3] if b[:2] == b"\x70\xc0" else (b[4] if b[:2] == b"\xfe\xfe" else b[0])
+    if kind != 1 or len(b) <= off + 8: continue
+    p = b[off:]
+    frag, count = p[4], struct.unpack_from("<H", p, 6)[0]
+    lens = struct.unpack_from("<%dH" % count, p, 8) if 8 + 2 * count <= len(p) else ()
+    h = hashlib.sha1(p[:64]).hexdigest()[:10]
+    open("corpus/totempg/seed-%s-%s" % (base, h), "wb").write(p)
+    at = 8 + 2 * count
+    for i, l in enumerate(lens):
+        if frag and i == len(lens) - 1: break
+        if p[5] and i == 0: at += l; continue
+        m = p[at:at + l]; at += l
+        open("corpus/app_message/seed-%s-%s" % (base, hashlib.sha1(m).hexdigest()[:10]), "wb").write(m)
+' "$2" "$(basename "$f" .pcapng)"
+  done
+}
+mkdir -p corpus/totempg corpus/app_message
+upper 'real/1.4.10-udpu-0[12]*.pcapng' 98
+upper 'real/openais-0.80.6-udp-01-formation.pcapng' 98
+upper 'real/2.4.6-udpu-0[12]*.pcapng' 103
+upper 'g3/3.1.7-udpu-0[12]*.pcapng' 45

@@ -40,3 +40,40 @@ pub fn knet(data: &[u8]) {
 pub fn fuzz_authkey() -> [u8; 128] {
     core::array::from_fn(|i| i as u8)
 }
+
+/// As [`srp`] for a totempg packet (an mcast payload), in both byte orders.
+pub fn totempg(data: &[u8]) {
+    for endian in [crate::Endian::Little, crate::Endian::Big] {
+        if let Ok(p) = crate::TotempgPacket::parse(data, endian) {
+            let mut out = vec![0u8; p.buffer_len()];
+            let n = p.emit(&mut out).expect("buffer_len is enough");
+            assert_eq!(&out[..n], data, "totempg round trip");
+        }
+        if let Ok(v) = crate::TotempgPacketView::new_checked(data, endian) {
+            let mut reasm = crate::Reassembler::new();
+            let mut done = Vec::new();
+            let _ = reasm.feed(1, &v, &mut done);
+        }
+    }
+}
+
+/// As [`srp`] for a reassembled group message (group header and service message), for every
+/// generation and service numbering.
+pub fn app_message(data: &[u8]) {
+    use crate::service::ServiceTable;
+    for (gen, table) in [
+        (Generation::G1, ServiceTable::Openais),
+        (Generation::G1, ServiceTable::Corosync1),
+        (Generation::G2, ServiceTable::Corosync2),
+        (Generation::G3, ServiceTable::Corosync2),
+    ] {
+        for endian in [crate::Endian::Little, crate::Endian::Big] {
+            if let Ok(a) = crate::AppMessage::decode_with(data, gen, endian, table) {
+                let mut out = vec![0u8; a.buffer_len()];
+                let n = a.emit(&mut out).expect("buffer_len is enough");
+                assert_eq!(&out[..n], data, "{gen} {table:?} service round trip");
+                let _ = a.to_string();
+            }
+        }
+    }
+}

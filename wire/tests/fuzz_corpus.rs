@@ -92,3 +92,14 @@ fn knet_target() {
     }
     assert!(exercise("knet", roundtrip::knet) > 100);
 }
+
+#[test]
+fn upper_layer_targets() {
+    // Seeds are real totempg packets and the group messages packed in them: they decode.
+    for seed in seeds("totempg") {
+        totem_wire::TotempgPacket::parse(&seed, totem_wire::Endian::Little)
+            .expect("totempg seed decodes");
+    }
+    assert!(exercise("totempg", roundtrip::totempg) > 1000);
+    assert!(exercise("app_message", roundtrip::app_message) > 1000);
+}

@@ -478,3 +478,60 @@ fn bad_headers_are_named_errors() {
     );
     let _ = Mcast::parse(&[], Generation::G1);
 }
+
+#[test]
+fn g2_merge_detect_frame3() {
+    // 2.4.6-udpu-01-formation.pcapng frame 3 (87 bytes): FE FE 00 00, then 8 + 45 + 30.
+    let dg = hex("fefe0000 020022ff01000000 02 010000000200c633640b000000000000000000000000 00000000000000000000000000000000000000000000 010000000200c633640b000000000000000000000000 0500000000000000");
+    assert_eq!(dg.len(), 87);
+    let SrpMessage::MergeDetect(m) = roundtrip(&dg[4..], Generation::G2) else {
+        panic!()
+    };
+    assert_eq!(m.header.nodeid, 1);
+    assert_eq!(m.system_from, SrpAddr::single(g2_addr(1, 11)));
+    assert_eq!(
+        m.ring_id,
+        RingId {
+            rep: RingRep::Addr(g2_addr(1, 11)),
+            seq: 5
+        }
+    );
+}
+
+#[test]
+fn g3_commit_token_frame72() {
+    // captures/g3/3.1.7-udpu-01-formation.pcapng frame 72 (97 bytes = 41 + 28·2).
+    let b = hex(concat!(
+        "70c003040001000000 00000000",
+        "01000000",
+        "01000000 0900000000000000",
+        "00000000",
+        "01000000",
+        "02000000",
+        "01000000 02000000",
+        "01000000 0500000000000000 08000000 08000000 01000000",
+        "00000000 0000000000000000 00000000 00000000 00000000",
+    ));
+    assert_eq!(b.len(), 97);
+    let SrpMessage::CommitToken(c) = roundtrip(&b, Generation::G3) else {
+        panic!()
+    };
+    assert_eq!((c.header.nodeid, c.header.target_nodeid), (1, 0));
+    assert_eq!(
+        (c.token_seq, c.ring_id, c.retrans_flg, c.memb_index),
+        (1, RingId::node(1, 9), 0, 1)
+    );
+    assert_eq!(c.addr, vec![SrpAddr::Node(1), SrpAddr::Node(2)]);
+    assert_eq!(c.memb_list[0].ring_id, RingId::node(1, 5));
+    assert_eq!(
+        (
+            c.memb_list[0].aru,
+            c.memb_list[0].high_delivered,
+            c.memb_list[0].received_flg
+        ),
+        (8, 8, 1)
+    );
+    assert_eq!(c.memb_list[1].ring_id, RingId::node(0, 0));
+    let v = CommitTokenView::new_checked(&b, Generation::G3).unwrap();
+    assert_eq!((v.token_seq(), v.memb_index(), v.addr_entries()), (1, 1, 2));
+}
