@@ -1,1 +1,14 @@
-//! The Totem protocol engine: a sans-IO state machine for ordering and membership, and its transports. Not started yet.
+//! The Totem single-ring ordering and membership protocol (Amir et al., TOCS 1995) as
+//! corosync runs it, as a sans-IO state machine ([`Engine`]), with a deterministic network
+//! simulator and an Extended Virtual Synchrony checker ([`sim`]).
+
+pub mod config;
+pub mod engine;
+pub mod member;
+pub mod sim;
+
+pub use config::Config;
+pub use engine::{
+    Backpressure, ConfigKind, Dest, Engine, Event, Guarantee, State, Stats, Transmit,
+};
+pub use member::Member;

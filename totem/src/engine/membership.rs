@@ -1,0 +1,546 @@
+//! Membership: GATHER (joins and consensus), COMMIT (the commit token's first rotation) and
+//! entry into RECOVERY (its second rotation), plus merge detection and leave.
+
+use totem_wire::header::MessageType;
+use totem_wire::seq::sq_lt;
+use totem_wire::srp::commit_token::{CommitToken, MembEntry};
+use totem_wire::srp::mcast::Mcast;
+use totem_wire::srp::memb_join::MembJoin;
+use totem_wire::srp::merge_detect::MergeDetect;
+use totem_wire::srp::orf_token::OrfToken;
+use totem_wire::srp::token_hold_cancel::TokenHoldCancel;
+use totem_wire::{header, RingId, SrpAddr, SrpMessage};
+
+use super::queues::SortQueue;
+use super::timers::Timer;
+use super::{
+    Dest, Engine, State, Transmit, LEAVE_DUMMY_NODEID, SEQNO_START_MSG, SEQNO_START_TOKEN,
+};
+use crate::member::{set, Member};
+
+impl Engine {
+    /// Enters GATHER: join now and every `join` ms, start consensus, stop token timers.
+    pub(super) fn gather_enter(&mut self, _why: &'static str) {
+        self.orf_token_discard = true;
+        self.originated_orf_token = false;
+        set::add(&mut self.proc_list, self.me);
+        self.join_message_send();
+        self.timers.set(Timer::Join, self.now, self.cfg.join);
+        self.timers
+            .set(Timer::Consensus, self.now, self.cfg.consensus_timeout());
+        self.timers.cancel(Timer::TokenRetransmit);
+        self.timers.cancel(Timer::TokenLoss);
+        self.timers.cancel(Timer::MergeDetect);
+        self.timers.cancel(Timer::TokenHold);
+        self.consensus.clear();
+        self.consensus.push(self.me);
+        self.state = State::Gather;
+        self.stats.gather_entered += 1;
+    }
+
+    pub(super) fn join_message_send(&mut self) {
+        let j = MembJoin {
+            header: self.header(MessageType::MembJoin),
+            system_from: self.me.wire(),
+            ring_seq: self.ring_id.seq,
+            proc_list: self.proc_list.iter().map(Member::wire).collect(),
+            failed_list: self.failed_list.iter().map(Member::wire).collect(),
+        };
+        self.stats.memb_join_tx += 1;
+        self.send_all(&SrpMessage::MembJoin(j));
+    }
+
+    /// A join with header nodeid 0, ourselves moved from the proc list to the failed list.
+    pub(super) fn leave_message_send(&mut self) {
+        let mut failed = self.failed_list.clone();
+        set::add(&mut failed, self.me);
+        let procs = set::subtract(&self.proc_list, &[self.me]);
+        let mut header = self.header(MessageType::MembJoin);
+        header.nodeid = LEAVE_DUMMY_NODEID;
+        // G1/G2 also zero the nodeid inside system_from; G3 keeps the real one.
+        let system_from = match self.me.wire() {
+            SrpAddr::Addrs {
+                no_addrs,
+                mut addrs,
+            } => {
+                addrs[0].nodeid = LEAVE_DUMMY_NODEID;
+                SrpAddr::Addrs { no_addrs, addrs }
+            }
+            s => s,
+        };
+        let j = MembJoin {
+            header,
+            system_from,
+            ring_seq: self.ring_id.seq,
+            proc_list: procs.iter().map(Member::wire).collect(),
+            failed_list: failed.iter().map(Member::wire).collect(),
+        };
+        self.stats.memb_join_tx += 1;
+        let bytes = SrpMessage::MembJoin(j).to_vec();
+        self.out.push_back(Transmit {
+            dest: Dest::All,
+            bytes,
+        });
+    }
+
+    pub(super) fn merge_detect_send(&mut self) {
+        let m = MergeDetect {
+            header: self.header(MessageType::MembMergeDetect),
+            system_from: self.me.wire(),
+            ring_id: self.ring_id,
+        };
+        self.stats.memb_merge_detect_tx += 1;
+        self.send_all(&SrpMessage::MergeDetect(m));
+    }
+
+    /// Asks the representative to release a held token (only while we believe it is held).
+    pub(super) fn token_hold_cancel_send(&mut self) {
+        if !self.my_token_held {
+            return;
+        }
+        self.my_token_held = false;
+        let h = TokenHoldCancel {
+            header: self.header(MessageType::TokenHoldCancel),
+            ring_id: self.ring_id,
+        };
+        self.stats.token_hold_cancel_tx += 1;
+        self.send_all(&SrpMessage::TokenHoldCancel(h));
+    }
+
+    pub(super) fn on_token_hold_cancel(&mut self, h: TokenHoldCancel) {
+        if h.ring_id == self.ring_id {
+            self.my_seq_unchanged = 0;
+            if self.is_rep() {
+                self.on_token_retransmit_timeout();
+            }
+        }
+    }
+
+    fn proc_minus_failed(&self) -> Vec<Member> {
+        set::subtract(&self.proc_list, &self.failed_list)
+    }
+
+    fn consensus_agreed(&self) -> bool {
+        let want = self.proc_minus_failed();
+        !want.is_empty() && set::subset(&want, &self.consensus)
+    }
+
+    fn lowest_in_config(&self) -> bool {
+        self.proc_minus_failed().iter().min() == Some(&self.me)
+    }
+
+    pub(super) fn consensus_timeout_expired(&mut self) {
+        self.stats.consensus_timeouts += 1;
+        if self.consensus_agreed() {
+            self.consensus.clear();
+            self.consensus.push(self.me);
+            self.reset_token_timeout();
+        } else {
+            let silent = set::subtract(&self.proc_list, &self.consensus);
+            set::merge(&mut self.failed_list, &silent);
+            self.gather_enter("consensus timeout");
+        }
+    }
+
+    pub(super) fn on_token_loss_timeout(&mut self) {
+        match self.state {
+            State::Operational => {
+                self.stats.token_lost += 1;
+                self.gather_enter("token lost in operational");
+            }
+            State::Gather => {
+                self.consensus_timeout_expired();
+                self.gather_enter("consensus expired");
+            }
+            State::Commit => {
+                self.stats.token_lost += 1;
+                self.gather_enter("token lost in commit");
+            }
+            State::Recovery => {
+                self.stats.token_lost += 1;
+                self.recovery_token_loss();
+                self.gather_enter("token lost in recovery");
+            }
+            State::Left => {}
+        }
+    }
+
+    pub(super) fn recovery_token_loss(&mut self) {
+        self.my_aru = self.old_ring_aru;
+        self.my_high_seq_received = self.old_ring_high_seq;
+    }
+
+    pub(super) fn on_merge_detect(&mut self, m: MergeDetect) {
+        if m.ring_id == self.ring_id {
+            return;
+        }
+        let from = Member::from_wire(m.system_from);
+        self.foreign_member_seen(from);
+    }
+
+    /// A message from another ring: OPERATIONAL gathers with its sender; GATHER adds a new
+    /// sender and restarts; COMMIT and RECOVERY ignore it.
+    pub(super) fn foreign_member_seen(&mut self, from: Member) {
+        match self.state {
+            State::Operational => {
+                set::add(&mut self.proc_list, from);
+                self.gather_enter("foreign ring in operational");
+            }
+            State::Gather => {
+                if !set::contains(&self.proc_list, &from) {
+                    set::add(&mut self.proc_list, from);
+                    self.gather_enter("foreign ring in gather");
+                }
+            }
+            _ => self.stats.foreign_dropped += 1,
+        }
+    }
+
+    pub(super) fn on_join(&mut self, j: MembJoin) {
+        self.stats.memb_join_rx += 1;
+        if j.proc_list.is_empty() && j.failed_list.is_empty() {
+            self.stats.rejected += 1;
+            return;
+        }
+        if self.token_ring_id_seq < j.ring_seq {
+            self.token_ring_id_seq = j.ring_seq;
+        }
+        let from = Member::from_wire(j.system_from);
+        match self.state {
+            State::Operational => {
+                if !self.ignore_join_under_operational(&j, &from) {
+                    self.join_process(&j, from);
+                }
+            }
+            State::Gather => self.join_process(&j, from),
+            State::Commit => {
+                if set::contains(&self.new_memb, &from) && j.ring_seq >= self.ring_id.seq {
+                    self.join_process(&j, from);
+                    self.gather_enter("join during commit");
+                }
+            }
+            State::Recovery => {
+                if set::contains(&self.new_memb, &from) && j.ring_seq >= self.ring_id.seq {
+                    self.join_process(&j, from);
+                    self.recovery_token_loss();
+                    self.gather_enter("join during recovery");
+                }
+            }
+            State::Left => {}
+        }
+    }
+
+    fn ignore_join_under_operational(&self, j: &MembJoin, from: &Member) -> bool {
+        let failed: Vec<Member> = j
+            .failed_list
+            .iter()
+            .map(|a| Member::from_wire(*a))
+            .collect();
+        if set::contains(&failed, &self.me) {
+            return true;
+        }
+        set::contains(&self.memb, from) && j.ring_seq < self.ring_id.seq
+    }
+
+    fn join_process(&mut self, j: &MembJoin, from: Member) {
+        let procs: Vec<Member> = j.proc_list.iter().map(|a| Member::from_wire(*a)).collect();
+        let failed: Vec<Member> = j
+            .failed_list
+            .iter()
+            .map(|a| Member::from_wire(*a))
+            .collect();
+        let leave = j.header.nodeid == LEAVE_DUMMY_NODEID;
+        if leave {
+            if let Some(l) = failed.last() {
+                if !self.left_gracefully.contains(&l.nodeid()) {
+                    self.left_gracefully.push(l.nodeid());
+                }
+            }
+        }
+        let mut gathered = false;
+        if set::equal(&procs, &self.proc_list) && set::equal(&failed, &self.failed_list) {
+            if !leave {
+                set::add(&mut self.consensus, from);
+            }
+            if self.consensus_agreed() && self.failed_to_recv {
+                self.failed_to_recv = false;
+                self.proc_list = vec![self.me];
+                self.failed_list.clear();
+                self.commit_token_create();
+                self.commit_enter();
+                return;
+            }
+            if self.consensus_agreed() && self.lowest_in_config() {
+                self.commit_token_create();
+                self.commit_enter();
+                return;
+            }
+        } else if set::subset(&procs, &self.proc_list) && set::subset(&failed, &self.failed_list) {
+            // Nothing new in it.
+        } else if set::contains(&self.failed_list, &from) {
+            // From a node we consider failed.
+        } else {
+            set::merge(&mut self.proc_list, &procs);
+            if set::contains(&failed, &self.me) {
+                set::add(&mut self.failed_list, from);
+            } else if set::contains(&self.memb, &from) {
+                if !set::contains(&self.failed_list, &from) {
+                    set::merge(&mut self.failed_list, &failed);
+                } else {
+                    let extra = set::subtract(&failed, &self.memb);
+                    set::merge(&mut self.failed_list, &extra);
+                }
+            }
+            self.gather_enter("merge during join");
+            gathered = true;
+        }
+        if !gathered && self.state == State::Operational {
+            self.gather_enter("join during operational");
+        }
+    }
+
+    /// The lowest member with consensus builds the commit token for proc − failed, sorted,
+    /// with ring seq = highest seen + 4.
+    fn commit_token_create(&mut self) {
+        let mut members = self.proc_minus_failed();
+        members.sort();
+        let zero_ring = match self.me.wire() {
+            SrpAddr::Node(_) => RingId::node(0, 0),
+            SrpAddr::Addrs { .. } => RingId {
+                rep: totem_wire::RingRep::Addr(Default::default()),
+                seq: 0,
+            },
+        };
+        let n = members.len();
+        self.commit_token = Some(CommitToken {
+            header: self.header(MessageType::MembCommitToken),
+            token_seq: 0,
+            ring_id: self.me.ring_id(self.token_ring_id_seq + 4),
+            retrans_flg: 0,
+            memb_index: 0,
+            addr: members.iter().map(Member::wire).collect(),
+            memb_list: vec![
+                MembEntry {
+                    ring_id: zero_ring,
+                    aru: 0,
+                    high_delivered: 0,
+                    received_flg: 0,
+                };
+                n
+            ],
+        });
+    }
+
+    /// Validates a received commit token's shape; returns its members.
+    fn commit_token_members(&self, c: &CommitToken) -> Option<Vec<Member>> {
+        let n = c.addr.len();
+        if n == 0 || c.memb_list.len() != n || c.memb_index < 0 || c.memb_index as usize > n {
+            return None;
+        }
+        Some(c.addr.iter().map(|a| Member::from_wire(*a)).collect())
+    }
+
+    pub(super) fn on_commit_token(&mut self, c: CommitToken) {
+        let Some(members) = self.commit_token_members(&c) else {
+            self.stats.rejected += 1;
+            return;
+        };
+        match self.state {
+            State::Gather => {
+                let idx = c.memb_index as usize;
+                if idx < members.len()
+                    && members[idx] == self.me
+                    && set::equal(&members, &self.proc_minus_failed())
+                    && c.ring_id.seq > self.ring_id.seq
+                {
+                    self.commit_token = Some(c);
+                    self.commit_enter();
+                }
+            }
+            State::Commit => {
+                if c.ring_id == self.ring_id && c.memb_index as usize == members.len() {
+                    self.recovery_enter(c);
+                }
+            }
+            State::Recovery => {
+                if c.ring_id == self.ring_id && self.is_rep() && !self.originated_orf_token {
+                    self.originated_orf_token = true;
+                    self.orf_token_send_initial();
+                    self.reset_token_timeout();
+                    self.reset_token_retransmit_timeout();
+                }
+            }
+            State::Operational | State::Left => {}
+        }
+    }
+
+    /// Fills our entry of the commit token, adopts its ring and passes it on.
+    fn commit_enter(&mut self) {
+        if !self.old_ring_saved {
+            self.old_ring_saved = true;
+            self.old_ring_id = self.ring_id;
+            self.old_ring_aru = self.my_aru;
+            self.old_ring_high_seq = self.my_high_seq_received;
+        }
+        let Some(mut ct) = self.commit_token.take() else {
+            return;
+        };
+        let idx = ct.memb_index as usize;
+        let n = ct.addr.len();
+        if idx >= n {
+            return;
+        }
+        self.new_memb = ct.addr.iter().map(|a| Member::from_wire(*a)).collect();
+        self.my_received_flg = self.my_aru == self.my_high_seq_received;
+        ct.memb_list[idx] = MembEntry {
+            ring_id: self.old_ring_id,
+            aru: self.old_ring_aru,
+            high_delivered: self.my_high_delivered,
+            received_flg: u32::from(self.my_received_flg),
+        };
+        // Entries of our old ring with an aru below the highest among them did not
+        // receive everything.
+        let mine = ct.memb_list[idx].ring_id;
+        let mut high_aru = ct.memb_list[idx].aru;
+        for e in &ct.memb_list[..=idx] {
+            if e.ring_id == mine && sq_lt(high_aru, e.aru) {
+                high_aru = e.aru;
+            }
+        }
+        for (i, e) in ct.memb_list[..=idx].iter_mut().enumerate() {
+            if e.ring_id == mine && sq_lt(e.aru, high_aru) {
+                e.received_flg = 0;
+                if i == idx {
+                    self.my_received_flg = false;
+                }
+            }
+        }
+        ct.header.nodeid = self.cfg.nodeid;
+        ct.memb_index += 1;
+        self.token_target = ct.addr[ct.memb_index as usize % n].nodeid();
+
+        self.timers.cancel(Timer::Join);
+        self.timers.cancel(Timer::Consensus);
+        self.ring_id = ct.ring_id;
+        self.stored_ring_seq = self.ring_id.seq;
+        self.token_ring_id_seq = self.ring_id.seq;
+        self.state = State::Commit;
+        self.stats.commit_entered += 1;
+        self.reset_token_retransmit_timeout();
+        self.reset_token_timeout();
+        self.my_trc = 0;
+        self.my_pbl = 0;
+        self.my_cbl = 0;
+        self.commit_token_send(ct);
+    }
+
+    fn commit_token_send(&mut self, mut ct: CommitToken) {
+        ct.token_seq = ct.token_seq.wrapping_add(1);
+        ct.header.nodeid = self.cfg.nodeid;
+        let bytes = SrpMessage::CommitToken(ct).to_vec();
+        let t = Transmit {
+            dest: Dest::Node(self.token_target),
+            bytes,
+        };
+        self.last_token = Some(t.clone());
+        self.stats.memb_commit_token_tx += 1;
+        self.send_transmit(t);
+        self.reset_token_retransmit_timeout();
+    }
+
+    /// The commit token came back full: build the transitional configuration, queue the
+    /// old-ring messages others may lack, pass the token on and enter RECOVERY.
+    fn recovery_enter(&mut self, ct: CommitToken) {
+        self.orf_token_discard = false;
+        self.high_ring_delivered = SEQNO_START_MSG;
+        self.recovery = SortQueue::new(SEQNO_START_MSG);
+        self.queues.retrans.clear();
+        let mut low_ring_aru = self.old_ring_high_seq;
+        let entries = ct.memb_list.clone();
+        let addrs: Vec<Member> = ct.addr.iter().map(|a| Member::from_wire(*a)).collect();
+        self.commit_token_send(ct);
+        self.my_token_seq = SEQNO_START_TOKEN.wrapping_sub(1);
+
+        // Transitional members: in our old configuration and coming from our old ring.
+        self.trans_memb = addrs
+            .iter()
+            .zip(&entries)
+            .filter(|(m, e)| e.ring_id == self.old_ring_id && set::contains(&self.memb, m))
+            .map(|(m, _)| *m)
+            .collect();
+        let mut any_missing = false;
+        for (m, e) in addrs.iter().zip(&entries) {
+            if !set::contains(&self.trans_memb, m) {
+                continue;
+            }
+            if e.received_flg == 0 {
+                any_missing = true;
+            }
+            if sq_lt(e.aru, low_ring_aru) {
+                low_ring_aru = e.aru;
+            }
+            if sq_lt(self.high_ring_delivered, e.high_delivered) {
+                self.high_ring_delivered = e.high_delivered;
+            }
+        }
+        if any_missing {
+            let mut s = low_ring_aru;
+            let mut n = 0;
+            while s != self.old_ring_high_seq && n < super::queues::QUEUE_SPAN {
+                s = s.wrapping_add(1);
+                n += 1;
+                if let Some(m) = self.regular.get(s) {
+                    self.queues.retrans.push_back(m.clone());
+                }
+            }
+        }
+        self.my_aru = SEQNO_START_MSG;
+        self.my_aru_count = 0;
+        self.my_seq_unchanged = 0;
+        self.my_high_seq_received = SEQNO_START_MSG;
+        self.my_install_seq = SEQNO_START_MSG;
+        self.my_retrans_flg_count = 0;
+        self.my_rotation_counter = 0;
+        self.my_set_retrans_flg = false;
+        self.reset_token_timeout();
+        self.reset_token_retransmit_timeout();
+        self.state = State::Recovery;
+        self.stats.recovery_entered += 1;
+    }
+
+    /// The representative's first ORF token of a new ring: seq 0, aru 0xFFFFFFFF.
+    fn orf_token_send_initial(&mut self) {
+        let retrans = !self.queues.retrans.is_empty();
+        self.my_set_retrans_flg = retrans;
+        let t = OrfToken {
+            header: self.header(MessageType::OrfToken),
+            seq: SEQNO_START_MSG,
+            token_seq: SEQNO_START_TOKEN,
+            aru: SEQNO_START_MSG.wrapping_sub(1),
+            aru_addr: self.cfg.nodeid,
+            ring_id: self.ring_id,
+            backlog: 0,
+            fcc: 0,
+            retrans_flg: i32::from(retrans),
+            rtr_list: Vec::new(),
+        };
+        self.stats.orf_token_tx += 1;
+        self.token_send(t, true);
+    }
+
+    /// Wraps an old-ring mcast for re-sending in the new ring.
+    pub(super) fn encapsulate(&self, inner: &Mcast) -> Mcast {
+        let mut h = self.header(MessageType::Mcast);
+        h.encapsulated = header::ENCAPSULATED;
+        Mcast {
+            header: h,
+            system_from: self.me.wire(),
+            seq: 0,
+            this_seqno: 0,
+            ring_id: self.ring_id,
+            node_id: 0,
+            guarantee: 0,
+            payload: SrpMessage::Mcast(inner.clone()).to_vec(),
+        }
+    }
+}

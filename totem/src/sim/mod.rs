@@ -1,0 +1,485 @@
+//! A seeded, single-threaded network simulator for Totem engines.
+//!
+//! Virtual time drives every engine's `handle_timeout`; a seed decides every loss, delay,
+//! duplicate and fault, so the same seed replays the same run. The recorded [`Log`] is
+//! checked by [`evs_check`].
+
+pub mod evs_check;
+pub mod record;
+pub mod rng;
+pub mod scenario;
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use totem_wire::ip_address::TotemIpAddress;
+use totem_wire::{Generation, SrpMessage};
+
+use crate::config::Config;
+use crate::engine::{Dest, Engine, Guarantee, State};
+pub use record::{Life, Log, MsgId};
+use rng::Rng;
+
+/// Most nodes a simulation runs.
+pub const MAX_NODES: usize = 64;
+
+/// Network and engine settings of a simulation.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    pub nodes: usize,
+    pub generation: Generation,
+    pub seed: u64,
+    /// Base token timeout given to every engine.
+    pub token: Duration,
+    /// Fixed one-way delay of every datagram.
+    pub base_delay: Duration,
+    /// Extra random delay, uniform in [0, jitter]; it also reorders.
+    pub jitter: Duration,
+}
+
+impl SimConfig {
+    /// `nodes` nodes of generation `gen`, token 1000 ms, 0.1–1.1 ms links.
+    pub fn new(nodes: usize, generation: Generation, seed: u64) -> Self {
+        SimConfig {
+            nodes: nodes.clamp(1, MAX_NODES),
+            generation,
+            seed,
+            token: Duration::from_millis(1000),
+            base_delay: Duration::from_micros(100),
+            jitter: Duration::from_micros(1000),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Node {
+    nodeid: u32,
+    engine: Option<Engine>,
+    life: usize,
+    incarnation: u32,
+    stored_ring_seq: u64,
+    paused_until: Option<Instant>,
+    slow: Duration,
+}
+
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct InFlight {
+    at: Instant,
+    order: u64,
+    to: usize,
+    from: usize,
+    bytes: Vec<u8>,
+}
+
+/// The simulated cluster.
+#[derive(Debug)]
+pub struct Sim {
+    cfg: SimConfig,
+    base: Instant,
+    now: Instant,
+    rng: Rng,
+    nodes: Vec<Node>,
+    wire: BinaryHeap<Reverse<InFlight>>,
+    order: u64,
+    blocked: Vec<Vec<bool>>,
+    loss: Vec<Vec<f64>>,
+    dup: f64,
+    next_msg: MsgId,
+    /// The recording.
+    pub log: Log,
+    /// Datagrams routed (for reports).
+    pub datagrams: u64,
+}
+
+impl Sim {
+    /// A cluster of `cfg.nodes` nodes (nodeids 1..=n), all started at time 0.
+    pub fn new(cfg: SimConfig) -> Self {
+        let base = Instant::now();
+        let n = cfg.nodes;
+        let mut sim = Sim {
+            rng: Rng::new(cfg.seed),
+            base,
+            now: base,
+            nodes: Vec::with_capacity(n),
+            wire: BinaryHeap::new(),
+            order: 0,
+            blocked: vec![vec![false; n]; n],
+            loss: vec![vec![0.0; n]; n],
+            dup: 0.0,
+            next_msg: 1,
+            log: Log::default(),
+            datagrams: 0,
+            cfg,
+        };
+        for i in 0..n {
+            sim.nodes.push(Node {
+                nodeid: i as u32 + 1,
+                engine: None,
+                life: 0,
+                incarnation: 0,
+                stored_ring_seq: 0,
+                paused_until: None,
+                slow: Duration::ZERO,
+            });
+            sim.start(i);
+        }
+        sim
+    }
+
+    /// The engine configuration of node `i`: G1/G2 addresses are assigned in reverse
+    /// nodeid order, so the representative (lowest address) is the highest nodeid.
+    pub fn engine_config(&self, i: usize) -> Config {
+        let nodeid = i as u32 + 1;
+        let gen = self.cfg.generation;
+        let mut c = match gen {
+            Generation::G3 => Config::new(gen, nodeid),
+            _ => {
+                let host = 200u8.saturating_sub(i as u8);
+                Config::with_address(
+                    gen,
+                    TotemIpAddress::v4(nodeid, Ipv4Addr::new(192, 0, 2, host)),
+                )
+            }
+        };
+        c.token = self.cfg.token;
+        c
+    }
+
+    fn start(&mut self, i: usize) {
+        let mut c = self.engine_config(i);
+        let node = &mut self.nodes[i];
+        c.ring_seq_start = if node.incarnation == 0 && self.cfg.generation == Generation::G1 {
+            0
+        } else {
+            node.stored_ring_seq + 1
+        };
+        node.incarnation += 1;
+        node.paused_until = None;
+        node.life = self.log.lives.len();
+        self.log.lives.push(Life {
+            nodeid: node.nodeid,
+            incarnation: node.incarnation,
+            started: self.now - self.base,
+            ..Default::default()
+        });
+        node.engine = Some(Engine::new(c, self.now));
+        self.drain(i);
+    }
+
+    /// Virtual time since the start.
+    pub fn elapsed(&self) -> Duration {
+        self.now - self.base
+    }
+    /// Number of node slots.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+    /// Node `i`'s engine, if it is up.
+    pub fn engine(&self, i: usize) -> Option<&Engine> {
+        self.nodes.get(i)?.engine.as_ref()
+    }
+    /// Indices of nodes that are up.
+    pub fn live(&self) -> Vec<usize> {
+        (0..self.nodes.len())
+            .filter(|i| self.nodes[*i].engine.is_some())
+            .collect()
+    }
+    /// The random stream (scenarios draw from it too, so one seed decides everything).
+    pub fn rng(&mut self) -> &mut Rng {
+        &mut self.rng
+    }
+
+    /// Submits a fresh message from node `i`; returns its id if accepted.
+    pub fn submit(&mut self, i: usize, guarantee: Guarantee, extra_len: usize) -> Option<MsgId> {
+        let now = self.elapsed();
+        let id = self.next_msg;
+        let node = self.nodes.get_mut(i)?;
+        let engine = node.engine.as_mut()?;
+        let mut payload = id.to_le_bytes().to_vec();
+        payload.extend((0..extra_len).map(|k| (id as usize + k) as u8));
+        engine.submit(payload, guarantee).ok()?;
+        self.next_msg += 1;
+        self.log.submitted.insert(
+            id,
+            record::Submitted {
+                life: node.life,
+                sender: node.nodeid,
+                at: now,
+                guarantee,
+            },
+        );
+        self.drain(i);
+        Some(id)
+    }
+
+    /// Stops node `i` abruptly (its ring seq is kept, as corosync's ringid file is).
+    pub fn crash(&mut self, i: usize) {
+        let now = self.elapsed();
+        if let Some(node) = self.nodes.get_mut(i) {
+            if let Some(e) = node.engine.take() {
+                node.stored_ring_seq = e.stored_ring_seq();
+                self.log.lives[node.life].ended = Some(now);
+            }
+        }
+    }
+
+    /// Node `i` leaves gracefully, then stops.
+    pub fn leave(&mut self, i: usize) {
+        let now = self.now;
+        if let Some(e) = self.nodes.get_mut(i).and_then(|n| n.engine.as_mut()) {
+            e.leave(now);
+        }
+        self.drain(i);
+        self.crash(i);
+    }
+
+    /// Starts node `i` again with the same nodeid, if it is down.
+    pub fn restart(&mut self, i: usize) {
+        if i < self.nodes.len() && self.nodes[i].engine.is_none() {
+            self.start(i);
+        }
+    }
+
+    /// Blocks or unblocks datagrams from `a` to `b` (one direction).
+    pub fn set_blocked(&mut self, a: usize, b: usize, blocked: bool) {
+        if a < self.nodes.len() && b < self.nodes.len() {
+            self.blocked[a][b] = blocked;
+        }
+    }
+    /// Splits the cluster: nodes in different groups cannot reach each other.
+    pub fn partition(&mut self, group_of: &[usize]) {
+        let n = self.nodes.len();
+        for a in 0..n {
+            for b in 0..n {
+                let ga = group_of.get(a).copied().unwrap_or(0);
+                let gb = group_of.get(b).copied().unwrap_or(0);
+                self.blocked[a][b] = ga != gb;
+            }
+        }
+    }
+    /// Loss probability from `a` to `b`.
+    pub fn set_loss(&mut self, a: usize, b: usize, p: f64) {
+        if a < self.nodes.len() && b < self.nodes.len() {
+            self.loss[a][b] = p;
+        }
+    }
+    /// Duplication probability of every datagram.
+    pub fn set_dup(&mut self, p: f64) {
+        self.dup = p;
+    }
+    /// Makes node `i` slow: every datagram to or from it takes `extra` longer.
+    pub fn set_slow(&mut self, i: usize, extra: Duration) {
+        if let Some(n) = self.nodes.get_mut(i) {
+            n.slow = extra;
+        }
+    }
+    /// Node `i` stops processing for `d` (datagrams and timers wait), like a stalled daemon.
+    pub fn pause(&mut self, i: usize, d: Duration) {
+        let until = self.now + d;
+        if let Some(n) = self.nodes.get_mut(i) {
+            n.paused_until = Some(until);
+        }
+    }
+    /// Removes every partition, loss, duplication and slowness.
+    pub fn heal(&mut self) {
+        let n = self.nodes.len();
+        self.blocked = vec![vec![false; n]; n];
+        self.loss = vec![vec![0.0; n]; n];
+        self.dup = 0.0;
+        for node in &mut self.nodes {
+            node.slow = Duration::ZERO;
+        }
+    }
+
+    fn index_of(&self, nodeid: u32) -> Option<usize> {
+        let i = nodeid.checked_sub(1)? as usize;
+        (i < self.nodes.len()).then_some(i)
+    }
+
+    fn route(&mut self, from: usize, to: usize, bytes: &[u8]) {
+        if self.blocked[from][to] || self.rng.chance(self.loss[from][to]) {
+            return;
+        }
+        let copies = if self.rng.chance(self.dup) { 2 } else { 1 };
+        for _ in 0..copies {
+            let jitter = self.rng.below(self.cfg.jitter.as_micros() as u64 + 1);
+            let at = self.now
+                + self.cfg.base_delay
+                + Duration::from_micros(jitter)
+                + self.nodes[from].slow
+                + self.nodes[to].slow;
+            self.order += 1;
+            self.wire.push(Reverse(InFlight {
+                at,
+                order: self.order,
+                to,
+                from,
+                bytes: bytes.to_vec(),
+            }));
+        }
+    }
+
+    /// Records what a datagram carries for the receiving life (message ids, also inside
+    /// encapsulated recovery copies); reports bytes `totem_wire` cannot parse.
+    fn note_received(&mut self, life: usize, bytes: &[u8], who: u32) {
+        let gen = self.cfg.generation;
+        match SrpMessage::parse(bytes, gen) {
+            Ok(d) => {
+                if let SrpMessage::Mcast(m) = d.message {
+                    let payload = match m.inner() {
+                        Some(Ok(inner)) => inner.payload,
+                        Some(Err(_)) => return,
+                        None => m.payload,
+                    };
+                    if let Some(id) = record::msg_id(&payload) {
+                        let t = self.now - self.base;
+                        self.log.lives[life].received.entry(id).or_insert(t);
+                    }
+                }
+            }
+            Err(e) => self.log.unparseable.push(format!("node {who}: {e}")),
+        }
+    }
+
+    /// Moves node `i`'s output onto the wire and its events into the log.
+    fn drain(&mut self, i: usize) {
+        loop {
+            let Some(t) = self.nodes[i]
+                .engine
+                .as_mut()
+                .and_then(Engine::poll_transmit)
+            else {
+                break;
+            };
+            self.datagrams += 1;
+            let life = self.nodes[i].life;
+            let who = self.nodes[i].nodeid;
+            self.note_received(life, &t.bytes, who);
+            match t.dest {
+                Dest::All => {
+                    for j in 0..self.nodes.len() {
+                        if j != i {
+                            self.route(i, j, &t.bytes);
+                        }
+                    }
+                }
+                Dest::Node(n) => match self.index_of(n) {
+                    Some(j) if j != i => self.route(i, j, &t.bytes),
+                    _ => self
+                        .log
+                        .unparseable
+                        .push(format!("node {who}: token to unknown node {n}")),
+                },
+            }
+        }
+        let t = self.elapsed();
+        let life = self.nodes[i].life;
+        while let Some(ev) = self.nodes[i].engine.as_mut().and_then(Engine::poll_event) {
+            self.log.lives[life].events.push((t, ev));
+        }
+    }
+
+    fn node_deadline(&self, i: usize) -> Option<Instant> {
+        let n = &self.nodes[i];
+        let d = n.engine.as_ref()?.poll_timeout()?;
+        Some(match n.paused_until {
+            Some(p) if p > d => p,
+            _ => d,
+        })
+    }
+
+    /// Runs every event up to and including virtual time `base + t`.
+    pub fn run_until(&mut self, t: Duration) {
+        let end = self.base + t;
+        let mut guard: u64 = 0;
+        loop {
+            guard += 1;
+            if guard > 50_000_000 {
+                break;
+            }
+            let wire_next = self.wire.peek().map(|Reverse(p)| p.at);
+            let mut timer_next: Option<(Instant, usize)> = None;
+            for i in 0..self.nodes.len() {
+                if let Some(d) = self.node_deadline(i) {
+                    if timer_next.is_none_or(|(t, _)| d < t) {
+                        timer_next = Some((d, i));
+                    }
+                }
+            }
+            let take_wire = match (wire_next, timer_next) {
+                (Some(w), Some((tn, _))) => w <= tn,
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (None, None) => break,
+            };
+            if take_wire {
+                let at = wire_next.unwrap_or(end);
+                if at > end {
+                    break;
+                }
+                let Some(Reverse(p)) = self.wire.pop() else {
+                    break;
+                };
+                self.now = self.now.max(p.at);
+                if let Some(pu) = self.nodes[p.to].paused_until {
+                    if pu > self.now {
+                        self.order += 1;
+                        self.wire.push(Reverse(InFlight {
+                            at: pu,
+                            order: self.order,
+                            ..p
+                        }));
+                        continue;
+                    }
+                }
+                let to = p.to;
+                if self.nodes[to].engine.is_none() {
+                    continue;
+                }
+                let life = self.nodes[to].life;
+                let who = self.nodes[to].nodeid;
+                self.note_received(life, &p.bytes, who);
+                let now = self.now;
+                if let Some(e) = self.nodes[to].engine.as_mut() {
+                    e.handle_datagram(now, &p.bytes);
+                }
+                self.drain(to);
+            } else if let Some((d, i)) = timer_next {
+                if d > end {
+                    break;
+                }
+                self.now = self.now.max(d);
+                let now = self.now;
+                if let Some(e) = self.nodes[i].engine.as_mut() {
+                    e.handle_timeout(now);
+                }
+                self.drain(i);
+            }
+        }
+        if self.now < end {
+            self.now = end;
+        }
+    }
+
+    /// Whether every live node is OPERATIONAL in one ring made of exactly the live nodes.
+    pub fn converged(&self) -> bool {
+        let live = self.live();
+        let Some(first) = live.first().and_then(|i| self.engine(*i)) else {
+            return true;
+        };
+        let ring = first.ring_id();
+        let want: Vec<u32> = live.iter().map(|i| self.nodes[*i].nodeid).collect();
+        live.iter().all(|i| {
+            self.engine(*i).is_some_and(|e| {
+                let mut m = e.members();
+                m.sort_unstable();
+                e.state() == State::Operational && e.ring_id() == ring && m == want
+            })
+        })
+    }
+}

@@ -1,0 +1,236 @@
+//! Random scenarios: a workload of submits and random faults, then heal and quiet, then
+//! the EVS check.
+
+use std::time::Duration;
+
+use totem_wire::Generation;
+
+use super::evs_check::{self, Ending};
+use super::rng::Rng;
+use super::{Sim, SimConfig};
+use crate::engine::Guarantee;
+
+/// One scheduled step of a scenario.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    Submit {
+        node: usize,
+        safe: bool,
+        extra: usize,
+    },
+    Crash(usize),
+    Leave(usize),
+    Restart(usize),
+    /// Group index per node.
+    Partition(Vec<usize>),
+    /// One-way block from the first node to the second.
+    Block(usize, usize, bool),
+    Loss(usize, usize, f64),
+    Dup(f64),
+    Pause(usize, Duration),
+    Slow(usize, Duration),
+    /// Heal the network (partitions, loss, duplication, slowness).
+    Heal,
+}
+
+/// A reproducible run: the seed decides the actions, and the simulator's network.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    pub seed: u64,
+    pub nodes: usize,
+    pub generation: Generation,
+    /// Length of the workload-and-faults phase.
+    pub workload: Duration,
+    pub actions: Vec<(Duration, Action)>,
+}
+
+/// The result of running a scenario.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub violations: Vec<String>,
+    pub ending: Ending,
+    pub datagrams: u64,
+    pub delivered: usize,
+    pub submitted: usize,
+}
+
+fn ms(x: u64) -> Duration {
+    Duration::from_millis(x)
+}
+
+impl Scenario {
+    /// Draws a scenario for `nodes` nodes from `seed`; the generation is drawn too unless given.
+    pub fn generate(seed: u64, nodes: usize, generation: Option<Generation>) -> Self {
+        let mut r = Rng::new(seed.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ 0xA5A5);
+        let nodes = nodes.clamp(1, super::MAX_NODES);
+        let generation = generation.unwrap_or(Generation::ALL[r.below(3) as usize]);
+        let w = r.range(4_000, 12_000);
+        let mut actions = Vec::new();
+        let submits = r.range(20, 150);
+        for _ in 0..submits {
+            let at = r.range(300, w);
+            let node = r.below(nodes as u64) as usize;
+            let burst = if r.chance(0.1) { r.range(5, 40) } else { 1 };
+            for _ in 0..burst {
+                actions.push((
+                    ms(at),
+                    Action::Submit {
+                        node,
+                        safe: r.chance(0.3),
+                        extra: r.below(200) as usize,
+                    },
+                ));
+            }
+        }
+        let faults = r.range(0, 4);
+        for _ in 0..faults {
+            let at = r.range(800, w.saturating_sub(300).max(801));
+            let node = r.below(nodes as u64) as usize;
+            let other = r.below(nodes as u64) as usize;
+            let lasting = r.range(300, 5_000);
+            match r.below(9) {
+                0 => {
+                    actions.push((ms(at), Action::Crash(node)));
+                    actions.push((ms(at + lasting), Action::Restart(node)));
+                }
+                1 => {
+                    actions.push((ms(at), Action::Leave(node)));
+                    actions.push((ms(at + lasting), Action::Restart(node)));
+                }
+                2 => {
+                    let groups = r.range(2, 3) as usize;
+                    let g: Vec<usize> = (0..nodes)
+                        .map(|_| r.below(groups as u64) as usize)
+                        .collect();
+                    actions.push((ms(at), Action::Partition(g)));
+                    actions.push((ms(at + lasting), Action::Heal));
+                }
+                3 => {
+                    actions.push((ms(at), Action::Block(node, other, true)));
+                    actions.push((ms(at + lasting), Action::Block(node, other, false)));
+                }
+                4 => {
+                    let p = r.range(1, 40) as f64 / 100.0;
+                    for a in 0..nodes {
+                        for b in 0..nodes {
+                            actions.push((ms(at), Action::Loss(a, b, p)));
+                            actions.push((ms(at + lasting), Action::Loss(a, b, 0.0)));
+                        }
+                    }
+                }
+                5 => {
+                    let p = r.range(5, 60) as f64 / 100.0;
+                    actions.push((ms(at), Action::Loss(node, other, p)));
+                    actions.push((ms(at + lasting), Action::Loss(node, other, 0.0)));
+                }
+                6 => {
+                    actions.push((ms(at), Action::Dup(r.range(1, 20) as f64 / 100.0)));
+                    actions.push((ms(at + lasting), Action::Dup(0.0)));
+                }
+                7 => actions.push((ms(at), Action::Pause(node, ms(r.range(100, 2_500))))),
+                _ => {
+                    actions.push((ms(at), Action::Slow(node, ms(r.range(1, 60)))));
+                    actions.push((ms(at + lasting), Action::Slow(node, Duration::ZERO)));
+                }
+            }
+        }
+        actions.sort_by_key(|(t, _)| *t);
+        Scenario {
+            seed,
+            nodes,
+            generation,
+            workload: ms(w),
+            actions,
+        }
+    }
+
+    /// Runs the scenario: workload and faults, heal (every node restarted), wait for one
+    /// ring, send a probe from every node, let it settle, and check.
+    pub fn run(&self) -> Outcome {
+        let mut sim = Sim::new(SimConfig::new(self.nodes, self.generation, self.seed));
+        for (t, a) in &self.actions {
+            if *t > self.workload + ms(5_000) {
+                break;
+            }
+            sim.run_until(*t);
+            apply(&mut sim, a);
+        }
+        sim.run_until(self.workload);
+        sim.heal();
+        for i in 0..sim.len() {
+            sim.restart(i);
+        }
+        let heal_at = sim.elapsed();
+        let c = sim.engine_config(0);
+        let bound = c.consensus_timeout() * 3 + c.token_timeout() * 4 + ms(2_000);
+        let mut converged_at = None;
+        let mut t = heal_at;
+        while t <= heal_at + bound + ms(5_000) {
+            t += ms(50);
+            sim.run_until(t);
+            if sim.converged() {
+                converged_at = Some(sim.elapsed());
+                break;
+            }
+        }
+        let mut probes = Vec::new();
+        if converged_at.is_some() {
+            for i in sim.live() {
+                if let Some(id) = sim.submit(i, Guarantee::Safe, 3) {
+                    probes.push(id);
+                }
+            }
+        }
+        let settle = sim.elapsed() + c.token_timeout() * 3;
+        sim.run_until(settle);
+        let ending = Ending {
+            heal_at,
+            bound,
+            converged_at,
+            probes,
+        };
+        let violations = evs_check::check(&sim.log, Some(&ending));
+        let delivered = sim
+            .log
+            .lives
+            .iter()
+            .map(|l| {
+                l.events
+                    .iter()
+                    .filter(|(_, e)| matches!(e, crate::engine::Event::Deliver { .. }))
+                    .count()
+            })
+            .sum();
+        Outcome {
+            violations,
+            ending,
+            datagrams: sim.datagrams,
+            delivered,
+            submitted: sim.log.submitted.len(),
+        }
+    }
+}
+
+/// Applies one action to the simulator.
+pub fn apply(sim: &mut Sim, a: &Action) {
+    match a {
+        Action::Submit { node, safe, extra } => {
+            let g = if *safe {
+                Guarantee::Safe
+            } else {
+                Guarantee::Agreed
+            };
+            sim.submit(*node, g, *extra);
+        }
+        Action::Crash(n) => sim.crash(*n),
+        Action::Leave(n) => sim.leave(*n),
+        Action::Restart(n) => sim.restart(*n),
+        Action::Partition(g) => sim.partition(g),
+        Action::Block(a, b, on) => sim.set_blocked(*a, *b, *on),
+        Action::Loss(a, b, p) => sim.set_loss(*a, *b, *p),
+        Action::Dup(p) => sim.set_dup(*p),
+        Action::Pause(n, d) => sim.pause(*n, *d),
+        Action::Slow(n, d) => sim.set_slow(*n, *d),
+        Action::Heal => sim.heal(),
+    }
+}
