@@ -80,7 +80,13 @@ pub fn run_scenario(
             &mut report,
         );
         for (i, step) in s.steps.iter().enumerate() {
-            sim.send(&step.command())?;
+            let cmds = step.commands();
+            for (j, cmd) in cmds.iter().enumerate() {
+                if j > 0 {
+                    std::thread::sleep(settle);
+                }
+                sim.send(cmd)?;
+            }
             if step.apply(&mut cluster).is_err() {
                 // The generator only emits valid steps; an error here is itself a finding.
                 report.mismatches.push(Mismatch {
