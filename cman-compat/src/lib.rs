@@ -1,5 +1,6 @@
 //! cman compatibility: votequorum/cman quorum semantics (a pure engine), a driver for the
-//! `corosync-vqsim` simulator used to differential-test it, and (later) `cman_tool` views.
+//! `corosync-vqsim` simulator used to differential-test it, `cman_tool` views and the
+//! `cluster.conf` migration.
 
 pub mod quorum;
 pub mod vqsim;

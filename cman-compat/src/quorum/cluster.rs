@@ -1,9 +1,10 @@
 //! A deterministic partitioned cluster of [`VoteQuorum`] instances: node up/down, network
 //! splits and joins, clean leaves, admin operations. Every membership change resyncs the
-//! affected partitions in the order corosync-vqsim (votequorum's own code) produces: every
-//! member starts the sync, composes its nodeinfo and activates (recalculates) at once, and only
-//! then are the composed nodeinfos delivered, in partition order. A started node first forms a
-//! ring of its own, then merges into its partition.
+//! affected partitions in one fixed order, the one corosync-vqsim (votequorum's own code)
+//! produces with its sync timers staggered by membership position: every member starts the
+//! sync, then in partition order each member composes its nodeinfo, activates (recalculates)
+//! and its nodeinfo is delivered to all members. A started node first forms a ring of its own,
+//! then merges into its partition.
 
 use std::collections::BTreeMap;
 
@@ -215,28 +216,20 @@ impl Cluster {
                 n.sync_init(&members);
             }
         }
-        // Each member composes its nodeinfo and activates as soon as its sync starts; the
-        // nodeinfos are delivered afterwards (vqsim has no barrier between the two).
-        let outgoing: Vec<(u32, Vec<Message>)> = members
-            .iter()
-            .map(|m| {
-                (
-                    *m,
-                    self.nodes
-                        .get(m)
-                        .map(|n| n.sync_messages())
-                        .unwrap_or_default(),
-                )
-            })
-            .collect();
+        // Members take their turn in partition order: each composes its nodeinfo (having
+        // received those of every member before it), activates at once, and its nodeinfo
+        // reaches every member before the next one's turn.
         for m in &members {
-            if let Some(n) = self.nodes.get_mut(m) {
-                n.sync_activate();
-            }
-        }
-        for (m, msgs) in outgoing {
+            let msgs = match self.nodes.get_mut(m) {
+                Some(n) => {
+                    let msgs = n.sync_messages();
+                    n.sync_activate();
+                    msgs
+                }
+                None => continue,
+            };
             for msg in msgs {
-                self.multicast(p, m, &msg);
+                self.multicast(p, *m, &msg);
             }
         }
     }

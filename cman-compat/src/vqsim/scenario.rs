@@ -138,8 +138,20 @@ pub struct Scenario {
 /// Partition where staged `up` steps start a node before joining it to its target.
 pub const STAGING_PARTITION: usize = 15;
 
-/// LMS window used in generated scenarios (ms); the driver waits longer than this per step.
-pub const LMS_WINDOW_MS: u32 = 60;
+/// Delay per membership position the shim adds to vqsim's sync timer (ms), see
+/// `vqsim-shim/vqlog.c`: it makes each sync's message order deterministic.
+pub const SYNC_STAGGER_MS: u32 = 15;
+
+/// How long one staggered sync of `nodes` members takes in vqsim at most (ms), with margin.
+pub fn sync_duration_ms(nodes: u32) -> u32 {
+    10 + nodes.saturating_mul(SYNC_STAGGER_MS) + 60
+}
+
+/// LMS window used in generated scenarios for a nodelist of `n` nodes (ms): longer than a
+/// whole staggered sync, so the timer always fires after the sync completed.
+pub fn lms_window_ms(n: u32) -> u32 {
+    sync_duration_ms(n + 2) + 40
+}
 
 /// Generates a valid scenario from `seed` (configurations votequorum refuses are re-drawn).
 pub fn generate(seed: u64) -> Scenario {
@@ -187,7 +199,7 @@ fn gen_options(rng: &mut Rng) -> QuorumOptions {
     };
     o.last_man_standing = rng.chance(30);
     if o.last_man_standing {
-        o.last_man_standing_window_ms = Some(LMS_WINDOW_MS);
+        o.last_man_standing_window_ms = Some(lms_window_ms(n));
     }
     o.auto_tie_breaker = rng.chance(35);
     if o.auto_tie_breaker {
