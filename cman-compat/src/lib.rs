@@ -2,5 +2,6 @@
 //! `corosync-vqsim` simulator used to differential-test it, `cman_tool` views and the
 //! `cluster.conf` migration.
 
+pub mod cmantool;
 pub mod quorum;
 pub mod vqsim;
