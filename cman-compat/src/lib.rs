@@ -3,5 +3,7 @@
 //! `cluster.conf` migration.
 
 pub mod cmantool;
+pub mod corosync_conf;
+pub mod migrate;
 pub mod quorum;
 pub mod vqsim;
