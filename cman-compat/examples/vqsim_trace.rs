@@ -81,7 +81,7 @@ fn main() {
         for l in &show {
             let snap = cluster.snapshot(l.nodeid);
             let lg = logged.get(&l.nodeid);
-            let differs = snap.as_ref().map_or(true, |x| {
+            let differs = snap.as_ref().is_none_or(|x| {
                 Some(x.quorate) != l.quorate
                     || lg.is_some_and(|g| {
                         (g.total_votes, g.expected_votes, g.quorum)
