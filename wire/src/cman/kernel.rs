@@ -4,6 +4,11 @@
 //! ([`MEMBERSHIP_PORT`]) carry the membership messages ([`MembMsg`], `CLUSTER_MEM_*` 1..=18).
 //! Everything is little-endian (the kernel converts with cpu_to_le*).
 //!
+//! Header revisions: the first cman-kernel check-in (June 2004) had a 16-byte header (port u8,
+//! flags u8, cluster u16, seq u16, 2 bytes padding, srcid, tgtid); an inline `ack` u16 came in
+//! August 2004, and from October 2004 to the RHEL4 end of life the header is the 20-byte one
+//! decoded here (tgtport/srcport split out, flags widened to u32). No revision had 12 bytes.
+//!
 //! Node addresses inside messages are raw sockaddrs of the cluster's address length (16 for
 //! IPv4 `sockaddr_in`, 28 for IPv6): JOINREQ states it, the other messages need it from the
 //! caller (`addr_len`).
