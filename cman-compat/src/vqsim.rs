@@ -250,7 +250,10 @@ impl Vqsim {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         if let Some(s) = shim {
-            cmd.env("LD_PRELOAD", s);
+            cmd.env("LD_PRELOAD", s).env(
+                "VQSIM_SYNC_STAGGER_MS",
+                scenario::SYNC_STAGGER_MS.to_string(),
+            );
         }
         let mut child = cmd.spawn().map_err(|e| VqsimError::Io {
             what: "spawn corosync-vqsim",

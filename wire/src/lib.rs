@@ -6,6 +6,7 @@
 //! a value ([`Generation`]) that selects field sizes; integers are read in the sender's byte
 //! order ([`Endian`]) and re-encoded in the same order, so decode→encode is byte-identical.
 
+pub mod cman;
 pub mod datagram;
 pub mod endian;
 pub mod envelope;

@@ -1,7 +1,10 @@
 //! A deterministic partitioned cluster of [`VoteQuorum`] instances: node up/down, network
 //! splits and joins, clean leaves, admin operations. Every membership change resyncs the
-//! affected partitions in a fixed order (every member composes its nodeinfo, they are delivered
-//! to all members in partition order, then every member activates), like corosync's sync.
+//! affected partitions in one fixed order, the one corosync-vqsim (votequorum's own code)
+//! produces with its sync timers staggered by membership position: every member starts the
+//! sync, then in partition order each member composes its nodeinfo, activates (recalculates)
+//! and its nodeinfo is delivered to all members. A started node first forms a ring of its own,
+//! then merges into its partition.
 
 use std::collections::BTreeMap;
 
@@ -20,7 +23,9 @@ pub struct Cluster {
     opts: QuorumOptions,
     nodes: BTreeMap<u32, VoteQuorum>,
     partitions: Vec<Vec<u32>>,
-    /// The persisted expected-votes barrier shared by all nodes (one state_dir, as in vqsim).
+    /// The expected-votes barrier on disk (`ev_tracking` file), read by every starting node.
+    /// votequorum 3.1.7 closes the file right after loading it, so its later writes fail and
+    /// the stored value never changes from what was there at start-up (0 for a new state_dir).
     ev_store: u32,
     /// New nodes outside the nodelist take the first nodelist entry's votes (vqsim behaviour).
     unlisted_take_first_votes: bool,
@@ -46,6 +51,11 @@ impl Cluster {
             c.up(id, 0)?;
         }
         Ok(c)
+    }
+
+    /// Sets the expected-votes barrier found on disk by nodes starting from now on.
+    pub fn set_stored_ev_barrier(&mut self, barrier: u32) {
+        self.ev_store = barrier;
     }
 
     /// Sets whether nodes not in the nodelist take the first entry's votes (default true).
@@ -94,18 +104,24 @@ impl Cluster {
             None
         };
         let mut vq = VoteQuorum::new(nodeid, &self.opts, over, self.ev_store)?;
-        // The new instance first syncs alone, then with its partition.
+        // A starting corosync node first forms a ring of its own: votequorum's exec_init
+        // nodeinfo and the first sync reach only the node itself.
+        let init_msg = vq.init_message();
         vq.sync_init(&[nodeid]);
-        for m in vq.sync_messages() {
-            vq.deliver(nodeid, &m);
-        }
+        vq.deliver(nodeid, &init_msg);
+        let msgs = vq.sync_messages();
         vq.sync_activate();
-        self.store_barrier(&vq);
+        for m in &msgs {
+            vq.deliver(nodeid, m);
+        }
         self.nodes.insert(nodeid, vq);
+        let alone = self.partition(p).is_empty();
         if let Some(part) = self.partitions.get_mut(p) {
             part.push(nodeid);
         }
-        self.sync_partition(p);
+        if !alone {
+            self.sync_partition(p);
+        }
         self.settle_timers();
         Ok(())
     }
@@ -189,6 +205,7 @@ impl Cluster {
         }
     }
 
+    /// Resyncs partition `p` (a new ring with its current members).
     fn sync_partition(&mut self, p: usize) {
         let members = self.partition(p).to_vec();
         if members.is_empty() {
@@ -199,43 +216,21 @@ impl Cluster {
                 n.sync_init(&members);
             }
         }
-        // Every member composes its nodeinfo when the sync round starts, before any of this
-        // round's messages is delivered (they are ordered after the sync barrier).
-        let outgoing: Vec<(u32, Vec<Message>)> = members
-            .iter()
-            .map(|m| {
-                (
-                    *m,
-                    self.nodes
-                        .get(m)
-                        .map(|n| n.sync_messages())
-                        .unwrap_or_default(),
-                )
-            })
-            .collect();
-        for (m, msgs) in outgoing {
-            for msg in msgs {
-                self.multicast(p, m, &msg);
-            }
-        }
+        // Members take their turn in partition order: each composes its nodeinfo (having
+        // received those of every member before it), activates at once, and its nodeinfo
+        // reaches every member before the next one's turn.
         for m in &members {
-            if let Some(n) = self.nodes.get_mut(m) {
-                n.sync_activate();
-            }
-        }
-        for m in &members {
-            if let Some(n) = self.nodes.get(m) {
-                let b = n.ev_tracking_barrier();
-                if let Some(b) = b {
-                    self.ev_store = self.ev_store.max(b);
+            let msgs = match self.nodes.get_mut(m) {
+                Some(n) => {
+                    let msgs = n.sync_messages();
+                    n.sync_activate();
+                    msgs
                 }
+                None => continue,
+            };
+            for msg in msgs {
+                self.multicast(p, *m, &msg);
             }
-        }
-    }
-
-    fn store_barrier(&mut self, vq: &VoteQuorum) {
-        if let Some(b) = vq.ev_tracking_barrier() {
-            self.ev_store = self.ev_store.max(b);
         }
     }
 

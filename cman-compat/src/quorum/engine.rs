@@ -325,6 +325,11 @@ impl VoteQuorum {
         self.previous_members = std::mem::replace(&mut self.members, members.to_vec());
     }
 
+    /// The nodeinfo votequorum multicasts once at start-up (exec_init), before any sync.
+    pub fn init_message(&self) -> Message {
+        Message::NodeInfo(self.own_nodeinfo())
+    }
+
     /// The nodeinfo messages this node multicasts during a sync: its own, then the quorum device's.
     pub fn sync_messages(&self) -> Vec<Message> {
         vec![

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::logparse;
-use super::scenario::{Scenario, Step};
+use super::scenario::{self, Scenario, Step};
 use super::{Vqsim, VqsimError};
 use crate::quorum::Cluster;
 
@@ -40,11 +40,14 @@ pub struct ScenarioReport {
 
 /// How long to let vqsim settle after each command.
 pub fn settle_for(s: &Scenario) -> Duration {
-    if s.opts.last_man_standing {
-        Duration::from_millis(200)
+    let n = u32::try_from(s.opts.nodelist.len()).unwrap_or(u32::MAX);
+    let sync = scenario::sync_duration_ms(n.saturating_add(2)) + 40;
+    let ms = if s.opts.last_man_standing {
+        sync + s.opts.last_man_standing_window_ms.unwrap_or(0) + 40
     } else {
-        Duration::from_millis(120)
-    }
+        sync
+    };
+    Duration::from_millis(u64::from(ms))
 }
 
 /// Runs `s` through vqsim (binary `bin`, optional log shim) in `scratch` and through the engine.
@@ -80,7 +83,13 @@ pub fn run_scenario(
             &mut report,
         );
         for (i, step) in s.steps.iter().enumerate() {
-            sim.send(&step.command())?;
+            let cmds = step.commands();
+            for (j, cmd) in cmds.iter().enumerate() {
+                if j > 0 {
+                    std::thread::sleep(settle);
+                }
+                sim.send(cmd)?;
+            }
             if step.apply(&mut cluster).is_err() {
                 // The generator only emits valid steps; an error here is itself a finding.
                 report.mismatches.push(Mismatch {

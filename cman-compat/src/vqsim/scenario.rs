@@ -37,12 +37,17 @@ impl Rng {
 /// One membership step.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
-    /// Bring a node up in a partition.
+    /// Bring a node up in a partition. Into a partition that already has members the node is
+    /// started alone in [`STAGING_PARTITION`] and then joined, as a real corosync node first
+    /// forms its own ring (vqsim would otherwise leak the new node's start-up nodeinfo into the
+    /// partition with a timing race, see docs/vqsim-diff.md).
     Up {
         /// Node id.
         nodeid: u32,
         /// Partition.
         partition: usize,
+        /// Start alone in the staging partition, then join `partition`.
+        staged: bool,
     },
     /// Kill a node.
     Down {
@@ -66,27 +71,52 @@ pub enum Step {
 }
 
 impl Step {
-    /// The vqsim command for this step.
-    pub fn command(&self) -> String {
+    /// The vqsim commands for this step (vqsim must settle between them).
+    pub fn commands(&self) -> Vec<String> {
         match self {
-            Step::Up { nodeid, partition } => format!("up {partition}:{nodeid}"),
-            Step::Down { nodeid } => format!("down {nodeid}"),
-            Step::Split { partition, nodes } => format!(
+            Step::Up {
+                nodeid,
+                partition,
+                staged: true,
+            } => vec![
+                format!("up {STAGING_PARTITION}:{nodeid}"),
+                format!("join {partition} {STAGING_PARTITION}"),
+            ],
+            Step::Up {
+                nodeid, partition, ..
+            } => vec![format!("up {partition}:{nodeid}")],
+            Step::Down { nodeid } => vec![format!("down {nodeid}")],
+            Step::Split { partition, nodes } => vec![format!(
                 "split {partition}:{}",
                 nodes
                     .iter()
                     .map(|n| n.to_string())
                     .collect::<Vec<_>>()
                     .join(",")
-            ),
-            Step::Join { into, from } => format!("join {into} {from}"),
+            )],
+            Step::Join { into, from } => vec![format!("join {into} {from}")],
         }
+    }
+
+    /// The step as one line (its vqsim commands joined with `; `).
+    pub fn command(&self) -> String {
+        self.commands().join("; ")
     }
 
     /// Applies the step to the engine's cluster.
     pub fn apply(&self, c: &mut Cluster) -> Result<(), QuorumError> {
         match self {
-            Step::Up { nodeid, partition } => c.up(*nodeid, *partition),
+            Step::Up {
+                nodeid,
+                partition,
+                staged: true,
+            } => {
+                c.up(*nodeid, STAGING_PARTITION)?;
+                c.join(*partition, STAGING_PARTITION)
+            }
+            Step::Up {
+                nodeid, partition, ..
+            } => c.up(*nodeid, *partition),
             Step::Down { nodeid } => c.down(*nodeid),
             Step::Split { partition, nodes } => c.split(*partition, nodes),
             Step::Join { into, from } => c.join(*into, *from),
@@ -105,8 +135,23 @@ pub struct Scenario {
     pub steps: Vec<Step>,
 }
 
-/// LMS window used in generated scenarios (ms); the driver waits longer than this per step.
-pub const LMS_WINDOW_MS: u32 = 60;
+/// Partition where staged `up` steps start a node before joining it to its target.
+pub const STAGING_PARTITION: usize = 15;
+
+/// Delay per membership position the shim adds to vqsim's sync timer (ms), see
+/// `vqsim-shim/vqlog.c`: it makes each sync's message order deterministic.
+pub const SYNC_STAGGER_MS: u32 = 15;
+
+/// How long one staggered sync of `nodes` members takes in vqsim at most (ms), with margin.
+pub fn sync_duration_ms(nodes: u32) -> u32 {
+    10 + nodes.saturating_mul(SYNC_STAGGER_MS) + 60
+}
+
+/// LMS window used in generated scenarios for a nodelist of `n` nodes (ms): longer than a
+/// whole staggered sync, so the timer always fires after the sync completed.
+pub fn lms_window_ms(n: u32) -> u32 {
+    sync_duration_ms(n + 2) + 40
+}
 
 /// Generates a valid scenario from `seed` (configurations votequorum refuses are re-drawn).
 pub fn generate(seed: u64) -> Scenario {
@@ -154,7 +199,7 @@ fn gen_options(rng: &mut Rng) -> QuorumOptions {
     };
     o.last_man_standing = rng.chance(30);
     if o.last_man_standing {
-        o.last_man_standing_window_ms = Some(LMS_WINDOW_MS);
+        o.last_man_standing_window_ms = Some(lms_window_ms(n));
     }
     o.auto_tie_breaker = rng.chance(35);
     if o.auto_tie_breaker {
@@ -213,6 +258,7 @@ fn gen_steps(rng: &mut Rng, opts: &QuorumOptions) -> Vec<Step> {
             Step::Up {
                 nodeid: id,
                 partition: p,
+                staged: !part[p].is_empty(),
             }
         } else if choice < 82 && up.len() >= 2 {
             let p = 1 + rng.below(3) as usize;
@@ -242,7 +288,9 @@ fn gen_steps(rng: &mut Rng, opts: &QuorumOptions) -> Vec<Step> {
                 }
                 down.push(*nodeid);
             }
-            Step::Up { nodeid, partition } => part[*partition].push(*nodeid),
+            Step::Up {
+                nodeid, partition, ..
+            } => part[*partition].push(*nodeid),
             Step::Split { partition, nodes } => {
                 for p in part.iter_mut() {
                     p.retain(|x| !nodes.contains(x));
