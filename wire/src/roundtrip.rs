@@ -77,3 +77,24 @@ pub fn app_message(data: &[u8]) {
         }
     }
 }
+
+/// As [`srp`] for cman messages: cman 3.x on openais (both byte orders) and the kernel cman
+/// protocol (IPv4 and IPv6 address lengths).
+pub fn cman(data: &[u8]) {
+    use crate::cman::kernel::KernelPacket;
+    use crate::cman::openais::CmanPacket;
+    for endian in [crate::Endian::Little, crate::Endian::Big] {
+        if let Ok(p) = CmanPacket::parse(data, endian) {
+            let mut out = vec![0u8; p.buffer_len()];
+            let n = p.emit(&mut out, endian).expect("buffer_len is enough");
+            assert_eq!(&out[..n], data, "cman/openais round trip");
+        }
+    }
+    for addr_len in [16usize, 28] {
+        if let Ok(p) = KernelPacket::parse(data, addr_len) {
+            let mut out = vec![0u8; p.buffer_len()];
+            let n = p.emit(&mut out).expect("buffer_len is enough");
+            assert_eq!(&out[..n], data, "kernel cman round trip");
+        }
+    }
+}
