@@ -3,8 +3,10 @@
 //! simulator and an Extended Virtual Synchrony checker ([`sim`]).
 
 pub mod config;
+pub mod corosync_conf;
 pub mod engine;
 pub mod member;
+pub mod node_config;
 pub mod sim;
 
 pub use config::Config;
