@@ -4,6 +4,8 @@
 
 pub mod config;
 pub mod corosync_conf;
+pub mod cpg;
+pub mod driver;
 pub mod engine;
 pub mod member;
 pub mod node_config;
