@@ -3,6 +3,7 @@
 //! simulator and an Extended Virtual Synchrony checker ([`sim`]).
 
 pub mod config;
+pub mod control;
 pub mod corosync_conf;
 pub mod cpg;
 pub mod driver;

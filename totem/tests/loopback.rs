@@ -50,11 +50,16 @@ struct TestNode {
     node: NodeHandle,
     cpg: Cpg,
     cfg: node_config::NodeConfig,
+    task: tokio::task::JoinHandle<()>,
 }
 
 fn start(gen: Generation, port: u16) -> Vec<TestNode> {
+    (1..=3).map(|id| start_one(gen, port, id)).collect()
+}
+
+fn start_one(gen: Generation, port: u16, id: u32) -> TestNode {
     let root = totem::corosync_conf::parse(&conf(port)).unwrap();
-    (1..=3)
+    Some(id)
         .map(|id| {
             let cfg = node_config::map(
                 &root,
@@ -65,11 +70,16 @@ fn start(gen: Generation, port: u16) -> Vec<TestNode> {
                 &node_config::is_local_address,
             )
             .unwrap();
-            let (node, events, _task) = driver::spawn(cfg.clone()).unwrap();
+            let (node, events, task) = driver::spawn(cfg.clone()).unwrap();
             let cpg = Cpg::start(node.clone(), events, gen, cfg.nodeid, cfg.net_mtu()).unwrap();
-            TestNode { node, cpg, cfg }
+            TestNode {
+                node,
+                cpg,
+                cfg,
+                task,
+            }
         })
-        .collect()
+        .unwrap()
 }
 
 async fn wait_ring(nodes: &[TestNode], want: &[u32]) {
@@ -278,4 +288,123 @@ async fn g2_udpu_three_nodes_same_order() {
     )
     .await
     .expect("G2 loopback ring did not finish within 30 s");
+}
+
+/// A node that stops without leaving (its task aborted, sockets closed) is detected by token
+/// loss; its process leaves the group as NODEDOWN. Restarted, it learns the group from the
+/// survivors' JOINLIST (NODEUP) and they see its new process join.
+async fn crash_and_restart(gen: Generation, port: u16) {
+    let mut nodes = start(gen, port);
+    wait_ring(&nodes, &[1, 2, 3]).await;
+    let mut handles = Vec::new();
+    for n in &nodes {
+        handles.push(n.cpg.join(b"crash").await.unwrap());
+    }
+    for h in handles.iter_mut() {
+        wait_members(h, 3).await;
+    }
+    let pid3 = handles[2].pid();
+    let dead = nodes.pop().unwrap();
+    dead.task.abort();
+    let _ = dead.task.await;
+    drop(handles.pop());
+    let t = Instant::now();
+    for h in handles.iter_mut() {
+        loop {
+            if let Some(CpgEvent::ConfChg { left, members, .. }) = h.recv().await {
+                if !left.is_empty() {
+                    assert_eq!(
+                        left,
+                        [(
+                            Process {
+                                nodeid: 3,
+                                pid: pid3
+                            },
+                            Reason::NodeDown
+                        )]
+                    );
+                    assert_eq!(members.iter().map(|p| p.nodeid).collect::<Vec<_>>(), [1, 2]);
+                    break;
+                }
+            }
+        }
+    }
+    eprintln!("{gen}: crash of node 3 seen by CPG after {:?}", t.elapsed());
+    wait_ring(&nodes, &[1, 2]).await;
+
+    nodes.push(start_one(gen, port, 3));
+    wait_ring(&nodes, &[1, 2, 3]).await;
+    let mut h3 = nodes[2].cpg.join(b"crash").await.unwrap();
+    let members = wait_members(&mut h3, 3).await;
+    assert_eq!(
+        members.iter().map(|p| p.nodeid).collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
+    for h in handles.iter_mut() {
+        let m = wait_members(h, 3).await;
+        assert!(m.contains(&Process {
+            nodeid: 3,
+            pid: h3.pid()
+        }));
+        assert!(
+            !m.contains(&Process {
+                nodeid: 3,
+                pid: pid3
+            }) || h3.pid() == pid3
+        );
+    }
+    eprintln!("{gen}: node 3 back in the group after {:?}", t.elapsed());
+
+    // A restart faster than token loss: node 3 comes back before anyone noticed, so it shows
+    // up as joined; its old processes (two of them) must go, its new one stays.
+    let h3b = nodes[2].cpg.join(b"crash").await.unwrap();
+    let old = [h3.pid(), h3b.pid()];
+    assert_ne!(old[0], old[1]);
+    for h in handles.iter_mut() {
+        wait_members(h, 4).await;
+    }
+    let dead = nodes.pop().unwrap();
+    dead.task.abort();
+    let _ = dead.task.await;
+    drop((h3, h3b));
+    let t = Instant::now();
+    nodes.push(start_one(gen, port, 3));
+    let h3 = nodes[2].cpg.join(b"crash").await.unwrap();
+    for h in handles.iter_mut() {
+        let mut removed = Vec::new();
+        loop {
+            if let Some(CpgEvent::ConfChg { left, members, .. }) = h.recv().await {
+                removed.extend(left.iter().map(|(p, r)| (p.pid, *r)));
+                if members.contains(&Process {
+                    nodeid: 3,
+                    pid: h3.pid(),
+                }) && members.len() == 3
+                {
+                    break;
+                }
+            }
+        }
+        removed.sort_by_key(|(pid, _)| *pid);
+        assert_eq!(
+            removed,
+            [(old[0], Reason::NodeDown), (old[1], Reason::NodeDown)]
+        );
+    }
+    eprintln!(
+        "{gen}: fast restart of node 3 cleaned up after {:?}",
+        t.elapsed()
+    );
+    for n in &nodes {
+        n.node.leave().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn g3_udpu_crash_and_restart() {
+    timeout(
+        Duration::from_secs(30),
+        crash_and_restart(Generation::G3, port(34_000)),
+    )
+    .await
+    .expect("crash/restart did not finish within 30 s");
 }

@@ -39,7 +39,7 @@ pub enum CpgError {
 }
 
 /// Why a process entered or left a group (corosync's CPG reason codes).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Reason {
     Join,
     Leave,
@@ -75,14 +75,16 @@ impl Reason {
 }
 
 /// A group member: the node it runs on and its pid there.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct Process {
     pub nodeid: u32,
     pub pid: u32,
 }
 
 /// What a group member receives.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum CpgEvent {
     /// A message multicast to the group, in agreed order.
     Deliver {

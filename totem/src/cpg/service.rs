@@ -13,7 +13,7 @@ use crate::driver::NodeHandle;
 use crate::engine::{ConfigKind, Event, Guarantee};
 
 /// A group and its members, as this node knows them.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct GroupState {
     pub group: String,
     pub members: Vec<Process>,
@@ -37,6 +37,8 @@ pub(super) struct Service {
     /// PARTIAL_MCAST assembly per (sender, pid, group).
     partial: HashMap<(u32, u32, Vec<u8>), Vec<u8>>,
     decode_errors: u64,
+    /// Nodes the last transitional configuration reported as left.
+    transitional_left: Vec<u32>,
 }
 
 type Reply = oneshot::Sender<Result<(), CpgError>>;
@@ -59,6 +61,7 @@ impl Service {
             next_id: 0,
             partial: HashMap::new(),
             decode_errors: 0,
+            transitional_left: Vec::new(),
         })
     }
 
@@ -241,10 +244,20 @@ impl Service {
                 kind: ConfigKind::Regular,
                 ring_id,
                 members,
-                left,
+                left: _,
                 joined,
             } => {
-                for n in &left {
+                let left = std::mem::take(&mut self.transitional_left);
+                // Nodes that left, and nodes that joined from outside our transitional
+                // configuration (restarted or merged): what we knew of their processes is
+                // stale; a joined node re-announces its live ones with a JOINLIST.
+                let gone_nodes: Vec<u32> = left
+                    .iter()
+                    .chain(joined.iter())
+                    .copied()
+                    .filter(|n| *n != self.nodeid)
+                    .collect();
+                for n in &gone_nodes {
                     self.unpacker.reset_sender(*n);
                     self.partial.retain(|k, _| k.0 != *n);
                 }
@@ -253,7 +266,7 @@ impl Service {
                     let mut gone = Vec::new();
                     if let Some(set) = self.groups.get_mut(&g) {
                         set.retain(|p| {
-                            let stay = !left.contains(&p.nodeid);
+                            let stay = !gone_nodes.contains(&p.nodeid);
                             if !stay {
                                 gone.push((*p, Reason::NodeDown));
                             }
@@ -281,7 +294,14 @@ impl Service {
                     }
                 }
             }
-            Event::Config { .. } => {}
+            Event::Config {
+                kind: ConfigKind::Transitional,
+                left,
+                ..
+            } => {
+                // Applied with the regular configuration, after the old ring's last messages.
+                self.transitional_left = left;
+            }
         }
     }
 

@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use totem_wire::header::HeaderView;
@@ -48,7 +48,7 @@ pub enum Command {
 }
 
 /// Driver-level counters (the engine's own are in [`Status::engine`]).
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct DriverStats {
     pub rx_datagrams: u64,
     pub tx_datagrams: u64,
@@ -67,7 +67,7 @@ pub struct DriverStats {
 }
 
 /// A member of the current ring.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MemberStatus {
     pub nodeid: u32,
     pub addr: Option<SocketAddr>,
@@ -75,7 +75,7 @@ pub struct MemberStatus {
 }
 
 /// What `totem-node status` prints.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Status {
     pub nodeid: u32,
     pub generation: String,
