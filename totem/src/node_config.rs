@@ -615,7 +615,7 @@ pub fn map(root: &Section, ov: Overrides, is_local: &dyn Fn(IpAddr) -> bool) -> 
     // Nodelist.
     let mut nodes: Vec<NodeEntry> = Vec::new();
     if let Some(nl) = root.section("nodelist") {
-        for e in nl.entries() {
+        if let Some(e) = nl.entries().next() {
             return Err(refused(
                 &qualified("nodelist", e),
                 "nodelist holds only node sections",
@@ -949,7 +949,7 @@ fn crypto_setting(
             })
         }
         Generation::G1 => {
-            for e in [&cipher, &hash].into_iter().flatten() {
+            if let Some(e) = cipher.as_ref().or(hash.as_ref()) {
                 return Err(refused(e, "a corosync 2.x option; G1 uses secauth"));
             }
             // secauth defaults to on in openais 0.80 and corosync 1.x.

@@ -102,10 +102,13 @@ pub enum CpgEvent {
     Ring { ring_seq: u64, members: Vec<u32> },
 }
 
+/// What a join answers: handle id, pid and the member's event stream.
+pub(crate) type Joined = (u64, u32, mpsc::UnboundedReceiver<CpgEvent>);
+
 pub(crate) enum Request {
     Join {
         group: Vec<u8>,
-        reply: oneshot::Sender<Result<(u64, u32, mpsc::UnboundedReceiver<CpgEvent>), CpgError>>,
+        reply: oneshot::Sender<Result<Joined, CpgError>>,
     },
     Leave {
         id: u64,
