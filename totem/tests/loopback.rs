@@ -11,15 +11,19 @@ use totem::driver::{self, NodeHandle};
 use totem::node_config::{self, Overrides};
 use totem_wire::Generation;
 
-fn conf(port: u16) -> String {
+fn conf(gen: Generation, port: u16) -> String {
+    // G1 has secauth on by default and no crypto_* keys; G2/G3 use none/none.
+    let crypto = match gen {
+        Generation::G1 => "secauth: off",
+        _ => "crypto_cipher: none\n    crypto_hash: none",
+    };
     format!(
         "totem {{
     version: 2
     cluster_name: loop
     transport: udpu
     token: 1000
-    crypto_cipher: none
-    crypto_hash: none
+    {crypto}
     interface {{
         linknumber: 0
         mcastport: {port}
@@ -58,7 +62,7 @@ fn start(gen: Generation, port: u16) -> Vec<TestNode> {
 }
 
 fn start_one(gen: Generation, port: u16, id: u32) -> TestNode {
-    let root = totem::corosync_conf::parse(&conf(port)).unwrap();
+    let root = totem::corosync_conf::parse(&conf(gen, port)).unwrap();
     Some(id)
         .map(|id| {
             let cfg = node_config::map(
@@ -216,7 +220,7 @@ async fn run_ring(gen: Generation, port: u16) {
     let mut counted = false;
     for _ in 0..100 {
         let s = nodes[0].node.status().await.unwrap();
-        // G2 checks the FE FE 00 00 envelope first; G3 has none, so the engine sees it.
+        // G2 checks the FE FE 00 00 envelope first; G1 (secauth off) and G3 have none.
         let bad = match gen {
             Generation::G2 => s.driver.rx_envelope_errors,
             _ => s.driver.rx_malformed,
@@ -407,4 +411,14 @@ async fn g3_udpu_crash_and_restart() {
     )
     .await
     .expect("crash/restart did not finish within 30 s");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn g1_udpu_three_nodes_same_order() {
+    timeout(
+        Duration::from_secs(30),
+        run_ring(Generation::G1, port(44_000)),
+    )
+    .await
+    .expect("G1 loopback ring did not finish within 30 s");
 }
