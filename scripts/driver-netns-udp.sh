@@ -6,6 +6,8 @@
 # binary directory. Bounded: every wait has a timeout; namespaces and processes are removed
 # on exit.
 set -euo pipefail
+# TRANSPORT=udpu runs the same check over unicast.
+TRANSPORT=${TRANSPORT:-udp}
 BIN=${BIN:-${CARGO_TARGET_DIR:-target}/debug}
 W=$(mktemp -d /tmp/driver-netns.XXXXXX)
 P=drvt$$
@@ -36,7 +38,7 @@ cat >"$W/corosync.conf" <<EOF
 totem {
     version: 2
     cluster_name: drvt
-    transport: udp
+    transport: $TRANSPORT
     token: 1000
     crypto_cipher: none
     crypto_hash: none
@@ -100,4 +102,4 @@ k=$((n < m ? n : m))
 h1=$(grep -v '^confchg\|^ring' "$W/cpg1.out" | head -"$k" | sha256sum)
 h2=$(grep -v '^confchg\|^ring' "$W/cpg2.out" | head -"$k" | sha256sum)
 [ "$h1" = "$h2" ] || { echo "FAIL: delivery order differs"; exit 1; }
-echo "PASS: ring of 3 with corosync 3.1.7 over udp multicast; $k deliveries in the same order"
+echo "PASS: ring of 3 with corosync 3.1.7 over $TRANSPORT; $k deliveries in the same order"
