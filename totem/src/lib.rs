@@ -3,8 +3,13 @@
 //! simulator and an Extended Virtual Synchrony checker ([`sim`]).
 
 pub mod config;
+pub mod control;
+pub mod corosync_conf;
+pub mod cpg;
+pub mod driver;
 pub mod engine;
 pub mod member;
+pub mod node_config;
 pub mod sim;
 
 pub use config::Config;

@@ -1,0 +1,239 @@
+//! Runs one Totem node from a corosync.conf, or prints a running node's status.
+//!
+//! `totem-node -c corosync.conf [--generation g3] [--nodeid N] [--control PATH]`
+//! `totem-node status [--control PATH] [--json]`
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use totem::control;
+use totem::cpg::Cpg;
+use totem::node_config::{self, LoggingConfig, Overrides};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "totem-node",
+    about = "Run a Totem node (udpu/udp) from a corosync.conf"
+)]
+struct Cli {
+    /// corosync.conf to run.
+    #[arg(short = 'c', long = "config")]
+    config: Option<PathBuf>,
+    /// Wire generation: g1 (openais/corosync 1.x), g2 (corosync 2.x) or g3 (corosync 3.x).
+    #[arg(long, value_parser = node_config::parse_generation)]
+    generation: Option<totem_wire::Generation>,
+    /// Our nodelist entry, instead of matching a local address.
+    #[arg(long)]
+    nodeid: Option<u32>,
+    /// Control socket.
+    #[arg(long, default_value = control::DEFAULT_PATH)]
+    control: PathBuf,
+    #[command(subcommand)]
+    cmd: Option<Cmd>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Print members, ring id, generation, state and counters of a running node.
+    Status {
+        #[arg(long, default_value = control::DEFAULT_PATH)]
+        control: PathBuf,
+        /// Print the raw JSON reply.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn init_logging(l: &LoggingConfig) -> Result<(), String> {
+    use tracing_subscriber::EnvFilter;
+    let level = if l.debug { "debug" } else { "info" };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    let b = tracing_subscriber::fmt().with_env_filter(filter);
+    match (&l.logfile, l.to_stderr) {
+        (Some(path), false) => {
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| format!("logging.logfile {}: {e}", path.display()))?;
+            b.with_ansi(false)
+                .with_writer(std::sync::Mutex::new(f))
+                .init();
+        }
+        _ => b.with_writer(std::io::stderr).init(),
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("totem-node: cannot start runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    if let Some(Cmd::Status { control, json }) = cli.cmd {
+        return rt.block_on(status(control, json));
+    }
+    let Some(path) = cli.config else {
+        eprintln!("totem-node: -c corosync.conf is required (or use `totem-node status`)");
+        return ExitCode::from(2);
+    };
+    let cfg = match node_config::load(
+        &path,
+        Overrides {
+            generation: cli.generation,
+            nodeid: cli.nodeid,
+        },
+    ) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("totem-node: {}: {e}", path.display());
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(e) = init_logging(&cfg.logging) {
+        eprintln!("totem-node: {e}");
+        return ExitCode::from(2);
+    }
+    rt.block_on(run(cfg, cli.control))
+}
+
+async fn run(cfg: node_config::NodeConfig, control_path: PathBuf) -> ExitCode {
+    for s in &cfg.ignored {
+        tracing::info!(section = %s, "section not used by totem-node");
+    }
+    let (gen, nodeid, mtu) = (cfg.generation, cfg.nodeid, cfg.net_mtu());
+    let (node, events, task) = match totem::driver::spawn(cfg) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("totem-node: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let cpg = match Cpg::start(node.clone(), events, gen, nodeid, mtu) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("totem-node: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let server = match control::serve(&control_path, node.clone(), cpg) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("totem-node: control socket {}: {e}", control_path.display());
+            let _ = node.leave().await;
+            return ExitCode::from(1);
+        }
+    };
+    tracing::info!(control = %control_path.display(), "control socket ready");
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("totem-node: signal handler: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => tracing::info!("interrupt: leaving"),
+        _ = term.recv() => tracing::info!("terminate: leaving"),
+        _ = task => {
+            tracing::error!("node task ended");
+            return ExitCode::from(1);
+        }
+    }
+    let _ = node.leave().await;
+    server.abort();
+    let _ = std::fs::remove_file(&control_path);
+    ExitCode::SUCCESS
+}
+
+async fn status(path: PathBuf, json: bool) -> ExitCode {
+    let (s, groups) = match control::status(&path).await {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("totem-node: cannot query node: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    if json {
+        match serde_json::to_string_pretty(&(s, groups)) {
+            Ok(t) => println!("{t}"),
+            Err(e) => {
+                eprintln!("totem-node: {e}");
+                return ExitCode::from(1);
+            }
+        }
+        return ExitCode::SUCCESS;
+    }
+    println!(
+        "Local node ID {}, transport {}, generation {}",
+        s.nodeid, s.transport, s.generation
+    );
+    if let Some(a) = s.local_addr {
+        println!("LINK ID 0\n\taddr\t= {}", a.ip());
+    }
+    println!("Ring ID:          {}.{:x}", s.ring_rep, s.ring_seq);
+    println!("State:            {}", s.state);
+    println!(
+        "Backlog:          {} (driver) + {} (engine)",
+        s.backlog, s.pending
+    );
+    println!();
+    println!("Membership information");
+    println!("----------------------");
+    println!("    Nodeid      Name");
+    for m in &s.members {
+        let addr = m
+            .addr
+            .map(|a| a.ip().to_string())
+            .unwrap_or_else(|| "?".into());
+        println!(
+            "{:>10}      {}{}",
+            m.nodeid,
+            addr,
+            if m.local { " (local)" } else { "" }
+        );
+    }
+    if !groups.is_empty() {
+        println!();
+        println!("CPG groups");
+        println!("----------");
+        for g in &groups {
+            let m: Vec<String> = g
+                .members
+                .iter()
+                .map(|p| format!("{}:{}", p.nodeid, p.pid))
+                .collect();
+            println!("    {} [{}]", g.group, m.join(", "));
+        }
+    }
+    println!();
+    println!("Counters");
+    println!("--------");
+    let d = &s.driver;
+    for (k, v) in [
+        ("rx_datagrams", d.rx_datagrams),
+        ("tx_datagrams", d.tx_datagrams),
+        ("rx_unlisted", d.rx_unlisted),
+        ("rx_envelope_errors", d.rx_envelope_errors),
+        ("rx_malformed", d.rx_malformed),
+        ("rx_errors", d.rx_errors),
+        ("tx_errors", d.tx_errors),
+        ("tx_unroutable", d.tx_unroutable),
+        ("submit_too_large", d.submit_too_large),
+    ] {
+        println!("    {k:<24}{v}");
+    }
+    for (k, v) in &s.engine {
+        println!("    {k:<24}{v}");
+    }
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,332 @@
+//! The node's unix control socket: one JSON object per line each way.
+//!
+//! Requests: `{"op":"status"}` answers one [`Reply::Status`] and closes.
+//! `{"op":"cpg_join","group":"name"}` answers [`Reply::Joined`] and then streams
+//! [`Reply::Event`]s; on that connection `{"op":"mcast","data":"<hex>"}` multicasts and
+//! `{"op":"leave"}` leaves the group and closes. Closing the connection also leaves.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::task::JoinHandle;
+
+use crate::cpg::{Cpg, CpgEvent, GroupState, Process, Reason};
+use crate::driver::{NodeHandle, Status};
+
+/// Default control socket path.
+pub const DEFAULT_PATH: &str = "/run/totem/totem-node.sock";
+
+/// A client request.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Request {
+    Status,
+    CpgJoin { group: String },
+    Mcast { data: String },
+    Leave,
+}
+
+/// An event of a CPG session, with binary data in hex.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum WireEvent {
+    Deliver {
+        nodeid: u32,
+        pid: u32,
+        data: String,
+    },
+    ConfChg {
+        members: Vec<Process>,
+        joined: Vec<(Process, Reason)>,
+        left: Vec<(Process, Reason)>,
+    },
+    Ring {
+        ring_seq: u64,
+        members: Vec<u32>,
+    },
+}
+
+impl From<CpgEvent> for WireEvent {
+    fn from(e: CpgEvent) -> Self {
+        match e {
+            CpgEvent::Deliver { nodeid, pid, data } => WireEvent::Deliver {
+                nodeid,
+                pid,
+                data: hex::encode(data),
+            },
+            CpgEvent::ConfChg {
+                members,
+                joined,
+                left,
+            } => WireEvent::ConfChg {
+                members,
+                joined,
+                left,
+            },
+            CpgEvent::Ring { ring_seq, members } => WireEvent::Ring { ring_seq, members },
+        }
+    }
+}
+
+/// A server reply.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reply {
+    Status {
+        status: Box<Status>,
+        groups: Vec<GroupState>,
+    },
+    Joined {
+        nodeid: u32,
+        pid: u32,
+    },
+    Event(WireEvent),
+    Error(String),
+}
+
+async fn write_line(w: &mut OwnedWriteHalf, r: &Reply) -> io::Result<()> {
+    let mut s = serde_json::to_string(r).map_err(io::Error::other)?;
+    s.push('\n');
+    w.write_all(s.as_bytes()).await
+}
+
+/// Binds `path` (replacing a stale socket) and serves connections until the task is dropped.
+pub fn serve(path: &Path, node: NodeHandle, cpg: Cpg) -> io::Result<JoinHandle<()>> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    if path.exists() {
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            return Err(io::Error::new(
+                io::ErrorKind::AddrInUse,
+                format!("{} is in use by a running node", path.display()),
+            ));
+        }
+        std::fs::remove_file(path)?;
+    }
+    let listener = UnixListener::bind(path)?;
+    let path: PathBuf = path.to_path_buf();
+    Ok(tokio::spawn(async move {
+        loop {
+            match listener.accept().await {
+                Ok((s, _)) => {
+                    let (node, cpg) = (node.clone(), cpg.clone());
+                    tokio::spawn(async move {
+                        if let Err(e) = connection(s, node, cpg).await {
+                            tracing::debug!(error = %e, "control connection ended");
+                        }
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, path = %path.display(), "control accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+            }
+        }
+    }))
+}
+
+async fn connection(s: UnixStream, node: NodeHandle, cpg: Cpg) -> io::Result<()> {
+    let (r, mut w) = s.into_split();
+    let mut lines = BufReader::new(r).lines();
+    let Some(first) = lines.next_line().await? else {
+        return Ok(());
+    };
+    match serde_json::from_str::<Request>(&first) {
+        Ok(Request::Status) => {
+            let reply = match (node.status().await, cpg.groups().await) {
+                (Ok(status), Ok(groups)) => Reply::Status {
+                    status: Box::new(status),
+                    groups,
+                },
+                (Err(e), _) => Reply::Error(e.to_string()),
+                (_, Err(e)) => Reply::Error(e.to_string()),
+            };
+            write_line(&mut w, &reply).await
+        }
+        Ok(Request::CpgJoin { group }) => cpg_session(group, lines, w, cpg).await,
+        Ok(other) => {
+            write_line(
+                &mut w,
+                &Reply::Error(format!("{other:?} needs a cpg_join first")),
+            )
+            .await
+        }
+        Err(e) => write_line(&mut w, &Reply::Error(format!("bad request: {e}"))).await,
+    }
+}
+
+async fn cpg_session(
+    group: String,
+    mut lines: tokio::io::Lines<BufReader<OwnedReadHalf>>,
+    mut w: OwnedWriteHalf,
+    cpg: Cpg,
+) -> io::Result<()> {
+    let mut h = match cpg.join(group.as_bytes()).await {
+        Ok(h) => h,
+        Err(e) => return write_line(&mut w, &Reply::Error(e.to_string())).await,
+    };
+    write_line(
+        &mut w,
+        &Reply::Joined {
+            nodeid: h.nodeid(),
+            pid: h.pid(),
+        },
+    )
+    .await?;
+    // Writes go through their own task so that reading requests never waits on a client
+    // that is itself blocked writing to us (both socket buffers full).
+    let (out, mut out_rx) = tokio::sync::mpsc::unbounded_channel::<Reply>();
+    let writer = tokio::spawn(async move {
+        while let Some(r) = out_rx.recv().await {
+            if write_line(&mut w, &r).await.is_err() {
+                break;
+            }
+        }
+    });
+    loop {
+        tokio::select! {
+            ev = h.recv() => match ev {
+                Some(ev) => {
+                    if out.send(Reply::Event(ev.into())).is_err() {
+                        break;
+                    }
+                }
+                None => break,
+            },
+            line = lines.next_line() => match line? {
+                None => break,
+                Some(l) => {
+                    let err = match serde_json::from_str::<Request>(&l) {
+                        Ok(Request::Mcast { data }) => match hex::decode(&data) {
+                            Ok(bytes) => h.mcast(bytes).await.err().map(|e| e.to_string()),
+                            Err(e) => Some(format!("data is not hex: {e}")),
+                        },
+                        Ok(Request::Leave) => break,
+                        Ok(other) => Some(format!("{other:?} is not valid in a cpg session")),
+                        Err(e) => Some(format!("bad request: {e}")),
+                    };
+                    if let Some(e) = err {
+                        let _ = out.send(Reply::Error(e));
+                    }
+                }
+            },
+        }
+    }
+    let _ = h.leave().await;
+    drop(out);
+    let _ = writer.await;
+    Ok(())
+}
+
+/// Asks a running node for its status.
+pub async fn status(path: &Path) -> io::Result<(Status, Vec<GroupState>)> {
+    let s = UnixStream::connect(path)
+        .await
+        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+    let (r, mut w) = s.into_split();
+    let mut req = serde_json::to_string(&Request::Status).map_err(io::Error::other)?;
+    req.push('\n');
+    w.write_all(req.as_bytes()).await?;
+    let line = BufReader::new(r)
+        .lines()
+        .next_line()
+        .await?
+        .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "no reply"))?;
+    match serde_json::from_str::<Reply>(&line).map_err(io::Error::other)? {
+        Reply::Status { status, groups } => Ok((*status, groups)),
+        Reply::Error(e) => Err(io::Error::other(e)),
+        other => Err(io::Error::other(format!("unexpected reply {other:?}"))),
+    }
+}
+
+/// A CPG session with a running node over its control socket.
+#[derive(Debug)]
+pub struct CpgClient {
+    lines: tokio::io::Lines<BufReader<OwnedReadHalf>>,
+    w: OwnedWriteHalf,
+    pub nodeid: u32,
+    pub pid: u32,
+}
+
+impl CpgClient {
+    /// Connects to `path` and joins `group`.
+    pub async fn join(path: &Path, group: &str) -> io::Result<Self> {
+        let s = UnixStream::connect(path)
+            .await
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+        let (r, mut w) = s.into_split();
+        let mut req = serde_json::to_string(&Request::CpgJoin {
+            group: group.to_string(),
+        })
+        .map_err(io::Error::other)?;
+        req.push('\n');
+        w.write_all(req.as_bytes()).await?;
+        let mut lines = BufReader::new(r).lines();
+        let line = lines
+            .next_line()
+            .await?
+            .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "no reply"))?;
+        match serde_json::from_str::<Reply>(&line).map_err(io::Error::other)? {
+            Reply::Joined { nodeid, pid } => Ok(CpgClient {
+                lines,
+                w,
+                nodeid,
+                pid,
+            }),
+            Reply::Error(e) => Err(io::Error::other(e)),
+            other => Err(io::Error::other(format!("unexpected reply {other:?}"))),
+        }
+    }
+
+    /// Multicasts `data` to the group.
+    pub async fn mcast(&mut self, data: &[u8]) -> io::Result<()> {
+        let mut req = serde_json::to_string(&Request::Mcast {
+            data: hex::encode(data),
+        })
+        .map_err(io::Error::other)?;
+        req.push('\n');
+        self.w.write_all(req.as_bytes()).await
+    }
+
+    /// The next event (`Ok(None)` when the node closed the session).
+    pub async fn next(&mut self) -> io::Result<Option<CpgEvent>> {
+        loop {
+            let Some(line) = self.lines.next_line().await? else {
+                return Ok(None);
+            };
+            match serde_json::from_str::<Reply>(&line).map_err(io::Error::other)? {
+                Reply::Event(WireEvent::Deliver { nodeid, pid, data }) => {
+                    let data = hex::decode(data).map_err(io::Error::other)?;
+                    return Ok(Some(CpgEvent::Deliver { nodeid, pid, data }));
+                }
+                Reply::Event(WireEvent::ConfChg {
+                    members,
+                    joined,
+                    left,
+                }) => {
+                    return Ok(Some(CpgEvent::ConfChg {
+                        members,
+                        joined,
+                        left,
+                    }))
+                }
+                Reply::Event(WireEvent::Ring { ring_seq, members }) => {
+                    return Ok(Some(CpgEvent::Ring { ring_seq, members }))
+                }
+                Reply::Error(e) => tracing::warn!(error = %e, "node reported an error"),
+                other => tracing::warn!(?other, "unexpected reply"),
+            }
+        }
+    }
+
+    /// Leaves the group and closes the session.
+    pub async fn leave(mut self) -> io::Result<()> {
+        self.w.write_all(b"{\"op\":\"leave\"}\n").await?;
+        self.w.shutdown().await
+    }
+}

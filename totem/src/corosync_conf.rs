@@ -1,0 +1,289 @@
+//! A parser for corosync.conf syntax: nested `name { ... }` sections, `key: value` pairs,
+//! `#` comment lines and optionally double- or single-quoted values.
+//!
+//! The rules follow corosync's own reader: one statement per line; a line holding `{` opens
+//! a section named by the text before it; otherwise a line with `:` is a key (text before
+//! the first `:`) and a value (the rest, trimmed, one pair of matching quotes removed); a
+//! line holding `}` closes the innermost section. Keys may repeat: the last one wins for
+//! lookups, every occurrence is kept.
+
+use std::fmt;
+
+/// Why a corosync.conf text could not be parsed; every variant names its 1-based line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfError {
+    /// A line that opens nothing, closes nothing and has no `key: value`.
+    #[error("line {line}: not a section opening, a closing brace or a key: value pair: {text:?}")]
+    Unrecognised { line: usize, text: String },
+    /// A `{` with no section name before it.
+    #[error("line {line}: section without a name")]
+    UnnamedSection { line: usize },
+    /// A `key:` line whose key is empty.
+    #[error("line {line}: empty key before ':'")]
+    EmptyKey { line: usize },
+    /// A `}` with no open section.
+    #[error("line {line}: unexpected closing brace")]
+    UnexpectedClose { line: usize },
+    /// End of input inside a section (the line where it was opened).
+    #[error("line {line}: section {name:?} is never closed")]
+    Unclosed { line: usize, name: String },
+    /// Something after `{` or `}` on the same line.
+    #[error("line {line}: unexpected text after brace: {text:?}")]
+    TrailingText { line: usize, text: String },
+}
+
+/// One `key: value` pair with the line it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub key: String,
+    pub value: String,
+    pub line: usize,
+}
+
+/// A section's content item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Item {
+    Entry(Entry),
+    Section(Section),
+}
+
+/// A named section (the root section has an empty name and line 0).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Section {
+    pub name: String,
+    pub line: usize,
+    pub items: Vec<Item>,
+}
+
+impl Section {
+    /// The last entry named `key` directly in this section.
+    pub fn entry(&self, key: &str) -> Option<&Entry> {
+        self.entries().filter(|e| e.key == key).last()
+    }
+
+    /// The value of the last entry named `key`.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.entry(key).map(|e| e.value.as_str())
+    }
+
+    /// Every entry directly in this section, in file order.
+    pub fn entries(&self) -> impl Iterator<Item = &Entry> {
+        self.items.iter().filter_map(|i| match i {
+            Item::Entry(e) => Some(e),
+            Item::Section(_) => None,
+        })
+    }
+
+    /// Every subsection named `name`, in file order.
+    pub fn sections<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Section> + 'a {
+        self.items.iter().filter_map(move |i| match i {
+            Item::Section(s) if s.name == name => Some(s),
+            _ => None,
+        })
+    }
+
+    /// Every subsection, in file order.
+    pub fn subsections(&self) -> impl Iterator<Item = &Section> {
+        self.items.iter().filter_map(|i| match i {
+            Item::Section(s) => Some(s),
+            Item::Entry(_) => None,
+        })
+    }
+
+    /// The first subsection named `name`.
+    pub fn section(&self, name: &str) -> Option<&Section> {
+        self.items.iter().find_map(|i| match i {
+            Item::Section(s) if s.name == name => Some(s),
+            _ => None,
+        })
+    }
+}
+
+impl fmt::Display for Section {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fn write(s: &Section, depth: usize, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            let pad = "    ".repeat(depth);
+            for i in &s.items {
+                match i {
+                    Item::Entry(e) => writeln!(f, "{pad}{}: {}", e.key, e.value)?,
+                    Item::Section(sub) => {
+                        writeln!(f, "{pad}{} {{", sub.name)?;
+                        write(sub, depth + 1, f)?;
+                        writeln!(f, "{pad}}}")?;
+                    }
+                }
+            }
+            Ok(())
+        }
+        write(self, 0, f)
+    }
+}
+
+/// Removes one pair of matching surrounding quotes.
+fn unquote(v: &str) -> &str {
+    for q in ['"', '\''] {
+        if v.len() >= 2 && v.starts_with(q) && v.ends_with(q) {
+            return &v[1..v.len() - 1];
+        }
+    }
+    v
+}
+
+/// Parses corosync.conf text into its root section.
+pub fn parse(text: &str) -> Result<Section, ConfError> {
+    let mut stack: Vec<Section> = vec![Section::default()];
+    for (idx, raw) in text.lines().enumerate() {
+        let line = idx + 1;
+        let l = raw.trim();
+        if l.is_empty() || l.starts_with('#') {
+            continue;
+        }
+        if let Some(pos) = l.find('{') {
+            let name = l[..pos].trim();
+            let rest = l[pos + 1..].trim();
+            if name.is_empty() {
+                return Err(ConfError::UnnamedSection { line });
+            }
+            if !rest.is_empty() {
+                return Err(ConfError::TrailingText {
+                    line,
+                    text: rest.to_string(),
+                });
+            }
+            stack.push(Section {
+                name: name.to_string(),
+                line,
+                items: Vec::new(),
+            });
+        } else if let Some(pos) = l.find(':') {
+            let key = l[..pos].trim();
+            if key.is_empty() {
+                return Err(ConfError::EmptyKey { line });
+            }
+            let value = unquote(l[pos + 1..].trim());
+            if let Some(top) = stack.last_mut() {
+                top.items.push(Item::Entry(Entry {
+                    key: key.to_string(),
+                    value: value.to_string(),
+                    line,
+                }));
+            }
+        } else if let Some(pos) = l.find('}') {
+            let rest = (l[..pos].to_string() + &l[pos + 1..]).trim().to_string();
+            if !rest.is_empty() {
+                return Err(ConfError::TrailingText { line, text: rest });
+            }
+            if stack.len() < 2 {
+                return Err(ConfError::UnexpectedClose { line });
+            }
+            if let Some(done) = stack.pop() {
+                if let Some(parent) = stack.last_mut() {
+                    parent.items.push(Item::Section(done));
+                }
+            }
+        } else {
+            return Err(ConfError::Unrecognised {
+                line,
+                text: l.to_string(),
+            });
+        }
+    }
+    if stack.len() > 1 {
+        let open = stack.pop().unwrap_or_default();
+        return Err(ConfError::Unclosed {
+            line: open.line,
+            name: open.name,
+        });
+    }
+    Ok(stack.pop().unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The 2.4.6 udpu config used for the captures (shared/captures/configs).
+    const UDPU_246: &str = include_str!("../tests/data/2.4.6-udpu-n1.conf");
+
+    #[test]
+    fn parses_capture_config() {
+        let root = parse(UDPU_246).unwrap();
+        let totem = root.section("totem").unwrap();
+        assert_eq!(totem.get("transport"), Some("udpu"));
+        assert_eq!(totem.get("cluster_name"), Some("old246"));
+        let iface = totem.section("interface").unwrap();
+        assert_eq!(iface.get("bindnetaddr"), Some("198.51.100.0"));
+        assert_eq!(iface.get("mcastport"), Some("5405"));
+        let nodes: Vec<_> = root
+            .section("nodelist")
+            .unwrap()
+            .sections("node")
+            .map(|n| (n.get("nodeid").unwrap(), n.get("ring0_addr").unwrap()))
+            .collect();
+        assert_eq!(
+            nodes,
+            [
+                ("1", "198.51.100.11"),
+                ("2", "198.51.100.12"),
+                ("3", "198.51.100.13")
+            ]
+        );
+        assert_eq!(root.section("logging").unwrap().get("debug"), Some("off"));
+        assert_eq!(iface.entry("mcastport").unwrap().line, 10);
+    }
+
+    #[test]
+    fn ipv6_value_keeps_colons_and_quotes_are_removed() {
+        let root = parse("totem {\n  bindnetaddr: fd00:51::\n  cluster_name: \"a b\"\n  x: 'q'\n  y: \"unbalanced\n}\n").unwrap();
+        let t = root.section("totem").unwrap();
+        assert_eq!(t.get("bindnetaddr"), Some("fd00:51::"));
+        assert_eq!(t.get("cluster_name"), Some("a b"));
+        assert_eq!(t.get("x"), Some("q"));
+        assert_eq!(t.get("y"), Some("\"unbalanced"));
+    }
+
+    #[test]
+    fn comments_blank_lines_and_repeats() {
+        let root = parse("# top\n\n totem {\n   # inner\n token: 1000\n token: 2000\n}\n").unwrap();
+        let t = root.section("totem").unwrap();
+        assert_eq!(t.get("token"), Some("2000"));
+        assert_eq!(t.entries().count(), 2);
+        assert_eq!(t.line, 3);
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        assert_eq!(
+            parse("totem {\n token 3000\n}\n"),
+            Err(ConfError::Unrecognised {
+                line: 2,
+                text: "token 3000".into()
+            })
+        );
+        assert_eq!(
+            parse("totem {\n}\n}\n"),
+            Err(ConfError::UnexpectedClose { line: 3 })
+        );
+        assert_eq!(
+            parse("a {\n b {\n  k: v\n }\n"),
+            Err(ConfError::Unclosed {
+                line: 1,
+                name: "a".into()
+            })
+        );
+        assert_eq!(
+            parse("\n {\n}\n"),
+            Err(ConfError::UnnamedSection { line: 2 })
+        );
+        assert_eq!(parse(": v\n"), Err(ConfError::EmptyKey { line: 1 }));
+        assert_eq!(
+            parse("a { b\n}\n"),
+            Err(ConfError::TrailingText {
+                line: 1,
+                text: "b".into()
+            })
+        );
+        let msg = parse("x {\n").unwrap_err().to_string();
+        assert!(msg.starts_with("line 1:"), "{msg}");
+    }
+}

@@ -1,0 +1,252 @@
+//! A CPG-style API (closed process groups) for code in the same process, on top of a
+//! running node, speaking corosync's CPG exec messages in group "a".
+//!
+//! Joins and leaves are PROCJOIN / PROCLEAVE, messages MCAST (PARTIAL_MCAST above
+//! [`codec::MCAST_DATA_MAX`]), all packed and fragmented by totempg. Membership is learnt in
+//! agreed order; after a configuration change every node multicasts a JOINLIST of its local
+//! processes so that new nodes learn the groups (corosync does this inside its sync
+//! exchange, which this layer does not run: see the crate docs for the gap).
+
+pub mod codec;
+mod service;
+
+use tokio::sync::{mpsc, oneshot};
+use totem_wire::Generation;
+
+use crate::driver::{NodeError, NodeHandle};
+use crate::engine::Event;
+
+pub use service::GroupState;
+
+/// Largest application message [`CpgHandle::mcast`] accepts (1 MiB).
+pub const MESSAGE_MAX: usize = totem_wire::totempg::MESSAGE_SIZE_MAX;
+/// Longest group name (`mar_cpg_name_t`).
+pub const GROUP_NAME_MAX: usize = totem_wire::service::cpg::CPG_NAME_MAX;
+
+/// Why a CPG request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CpgError {
+    #[error("group name of {0} bytes is longer than 128")]
+    NameTooLong(usize),
+    #[error("message of {0} bytes exceeds the 1 MiB limit")]
+    TooLarge(usize),
+    #[error("node: {0}")]
+    Node(#[from] NodeError),
+    #[error("the CPG service has stopped")]
+    Stopped,
+    #[error("encoding: {0}")]
+    Wire(#[from] totem_wire::Error),
+}
+
+/// Why a process entered or left a group (corosync's CPG reason codes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum Reason {
+    Join,
+    Leave,
+    NodeDown,
+    NodeUp,
+    ProcDown,
+    Other(u32),
+}
+
+impl Reason {
+    /// From the wire code (1 JOIN, 2 LEAVE, 3 NODEDOWN, 4 NODEUP, 5 PROCDOWN).
+    pub fn from_code(c: u32) -> Self {
+        match c {
+            1 => Reason::Join,
+            2 => Reason::Leave,
+            3 => Reason::NodeDown,
+            4 => Reason::NodeUp,
+            5 => Reason::ProcDown,
+            n => Reason::Other(n),
+        }
+    }
+    /// Lower-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Reason::Join => "join",
+            Reason::Leave => "leave",
+            Reason::NodeDown => "nodedown",
+            Reason::NodeUp => "nodeup",
+            Reason::ProcDown => "procdown",
+            Reason::Other(_) => "other",
+        }
+    }
+}
+
+/// A group member: the node it runs on and its pid there.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+pub struct Process {
+    pub nodeid: u32,
+    pub pid: u32,
+}
+
+/// What a group member receives.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum CpgEvent {
+    /// A message multicast to the group, in agreed order.
+    Deliver {
+        nodeid: u32,
+        pid: u32,
+        data: Vec<u8>,
+    },
+    /// The group's membership changed.
+    ConfChg {
+        members: Vec<Process>,
+        joined: Vec<(Process, Reason)>,
+        left: Vec<(Process, Reason)>,
+    },
+    /// The Totem ring changed (like cpg's totem_confchg callback).
+    Ring { ring_seq: u64, members: Vec<u32> },
+}
+
+/// What a join answers: handle id, pid and the member's event stream.
+pub(crate) type Joined = (u64, u32, mpsc::UnboundedReceiver<CpgEvent>);
+
+pub(crate) enum Request {
+    Join {
+        group: Vec<u8>,
+        reply: oneshot::Sender<Result<Joined, CpgError>>,
+    },
+    Leave {
+        id: u64,
+        reply: oneshot::Sender<Result<(), CpgError>>,
+    },
+    Mcast {
+        id: u64,
+        data: Vec<u8>,
+        reply: oneshot::Sender<Result<(), CpgError>>,
+    },
+    Groups {
+        reply: oneshot::Sender<Vec<GroupState>>,
+    },
+}
+
+/// The CPG service of one node; clone it to share.
+#[derive(Clone)]
+pub struct Cpg {
+    tx: mpsc::Sender<Request>,
+    nodeid: u32,
+}
+
+impl std::fmt::Debug for Cpg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Cpg(node {})", self.nodeid)
+    }
+}
+
+impl Cpg {
+    /// Starts the service over `node`, consuming its engine events. `net_mtu` is the totempg
+    /// packet budget (see [`crate::node_config::NodeConfig::net_mtu`]).
+    pub fn start(
+        node: NodeHandle,
+        events: mpsc::UnboundedReceiver<Event>,
+        gen: Generation,
+        nodeid: u32,
+        net_mtu: usize,
+    ) -> Result<Self, CpgError> {
+        let (tx, rx) = mpsc::channel(1024);
+        let svc = service::Service::new(node, gen, nodeid, net_mtu)?;
+        tokio::spawn(svc.run(rx, events));
+        Ok(Cpg { tx, nodeid })
+    }
+
+    /// Our nodeid.
+    pub fn nodeid(&self) -> u32 {
+        self.nodeid
+    }
+
+    /// Joins `group`; membership changes and messages arrive on the handle.
+    pub async fn join(&self, group: &[u8]) -> Result<CpgHandle, CpgError> {
+        if group.len() > GROUP_NAME_MAX {
+            return Err(CpgError::NameTooLong(group.len()));
+        }
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Request::Join {
+                group: group.to_vec(),
+                reply,
+            })
+            .await
+            .map_err(|_| CpgError::Stopped)?;
+        let (id, pid, events) = rx.await.map_err(|_| CpgError::Stopped)??;
+        Ok(CpgHandle {
+            id,
+            pid,
+            nodeid: self.nodeid,
+            group: group.to_vec(),
+            tx: self.tx.clone(),
+            events,
+        })
+    }
+
+    /// Every group this node knows of, with its members.
+    pub async fn groups(&self) -> Result<Vec<GroupState>, CpgError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Request::Groups { reply })
+            .await
+            .map_err(|_| CpgError::Stopped)?;
+        rx.await.map_err(|_| CpgError::Stopped)
+    }
+}
+
+/// One joined group.
+#[derive(Debug)]
+pub struct CpgHandle {
+    id: u64,
+    pid: u32,
+    nodeid: u32,
+    group: Vec<u8>,
+    tx: mpsc::Sender<Request>,
+    events: mpsc::UnboundedReceiver<CpgEvent>,
+}
+
+impl CpgHandle {
+    /// The pid this member is known by.
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+    /// The node it runs on.
+    pub fn nodeid(&self) -> u32 {
+        self.nodeid
+    }
+    /// The group name.
+    pub fn group(&self) -> &[u8] {
+        &self.group
+    }
+
+    /// Multicasts `data` (up to 1 MiB) to the group in agreed order.
+    pub async fn mcast(&self, data: Vec<u8>) -> Result<(), CpgError> {
+        if data.len() > MESSAGE_MAX {
+            return Err(CpgError::TooLarge(data.len()));
+        }
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Request::Mcast {
+                id: self.id,
+                data,
+                reply,
+            })
+            .await
+            .map_err(|_| CpgError::Stopped)?;
+        rx.await.map_err(|_| CpgError::Stopped)?
+    }
+
+    /// The next event; `None` once the service stopped.
+    pub async fn recv(&mut self) -> Option<CpgEvent> {
+        self.events.recv().await
+    }
+
+    /// Leaves the group.
+    pub async fn leave(self) -> Result<(), CpgError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Request::Leave { id: self.id, reply })
+            .await
+            .map_err(|_| CpgError::Stopped)?;
+        rx.await.map_err(|_| CpgError::Stopped)?
+    }
+}

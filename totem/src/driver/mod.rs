@@ -1,0 +1,10 @@
+//! The real-socket side of the engine: udpu and udp transports over tokio, the datagram
+//! envelope, and the node task that drives an [`Engine`](crate::Engine).
+
+pub mod envelope;
+pub mod node;
+pub mod transport;
+
+pub use envelope::Envelope;
+pub use node::{spawn, Command, DriverStats, NodeError, NodeHandle, Status};
+pub use transport::Transport;

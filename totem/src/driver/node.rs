@@ -1,0 +1,434 @@
+//! The node task: one loop over socket receives, the engine's next deadline and a command
+//! channel, draining `poll_transmit` and `poll_event` after every input.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use totem_wire::header::HeaderView;
+use totem_wire::RingRep;
+
+use super::envelope::Envelope;
+use super::transport::{Transport, RECV_BUF};
+use crate::engine::{Dest, Engine, Event, Guarantee, State};
+use crate::node_config::NodeConfig;
+
+/// Most packets waiting in the driver in front of the engine's own send queue.
+pub const BACKLOG_MAX: usize = 1 << 16;
+
+/// Why a node could not start or a command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error("socket: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("envelope: {0}")]
+    Envelope(#[from] totem_wire::envelope::EnvelopeError),
+    #[error("the node task has stopped")]
+    Stopped,
+    #[error("driver backlog full ({0} packets)")]
+    BacklogFull(usize),
+}
+
+/// Commands to the node task.
+#[derive(Debug)]
+pub enum Command {
+    /// Queue these payloads (in order) for agreed/safe multicast.
+    Submit {
+        payloads: Vec<Vec<u8>>,
+        guarantee: Guarantee,
+        reply: oneshot::Sender<Result<(), NodeError>>,
+    },
+    /// Leave the ring gracefully and stop.
+    Leave { reply: oneshot::Sender<()> },
+    /// Report the node's status.
+    Status { reply: oneshot::Sender<Status> },
+}
+
+/// Driver-level counters (the engine's own are in [`Status::engine`]).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct DriverStats {
+    pub rx_datagrams: u64,
+    pub tx_datagrams: u64,
+    /// Datagrams from an IP outside the nodelist (block_unlisted_ips).
+    pub rx_unlisted: u64,
+    /// Datagrams whose envelope failed to open.
+    pub rx_envelope_errors: u64,
+    /// Datagrams the engine could not decode.
+    pub rx_malformed: u64,
+    pub rx_errors: u64,
+    pub tx_errors: u64,
+    /// Unicasts to a nodeid with no known address.
+    pub tx_unroutable: u64,
+    /// Payloads refused by the engine as too large.
+    pub submit_too_large: u64,
+}
+
+/// A member of the current ring.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MemberStatus {
+    pub nodeid: u32,
+    pub addr: Option<SocketAddr>,
+    pub local: bool,
+}
+
+/// What `totem-node status` prints.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Status {
+    pub nodeid: u32,
+    pub generation: String,
+    pub transport: String,
+    pub local_addr: Option<SocketAddr>,
+    pub state: String,
+    /// Ring id: representative and seq.
+    pub ring_rep: String,
+    pub ring_seq: u64,
+    pub members: Vec<MemberStatus>,
+    /// Packets waiting in the driver backlog and in the engine's send queue.
+    pub backlog: usize,
+    pub pending: usize,
+    pub driver: DriverStats,
+    /// Engine counters, by name.
+    pub engine: Vec<(String, u64)>,
+}
+
+/// Handle to a running node task.
+#[derive(Debug, Clone)]
+pub struct NodeHandle {
+    tx: mpsc::Sender<Command>,
+}
+
+impl NodeHandle {
+    /// Queues payloads for multicast (each becomes one Totem mcast); resolves once queued.
+    pub async fn submit(
+        &self,
+        payloads: Vec<Vec<u8>>,
+        guarantee: Guarantee,
+    ) -> Result<(), NodeError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Command::Submit {
+                payloads,
+                guarantee,
+                reply,
+            })
+            .await
+            .map_err(|_| NodeError::Stopped)?;
+        rx.await.map_err(|_| NodeError::Stopped)?
+    }
+
+    /// The node's status.
+    pub async fn status(&self) -> Result<Status, NodeError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Command::Status { reply })
+            .await
+            .map_err(|_| NodeError::Stopped)?;
+        rx.await.map_err(|_| NodeError::Stopped)
+    }
+
+    /// Leaves the ring (a leave message goes out) and stops the task.
+    pub async fn leave(&self) -> Result<(), NodeError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Command::Leave { reply })
+            .await
+            .map_err(|_| NodeError::Stopped)?;
+        rx.await.map_err(|_| NodeError::Stopped)
+    }
+}
+
+/// Binds the sockets, starts the engine and spawns the node task. Engine events arrive on
+/// the returned receiver.
+pub fn spawn(
+    cfg: NodeConfig,
+) -> Result<(NodeHandle, mpsc::UnboundedReceiver<Event>, JoinHandle<()>), NodeError> {
+    let envelope = Envelope::from_setting(&cfg.crypto)?;
+    let transport = Transport::bind(&cfg)?;
+    let (tx, rx) = mpsc::channel(256);
+    let (ev_tx, ev_rx) = mpsc::unbounded_channel();
+    let task = tokio::spawn(run(cfg, transport, envelope, rx, ev_tx));
+    Ok((NodeHandle { tx }, ev_rx, task))
+}
+
+struct Node {
+    cfg: NodeConfig,
+    engine: Engine,
+    transport: Transport,
+    envelope: Envelope,
+    events: mpsc::UnboundedSender<Event>,
+    backlog: VecDeque<(Vec<u8>, Guarantee)>,
+    stats: DriverStats,
+}
+
+async fn recv_opt(
+    s: Option<&tokio::net::UdpSocket>,
+    buf: &mut [u8],
+) -> std::io::Result<(usize, SocketAddr)> {
+    match s {
+        Some(s) => s.recv_from(buf).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn run(
+    cfg: NodeConfig,
+    transport: Transport,
+    envelope: Envelope,
+    mut commands: mpsc::Receiver<Command>,
+    events: mpsc::UnboundedSender<Event>,
+) {
+    let engine = Engine::new(cfg.engine.clone(), Instant::now());
+    tracing::info!(
+        nodeid = cfg.nodeid,
+        generation = %cfg.generation,
+        transport = ?cfg.transport,
+        addr = ?transport.local_addr().ok(),
+        "node started"
+    );
+    let mut n = Node {
+        cfg,
+        engine,
+        transport,
+        envelope,
+        events,
+        backlog: VecDeque::new(),
+        stats: DriverStats::default(),
+    };
+    let mut buf1 = vec![0u8; RECV_BUF];
+    let mut buf2 = vec![0u8; RECV_BUF];
+    loop {
+        n.feed_backlog();
+        n.flush().await;
+        let deadline = n.engine.poll_timeout();
+        let sleep_at = deadline
+            .map(tokio::time::Instant::from_std)
+            .unwrap_or_else(|| tokio::time::Instant::now() + std::time::Duration::from_secs(3600));
+        tokio::select! {
+            r = n.transport.unicast.recv_from(&mut buf1) => n.on_recv(r, &buf1).await,
+            r = recv_opt(n.transport.group.as_ref(), &mut buf2) => n.on_recv(r, &buf2).await,
+            _ = tokio::time::sleep_until(sleep_at), if deadline.is_some() => {
+                n.engine.handle_timeout(Instant::now());
+            }
+            cmd = commands.recv() => match cmd {
+                None => {
+                    n.engine.leave(Instant::now());
+                    n.flush().await;
+                    break;
+                }
+                Some(Command::Leave { reply }) => {
+                    n.engine.leave(Instant::now());
+                    n.flush().await;
+                    tracing::info!(nodeid = n.cfg.nodeid, "left the ring");
+                    let _ = reply.send(());
+                    break;
+                }
+                Some(Command::Status { reply }) => {
+                    let _ = reply.send(n.status());
+                }
+                Some(Command::Submit { payloads, guarantee, reply }) => {
+                    let r = if n.backlog.len() + payloads.len() > BACKLOG_MAX {
+                        Err(NodeError::BacklogFull(n.backlog.len()))
+                    } else {
+                        n.backlog.extend(payloads.into_iter().map(|p| (p, guarantee)));
+                        Ok(())
+                    };
+                    let _ = reply.send(r);
+                }
+            }
+        }
+    }
+}
+
+impl Node {
+    fn feed_backlog(&mut self) {
+        // Checked before popping: a refused payload cannot be taken back from `submit`.
+        while self.engine.pending() < self.cfg.engine.send_queue_max {
+            let Some((p, g)) = self.backlog.pop_front() else {
+                break;
+            };
+            match self.engine.submit(p, g) {
+                Ok(()) => {}
+                Err(crate::engine::Backpressure::TooLarge { len, max }) => {
+                    self.stats.submit_too_large += 1;
+                    tracing::warn!(len, max, "payload larger than the engine accepts, dropped");
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "engine refused a payload");
+                    break;
+                }
+            }
+        }
+    }
+
+    async fn on_recv(&mut self, r: std::io::Result<(usize, SocketAddr)>, buf: &[u8]) {
+        let (len, src) = match r {
+            Ok(x) => x,
+            Err(e) => {
+                // udpu: ICMP port unreachable from a down member surfaces here.
+                self.stats.rx_errors += 1;
+                tracing::debug!(error = %e, "receive error");
+                return;
+            }
+        };
+        self.stats.rx_datagrams += 1;
+        let dgram = buf.get(..len).unwrap_or_default();
+        if self.cfg.block_unlisted_ips && !self.transport.is_listed(src.ip()) {
+            self.stats.rx_unlisted += 1;
+            tracing::warn!(%src, len, "datagram from an address outside the nodelist dropped");
+            return;
+        }
+        let msg = match self.envelope.open(dgram) {
+            Ok(m) => m,
+            Err(e) => {
+                self.stats.rx_envelope_errors += 1;
+                tracing::warn!(%src, len, error = %e, "datagram envelope rejected");
+                return;
+            }
+        };
+        match HeaderView::new_checked(&msg, self.cfg.generation) {
+            Ok(h) => self.transport.learn(h.nodeid(), src),
+            Err(e) => {
+                self.stats.rx_malformed += 1;
+                tracing::warn!(%src, len, error = %e, "not a Totem message in this generation");
+                return;
+            }
+        }
+        let before = self.engine.stats().malformed + self.engine.stats().rejected;
+        self.engine.handle_datagram(Instant::now(), &msg);
+        let after = self.engine.stats().malformed + self.engine.stats().rejected;
+        if after > before {
+            self.stats.rx_malformed += after - before;
+            tracing::warn!(%src, len, "datagram refused by the engine (malformed or inconsistent)");
+        }
+    }
+
+    async fn flush(&mut self) {
+        // Expired timers and loopback work may be due already.
+        if let Some(t) = self.engine.poll_timeout() {
+            if t <= Instant::now() {
+                self.engine.handle_timeout(Instant::now());
+            }
+        }
+        while let Some(t) = self.engine.poll_transmit() {
+            let bytes = match self.envelope.seal(&t.bytes) {
+                Ok(b) => b,
+                Err(e) => {
+                    self.stats.tx_errors += 1;
+                    tracing::error!(error = %e, "cannot seal datagram");
+                    continue;
+                }
+            };
+            match t.dest {
+                Dest::All => {
+                    let (ok, err) = self.transport.send_all(&bytes).await;
+                    self.stats.tx_datagrams += ok;
+                    self.stats.tx_errors += err;
+                }
+                Dest::Node(id) => match self.transport.addr_of(id) {
+                    Some(a) => match self.transport.send_to(a, &bytes).await {
+                        Ok(()) => self.stats.tx_datagrams += 1,
+                        Err(e) => {
+                            self.stats.tx_errors += 1;
+                            tracing::debug!(dest = %a, error = %e, "unicast send failed");
+                        }
+                    },
+                    None => {
+                        self.stats.tx_unroutable += 1;
+                        tracing::warn!(nodeid = id, "no address known for nodeid");
+                    }
+                },
+            }
+        }
+        while let Some(e) = self.engine.poll_event() {
+            if let Event::Config {
+                kind,
+                ring_id,
+                members,
+                left,
+                joined,
+            } = &e
+            {
+                tracing::info!(?kind, ring = %ring_id, ?members, ?left, ?joined, "configuration change");
+            }
+            let _ = self.events.send(e);
+        }
+    }
+
+    fn status(&self) -> Status {
+        let ring = self.engine.ring_id();
+        let ring_rep = match ring.rep {
+            RingRep::Node(n) => n.to_string(),
+            RingRep::Addr(a) => a
+                .ip()
+                .map(|ip| ip.to_string())
+                .unwrap_or_else(|| format!("{a:?}")),
+        };
+        let members = self
+            .engine
+            .members()
+            .into_iter()
+            .map(|id| MemberStatus {
+                nodeid: id,
+                addr: self.transport.addr_of(id),
+                local: id == self.cfg.nodeid,
+            })
+            .collect();
+        let s = self.engine.stats();
+        let engine = [
+            ("malformed", s.malformed),
+            ("rejected", s.rejected),
+            ("orf_token_rx", s.orf_token_rx),
+            ("orf_token_tx", s.orf_token_tx),
+            ("orf_token_dup", s.orf_token_dup),
+            ("token_retransmits", s.token_retransmits),
+            ("mcast_tx", s.mcast_tx),
+            ("mcast_rx", s.mcast_rx),
+            ("mcast_retx", s.mcast_retx),
+            ("memb_join_tx", s.memb_join_tx),
+            ("memb_join_rx", s.memb_join_rx),
+            ("memb_merge_detect_tx", s.memb_merge_detect_tx),
+            ("memb_commit_token_tx", s.memb_commit_token_tx),
+            ("token_hold_cancel_tx", s.token_hold_cancel_tx),
+            ("gather_entered", s.gather_entered),
+            ("commit_entered", s.commit_entered),
+            ("recovery_entered", s.recovery_entered),
+            ("operational_entered", s.operational_entered),
+            ("token_lost", s.token_lost),
+            ("consensus_timeouts", s.consensus_timeouts),
+            ("failed_to_receive", s.failed_to_receive),
+            ("foreign_dropped", s.foreign_dropped),
+            ("delivered", s.delivered),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        Status {
+            nodeid: self.cfg.nodeid,
+            generation: self.cfg.generation.to_string(),
+            transport: format!("{:?}", self.cfg.transport).to_lowercase(),
+            local_addr: self.transport.local_addr().ok(),
+            state: state_name(self.engine.state()).to_string(),
+            ring_rep,
+            ring_seq: ring.seq,
+            members,
+            backlog: self.backlog.len(),
+            pending: self.engine.pending(),
+            driver: self.stats.clone(),
+            engine,
+        }
+    }
+}
+
+/// Lower-case name of a membership state.
+pub fn state_name(s: State) -> &'static str {
+    match s {
+        State::Operational => "operational",
+        State::Gather => "gather",
+        State::Commit => "commit",
+        State::Recovery => "recovery",
+        State::Left => "left",
+    }
+}

@@ -1,0 +1,1044 @@
+//! Maps a parsed corosync.conf onto the configuration of one node: engine timers, transport,
+//! addresses, envelope and logging.
+//!
+//! Keys of the `totem`, `interface`, `nodelist` and `logging` sections are checked strictly:
+//! anything this implementation cannot honour is refused with the key and the reason. Other
+//! top-level sections (quorum, system, amf, ...) are not ours and are listed in
+//! [`NodeConfig::ignored`].
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use totem_wire::envelope::{Cipher, Hash, SecauthMode};
+use totem_wire::ip_address::TotemIpAddress;
+use totem_wire::Generation;
+
+use crate::config::Config;
+use crate::corosync_conf::{self, ConfError, Entry, Section};
+
+/// Why a corosync.conf cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NodeConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {reason}")]
+    Read { path: String, reason: String },
+    /// The text is not corosync.conf syntax.
+    #[error(transparent)]
+    Syntax(#[from] ConfError),
+    /// A key this implementation cannot honour.
+    #[error("line {line}: {key}: {value:?} refused: {reason}")]
+    Refused {
+        key: String,
+        value: String,
+        line: usize,
+        reason: String,
+    },
+    /// A value that does not parse or is out of range.
+    #[error("line {line}: {key}: invalid value {value:?}: {reason}")]
+    Invalid {
+        key: String,
+        value: String,
+        line: usize,
+        reason: String,
+    },
+    /// A required key is absent.
+    #[error("{key} missing: {reason}")]
+    Missing { key: String, reason: String },
+    /// Our own node cannot be identified.
+    #[error("own node: {0}")]
+    OwnNode(String),
+}
+
+type Result<T> = std::result::Result<T, NodeConfigError>;
+
+/// Which UDP transport carries the ring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum TransportKind {
+    /// Unicast: "multicasts" are one datagram per configured member.
+    Udpu,
+    /// IP multicast.
+    Udp,
+}
+
+/// Address family of the ring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum IpVersion {
+    V4,
+    V6,
+}
+
+/// The envelope around every datagram.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CryptoSetting {
+    /// Bare Totem messages (G1 secauth off, every G3 udp/udpu ring).
+    None,
+    /// G2 totemcrypto (2.3+ format) with these algorithms; `none/none` is the 4-byte header.
+    TotemCrypto {
+        cipher: Cipher,
+        hash: Hash,
+        /// Key file; `None` with none/none.
+        keyfile: Option<PathBuf>,
+    },
+    /// G1 secauth with this mode and trailer byte.
+    Secauth {
+        mode: SecauthMode,
+        trailer: Option<u8>,
+        keyfile: PathBuf,
+    },
+}
+
+/// One nodelist entry (or a G1 `interface.member`, which has no nodeid: 0).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct NodeEntry {
+    pub nodeid: u32,
+    pub addr: IpAddr,
+    /// IPv6 scope (interface index) for link-local addresses, else 0.
+    pub scope_id: u32,
+    pub name: Option<String>,
+}
+
+/// `logging` settings we honour.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LoggingConfig {
+    pub to_stderr: bool,
+    pub logfile: Option<PathBuf>,
+    pub debug: bool,
+}
+
+/// Everything one node needs to run.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    pub generation: Generation,
+    pub cluster_name: Option<String>,
+    pub transport: TransportKind,
+    pub ip_version: IpVersion,
+    /// Engine settings (timers, flow control, identity).
+    pub engine: Config,
+    /// Own nodeid.
+    pub nodeid: u32,
+    /// Own ring-0 address (bound with `mcastport`).
+    pub bind_addr: IpAddr,
+    /// IPv6 scope id of `bind_addr` (0 unless link-local).
+    pub scope_id: u32,
+    /// Multicast group (udp only).
+    pub mcastaddr: Option<IpAddr>,
+    pub mcastport: u16,
+    /// Multicast TTL / hop limit.
+    pub ttl: u32,
+    /// `netmtu`: the largest IP datagram we send.
+    pub netmtu: usize,
+    /// Configured members (including ourselves).
+    pub nodes: Vec<NodeEntry>,
+    pub crypto: CryptoSetting,
+    pub logging: LoggingConfig,
+    /// Drop datagrams from IPs outside `nodes` (`block_unlisted_ips`, default yes).
+    pub block_unlisted_ips: bool,
+    /// SO_RCVBUF / SO_SNDBUF requested for every socket.
+    pub socket_buffer: usize,
+    /// Top-level sections that are not ours and were not looked at.
+    pub ignored: Vec<String>,
+}
+
+impl NodeConfig {
+    /// The totempg data budget per Totem mcast: netmtu minus IP/UDP headers, the envelope and
+    /// twice the mcast header (corosync 2.4.6+/3.0.3+ accounting, spec §5.1).
+    pub fn net_mtu(&self) -> usize {
+        let ip = match self.ip_version {
+            IpVersion::V4 => 28,
+            IpVersion::V6 => 48,
+        };
+        let envelope = match &self.crypto {
+            CryptoSetting::None => 0,
+            CryptoSetting::TotemCrypto { cipher, hash, .. } => {
+                4 + hash.len()
+                    + if *cipher == Cipher::None {
+                        0
+                    } else {
+                        16 + 2 * cipher.block_len()
+                    }
+            }
+            CryptoSetting::Secauth { .. } => 37,
+        };
+        let mcast = totem_wire::srp::mcast::header_len(self.generation);
+        self.netmtu
+            .saturating_sub(ip + envelope + 2 * mcast)
+            .max(totem_wire::totempg::fragmenter::NET_MTU_MIN)
+    }
+
+    /// The nodelist entry of `nodeid`.
+    pub fn node(&self, nodeid: u32) -> Option<&NodeEntry> {
+        self.nodes
+            .iter()
+            .find(|n| n.nodeid == nodeid && nodeid != 0)
+    }
+}
+
+/// Command-line overrides applied while mapping.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Overrides {
+    /// `--generation`: G3 when absent.
+    pub generation: Option<Generation>,
+    /// `--nodeid`: pick our nodelist entry by id instead of by local address.
+    pub nodeid: Option<u32>,
+}
+
+/// Parses a `--generation` value (`g1`, `g2`, `g3`, case-insensitive).
+pub fn parse_generation(s: &str) -> std::result::Result<Generation, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "g1" | "1" => Ok(Generation::G1),
+        "g2" | "2" => Ok(Generation::G2),
+        "g3" | "3" => Ok(Generation::G3),
+        _ => Err(format!("unknown generation {s:?}: expected g1, g2 or g3")),
+    }
+}
+
+/// Reads, parses and maps `path`, finding our own node among the local addresses.
+pub fn load(path: &std::path::Path, ov: Overrides) -> Result<NodeConfig> {
+    let text = std::fs::read_to_string(path).map_err(|e| NodeConfigError::Read {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    let root = corosync_conf::parse(&text)?;
+    map(&root, ov, &is_local_address)
+}
+
+/// Whether `ip` is an address of this host (binding a UDP socket to it succeeds).
+pub fn is_local_address(ip: IpAddr) -> bool {
+    std::net::UdpSocket::bind((ip, 0)).is_ok()
+}
+
+fn refused(e: &Entry, reason: impl Into<String>) -> NodeConfigError {
+    NodeConfigError::Refused {
+        key: e.key.clone(),
+        value: e.value.clone(),
+        line: e.line,
+        reason: reason.into(),
+    }
+}
+
+fn invalid(e: &Entry, reason: impl Into<String>) -> NodeConfigError {
+    NodeConfigError::Invalid {
+        key: e.key.clone(),
+        value: e.value.clone(),
+        line: e.line,
+        reason: reason.into(),
+    }
+}
+
+/// An entry with its key qualified by section path (`totem.token`).
+fn qualified(prefix: &str, e: &Entry) -> Entry {
+    Entry {
+        key: format!("{prefix}.{}", e.key),
+        value: e.value.clone(),
+        line: e.line,
+    }
+}
+
+fn num<T: std::str::FromStr>(e: &Entry) -> Result<T> {
+    e.value
+        .parse::<T>()
+        .map_err(|_| invalid(e, "not an unsigned integer in range"))
+}
+
+fn ms(e: &Entry) -> Result<Duration> {
+    Ok(Duration::from_millis(num::<u64>(e)?))
+}
+
+fn yes_no(e: &Entry) -> Result<bool> {
+    match e.value.as_str() {
+        "yes" | "on" | "true" | "1" => Ok(true),
+        "no" | "off" | "false" | "0" => Ok(false),
+        _ => Err(invalid(e, "expected yes/no or on/off")),
+    }
+}
+
+/// Parses an IP literal with an optional `%scope` (a number or an interface name).
+fn ip_with_scope(e: &Entry) -> Result<(IpAddr, u32)> {
+    let (ip, scope) = match e.value.split_once('%') {
+        Some((ip, s)) => (ip, Some(s)),
+        None => (e.value.as_str(), None),
+    };
+    let ip: IpAddr = ip.parse().map_err(|_| {
+        refused(
+            e,
+            "not an IP address literal (host names are not resolved; write the address)",
+        )
+    })?;
+    let scope = match scope {
+        None => 0,
+        Some(s) if ip.is_ipv4() => {
+            return Err(invalid(e, format!("scope {s:?} on an IPv4 address")))
+        }
+        Some(s) => match s.parse::<u32>() {
+            Ok(n) => n,
+            Err(_) => if_index(s).ok_or_else(|| invalid(e, format!("no interface named {s:?}")))?,
+        },
+    };
+    Ok((ip, scope))
+}
+
+/// Interface index of `name`, read from sysfs.
+fn if_index(name: &str) -> Option<u32> {
+    if name.contains('/') || name.is_empty() {
+        return None;
+    }
+    std::fs::read_to_string(format!("/sys/class/net/{name}/ifindex"))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Keys of `totem` we read (the rest are refused).
+const TOTEM_KEYS: &[&str] = &[
+    "version",
+    "cluster_name",
+    "transport",
+    "token",
+    "token_coefficient",
+    "token_retransmit",
+    "token_retransmits_before_loss_const",
+    "hold",
+    "consensus",
+    "join",
+    "merge",
+    "downcheck",
+    "fail_recv_const",
+    "seqno_unchanged_const",
+    "miss_count_const",
+    "max_messages",
+    "window_size",
+    "netmtu",
+    "ip_version",
+    "crypto_cipher",
+    "crypto_hash",
+    "crypto_type",
+    "crypto_accept",
+    "secauth",
+    "keyfile",
+    "nodeid",
+    "threads",
+    "rrp_mode",
+    "block_unlisted_ips",
+    "config_version",
+];
+
+/// Maps `root` with `is_local` telling which addresses are ours.
+pub fn map(root: &Section, ov: Overrides, is_local: &dyn Fn(IpAddr) -> bool) -> Result<NodeConfig> {
+    let gen = ov.generation.unwrap_or(Generation::G3);
+    let empty = Section::default();
+    let totem = root.section("totem").unwrap_or(&empty);
+    let t = |k: &str| totem.entry(k).map(|e| qualified("totem", e));
+
+    for e in totem.entries() {
+        if !TOTEM_KEYS.contains(&e.key.as_str()) {
+            return Err(refused(
+                &qualified("totem", e),
+                "not supported by this implementation",
+            ));
+        }
+    }
+    if let Some(e) = t("version") {
+        if e.value != "2" {
+            return Err(refused(&e, "only totem version 2 exists on the wire"));
+        }
+    }
+    if let Some(e) = t("threads") {
+        if num::<u32>(&e)? != 0 {
+            return Err(refused(&e, "threaded sending is not implemented (use 0)"));
+        }
+    }
+    if let Some(e) = t("rrp_mode") {
+        if e.value != "none" {
+            return Err(refused(
+                &e,
+                "redundant ring protocol is not implemented (one ring only)",
+            ));
+        }
+    }
+
+    // Transport.
+    let transport = match t("transport") {
+        Some(e) => match e.value.as_str() {
+            "udpu" => TransportKind::Udpu,
+            "udp" => TransportKind::Udp,
+            "knet" => {
+                return Err(refused(
+                    &e,
+                    "the knet transport is not implemented yet; use udpu or udp",
+                ))
+            }
+            "iba" => return Err(refused(&e, "InfiniBand verbs are not implemented")),
+            _ => return Err(invalid(&e, "expected udpu, udp or knet")),
+        },
+        None if gen == Generation::G3 => {
+            return Err(NodeConfigError::Refused {
+                key: "totem.transport".into(),
+                value: "knet".into(),
+                line: totem.line,
+                reason: "knet (the corosync 3 default when transport is unset) is not implemented yet; set transport: udpu or udp".into(),
+            })
+        }
+        None => TransportKind::Udp,
+    };
+
+    // Engine timers and flow control.
+    let mut engine = Config::new(gen, 1);
+    if gen != Generation::G3 {
+        engine.token = Duration::from_millis(1000);
+    }
+    if gen == Generation::G1 {
+        engine.token_coefficient = Duration::ZERO;
+    }
+    if let Some(e) = t("token") {
+        engine.token = ms(&e)?;
+    }
+    if let Some(e) = t("token_coefficient") {
+        engine.token_coefficient = ms(&e)?;
+    }
+    if let Some(e) = t("token_retransmit") {
+        engine.token_retransmit = Some(ms(&e)?);
+    }
+    if let Some(e) = t("token_retransmits_before_loss_const") {
+        engine.token_retransmits_before_loss_const = num(&e)?;
+    }
+    if let Some(e) = t("hold") {
+        engine.hold = Some(ms(&e)?);
+    }
+    if let Some(e) = t("consensus") {
+        engine.consensus = Some(ms(&e)?);
+    }
+    if let Some(e) = t("join") {
+        engine.join = ms(&e)?;
+    }
+    if let Some(e) = t("merge") {
+        engine.merge = ms(&e)?;
+    }
+    if let Some(e) = t("downcheck") {
+        engine.downcheck = ms(&e)?;
+    }
+    for (k, f) in [
+        ("fail_recv_const", &mut engine.fail_recv_const as &mut u32),
+        ("seqno_unchanged_const", &mut engine.seqno_unchanged_const),
+        ("miss_count_const", &mut engine.miss_count_const),
+        ("max_messages", &mut engine.max_messages),
+        ("window_size", &mut engine.window_size),
+    ] {
+        if let Some(e) = t(k) {
+            *f = num(&e)?;
+            if *f == 0 {
+                return Err(invalid(&e, "must be at least 1"));
+            }
+        }
+    }
+    if engine.token.is_zero() {
+        if let Some(e) = t("token") {
+            return Err(invalid(&e, "must be at least 1 ms"));
+        }
+    }
+    if let (Some(c), Some(e)) = (engine.consensus, t("consensus")) {
+        if c < engine.token_timeout().mul_f64(1.2) {
+            // corosync only warns; we follow it and log at start-up.
+            tracing::warn!(line = e.line, "totem.consensus is below 1.2 × token");
+        }
+    }
+    let netmtu = match t("netmtu") {
+        Some(e) => {
+            let v: usize = num(&e)?;
+            if !(576..=65_536).contains(&v) {
+                return Err(invalid(&e, "must be between 576 and 65536"));
+            }
+            v
+        }
+        None => 1500,
+    };
+    let block_unlisted_ips = match t("block_unlisted_ips") {
+        Some(e) => yes_no(&e)?,
+        None => true,
+    };
+    let ip_version_entry = t("ip_version");
+    let ip_version = match &ip_version_entry {
+        Some(e) => match e.value.as_str() {
+            "ipv4" => IpVersion::V4,
+            "ipv6" => IpVersion::V6,
+            "ipv4-6" | "ipv6-4" => {
+                return Err(refused(
+                    e,
+                    "mixed-family resolution applies to host names, which are not resolved; use ipv4 or ipv6",
+                ))
+            }
+            _ => return Err(invalid(e, "expected ipv4 or ipv6")),
+        },
+        None => IpVersion::V4,
+    };
+
+    // Crypto.
+    let crypto = crypto_setting(gen, transport, &t)?;
+
+    // Interface (link 0 only).
+    let mut iface: Option<&Section> = None;
+    for s in totem.subsections() {
+        if s.name != "interface" {
+            return Err(NodeConfigError::Refused {
+                key: format!("totem.{}", s.name),
+                value: String::new(),
+                line: s.line,
+                reason: "unknown section".into(),
+            });
+        }
+        let link = s
+            .entry("linknumber")
+            .or_else(|| s.entry("ringnumber"))
+            .map(|e| num::<u32>(&qualified("totem.interface", e)))
+            .transpose()?
+            .unwrap_or(0);
+        if link != 0 {
+            let e = s.entry("linknumber").or_else(|| s.entry("ringnumber"));
+            return Err(refused(
+                &qualified(
+                    "totem.interface",
+                    e.unwrap_or(&Entry {
+                        key: "linknumber".into(),
+                        value: link.to_string(),
+                        line: s.line,
+                    }),
+                ),
+                "only link/ring 0 is supported (no redundant links)",
+            ));
+        }
+        iface = Some(s);
+    }
+    let iface = iface.unwrap_or(&empty);
+    let mut members: Vec<NodeEntry> = Vec::new();
+    for s in iface.subsections() {
+        if s.name != "member" {
+            return Err(NodeConfigError::Refused {
+                key: format!("totem.interface.{}", s.name),
+                value: String::new(),
+                line: s.line,
+                reason: "unknown section".into(),
+            });
+        }
+        for e in s.entries() {
+            let q = qualified("totem.interface.member", e);
+            if e.key != "memberaddr" {
+                return Err(refused(&q, "not supported by this implementation"));
+            }
+            let (addr, scope_id) = ip_with_scope(&q)?;
+            members.push(NodeEntry {
+                nodeid: 0,
+                addr,
+                scope_id,
+                name: None,
+            });
+        }
+    }
+    let i = |k: &str| iface.entry(k).map(|e| qualified("totem.interface", e));
+    for e in iface.entries() {
+        let known = [
+            "linknumber",
+            "ringnumber",
+            "bindnetaddr",
+            "mcastaddr",
+            "mcastport",
+            "ttl",
+            "broadcast",
+        ];
+        if !known.contains(&e.key.as_str()) {
+            let q = qualified("totem.interface", e);
+            let why = if e.key.starts_with("knet_") {
+                "knet link options need the knet transport, which is not implemented"
+            } else {
+                "not supported by this implementation"
+            };
+            return Err(refused(&q, why));
+        }
+    }
+    if let Some(e) = i("broadcast") {
+        if yes_no(&e)? {
+            return Err(refused(
+                &e,
+                "broadcast mode is not implemented (use udpu or multicast)",
+            ));
+        }
+    }
+    let mcastport = match i("mcastport") {
+        Some(e) => {
+            let p: u16 = num(&e)?;
+            if p < 2 {
+                return Err(invalid(
+                    &e,
+                    "must be at least 2 (mcastport − 1 is the send port)",
+                ));
+            }
+            p
+        }
+        None if gen == Generation::G1 => {
+            return Err(NodeConfigError::Missing {
+                key: "totem.interface.mcastport".into(),
+                reason: "openais 0.80 and corosync 1.x have no default port".into(),
+            })
+        }
+        None => 5405,
+    };
+    let ttl = match i("ttl") {
+        Some(e) => {
+            let v: u32 = num(&e)?;
+            if !(1..=255).contains(&v) {
+                return Err(invalid(&e, "must be between 1 and 255"));
+            }
+            v
+        }
+        None => 1,
+    };
+    let bindnetaddr = i("bindnetaddr")
+        .map(|e| ip_with_scope(&e).map(|a| (a, e)))
+        .transpose()?;
+    let mcastaddr = match (transport, i("mcastaddr")) {
+        (TransportKind::Udp, Some(e)) => {
+            let (a, _) = ip_with_scope(&e)?;
+            if !a.is_multicast() {
+                return Err(invalid(&e, "not a multicast address"));
+            }
+            Some(a)
+        }
+        (TransportKind::Udp, None) => {
+            return Err(NodeConfigError::Missing {
+                key: "totem.interface.mcastaddr".into(),
+                reason: "transport udp needs a multicast group (deriving one from cluster_name is not implemented)".into(),
+            })
+        }
+        (TransportKind::Udpu, _) => None,
+    };
+
+    // Nodelist.
+    let mut nodes: Vec<NodeEntry> = Vec::new();
+    if let Some(nl) = root.section("nodelist") {
+        if let Some(e) = nl.entries().next() {
+            return Err(refused(
+                &qualified("nodelist", e),
+                "nodelist holds only node sections",
+            ));
+        }
+        for n in nl.subsections() {
+            if n.name != "node" {
+                return Err(NodeConfigError::Refused {
+                    key: format!("nodelist.{}", n.name),
+                    value: String::new(),
+                    line: n.line,
+                    reason: "unknown section".into(),
+                });
+            }
+            let mut nodeid = None;
+            let mut addr = None;
+            let mut name = None;
+            for e in n.entries() {
+                let q = qualified("nodelist.node", e);
+                match e.key.as_str() {
+                    "nodeid" => {
+                        let v: u32 = num(&q)?;
+                        if v == 0 {
+                            return Err(invalid(&q, "nodeid 0 is reserved (it marks a leave)"));
+                        }
+                        nodeid = Some(v);
+                    }
+                    "ring0_addr" => addr = Some(ip_with_scope(&q)?),
+                    "name" => name = Some(e.value.clone()),
+                    k if k.starts_with("ring") && k.ends_with("_addr") => {
+                        return Err(refused(
+                            &q,
+                            "only ring0_addr is supported (no redundant links)",
+                        ))
+                    }
+                    _ => return Err(refused(&q, "not supported by this implementation")),
+                }
+            }
+            let Some((addr, scope_id)) = addr else {
+                return Err(NodeConfigError::Missing {
+                    key: format!("nodelist.node (line {}).ring0_addr", n.line),
+                    reason: "every node needs an address".into(),
+                });
+            };
+            let nodeid = match (nodeid, addr) {
+                (Some(n), _) => n,
+                (None, IpAddr::V4(v4)) if gen != Generation::G3 => v4_nodeid(v4),
+                (None, _) => {
+                    return Err(NodeConfigError::Missing {
+                        key: format!("nodelist.node (line {}).nodeid", n.line),
+                        reason: "nodeid is required (corosync 3, and IPv6 in every version)".into(),
+                    })
+                }
+            };
+            if nodes.iter().any(|x| x.nodeid == nodeid) {
+                return Err(NodeConfigError::Invalid {
+                    key: "nodelist.node.nodeid".into(),
+                    value: nodeid.to_string(),
+                    line: n.line,
+                    reason: "duplicate nodeid".into(),
+                });
+            }
+            nodes.push(NodeEntry {
+                nodeid,
+                addr,
+                scope_id,
+                name,
+            });
+        }
+    }
+    if !nodes.is_empty() && !members.is_empty() {
+        return Err(NodeConfigError::Refused {
+            key: "totem.interface.member".into(),
+            value: String::new(),
+            line: iface.line,
+            reason: "give either a nodelist or interface members, not both".into(),
+        });
+    }
+    let from_members = nodes.is_empty() && !members.is_empty();
+    if from_members {
+        nodes = members;
+    }
+    if transport == TransportKind::Udpu && nodes.is_empty() {
+        return Err(NodeConfigError::Missing {
+            key: "nodelist".into(),
+            reason: "transport udpu needs the member addresses".into(),
+        });
+    }
+    for n in &nodes {
+        let fam_ok = match ip_version {
+            IpVersion::V4 => n.addr.is_ipv4(),
+            IpVersion::V6 => n.addr.is_ipv6(),
+        };
+        if !fam_ok {
+            return Err(NodeConfigError::Invalid {
+                key: "nodelist.node.ring0_addr".into(),
+                value: n.addr.to_string(),
+                line: 0,
+                reason: format!("address family does not match totem.ip_version {ip_version:?}"),
+            });
+        }
+    }
+
+    // Own node.
+    let totem_nodeid = t("nodeid").map(|e| num::<u32>(&e)).transpose()?;
+    let (nodeid, bind_addr, scope_id) = own_node(
+        &nodes,
+        from_members,
+        ov.nodeid.or(if from_members || nodes.is_empty() {
+            None
+        } else {
+            totem_nodeid
+        }),
+        totem_nodeid,
+        bindnetaddr.as_ref().map(|((a, s), _)| (*a, *s)),
+        gen,
+        is_local,
+    )?;
+    if from_members {
+        if let Some(me) = nodes.iter_mut().find(|n| n.addr == bind_addr) {
+            me.nodeid = nodeid;
+        }
+    }
+
+    engine.nodeid = nodeid;
+    engine.nodelist_size = nodes.len();
+    if gen != Generation::G3 {
+        engine.address = Some(match bind_addr {
+            IpAddr::V4(v4) => TotemIpAddress::v4(nodeid, v4),
+            IpAddr::V6(v6) => TotemIpAddress::v6(nodeid, v6),
+        });
+    }
+
+    let logging = logging_config(root.section("logging").unwrap_or(&empty))?;
+    let ignored = root
+        .subsections()
+        .filter(|s| !matches!(s.name.as_str(), "totem" | "nodelist" | "logging"))
+        .map(|s| s.name.clone())
+        .collect();
+    for e in root.entries() {
+        if e.key != "compatibility" {
+            return Err(refused(e, "unknown top-level key"));
+        }
+    }
+
+    let mut cfg = NodeConfig {
+        generation: gen,
+        cluster_name: totem.get("cluster_name").map(str::to_string),
+        transport,
+        ip_version,
+        engine,
+        nodeid,
+        bind_addr,
+        scope_id,
+        mcastaddr,
+        mcastport,
+        ttl,
+        netmtu,
+        nodes,
+        crypto,
+        logging,
+        block_unlisted_ips,
+        socket_buffer: 4 * 1024 * 1024,
+        ignored,
+    };
+    let budget = cfg.net_mtu();
+    cfg.engine.max_payload = cfg.engine.max_payload.max(budget);
+    Ok(cfg)
+}
+
+/// The nodeid corosync 1.x derives from an IPv4 address (its `s_addr` read as a host-order
+/// u32 on a little-endian machine).
+pub fn v4_nodeid(ip: Ipv4Addr) -> u32 {
+    u32::from_le_bytes(ip.octets())
+}
+
+fn own_node(
+    nodes: &[NodeEntry],
+    from_members: bool,
+    want: Option<u32>,
+    totem_nodeid: Option<u32>,
+    bindnetaddr: Option<(IpAddr, u32)>,
+    gen: Generation,
+    is_local: &dyn Fn(IpAddr) -> bool,
+) -> Result<(u32, IpAddr, u32)> {
+    if !nodes.is_empty() && !from_members {
+        if let Some(id) = want {
+            let n = nodes.iter().find(|n| n.nodeid == id).ok_or_else(|| {
+                NodeConfigError::OwnNode(format!("nodeid {id} is not in the nodelist"))
+            })?;
+            return Ok((n.nodeid, n.addr, n.scope_id));
+        }
+        let local: Vec<&NodeEntry> = nodes.iter().filter(|n| is_local(n.addr)).collect();
+        return match local.as_slice() {
+            [n] => Ok((n.nodeid, n.addr, n.scope_id)),
+            [] => Err(NodeConfigError::OwnNode(format!(
+                "no nodelist ring0_addr is an address of this host (checked {}); pass --nodeid",
+                nodes
+                    .iter()
+                    .map(|n| n.addr.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))),
+            many => Err(NodeConfigError::OwnNode(format!(
+                "several nodelist addresses are local ({}); pass --nodeid",
+                many.iter()
+                    .map(|n| n.addr.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))),
+        };
+    }
+    // No nodelist: interface members (G1 udpu) or plain multicast.
+    let candidates: Vec<(IpAddr, u32)> = if from_members {
+        nodes.iter().map(|n| (n.addr, n.scope_id)).collect()
+    } else {
+        bindnetaddr.into_iter().collect()
+    };
+    let local: Vec<(IpAddr, u32)> = candidates
+        .into_iter()
+        .filter(|(a, _)| is_local(*a))
+        .collect();
+    let (addr, scope) = match local.as_slice() {
+        [one] => *one,
+        [] => {
+            return Err(NodeConfigError::OwnNode(
+                "without a nodelist, totem.interface.bindnetaddr (or one interface member) must be an exact address of this host; network addresses are not matched against interfaces".into(),
+            ))
+        }
+        _ => {
+            return Err(NodeConfigError::OwnNode(
+                "several interface members are local addresses".into(),
+            ))
+        }
+    };
+    let nodeid = match (want.or(totem_nodeid), addr) {
+        (Some(n), _) => n,
+        (None, IpAddr::V4(v4)) if gen != Generation::G3 => v4_nodeid(v4),
+        (None, _) => {
+            return Err(NodeConfigError::Missing {
+                key: "totem.nodeid".into(),
+                reason: "needed without a nodelist (corosync 3, and IPv6)".into(),
+            })
+        }
+    };
+    if nodeid == 0 {
+        return Err(NodeConfigError::OwnNode("nodeid 0 is reserved".into()));
+    }
+    Ok((nodeid, addr, scope))
+}
+
+fn crypto_setting(
+    gen: Generation,
+    transport: TransportKind,
+    t: &dyn Fn(&str) -> Option<Entry>,
+) -> Result<CryptoSetting> {
+    let cipher = t("crypto_cipher");
+    let hash = t("crypto_hash");
+    let secauth = t("secauth")
+        .map(|e| yes_no(&e).map(|v| (v, e)))
+        .transpose()?;
+    let keyfile = t("keyfile").map(|e| PathBuf::from(e.value));
+    match gen {
+        Generation::G3 => {
+            let _ = transport;
+            for e in [&cipher, &hash].into_iter().flatten() {
+                if e.value != "none" {
+                    return Err(refused(
+                        e,
+                        "crypto_cipher & crypto_hash are only valid for the Knet transport",
+                    ));
+                }
+            }
+            if let Some((true, e)) = secauth {
+                return Err(refused(
+                    &e,
+                    "crypto_cipher & crypto_hash are only valid for the Knet transport",
+                ));
+            }
+            for k in ["crypto_type", "crypto_accept"] {
+                if let Some(e) = t(k) {
+                    return Err(refused(
+                        &e,
+                        "a corosync 1.x option; not valid in generation G3",
+                    ));
+                }
+            }
+            Ok(CryptoSetting::None)
+        }
+        Generation::G2 => {
+            for k in ["crypto_type", "crypto_accept"] {
+                if let Some(e) = t(k) {
+                    return Err(refused(
+                        &e,
+                        "a corosync 1.x option; not valid in generation G2",
+                    ));
+                }
+            }
+            let secauth_off = matches!(secauth, Some((false, _)));
+            let c = match &cipher {
+                Some(e) => {
+                    Cipher::from_config_name(&e.value).map_err(|x| invalid(e, x.to_string()))?
+                }
+                None if secauth_off => Cipher::None,
+                None => Cipher::Aes256,
+            };
+            let h = match &hash {
+                Some(e) => {
+                    Hash::from_config_name(&e.value).map_err(|x| invalid(e, x.to_string()))?
+                }
+                None if secauth_off => Hash::None,
+                None => Hash::Sha1,
+            };
+            if c != Cipher::None && h == Hash::None {
+                let e = hash.or(cipher).unwrap_or(Entry {
+                    key: "totem.crypto_hash".into(),
+                    value: "none".into(),
+                    line: 0,
+                });
+                return Err(invalid(
+                    &e,
+                    "crypto_cipher requires crypto_hash with value other than none",
+                ));
+            }
+            let needs_key = c != Cipher::None || h != Hash::None;
+            Ok(CryptoSetting::TotemCrypto {
+                cipher: c,
+                hash: h,
+                keyfile: needs_key
+                    .then(|| keyfile.unwrap_or_else(|| PathBuf::from("/etc/corosync/authkey"))),
+            })
+        }
+        Generation::G1 => {
+            if let Some(e) = cipher.as_ref().or(hash.as_ref()) {
+                return Err(refused(e, "a corosync 2.x option; G1 uses secauth"));
+            }
+            // secauth defaults to on in openais 0.80 and corosync 1.x.
+            if matches!(secauth, Some((false, _))) {
+                return Ok(CryptoSetting::None);
+            }
+            let nss = match t("crypto_type") {
+                None => false,
+                Some(e) => match e.value.as_str() {
+                    "sober" => false,
+                    "nss" | "aes256" => true,
+                    _ => return Err(invalid(&e, "expected sober or nss")),
+                },
+            };
+            let accept_new = match t("crypto_accept") {
+                None => false,
+                Some(e) => match e.value.as_str() {
+                    "old" => false,
+                    "new" => true,
+                    _ => return Err(invalid(&e, "expected old or new")),
+                },
+            };
+            let (mode, trailer) = match (nss, accept_new) {
+                (true, true) => (SecauthMode::Nss, Some(1)),
+                (false, true) => (SecauthMode::Sober, Some(0)),
+                (false, false) => (SecauthMode::Sober, Some(0)),
+                (true, false) => {
+                    let e = t("crypto_type").unwrap_or_default_entry();
+                    return Err(refused(&e, "nss is only sent with crypto_accept: new"));
+                }
+            };
+            Ok(CryptoSetting::Secauth {
+                mode,
+                trailer,
+                keyfile: keyfile.unwrap_or_else(|| PathBuf::from("/etc/corosync/authkey")),
+            })
+        }
+    }
+}
+
+trait EntryDefault {
+    fn unwrap_or_default_entry(self) -> Entry;
+}
+impl EntryDefault for Option<Entry> {
+    fn unwrap_or_default_entry(self) -> Entry {
+        self.unwrap_or(Entry {
+            key: String::new(),
+            value: String::new(),
+            line: 0,
+        })
+    }
+}
+
+fn logging_config(s: &Section) -> Result<LoggingConfig> {
+    let mut l = LoggingConfig::default();
+    let mut to_logfile = true;
+    for e in s.entries() {
+        let q = qualified("logging", e);
+        match e.key.as_str() {
+            "to_stderr" => l.to_stderr = yes_no(&q)?,
+            "logfile" => l.logfile = Some(PathBuf::from(&e.value)),
+            "to_logfile" | "to_file" => to_logfile = yes_no(&q)?,
+            "debug" => {
+                l.debug = match e.value.as_str() {
+                    "trace" => true,
+                    _ => yes_no(&q)?,
+                }
+            }
+            // Cosmetic: accepted, no effect on what we log.
+            "to_syslog" | "timestamp" | "fileline" | "function_name" | "syslog_facility"
+            | "syslog_priority" | "logfile_priority" | "tags" => {}
+            _ => return Err(refused(&q, "not supported by this implementation")),
+        }
+    }
+    for sub in s.subsections() {
+        if sub.name != "logger_subsys" {
+            return Err(NodeConfigError::Refused {
+                key: format!("logging.{}", sub.name),
+                value: String::new(),
+                line: sub.line,
+                reason: "unknown section".into(),
+            });
+        }
+    }
+    if !to_logfile {
+        l.logfile = None;
+    }
+    Ok(l)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,329 @@
+use super::*;
+use std::net::Ipv6Addr;
+
+fn conf(text: &str, gen: Generation, me: &str) -> Result<NodeConfig> {
+    let root = corosync_conf::parse(text)?;
+    let me: IpAddr = me.parse().unwrap();
+    map(
+        &root,
+        Overrides {
+            generation: Some(gen),
+            nodeid: None,
+        },
+        &move |ip| ip == me,
+    )
+}
+
+const UDPU_246: &str = include_str!("../../tests/data/2.4.6-udpu-n1.conf");
+const MIXED_317: &str = include_str!("../../tests/data/mixed-2.4.6x2+3.1.7-udpu-n3.conf");
+const AES_246: &str = include_str!("../../tests/data/2.4.6-udpu-aes256-sha1-n1.conf");
+const SECAUTH_1410: &str = include_str!("../../tests/data/1.4.10-udpu-secauth-n1.conf");
+const OPENAIS: &str = include_str!("../../tests/data/openais-0.80.6-udp-n1.conf");
+const IPV6_246: &str = include_str!("../../tests/data/2.4.6-udpu-ipv6-n1.conf");
+
+fn refused_key(r: Result<NodeConfig>) -> (String, String) {
+    match r {
+        Err(NodeConfigError::Refused { key, reason, .. }) => (key, reason),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+/// 2.4.6 udpu none/none IPv4: net_mtu 1270 is what 2.4.6 put on the wire (spec §5.1).
+#[test]
+fn g2_udpu_capture_config() {
+    let c = conf(UDPU_246, Generation::G2, "198.51.100.12").unwrap();
+    assert_eq!(c.nodeid, 2);
+    assert_eq!(c.transport, TransportKind::Udpu);
+    assert_eq!(c.mcastport, 5405);
+    assert_eq!(c.bind_addr, "198.51.100.12".parse::<IpAddr>().unwrap());
+    assert_eq!(c.nodes.len(), 3);
+    assert_eq!(
+        c.crypto,
+        CryptoSetting::TotemCrypto {
+            cipher: Cipher::None,
+            hash: Hash::None,
+            keyfile: None
+        }
+    );
+    assert_eq!(c.net_mtu(), 1270);
+    assert_eq!(c.cluster_name.as_deref(), Some("old246"));
+    assert_eq!(
+        c.engine.address,
+        Some(TotemIpAddress::v4(2, "198.51.100.12".parse().unwrap()))
+    );
+    assert_eq!(c.ignored, ["quorum"]);
+    assert_eq!(
+        c.logging.logfile,
+        Some(PathBuf::from("@RUNDIR@/n1/corosync.log"))
+    );
+    assert!(!c.logging.to_stderr && !c.logging.debug);
+    assert!(c.block_unlisted_ips);
+}
+
+/// corosync 3.1.7 with a 3-node nodelist ran token 3650, consensus 4380
+/// (findings-corosync3-live.md).
+#[test]
+fn g3_udpu_capture_config() {
+    let c = conf(MIXED_317, Generation::G3, "198.51.100.13").unwrap();
+    assert_eq!(c.nodeid, 3);
+    assert_eq!(c.crypto, CryptoSetting::None);
+    assert_eq!(c.engine.token_timeout(), Duration::from_millis(3650));
+    assert_eq!(c.engine.consensus_timeout(), Duration::from_millis(4380));
+    assert_eq!(c.engine.address, None);
+    assert_eq!(c.net_mtu(), 1500 - 28 - 2 * 45);
+    assert_eq!(c.ignored, ["quorum", "system"]);
+}
+
+#[test]
+fn g2_aes_and_g3_refuses_crypto_like_corosync_3() {
+    let c = conf(AES_246, Generation::G2, "198.51.100.11").unwrap();
+    assert_eq!(
+        c.crypto,
+        CryptoSetting::TotemCrypto {
+            cipher: Cipher::Aes256,
+            hash: Hash::Sha1,
+            keyfile: Some(PathBuf::from("@RUNDIR@/authkey"))
+        }
+    );
+    // 4 header + 20 sha1 + 16 salt + 2 blocks of 16.
+    assert_eq!(c.net_mtu(), 1500 - 28 - (4 + 20 + 16 + 32) - 2 * 99);
+    let (key, reason) = refused_key(conf(AES_246, Generation::G3, "198.51.100.11"));
+    assert_eq!(key, "totem.crypto_cipher");
+    assert_eq!(
+        reason,
+        "crypto_cipher & crypto_hash are only valid for the Knet transport"
+    );
+    let t = UDPU_246.replace("crypto_cipher: none", "secauth: on");
+    let (key, reason) = refused_key(conf(&t, Generation::G3, "198.51.100.11"));
+    assert_eq!(key, "totem.secauth");
+    assert!(reason.contains("Knet"));
+}
+
+/// G2 defaults: no crypto keys and no secauth means aes256/sha1 (corosync 2.x totemconfig).
+#[test]
+fn g2_crypto_defaults() {
+    let t = UDPU_246
+        .replace("crypto_cipher: none\n", "")
+        .replace("crypto_hash: none\n", "");
+    let c = conf(&t, Generation::G2, "198.51.100.11").unwrap();
+    assert!(matches!(
+        c.crypto,
+        CryptoSetting::TotemCrypto {
+            cipher: Cipher::Aes256,
+            hash: Hash::Sha1,
+            ..
+        }
+    ));
+    let t2 = t.replace("transport: udpu", "transport: udpu\n secauth: off");
+    let c = conf(&t2, Generation::G2, "198.51.100.11").unwrap();
+    assert!(matches!(
+        c.crypto,
+        CryptoSetting::TotemCrypto {
+            cipher: Cipher::None,
+            hash: Hash::None,
+            keyfile: None
+        }
+    ));
+}
+
+#[test]
+fn g1_secauth_with_interface_members() {
+    let c = conf(SECAUTH_1410, Generation::G1, "198.51.100.11").unwrap();
+    assert_eq!(c.nodeid, 1);
+    assert_eq!(c.nodes.len(), 3);
+    assert_eq!(c.nodes[0].nodeid, 1);
+    assert_eq!(c.nodes[1].nodeid, 0);
+    assert_eq!(
+        c.crypto,
+        CryptoSetting::Secauth {
+            mode: SecauthMode::Sober,
+            trailer: Some(0),
+            keyfile: PathBuf::from("@RUNDIR@/authkey-1410")
+        }
+    );
+    assert_eq!(c.engine.token, Duration::from_millis(1000));
+}
+
+#[test]
+fn g1_openais_multicast() {
+    let c = conf(OPENAIS, Generation::G1, "198.51.100.11").unwrap();
+    assert_eq!(c.transport, TransportKind::Udp);
+    assert_eq!(c.mcastaddr, Some("239.255.51.1".parse().unwrap()));
+    assert_eq!(c.crypto, CryptoSetting::None);
+    // 198.51.100.11 = c6 33 64 0b, read little-endian.
+    assert_eq!(c.nodeid, 0x0b64_33c6);
+    assert_eq!(c.ignored, ["amf", "aisexec"]);
+    assert!(c.nodes.is_empty());
+}
+
+#[test]
+fn ipv6_nodelist() {
+    let c = conf(IPV6_246, Generation::G2, "fd00:51::13").unwrap();
+    assert_eq!(c.nodeid, 3);
+    assert_eq!(c.ip_version, IpVersion::V6);
+    assert_eq!(
+        c.bind_addr,
+        IpAddr::V6("fd00:51::13".parse::<Ipv6Addr>().unwrap())
+    );
+    assert_eq!(c.net_mtu(), 1500 - 48 - 4 - 2 * 99);
+    let t = IPV6_246.replace("fd00:51::12", "fe80::12%7");
+    let c = conf(&t, Generation::G2, "fe80::12").unwrap();
+    assert_eq!((c.nodeid, c.scope_id), (2, 7));
+}
+
+#[test]
+fn knet_refused_with_key_and_reason() {
+    let t = UDPU_246.replace("transport: udpu", "transport: knet");
+    let (key, reason) = refused_key(conf(&t, Generation::G3, "198.51.100.11"));
+    assert_eq!(key, "totem.transport");
+    assert!(
+        reason.contains("knet transport is not implemented"),
+        "{reason}"
+    );
+    let t = UDPU_246.replace("transport: udpu\n", "");
+    let (key, reason) = refused_key(conf(&t, Generation::G3, "198.51.100.11"));
+    assert_eq!(key, "totem.transport");
+    assert!(reason.contains("default"), "{reason}");
+    // G2 without transport defaults to udp, which then needs mcastaddr.
+    assert!(matches!(
+        conf(&t, Generation::G2, "198.51.100.11"),
+        Err(NodeConfigError::Missing { key, .. }) if key == "totem.interface.mcastaddr"
+    ));
+}
+
+#[test]
+fn refusals_name_the_key() {
+    let cases: &[(&str, &str, &str)] = &[
+        ("transport: udpu", "transport: udpu\n  foo: 1", "totem.foo"),
+        (
+            "transport: udpu",
+            "transport: udpu\n  rrp_mode: passive",
+            "totem.rrp_mode",
+        ),
+        (
+            "transport: udpu",
+            "transport: udpu\n  threads: 4",
+            "totem.threads",
+        ),
+        (
+            "ringnumber: 0",
+            "ringnumber: 1",
+            "totem.interface.ringnumber",
+        ),
+        (
+            "mcastport: 5405",
+            "mcastport: 5405\n broadcast: yes",
+            "totem.interface.broadcast",
+        ),
+        (
+            "mcastport: 5405",
+            "mcastport: 5405\n knet_ping_interval: 5",
+            "totem.interface.knet_ping_interval",
+        ),
+        (
+            "nodeid: 2\n",
+            "nodeid: 2\n ring1_addr: 203.0.113.2\n",
+            "nodelist.node.ring1_addr",
+        ),
+        (
+            "ring0_addr: 198.51.100.13",
+            "ring0_addr: node3.example",
+            "nodelist.node.ring0_addr",
+        ),
+        (
+            "debug: off",
+            "debug: off\n to_ringbuffer: yes",
+            "logging.to_ringbuffer",
+        ),
+        ("version: 2", "version: 3", "totem.version"),
+    ];
+    for (from, to, key) in cases {
+        let t = UDPU_246.replacen(from, to, 1);
+        assert_ne!(t, UDPU_246, "{from}");
+        let (k, reason) = refused_key(conf(&t, Generation::G3, "198.51.100.11"));
+        assert_eq!(&k, key, "{to}: {reason}");
+        assert!(!reason.is_empty());
+    }
+}
+
+#[test]
+fn invalid_values_carry_line_numbers() {
+    let t = UDPU_246.replace("transport: udpu", "transport: udpu\n    token: soon");
+    match conf(&t, Generation::G3, "198.51.100.11") {
+        Err(NodeConfigError::Invalid {
+            key, line, value, ..
+        }) => {
+            assert_eq!(
+                (key.as_str(), line, value.as_str()),
+                ("totem.token", 5, "soon")
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let e = conf(&t, Generation::G3, "198.51.100.11")
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("line 5: totem.token"), "{e}");
+    let t = UDPU_246.replace("nodeid: 3", "nodeid: 2");
+    assert!(matches!(
+        conf(&t, Generation::G3, "198.51.100.11"),
+        Err(NodeConfigError::Invalid { reason, .. }) if reason == "duplicate nodeid"
+    ));
+}
+
+#[test]
+fn timers_and_flow_control_are_mapped() {
+    let t = UDPU_246.replace(
+        "transport: udpu",
+        "transport: udpu\n token: 1000\n token_coefficient: 0\n consensus: 1500\n join: 60\n merge: 300\n max_messages: 20\n window_size: 60\n netmtu: 9000",
+    );
+    let c = conf(&t, Generation::G3, "198.51.100.11").unwrap();
+    assert_eq!(c.engine.token_timeout(), Duration::from_millis(1000));
+    assert_eq!(c.engine.consensus_timeout(), Duration::from_millis(1500));
+    assert_eq!(c.engine.join, Duration::from_millis(60));
+    assert_eq!(c.engine.merge, Duration::from_millis(300));
+    assert_eq!((c.engine.max_messages, c.engine.window_size), (20, 60));
+    assert_eq!(c.net_mtu(), 9000 - 28 - 90);
+}
+
+#[test]
+fn own_node_selection() {
+    let root = corosync_conf::parse(UDPU_246).unwrap();
+    let g3 = |nodeid| Overrides {
+        generation: Some(Generation::G3),
+        nodeid,
+    };
+    assert!(matches!(
+        map(&root, g3(None), &|_| false),
+        Err(NodeConfigError::OwnNode(m)) if m.contains("pass --nodeid")
+    ));
+    assert!(matches!(
+        map(&root, g3(None), &|_| true),
+        Err(NodeConfigError::OwnNode(m)) if m.contains("several")
+    ));
+    let c = map(&root, g3(Some(3)), &|_| true).unwrap();
+    assert_eq!(c.bind_addr, "198.51.100.13".parse::<IpAddr>().unwrap());
+    assert!(matches!(
+        map(&root, g3(Some(9)), &|_| true),
+        Err(NodeConfigError::OwnNode(m)) if m.contains("nodeid 9")
+    ));
+}
+
+#[test]
+fn logging_keys() {
+    let t = UDPU_246
+        .replace("to_stderr: no", "to_stderr: yes")
+        .replace("debug: off", "debug: on");
+    let c = conf(&t, Generation::G3, "198.51.100.11").unwrap();
+    assert!(c.logging.to_stderr && c.logging.debug);
+    let t = UDPU_246.replace("to_logfile: yes", "to_logfile: no");
+    let c = conf(&t, Generation::G3, "198.51.100.11").unwrap();
+    assert_eq!(c.logging.logfile, None);
+}
+
+#[test]
+fn generation_flag() {
+    assert_eq!(parse_generation("G2"), Ok(Generation::G2));
+    assert_eq!(parse_generation("g3"), Ok(Generation::G3));
+    assert!(parse_generation("g4").is_err());
+}
