@@ -25,6 +25,9 @@ struct Args {
     /// Print one line per seed.
     #[arg(long)]
     verbose: bool,
+    /// Print each scenario's fault actions before running it.
+    #[arg(long)]
+    dump: bool,
 }
 
 fn main() {
@@ -47,12 +50,22 @@ fn main() {
     let mut violations = 0u64;
     for seed in args.start..args.start.saturating_add(args.seeds) {
         let sc = Scenario::generate(seed, args.nodes, generation);
+        if args.dump {
+            for (t, a) in &sc.actions {
+                if !matches!(a, totem::sim::scenario::Action::Submit { .. }) {
+                    println!("seed={seed} at {t:?}: {a:?}");
+                }
+            }
+        }
         let out = sc.run();
         if args.verbose {
             println!(
-                "seed={seed} gen={} nodes={} submitted={} delivered={} datagrams={} converged_after={:?}",
+                "seed={seed} gen={} nodes={} faults={} lives={} configs={} submitted={} delivered={} datagrams={} converged_after={:?}",
                 sc.generation,
                 sc.nodes,
+                sc.actions.iter().filter(|(_, a)| !matches!(a, totem::sim::scenario::Action::Submit { .. })).count(),
+                out.lives,
+                out.regular_configs,
                 out.submitted,
                 out.delivered,
                 out.datagrams,

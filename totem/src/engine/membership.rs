@@ -280,6 +280,7 @@ impl Engine {
         } else if set::contains(&self.failed_list, &from) {
             // From a node we consider failed.
         } else {
+            let before = (self.proc_list.len(), self.failed_list.len());
             set::merge(&mut self.proc_list, &procs);
             if set::contains(&failed, &self.me) {
                 set::add(&mut self.failed_list, from);
@@ -291,8 +292,15 @@ impl Engine {
                     set::merge(&mut self.failed_list, &extra);
                 }
             }
-            self.gather_enter("merge during join");
-            gathered = true;
+            // Restart gathering only when the join taught us something. corosync restarts
+            // on every such join; two gatherers whose failed lists are not subsets of each
+            // other (and cannot adopt them) then restart each other at network speed and
+            // the consensus timeout never fires (join storm; found by the simulator,
+            // seed 141). Left alone, the consensus timeout settles the disagreement.
+            if (self.proc_list.len(), self.failed_list.len()) != before {
+                self.gather_enter("merge during join");
+                gathered = true;
+            }
         }
         if !gathered && self.state == State::Operational {
             self.gather_enter("join during operational");

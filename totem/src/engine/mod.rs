@@ -406,6 +406,13 @@ impl Engine {
     pub fn stored_ring_seq(&self) -> u64 {
         self.stored_ring_seq
     }
+    /// The gathering view: (proc list, failed list) by nodeid.
+    pub fn gather_view(&self) -> (Vec<u32>, Vec<u32>) {
+        (
+            crate::member::set::nodeids(&self.proc_list),
+            crate::member::set::nodeids(&self.failed_list),
+        )
+    }
     /// Messages waiting for the token.
     pub fn pending(&self) -> usize {
         self.queues.new.len()

@@ -52,6 +52,10 @@ pub struct Outcome {
     pub datagrams: u64,
     pub delivered: usize,
     pub submitted: usize,
+    /// Regular configurations installed, summed over every node incarnation.
+    pub regular_configs: usize,
+    /// Node incarnations (starts and restarts).
+    pub lives: usize,
 }
 
 fn ms(x: u64) -> Duration {
@@ -64,7 +68,7 @@ impl Scenario {
         let mut r = Rng::new(seed.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ 0xA5A5);
         let nodes = nodes.clamp(1, super::MAX_NODES);
         let generation = generation.unwrap_or(Generation::ALL[r.below(3) as usize]);
-        let w = r.range(4_000, 12_000);
+        let w = r.range(5_000, 20_000);
         let mut actions = Vec::new();
         let submits = r.range(20, 150);
         for _ in 0..submits {
@@ -82,7 +86,7 @@ impl Scenario {
                 ));
             }
         }
-        let faults = r.range(0, 4);
+        let faults = r.range(0, 8);
         for _ in 0..faults {
             let at = r.range(800, w.saturating_sub(300).max(801));
             let node = r.below(nodes as u64) as usize;
@@ -201,7 +205,28 @@ impl Scenario {
                     .count()
             })
             .sum();
+        let regular_configs = sim
+            .log
+            .lives
+            .iter()
+            .map(|l| {
+                l.events
+                    .iter()
+                    .filter(|(_, e)| {
+                        matches!(
+                            e,
+                            crate::engine::Event::Config {
+                                kind: crate::engine::ConfigKind::Regular,
+                                ..
+                            }
+                        )
+                    })
+                    .count()
+            })
+            .sum();
         Outcome {
+            regular_configs,
+            lives: sim.log.lives.len(),
             violations,
             ending,
             datagrams: sim.datagrams,
