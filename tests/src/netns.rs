@@ -253,7 +253,7 @@ impl Lab {
             matches!(self.children[pos].try_wait(), Ok(Some(_))).then_some(())
         });
         if exited.is_some() {
-            self.children.remove(pos);
+            let _ = self.children.remove(pos).wait();
             true
         } else {
             false
