@@ -103,3 +103,10 @@ fn upper_layer_targets() {
     assert!(exercise("totempg", roundtrip::totempg) > 1000);
     assert!(exercise("app_message", roundtrip::app_message) > 1000);
 }
+
+#[test]
+fn cman_target() {
+    // No real cman traffic exists in our captures: these seeds are inputs a fuzzing run found
+    // to reach deep into the decoders (largest coverage first).
+    assert!(exercise("cman", roundtrip::cman) > 500);
+}
