@@ -40,4 +40,9 @@ else
   cargo test --workspace --locked --no-fail-fast
 fi
 cargo test --workspace --doc --locked -q
+# The simulator and EVS checker over many seeded fault scenarios (each violation is printed
+# with the seed that replays it).
+log "totem-sim: 1000 seeds x 5 nodes, 100 seeds x 16 nodes"
+cargo run -q --locked -p totem --bin totem-sim -- --seeds 1000 --nodes 5
+cargo run -q --locked -p totem --bin totem-sim -- --seeds 100 --nodes 16 --start 100000
 log "done"
