@@ -91,6 +91,9 @@ pub struct Sim {
     pub log: Log,
     /// Datagrams routed (for reports).
     pub datagrams: u64,
+    /// Datagrams after which the run stops as a storm (`overloaded` turns true).
+    pub datagram_budget: u64,
+    overloaded: bool,
 }
 
 impl Sim {
@@ -111,6 +114,8 @@ impl Sim {
             next_msg: 1,
             log: Log::default(),
             datagrams: 0,
+            datagram_budget: 20_000_000,
+            overloaded: false,
             cfg,
         };
         for i in 0..n {
@@ -396,10 +401,10 @@ impl Sim {
     /// Runs every event up to and including virtual time `base + t`.
     pub fn run_until(&mut self, t: Duration) {
         let end = self.base + t;
-        let mut guard: u64 = 0;
         loop {
-            guard += 1;
-            if guard > 50_000_000 {
+            if self.datagrams > self.datagram_budget {
+                self.overloaded = true;
+                self.wire.clear();
                 break;
             }
             let wire_next = self.wire.peek().map(|Reverse(p)| p.at);
@@ -464,6 +469,11 @@ impl Sim {
         if self.now < end {
             self.now = end;
         }
+    }
+
+    /// Whether the run exceeded its datagram budget (a message storm) and was cut short.
+    pub fn overloaded(&self) -> bool {
+        self.overloaded
     }
 
     /// Whether every live node is OPERATIONAL in one ring made of exactly the live nodes.
