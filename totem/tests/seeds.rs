@@ -175,3 +175,12 @@ fn checker_catches_early_safe_delivery() {
     let v = evs_check::check(&l, None).join("\n");
     assert!(v.contains("safe: life 0 delivered 1"), "{v}");
 }
+
+/// Regression: seed 20205 with 12 nodes. A node stalled across the heal looked converged
+/// from its stale state, so the probes went into a ring about to lose it (the scenario
+/// must end stalls at the heal and not count a stalled node as converged).
+#[test]
+fn regression_seed_20205_stall_across_heal() {
+    let out = Scenario::generate(20205, 12, None).run();
+    assert!(out.violations.is_empty(), "{:?}", out.violations);
+}

@@ -290,14 +290,18 @@ impl Sim {
             n.paused_until = Some(until);
         }
     }
-    /// Removes every partition, loss, duplication and slowness.
+    /// Removes every partition, loss, duplication, slowness and stall.
     pub fn heal(&mut self) {
         let n = self.nodes.len();
         self.blocked = vec![vec![false; n]; n];
         self.loss = vec![vec![0.0; n]; n];
         self.dup = 0.0;
+        let now = self.now;
         for node in &mut self.nodes {
             node.slow = Duration::ZERO;
+            if node.paused_until.is_some_and(|p| p > now) {
+                node.paused_until = Some(now);
+            }
         }
     }
 
@@ -484,12 +488,14 @@ impl Sim {
         };
         let ring = first.ring_id();
         let want: Vec<u32> = live.iter().map(|i| self.nodes[*i].nodeid).collect();
+        let now = self.now;
         live.iter().all(|i| {
-            self.engine(*i).is_some_and(|e| {
-                let mut m = e.members();
-                m.sort_unstable();
-                e.state() == State::Operational && e.ring_id() == ring && m == want
-            })
+            self.nodes[*i].paused_until.is_none_or(|p| p <= now)
+                && self.engine(*i).is_some_and(|e| {
+                    let mut m = e.members();
+                    m.sort_unstable();
+                    e.state() == State::Operational && e.ring_id() == ring && m == want
+                })
         })
     }
 }
