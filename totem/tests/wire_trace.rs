@@ -227,3 +227,70 @@ fn malformed_input_is_counted_not_fatal() {
     engines[0].handle_datagram(now, &[0xFF; 3000]);
     assert_eq!(engines[0].stats().malformed - before, bad + 2);
 }
+
+/// Feeds node 2 hand-made tokens of its own ring and reads the token it forwards to node 3:
+/// the aru rules of §3.2 and token_seq dedupe.
+#[test]
+fn aru_rules_and_token_dedupe() {
+    use totem_wire::header::{Header, MessageType};
+    use totem_wire::srp::orf_token::OrfToken;
+    let (mut engines, _) = run(Generation::G3, 3_000);
+    let e = &mut engines[1];
+    while e.poll_transmit().is_some() {}
+    let ring = e.ring_id();
+    let now = Instant::now() + Duration::from_secs(20);
+    let feed =
+        |e: &mut Engine, token_seq: u32, seq: u32, aru: u32, aru_addr: u32| -> Option<OrfToken> {
+            let t = OrfToken {
+                header: Header::new(Generation::G3, MessageType::OrfToken, 1),
+                seq,
+                token_seq,
+                aru,
+                aru_addr,
+                ring_id: ring,
+                backlog: 0,
+                fcc: 0,
+                retrans_flg: 0,
+                rtr_list: vec![],
+            };
+            e.handle_datagram(now, &SrpMessage::OrfToken(t).to_vec());
+            let mut fwd = None;
+            while let Some(tx) = e.poll_transmit() {
+                if let SrpMessage::OrfToken(t) = SrpMessage::parse(&tx.bytes, Generation::G3)
+                    .unwrap()
+                    .message
+                {
+                    assert_eq!(tx.dest, Dest::Node(3), "forwarded to the successor");
+                    fwd = Some(t);
+                }
+            }
+            fwd
+        };
+    // Node 2 has everything up to seq 1 (the "hello").
+    let t = feed(e, 1_000_001, 1, 1, 0).unwrap();
+    assert_eq!((t.aru, t.aru_addr), (1, 0), "aru == seq: aru_addr cleared");
+    let t = feed(e, 1_000_002, 5, 3, 3).unwrap();
+    assert_eq!(
+        (t.aru, t.aru_addr),
+        (1, 2),
+        "lower aru: lowered, aru_addr = me"
+    );
+    let t = feed(e, 1_000_003, 5, 0, 3).unwrap();
+    assert_eq!(
+        (t.aru, t.aru_addr),
+        (0, 3),
+        "higher own aru, someone else's aru_addr: kept"
+    );
+    let t = feed(e, 1_000_004, 5, 0, 2).unwrap();
+    assert_eq!(
+        (t.aru, t.aru_addr),
+        (1, 2),
+        "own aru_addr: raised to my aru"
+    );
+    assert_eq!(t.token_seq, 1_000_005, "token_seq + 1 per hop");
+    // The same token again is a retransmission: dropped.
+    let dups = e.stats().orf_token_dup;
+    assert!(feed(e, 1_000_004, 5, 0, 2).is_none());
+    assert!(feed(e, 999, 5, 0, 2).is_none());
+    assert_eq!(e.stats().orf_token_dup, dups + 2);
+}
