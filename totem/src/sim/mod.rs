@@ -357,14 +357,11 @@ impl Sim {
 
     /// Moves node `i`'s output onto the wire and its events into the log.
     fn drain(&mut self, i: usize) {
-        loop {
-            let Some(t) = self.nodes[i]
-                .engine
-                .as_mut()
-                .and_then(Engine::poll_transmit)
-            else {
-                break;
-            };
+        while let Some(t) = self.nodes[i]
+            .engine
+            .as_mut()
+            .and_then(Engine::poll_transmit)
+        {
             self.datagrams += 1;
             let life = self.nodes[i].life;
             let who = self.nodes[i].nodeid;
