@@ -147,7 +147,7 @@ mod tests {
     fn g2_rep_is_lowest_address_not_nodeid() {
         let a = TotemIpAddress::v4(9, Ipv4Addr::new(192, 0, 2, 1));
         let b = TotemIpAddress::v4(1, Ipv4Addr::new(192, 0, 2, 20));
-        let mut v = vec![
+        let mut v = [
             Member::own(Generation::G2, 1, Some(b)),
             Member::own(Generation::G2, 9, Some(a)),
         ];

@@ -77,6 +77,9 @@ fn segments(events: &[(Duration, Event)], life: usize, v: &mut Vec<String>) -> V
     out
 }
 
+/// A life and the set of messages it delivered in one configuration.
+type LifeSet = (usize, BTreeSet<MsgId>);
+
 /// Facts about the end of a run that the liveness checks need.
 #[derive(Debug, Clone, Default)]
 pub struct Ending {
@@ -176,7 +179,7 @@ pub fn check(log: &Log, ending: Option<&Ending>) -> Vec<String> {
 
     // Virtual synchrony: lives that go from configuration C to C' together delivered the
     // same set in C.
-    let mut moves: BTreeMap<(ConfKey, ConfKey), Vec<(usize, BTreeSet<MsgId>)>> = BTreeMap::new();
+    let mut moves: BTreeMap<(ConfKey, ConfKey), Vec<LifeSet>> = BTreeMap::new();
     for (li, ss) in segs.iter().enumerate() {
         for w in ss.windows(2) {
             let set: BTreeSet<MsgId> = w[0].delivered.iter().map(|d| d.0).collect();

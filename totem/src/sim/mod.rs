@@ -91,6 +91,9 @@ pub struct Sim {
     pub log: Log,
     /// Datagrams routed (for reports).
     pub datagrams: u64,
+    /// Datagrams after which the run stops as a storm (`overloaded` turns true).
+    pub datagram_budget: u64,
+    overloaded: bool,
 }
 
 impl Sim {
@@ -111,6 +114,8 @@ impl Sim {
             next_msg: 1,
             log: Log::default(),
             datagrams: 0,
+            datagram_budget: 20_000_000,
+            overloaded: false,
             cfg,
         };
         for i in 0..n {
@@ -285,14 +290,18 @@ impl Sim {
             n.paused_until = Some(until);
         }
     }
-    /// Removes every partition, loss, duplication and slowness.
+    /// Removes every partition, loss, duplication, slowness and stall.
     pub fn heal(&mut self) {
         let n = self.nodes.len();
         self.blocked = vec![vec![false; n]; n];
         self.loss = vec![vec![0.0; n]; n];
         self.dup = 0.0;
+        let now = self.now;
         for node in &mut self.nodes {
             node.slow = Duration::ZERO;
+            if node.paused_until.is_some_and(|p| p > now) {
+                node.paused_until = Some(now);
+            }
         }
     }
 
@@ -348,14 +357,11 @@ impl Sim {
 
     /// Moves node `i`'s output onto the wire and its events into the log.
     fn drain(&mut self, i: usize) {
-        loop {
-            let Some(t) = self.nodes[i]
-                .engine
-                .as_mut()
-                .and_then(Engine::poll_transmit)
-            else {
-                break;
-            };
+        while let Some(t) = self.nodes[i]
+            .engine
+            .as_mut()
+            .and_then(Engine::poll_transmit)
+        {
             self.datagrams += 1;
             let life = self.nodes[i].life;
             let who = self.nodes[i].nodeid;
@@ -396,10 +402,10 @@ impl Sim {
     /// Runs every event up to and including virtual time `base + t`.
     pub fn run_until(&mut self, t: Duration) {
         let end = self.base + t;
-        let mut guard: u64 = 0;
         loop {
-            guard += 1;
-            if guard > 50_000_000 {
+            if self.datagrams > self.datagram_budget {
+                self.overloaded = true;
+                self.wire.clear();
                 break;
             }
             let wire_next = self.wire.peek().map(|Reverse(p)| p.at);
@@ -466,6 +472,11 @@ impl Sim {
         }
     }
 
+    /// Whether the run exceeded its datagram budget (a message storm) and was cut short.
+    pub fn overloaded(&self) -> bool {
+        self.overloaded
+    }
+
     /// Whether every live node is OPERATIONAL in one ring made of exactly the live nodes.
     pub fn converged(&self) -> bool {
         let live = self.live();
@@ -474,12 +485,14 @@ impl Sim {
         };
         let ring = first.ring_id();
         let want: Vec<u32> = live.iter().map(|i| self.nodes[*i].nodeid).collect();
+        let now = self.now;
         live.iter().all(|i| {
-            self.engine(*i).is_some_and(|e| {
-                let mut m = e.members();
-                m.sort_unstable();
-                e.state() == State::Operational && e.ring_id() == ring && m == want
-            })
+            self.nodes[*i].paused_until.is_none_or(|p| p <= now)
+                && self.engine(*i).is_some_and(|e| {
+                    let mut m = e.members();
+                    m.sort_unstable();
+                    e.state() == State::Operational && e.ring_id() == ring && m == want
+                })
         })
     }
 }

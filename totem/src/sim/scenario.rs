@@ -152,6 +152,7 @@ impl Scenario {
     /// ring, send a probe from every node, let it settle, and check.
     pub fn run(&self) -> Outcome {
         let mut sim = Sim::new(SimConfig::new(self.nodes, self.generation, self.seed));
+        sim.datagram_budget = 200_000 * self.nodes as u64;
         for (t, a) in &self.actions {
             if *t > self.workload + ms(5_000) {
                 break;
@@ -193,7 +194,13 @@ impl Scenario {
             converged_at,
             probes,
         };
-        let violations = evs_check::check(&sim.log, Some(&ending));
+        let mut violations = evs_check::check(&sim.log, Some(&ending));
+        if sim.overloaded() {
+            violations.insert(
+                0,
+                format!("message storm: more than {} datagrams", sim.datagram_budget),
+            );
+        }
         let delivered = sim
             .log
             .lives
