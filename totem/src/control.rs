@@ -14,7 +14,7 @@ use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::task::JoinHandle;
 
-use crate::cpg::{Cpg, CpgEvent, GroupState, Process, Reason};
+use crate::cpg::{Cpg, CpgEvent, ExecStatus, GroupState, Process, Reason};
 use crate::driver::{NodeHandle, Status};
 
 /// Default control socket path.
@@ -79,6 +79,9 @@ pub enum Reply {
     Status {
         status: Box<Status>,
         groups: Vec<GroupState>,
+        /// Sync, quorum and CPG counters (absent from older nodes).
+        #[serde(default)]
+        exec: Option<ExecStatus>,
     },
     Joined {
         nodeid: u32,
@@ -142,6 +145,7 @@ async fn connection(s: UnixStream, node: NodeHandle, cpg: Cpg) -> io::Result<()>
                 (Ok(status), Ok(groups)) => Reply::Status {
                     status: Box::new(status),
                     groups,
+                    exec: cpg.exec_status().await.ok(),
                 },
                 (Err(e), _) => Reply::Error(e.to_string()),
                 (_, Err(e)) => Reply::Error(e.to_string()),
@@ -225,6 +229,12 @@ async fn cpg_session(
 
 /// Asks a running node for its status.
 pub async fn status(path: &Path) -> io::Result<(Status, Vec<GroupState>)> {
+    let (s, g, _) = status_full(path).await?;
+    Ok((s, g))
+}
+
+/// Asks a running node for its status, groups and executive (sync/quorum) counters.
+pub async fn status_full(path: &Path) -> io::Result<(Status, Vec<GroupState>, Option<ExecStatus>)> {
     let s = UnixStream::connect(path)
         .await
         .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
@@ -238,7 +248,11 @@ pub async fn status(path: &Path) -> io::Result<(Status, Vec<GroupState>)> {
         .await?
         .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "no reply"))?;
     match serde_json::from_str::<Reply>(&line).map_err(io::Error::other)? {
-        Reply::Status { status, groups } => Ok((*status, groups)),
+        Reply::Status {
+            status,
+            groups,
+            exec,
+        } => Ok((*status, groups, exec)),
         Reply::Error(e) => Err(io::Error::other(e)),
         other => Err(io::Error::other(format!("unexpected reply {other:?}"))),
     }

@@ -11,6 +11,7 @@ pub mod engine;
 pub mod member;
 pub mod node_config;
 pub mod sim;
+pub mod sync;
 
 pub use config::Config;
 pub use engine::{

@@ -110,7 +110,7 @@ async fn run(cfg: node_config::NodeConfig, control_path: PathBuf) -> ExitCode {
     for s in &cfg.ignored {
         tracing::info!(section = %s, "section not used by totem-node");
     }
-    let (gen, nodeid, mtu) = (cfg.generation, cfg.nodeid, cfg.net_mtu());
+    let opts = totem::cpg::ExecOptions::from_config(&cfg);
     let (node, events, task) = match totem::driver::spawn(cfg) {
         Ok(x) => x,
         Err(e) => {
@@ -118,7 +118,7 @@ async fn run(cfg: node_config::NodeConfig, control_path: PathBuf) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let cpg = match Cpg::start(node.clone(), events, gen, nodeid, mtu) {
+    let cpg = match Cpg::start_with(node.clone(), events, opts) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("totem-node: {e}");
@@ -156,7 +156,7 @@ async fn run(cfg: node_config::NodeConfig, control_path: PathBuf) -> ExitCode {
 }
 
 async fn status(path: PathBuf, json: bool) -> ExitCode {
-    let (s, groups) = match control::status(&path).await {
+    let (s, groups, exec) = match control::status_full(&path).await {
         Ok(x) => x,
         Err(e) => {
             eprintln!("totem-node: cannot query node: {e}");
@@ -164,7 +164,7 @@ async fn status(path: PathBuf, json: bool) -> ExitCode {
         }
     };
     if json {
-        match serde_json::to_string_pretty(&(s, groups)) {
+        match serde_json::to_string_pretty(&(s, groups, exec)) {
             Ok(t) => println!("{t}"),
             Err(e) => {
                 eprintln!("totem-node: {e}");
@@ -201,6 +201,33 @@ async fn status(path: PathBuf, json: bool) -> ExitCode {
             addr,
             if m.local { " (local)" } else { "" }
         );
+    }
+    if let Some(x) = &exec {
+        println!();
+        println!("Synchronization");
+        println!("---------------");
+        println!(
+            "    in progress: {}, services {:?}, held requests {}",
+            x.sync_in_progress, x.sync_services, x.held_requests
+        );
+        if let Some(st) = &x.sync {
+            println!(
+                "    rounds started {} completed {} aborted {}, stale messages {}",
+                st.rounds_started, st.rounds_completed, st.rounds_aborted, st.stale_messages
+            );
+        }
+        if let Some(q) = &x.quorum {
+            println!();
+            println!("Votequorum information");
+            println!("----------------------");
+            println!("Expected votes:   {}", q.expected_votes);
+            println!("Total votes:      {}", q.total_votes);
+            println!("Quorum:           {}", q.quorum);
+            println!("Quorate:          {}", if q.quorate { "Yes" } else { "No" });
+            for (id, votes, exp, state) in &q.nodes {
+                println!("    node {id:>10} votes {votes} expected {exp} state {state}");
+            }
+        }
     }
     if !groups.is_empty() {
         println!();

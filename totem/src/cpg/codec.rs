@@ -2,10 +2,13 @@
 //! the totempg packing around them.
 
 use totem_wire::endian::Endian;
+use totem_wire::service::cmap::CmapMcast;
 use totem_wire::service::cpg::{
     self, CpgMessage, CpgName, JoinList, JoinListEntry, Mcast, MessageSource, PartialMcast,
     ProcJoin,
 };
+use totem_wire::service::sync::SyncMessage;
+use totem_wire::service::votequorum::{self, VotequorumMessage};
 use totem_wire::service::{ResponseHeader, ServiceHeader};
 use totem_wire::totempg::{PacketView, MESSAGE_SIZE_MAX};
 use totem_wire::{Fragmenter, Generation, GroupMessage, KnownGroup, Reassembler};
@@ -107,7 +110,7 @@ pub fn joinlist(gen: Generation, entries: &[(u32, Vec<u8>)]) -> Vec<u8> {
     emit(&CpgMessage::JoinList(JoinList {
         header: ResponseHeader {
             header: header(gen, cpg::JOINLIST, size),
-            error: 1,
+            error: 0,
             pad: [0; 4],
         },
         entries: entries
@@ -135,13 +138,23 @@ impl Packer {
         })
     }
 
-    /// Adds one service message; full packets are appended to `out`.
+    /// Adds one service message of group "a"; full packets are appended to `out`.
     pub fn push(
         &mut self,
         service_msg: Vec<u8>,
         out: &mut Vec<Vec<u8>>,
     ) -> Result<(), totem_wire::Error> {
-        let g = GroupMessage::new(KnownGroup::A, service_msg);
+        self.push_group(KnownGroup::A, service_msg, out)
+    }
+
+    /// Adds one message of `group` ("a" or "sync"); full packets are appended to `out`.
+    pub fn push_group(
+        &mut self,
+        group: KnownGroup,
+        service_msg: Vec<u8>,
+        out: &mut Vec<Vec<u8>>,
+    ) -> Result<(), totem_wire::Error> {
+        let g = GroupMessage::new(group, service_msg);
         let mut b = vec![0u8; g.buffer_len()];
         g.emit(&mut b)?;
         let mut pkts = Vec::new();
@@ -170,10 +183,20 @@ fn packet_bytes(p: &totem_wire::TotempgPacket) -> Result<Vec<u8>, totem_wire::Er
     Ok(b)
 }
 
-/// What one delivered Totem payload held for CPG.
+/// One decoded message of group "a" or "sync", in delivery order.
+#[derive(Debug, Clone)]
+pub enum ExecMessage {
+    Cpg(CpgMessage),
+    Sync(SyncMessage),
+    Votequorum(VotequorumMessage),
+    Cmap(Box<CmapMcast>),
+}
+
+/// What one delivered Totem payload held for the executive.
 #[derive(Debug, Default)]
 pub struct Unpacked {
-    pub cpg: Vec<CpgMessage>,
+    /// Every message we handle, in the order the sender packed them.
+    pub msgs: Vec<ExecMessage>,
     /// Messages of other groups or services (not ours to handle).
     pub other: usize,
     /// Decode failures, with the reason.
@@ -226,24 +249,44 @@ impl Unpacker {
                     continue;
                 }
             };
-            if g.known_group() != Some(KnownGroup::A) {
+            let known = g.known_group();
+            if known == Some(KnownGroup::Sync) && self.gen != Generation::G1 {
+                match SyncMessage::parse(&g.payload, self.gen, endian) {
+                    Ok(m) => u.msgs.push(ExecMessage::Sync(m)),
+                    Err(e) => u.errors.push(format!("sync message from {sender}: {e}")),
+                }
+                continue;
+            }
+            if known != Some(KnownGroup::A) {
                 u.other += 1;
                 continue;
             }
-            match ServiceHeader::parse(&g.payload, self.gen, endian) {
-                Ok(h) if h.service() == cpg::service_id(self.gen) => {}
-                Ok(_) => {
-                    u.other += 1;
-                    continue;
-                }
+            let service = match ServiceHeader::parse(&g.payload, self.gen, endian) {
+                Ok(h) => h.service(),
                 Err(e) => {
                     u.errors.push(format!("service header from {sender}: {e}"));
                     continue;
                 }
-            }
-            match CpgMessage::parse(&g.payload, self.gen, endian) {
-                Ok(c) => u.cpg.push(c),
-                Err(e) => u.errors.push(format!("cpg message from {sender}: {e}")),
+            };
+            if service == cpg::service_id(self.gen) {
+                match CpgMessage::parse(&g.payload, self.gen, endian) {
+                    Ok(c) => u.msgs.push(ExecMessage::Cpg(c)),
+                    Err(e) => u.errors.push(format!("cpg message from {sender}: {e}")),
+                }
+            } else if self.gen != Generation::G1 && service == votequorum::service_id(self.gen) {
+                match VotequorumMessage::parse(&g.payload, self.gen, endian) {
+                    Ok(m) => u.msgs.push(ExecMessage::Votequorum(m)),
+                    Err(e) => u
+                        .errors
+                        .push(format!("votequorum message from {sender}: {e}")),
+                }
+            } else if self.gen != Generation::G1 && service == 0 {
+                match CmapMcast::parse(&g.payload, self.gen, endian) {
+                    Ok(m) => u.msgs.push(ExecMessage::Cmap(Box::new(m))),
+                    Err(e) => u.errors.push(format!("cmap message from {sender}: {e}")),
+                }
+            } else {
+                u.other += 1;
             }
         }
         u
@@ -285,8 +328,8 @@ mod tests {
         let mut u = Unpacker::new(Generation::G3);
         let got = u.feed(2, b);
         assert!(got.errors.is_empty(), "{:?}", got.errors);
-        match &got.cpg[..] {
-            [CpgMessage::Mcast(m)] => {
+        match &got.msgs[..] {
+            [ExecMessage::Cpg(CpgMessage::Mcast(m))] => {
                 assert_eq!(
                     (m.pid, m.source.nodeid, &m.message[..]),
                     (77, 2, &b"hello"[..])
@@ -313,13 +356,13 @@ mod tests {
         for b in &out {
             let r = u.feed(1, b);
             assert!(r.errors.is_empty());
-            parts.extend(r.cpg);
+            parts.extend(r.msgs);
         }
         let mut whole = Vec::new();
         let mut kinds = Vec::new();
         for m in parts {
             match m {
-                CpgMessage::PartialMcast(pm) => {
+                ExecMessage::Cpg(CpgMessage::PartialMcast(pm)) => {
                     kinds.push(pm.kind);
                     assert_eq!(pm.msglen as usize, MESSAGE_SIZE_MAX);
                     whole.extend(pm.data);
@@ -342,6 +385,8 @@ mod tests {
         p.push(j, &mut out).unwrap();
         p.flush(&mut out).unwrap();
         let r = u.feed(1, &out[0]);
-        assert!(matches!(&r.cpg[..], [CpgMessage::JoinList(l)] if l.entries[0].pid == 5));
+        assert!(
+            matches!(&r.msgs[..], [ExecMessage::Cpg(CpgMessage::JoinList(l))] if l.entries[0].pid == 5)
+        );
     }
 }

@@ -36,6 +36,48 @@ pub enum CpgError {
     Stopped,
     #[error("encoding: {0}")]
     Wire(#[from] totem_wire::Error),
+    #[error("configuration: {0}")]
+    Config(String),
+}
+
+/// What the executive task (CPG, sync, votequorum) needs to know about its node.
+#[derive(Debug, Clone)]
+pub struct ExecOptions {
+    pub generation: Generation,
+    pub nodeid: u32,
+    /// totempg packet budget (see [`crate::node_config::NodeConfig::net_mtu`]).
+    pub net_mtu: usize,
+    /// Node ids of the nodelist (each votes once).
+    pub nodelist: Vec<u32>,
+    /// `totem.config_version`, sent in the CMAP sync message (None = not set).
+    pub config_version: Option<u64>,
+}
+
+impl ExecOptions {
+    /// Options for a node run from `cfg`.
+    pub fn from_config(cfg: &crate::node_config::NodeConfig) -> Self {
+        ExecOptions {
+            generation: cfg.generation,
+            nodeid: cfg.nodeid,
+            net_mtu: cfg.net_mtu(),
+            nodelist: cfg.nodes.iter().map(|n| n.nodeid).collect(),
+            config_version: None,
+        }
+    }
+}
+
+/// Sync, quorum and CPG counters of the executive task.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ExecStatus {
+    pub sync_in_progress: bool,
+    pub sync: Option<crate::sync::SyncStats>,
+    /// Merged service list of the last round.
+    pub sync_services: Vec<u32>,
+    pub quorum: Option<crate::sync::quorum::QuorumStatus>,
+    /// Library requests waiting for the sync round to end.
+    pub held_requests: usize,
+    pub decode_errors: u64,
+    pub unknown_sender_drops: u64,
 }
 
 /// Why a process entered or left a group (corosync's CPG reason codes).
@@ -122,6 +164,9 @@ pub(crate) enum Request {
     Groups {
         reply: oneshot::Sender<Vec<GroupState>>,
     },
+    Status {
+        reply: oneshot::Sender<ExecStatus>,
+    },
 }
 
 /// The CPG service of one node; clone it to share.
@@ -147,10 +192,42 @@ impl Cpg {
         nodeid: u32,
         net_mtu: usize,
     ) -> Result<Self, CpgError> {
+        Self::start_with(
+            node,
+            events,
+            ExecOptions {
+                generation: gen,
+                nodeid,
+                net_mtu,
+                nodelist: vec![nodeid],
+                config_version: None,
+            },
+        )
+    }
+
+    /// Starts the executive (CPG, sync participant, votequorum) with full options.
+    pub fn start_with(
+        node: NodeHandle,
+        events: mpsc::UnboundedReceiver<Event>,
+        opts: ExecOptions,
+    ) -> Result<Self, CpgError> {
         let (tx, rx) = mpsc::channel(1024);
-        let svc = service::Service::new(node, gen, nodeid, net_mtu)?;
+        let svc = service::Service::new(node, &opts)?;
         tokio::spawn(svc.run(rx, events));
-        Ok(Cpg { tx, nodeid })
+        Ok(Cpg {
+            tx,
+            nodeid: opts.nodeid,
+        })
+    }
+
+    /// Sync, quorum and CPG counters.
+    pub async fn exec_status(&self) -> Result<ExecStatus, CpgError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Request::Status { reply })
+            .await
+            .map_err(|_| CpgError::Stopped)?;
+        rx.await.map_err(|_| CpgError::Stopped)
     }
 
     /// Our nodeid.

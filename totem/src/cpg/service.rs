@@ -1,16 +1,18 @@
 //! The CPG service task: group membership learnt in agreed order, local members, and the
 //! packing of outgoing exec messages.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use tokio::sync::{mpsc, oneshot};
 use totem_wire::service::cpg::CpgMessage;
-use totem_wire::Generation;
+use totem_wire::{Generation, KnownGroup};
 
-use super::codec::{self, Packer, Unpacker};
-use super::{CpgError, CpgEvent, Process, Reason, Request};
+use super::codec::{self, ExecMessage, Packer, Unpacker};
+use super::{CpgError, CpgEvent, ExecOptions, ExecStatus, Process, Reason, Request};
 use crate::driver::NodeHandle;
 use crate::engine::{ConfigKind, Event, Guarantee};
+use crate::sync::quorum::Quorum;
+use crate::sync::{self, messages, Output, Sync};
 
 /// A group and its members, as this node knows them.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -39,17 +41,38 @@ pub(super) struct Service {
     decode_errors: u64,
     /// Nodes the last transitional configuration reported as left.
     transitional_left: Vec<u32>,
+    /// corosync's sync participant (G2/G3); `None` in G1, where CPG learns groups from
+    /// JOINLISTs sent after each configuration change.
+    sync: Option<Sync>,
+    quorum: Option<Quorum>,
+    /// Library requests held while a sync round runs (corosync blocks IPC likewise).
+    held: VecDeque<Request>,
+    /// CPG sync state: the members of the last activated ring, of the current one, the
+    /// downlist computed at init and the joinlist entries collected (sender, pid, group).
+    old_members: Vec<u32>,
+    cur_members: Vec<u32>,
+    downlist: Vec<u32>,
+    joinlists: Vec<(u32, u32, Vec<u8>)>,
+    config_version: Option<u64>,
+    /// Messages from a node with no process in the group (not delivered, as corosync).
+    unknown_sender_drops: u64,
 }
 
 type Reply = oneshot::Sender<Result<(), CpgError>>;
 
 impl Service {
-    pub(super) fn new(
-        node: NodeHandle,
-        gen: Generation,
-        nodeid: u32,
-        net_mtu: usize,
-    ) -> Result<Self, CpgError> {
+    pub(super) fn new(node: NodeHandle, opts: &ExecOptions) -> Result<Self, CpgError> {
+        let (gen, nodeid, net_mtu) = (opts.generation, opts.nodeid, opts.net_mtu);
+        let (sync, quorum) = if gen == Generation::G1 {
+            (None, None)
+        } else {
+            let mut list = opts.nodelist.clone();
+            if !list.contains(&nodeid) {
+                list.push(nodeid);
+            }
+            let q = Quorum::new(gen, nodeid, &list).map_err(|e| CpgError::Config(e.to_string()))?;
+            (Some(Sync::new(gen, sync::local_services(gen))), Some(q))
+        };
         Ok(Service {
             node,
             gen,
@@ -62,7 +85,36 @@ impl Service {
             partial: HashMap::new(),
             decode_errors: 0,
             transitional_left: Vec::new(),
+            sync,
+            quorum,
+            held: VecDeque::new(),
+            old_members: Vec::new(),
+            cur_members: Vec::new(),
+            downlist: Vec::new(),
+            joinlists: Vec::new(),
+            config_version: opts.config_version,
+            unknown_sender_drops: 0,
         })
+    }
+
+    fn syncing(&self) -> bool {
+        self.sync.as_ref().is_some_and(|s| s.in_progress())
+    }
+
+    fn exec_status(&self) -> ExecStatus {
+        ExecStatus {
+            sync_in_progress: self.syncing(),
+            sync: self.sync.as_ref().map(|s| s.stats().clone()),
+            sync_services: self
+                .sync
+                .as_ref()
+                .map(|s| s.services().to_vec())
+                .unwrap_or_default(),
+            quorum: self.quorum.as_ref().map(|q| q.status()),
+            held_requests: self.held.len(),
+            decode_errors: self.decode_errors,
+            unknown_sender_drops: self.unknown_sender_drops,
+        }
     }
 
     pub(super) async fn run(
@@ -76,11 +128,11 @@ impl Service {
                     let Some(r) = r else { break };
                     let mut out = Vec::new();
                     let mut replies: Vec<Reply> = Vec::new();
-                    self.request(r, &mut out, &mut replies);
+                    self.admit(r, &mut out, &mut replies);
                     // Pack whatever else is already waiting into the same packets.
                     for _ in 0..256 {
                         match requests.try_recv() {
-                            Ok(r) => self.request(r, &mut out, &mut replies),
+                            Ok(r) => self.admit(r, &mut out, &mut replies),
                             Err(_) => break,
                         }
                     }
@@ -89,8 +141,16 @@ impl Service {
                 e = events.recv() => {
                     let Some(e) = e else { break };
                     let mut out = Vec::new();
-                    self.event(e, &mut out);
-                    self.send(out, Vec::new()).await;
+                    let mut replies: Vec<Reply> = Vec::new();
+                    self.event(e, &mut out, &mut replies);
+                    // Deliveries come in bursts: handle what is queued before sending.
+                    for _ in 0..256 {
+                        match events.try_recv() {
+                            Ok(e) => self.event(e, &mut out, &mut replies),
+                            Err(_) => break,
+                        }
+                    }
+                    self.send(out, replies).await;
                 }
             }
         }
@@ -123,8 +183,33 @@ impl Service {
         self.packer.push(msg, out).map_err(CpgError::Wire)
     }
 
+    /// Library requests wait while a sync round runs; queries are answered at once.
+    fn admit(&mut self, r: Request, out: &mut Vec<Vec<u8>>, replies: &mut Vec<Reply>) {
+        let queued = matches!(
+            r,
+            Request::Join { .. } | Request::Leave { .. } | Request::Mcast { .. }
+        );
+        if queued && (self.syncing() || !self.held.is_empty()) {
+            self.held.push_back(r);
+            return;
+        }
+        self.request(r, out, replies);
+    }
+
+    fn release_held(&mut self, out: &mut Vec<Vec<u8>>, replies: &mut Vec<Reply>) {
+        while !self.syncing() {
+            let Some(r) = self.held.pop_front() else {
+                break;
+            };
+            self.request(r, out, replies);
+        }
+    }
+
     fn request(&mut self, r: Request, out: &mut Vec<Vec<u8>>, replies: &mut Vec<Reply>) {
         match r {
+            Request::Status { reply } => {
+                let _ = reply.send(self.exec_status());
+            }
             Request::Join { group, reply } => {
                 let id = self.next_id;
                 self.next_id += 1;
@@ -226,7 +311,7 @@ impl Service {
         }
     }
 
-    fn event(&mut self, e: Event, out: &mut Vec<Vec<u8>>) {
+    fn event(&mut self, e: Event, out: &mut Vec<Vec<u8>>, replies: &mut Vec<Reply>) {
         match e {
             Event::Deliver {
                 sender, payload, ..
@@ -234,10 +319,27 @@ impl Service {
                 let u = self.unpacker.feed(sender, &payload);
                 for err in u.errors {
                     self.decode_errors += 1;
-                    tracing::warn!(sender, error = %err, "undecodable CPG traffic dropped");
+                    tracing::warn!(sender, error = %err, "undecodable executive traffic dropped");
                 }
-                for m in u.cpg {
-                    self.cpg_message(sender, m);
+                for m in u.msgs {
+                    match m {
+                        ExecMessage::Cpg(c) => self.cpg_message(sender, c),
+                        ExecMessage::Sync(sm) => {
+                            let outputs = match self.sync.as_mut() {
+                                Some(s) => s.deliver(sender, &sm),
+                                None => Vec::new(),
+                            };
+                            self.apply(outputs, out, replies);
+                        }
+                        ExecMessage::Votequorum(v) => {
+                            if let Some(q) = self.quorum.as_mut() {
+                                q.deliver(sender, &v);
+                            }
+                        }
+                        ExecMessage::Cmap(c) => {
+                            tracing::debug!(sender, msg = %c, "cmap message");
+                        }
+                    }
                 }
             }
             Event::Config {
@@ -249,8 +351,7 @@ impl Service {
             } => {
                 let left = std::mem::take(&mut self.transitional_left);
                 // Nodes that left, and nodes that joined from outside our transitional
-                // configuration (restarted or merged): what we knew of their processes is
-                // stale; a joined node re-announces its live ones with a JOINLIST.
+                // configuration (restarted or merged): their totempg streams start afresh.
                 let gone_nodes: Vec<u32> = left
                     .iter()
                     .chain(joined.iter())
@@ -261,48 +362,287 @@ impl Service {
                     self.unpacker.reset_sender(*n);
                     self.partial.retain(|k, _| k.0 != *n);
                 }
-                let groups: Vec<Vec<u8>> = self.groups.keys().cloned().collect();
-                for g in groups {
-                    let mut gone = Vec::new();
-                    if let Some(set) = self.groups.get_mut(&g) {
-                        set.retain(|p| {
-                            let stay = !gone_nodes.contains(&p.nodeid);
-                            if !stay {
-                                gone.push((*p, Reason::NodeDown));
-                            }
-                            stay
-                        });
-                    }
-                    self.notify(&g, Vec::new(), gone);
+                if let Some(s) = self.sync.as_mut() {
+                    let outputs = s.regular(ring_id, &members);
+                    self.apply(outputs, out, replies);
+                    return;
                 }
-                self.groups.retain(|_, s| !s.is_empty());
-                for l in self.local.values() {
-                    let _ = l.tx.send(CpgEvent::Ring {
-                        ring_seq: ring_id.seq,
-                        members: members.clone(),
-                    });
-                }
-                if !joined.iter().all(|n| *n == self.nodeid) && !self.local.is_empty() {
-                    let entries: Vec<(u32, Vec<u8>)> = self
-                        .local
-                        .values()
-                        .map(|l| (l.pid, l.group.clone()))
-                        .collect();
-                    let msg = codec::joinlist(self.gen, &entries);
-                    if let Err(e) = self.push(msg, out) {
-                        tracing::error!(error = %e, "cannot send joinlist");
-                    }
-                }
+                self.legacy_regular(&gone_nodes, ring_id.seq, &members, &joined, out);
             }
             Event::Config {
                 kind: ConfigKind::Transitional,
                 left,
+                members,
                 ..
             } => {
                 // Applied with the regular configuration, after the old ring's last messages.
                 self.transitional_left = left;
+                if let Some(s) = self.sync.as_mut() {
+                    let outputs = s.transitional(&members);
+                    self.apply(outputs, out, replies);
+                }
             }
         }
+    }
+
+    /// Carries out what the sync participant decided, in order.
+    fn apply(&mut self, outputs: Vec<Output>, out: &mut Vec<Vec<u8>>, replies: &mut Vec<Reply>) {
+        for o in outputs {
+            match o {
+                Output::SendSync(b) => {
+                    if let Err(e) = self.packer.push_group(KnownGroup::Sync, b, out) {
+                        tracing::error!(error = %e, "cannot send sync message");
+                    }
+                }
+                Output::Init {
+                    ring,
+                    trans,
+                    members,
+                } => {
+                    tracing::info!(ring = %ring, ?members, ?trans, "sync round starts");
+                    self.cpg_sync_init(&trans, &members);
+                    if let Some(q) = self.quorum.as_mut() {
+                        q.sync_init(&members);
+                    }
+                }
+                Output::Process(s) => self.sync_process(s, out),
+                Output::Activate(s) => self.sync_activate(s),
+                Output::Abort(s) => {
+                    tracing::info!(service = s, "sync round aborted");
+                    if s == sync::SERVICE_CPG {
+                        self.joinlists.clear();
+                    }
+                }
+                Output::Completed => {
+                    let q = self.quorum.as_ref().map(|q| q.status());
+                    tracing::info!(
+                        ring = ?self.sync.as_ref().and_then(|s| s.ring()).map(|r| r.to_string()),
+                        quorate = ?q.as_ref().map(|q| q.quorate),
+                        total_votes = ?q.as_ref().map(|q| q.total_votes),
+                        "completed service synchronization"
+                    );
+                    self.release_held(out, replies);
+                }
+            }
+        }
+    }
+
+    fn push_or_log(&mut self, msg: Vec<u8>, out: &mut Vec<Vec<u8>>, what: &str) {
+        if let Err(e) = self.push(msg, out) {
+            tracing::error!(error = %e, what, "cannot send sync message");
+        }
+    }
+
+    fn sync_process(&mut self, service: u32, out: &mut Vec<Vec<u8>>) {
+        match service {
+            sync::SERVICE_CMAP => {
+                let m = messages::cmap_sync(self.gen, self.config_version);
+                self.push_or_log(m, out, "cmap");
+            }
+            sync::SERVICE_CPG => {
+                let d =
+                    messages::cpg_downlist(self.gen, self.old_members.len() as u32, &self.downlist);
+                self.push_or_log(d, out, "cpg downlist");
+                let entries: Vec<(u32, Vec<u8>)> = self
+                    .groups
+                    .iter()
+                    .flat_map(|(g, set)| {
+                        set.iter()
+                            .filter(|p| p.nodeid == self.nodeid)
+                            .map(|p| (p.pid, g.clone()))
+                            .collect::<Vec<_>>()
+                    })
+                    .collect();
+                if !entries.is_empty() {
+                    let j = codec::joinlist(self.gen, &entries);
+                    self.push_or_log(j, out, "cpg joinlist");
+                }
+            }
+            sync::SERVICE_VOTEQUORUM => {
+                let msgs = self
+                    .quorum
+                    .as_ref()
+                    .map(|q| q.sync_messages())
+                    .unwrap_or_default();
+                for m in msgs {
+                    self.push_or_log(m, out, "votequorum nodeinfo");
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn cpg_sync_init(&mut self, trans: &[u32], members: &[u32]) {
+        self.cur_members = members.to_vec();
+        self.downlist = self
+            .old_members
+            .iter()
+            .copied()
+            .filter(|n| !trans.contains(n))
+            .collect();
+        self.joinlists.clear();
+    }
+
+    fn sync_activate(&mut self, service: u32) {
+        match service {
+            sync::SERVICE_CPG => self.cpg_sync_activate(),
+            sync::SERVICE_VOTEQUORUM => {
+                if let Some(q) = self.quorum.as_mut() {
+                    q.sync_activate();
+                    let s = q.status();
+                    tracing::info!(
+                        quorate = s.quorate,
+                        quorum = s.quorum,
+                        total_votes = s.total_votes,
+                        expected_votes = s.expected_votes,
+                        "votequorum activated"
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// corosync's cpg_sync_activate: processes of downlist nodes leave (NODEDOWN), those
+    /// in the collected joinlists join (NODEUP), remote processes no joinlist names leave
+    /// (PROCDOWN); then the ring callback.
+    fn cpg_sync_activate(&mut self) {
+        self.old_members = self.cur_members.clone();
+        let down = std::mem::take(&mut self.downlist);
+        let groups: Vec<Vec<u8>> = self.groups.keys().cloned().collect();
+        for g in &groups {
+            let mut gone = Vec::new();
+            if let Some(set) = self.groups.get_mut(g) {
+                set.retain(|p| {
+                    let stay = !down.contains(&p.nodeid);
+                    if !stay {
+                        gone.push((*p, Reason::NodeDown));
+                    }
+                    stay
+                });
+            }
+            self.notify(g, Vec::new(), gone);
+        }
+        let joinlists = std::mem::take(&mut self.joinlists);
+        let mut joined: BTreeMap<Vec<u8>, Vec<(Process, Reason)>> = BTreeMap::new();
+        for (sender, pid, g) in &joinlists {
+            if *sender == self.nodeid {
+                continue;
+            }
+            let p = Process {
+                nodeid: *sender,
+                pid: *pid,
+            };
+            if self.add(g, p) {
+                joined
+                    .entry(g.clone())
+                    .or_default()
+                    .push((p, Reason::NodeUp));
+            }
+        }
+        for (g, j) in joined {
+            self.notify(&g, j, Vec::new());
+        }
+        let groups: Vec<Vec<u8>> = self.groups.keys().cloned().collect();
+        for g in &groups {
+            let zombies: Vec<Process> = self
+                .groups
+                .get(g)
+                .map(|set| {
+                    set.iter()
+                        .filter(|p| {
+                            p.nodeid != self.nodeid
+                                && !joinlists
+                                    .iter()
+                                    .any(|(s, pid, jg)| *s == p.nodeid && *pid == p.pid && jg == g)
+                        })
+                        .copied()
+                        .collect()
+                })
+                .unwrap_or_default();
+            for z in zombies {
+                if let Some(set) = self.groups.get_mut(g) {
+                    set.remove(&z);
+                }
+                self.notify(g, Vec::new(), vec![(z, Reason::ProcDown)]);
+            }
+        }
+        self.groups.retain(|_, s| !s.is_empty());
+        let ring_seq = self
+            .sync
+            .as_ref()
+            .and_then(|s| s.ring())
+            .map(|r| r.seq)
+            .unwrap_or(0);
+        for l in self.local.values() {
+            let _ = l.tx.send(CpgEvent::Ring {
+                ring_seq,
+                members: self.cur_members.clone(),
+            });
+        }
+    }
+
+    /// G1: no sync engine; forget processes of departed or re-joined nodes and announce our
+    /// own with a JOINLIST.
+    fn legacy_regular(
+        &mut self,
+        gone_nodes: &[u32],
+        ring_seq: u64,
+        members: &[u32],
+        joined: &[u32],
+        out: &mut Vec<Vec<u8>>,
+    ) {
+        let groups: Vec<Vec<u8>> = self.groups.keys().cloned().collect();
+        for g in groups {
+            let mut gone = Vec::new();
+            if let Some(set) = self.groups.get_mut(&g) {
+                set.retain(|p| {
+                    let stay = !gone_nodes.contains(&p.nodeid);
+                    if !stay {
+                        gone.push((*p, Reason::NodeDown));
+                    }
+                    stay
+                });
+            }
+            self.notify(&g, Vec::new(), gone);
+        }
+        self.groups.retain(|_, s| !s.is_empty());
+        for l in self.local.values() {
+            let _ = l.tx.send(CpgEvent::Ring {
+                ring_seq,
+                members: members.to_vec(),
+            });
+        }
+        if !joined.iter().all(|n| *n == self.nodeid) && !self.local.is_empty() {
+            let entries: Vec<(u32, Vec<u8>)> = self
+                .local
+                .values()
+                .map(|l| (l.pid, l.group.clone()))
+                .collect();
+            let msg = codec::joinlist(self.gen, &entries);
+            if let Err(e) = self.push(msg, out) {
+                tracing::error!(error = %e, "cannot send joinlist");
+            }
+        }
+    }
+
+    /// corosync delivers a group message only from a node it knows in that group.
+    fn sender_known(&mut self, group: &[u8], sender: u32) -> bool {
+        if self.sync.is_none() {
+            return true;
+        }
+        let known = self
+            .groups
+            .get(group)
+            .is_some_and(|s| s.iter().any(|p| p.nodeid == sender));
+        if !known {
+            self.unknown_sender_drops += 1;
+            tracing::warn!(
+                sender,
+                "message from a node unknown in the group not delivered"
+            );
+        }
+        known
     }
 
     fn add(&mut self, group: &[u8], p: Process) -> bool {
@@ -334,6 +674,13 @@ impl Service {
                 }
             }
             CpgMessage::JoinList(l) => {
+                if self.sync.is_some() {
+                    for e in l.entries {
+                        self.joinlists
+                            .push((sender, e.pid, e.group_name.bytes().to_vec()));
+                    }
+                    return;
+                }
                 if sender == self.nodeid {
                     return;
                 }
@@ -349,7 +696,9 @@ impl Service {
                 }
             }
             CpgMessage::Mcast(m) => {
-                self.deliver(m.group_name.bytes(), sender, m.pid, m.message);
+                if self.sender_known(m.group_name.bytes(), sender) {
+                    self.deliver(m.group_name.bytes(), sender, m.pid, m.message);
+                }
             }
             CpgMessage::PartialMcast(pm) => {
                 let key = (sender, pm.pid, pm.group_name.bytes().to_vec());
@@ -366,7 +715,9 @@ impl Service {
                 if pm.kind == codec::PARTIAL_LAST {
                     if let Some(data) = self.partial.remove(&key) {
                         if data.len() == pm.msglen as usize {
-                            self.deliver(&key.2, sender, pm.pid, data);
+                            if self.sender_known(&key.2, sender) {
+                                self.deliver(&key.2, sender, pm.pid, data);
+                            }
                         } else {
                             tracing::warn!(
                                 sender,
@@ -378,8 +729,16 @@ impl Service {
                     }
                 }
             }
-            CpgMessage::Downlist(_) | CpgMessage::DownlistOld(_) => {
-                tracing::debug!(sender, "cpg downlist ignored (no sync engine)");
+            CpgMessage::Downlist(d) => {
+                tracing::debug!(
+                    sender,
+                    old_members = d.old_members,
+                    left_nodes = d.left_nodes,
+                    "cpg downlist received"
+                );
+            }
+            CpgMessage::DownlistOld(_) => {
+                tracing::debug!(sender, "cpg downlist_old received");
             }
         }
     }

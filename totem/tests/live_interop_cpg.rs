@@ -1,0 +1,233 @@
+//! Live (c): CPG both ways between libcpg clients on corosync 3.1.7 nodes
+//! (`captures/scripts/cpgsend.c`) and our CPG API on our totem-node: the group membership is
+//! seen everywhere (`corosync-cpgtool` lists our member), every message arrives intact
+//! everywhere, in the same order, 64 KiB and 1 MiB messages included. Needs root.
+
+mod interop;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use interop::Interop;
+use totem::control::CpgClient;
+use totem::cpg::CpgEvent;
+
+const GROUP: &str = "g3cap";
+const MAGIC: u32 = 0x5043_3347;
+
+/// cpgsend's message layout: magic, nodeid, pid, seq, length, 0, then byte i = seq*7+i.
+fn message(nodeid: u32, pid: u32, seq: u32, len: usize) -> Vec<u8> {
+    let mut m = Vec::with_capacity(len);
+    for v in [MAGIC, nodeid, pid, seq, len as u32, 0] {
+        m.extend_from_slice(&v.to_le_bytes());
+    }
+    for i in 24..len {
+        m.push((seq.wrapping_mul(7) as usize + i) as u8);
+    }
+    m
+}
+
+fn check(m: &[u8], nodeid: u32) -> bool {
+    let get = |o: usize| u32::from_le_bytes(m[o..o + 4].try_into().unwrap());
+    m.len() >= 24
+        && get(0) == MAGIC
+        && get(4) == nodeid
+        && get(16) as usize == m.len()
+        && (24..m.len()).all(|i| m[i] == (get(12).wrapping_mul(7) as usize + i) as u8)
+}
+
+fn build_cpgsend(dir: &std::path::Path) -> PathBuf {
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../captures/scripts/cpgsend.c");
+    let out = dir.join("cpgsend");
+    let st = Command::new("cc")
+        .args(["-O2", "-Wall", "-o"])
+        .arg(&out)
+        .arg(&src)
+        .arg("-lcpg")
+        .status()
+        .expect("cc");
+    assert!(st.success(), "building cpgsend failed");
+    out
+}
+
+/// (from, seq, len) of each delivery in a cpgsend -v log, and its RESULT line.
+fn cpgsend_deliveries(log: &str) -> (Vec<(u32, u32, usize)>, String) {
+    let mut v = Vec::new();
+    for l in log.lines().filter(|l| l.starts_with("deliver ")) {
+        let get = |k: &str| {
+            l.split_whitespace()
+                .find_map(|w| w.strip_prefix(k))
+                .and_then(|x| x.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        assert!(l.ends_with(" ok"), "cpgsend saw a corrupt message: {l}");
+        v.push((
+            get("from=") as u32,
+            get("seq=") as u32,
+            get("len=") as usize,
+        ));
+    }
+    let result = log
+        .lines()
+        .find(|l| l.starts_with("RESULT"))
+        .unwrap_or("")
+        .to_string();
+    (v, result)
+}
+
+fn cpg_both_ways(prefix: &str, corosync_at: &[usize], ours_at: usize) {
+    let t0 = Instant::now();
+    let Some(lab) = Interop::start(prefix, corosync_at, &[ours_at]) else {
+        return;
+    };
+    let mut lab = lab;
+    lab.wait_ring(&[1, 2, 3], Duration::from_secs(25))
+        .unwrap_or_else(|e| panic!("{e}"));
+    lab.wait_sync(Duration::from_secs(15))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let bin = build_cpgsend(lab.tmp.path());
+    // Sends: corosync A: 5×200 B, 64 KiB, 1 MiB; corosync B: 5×1000 B; ours: 3×300 B,
+    // 64 KiB, 1 MiB. Everyone waits for all 17 deliveries.
+    let total = 7 + 5 + 5;
+    let plans = ["200*5,64k,1024k", "1000*5"];
+    let mut logs = Vec::new();
+    for (k, &c) in corosync_at.iter().enumerate() {
+        let log = lab.tmp.path().join(format!("cpgsend{c}.log"));
+        let w = total.to_string();
+        lab.lab
+            .spawn(
+                c,
+                &[
+                    bin.to_str().unwrap(),
+                    "-g",
+                    GROUP,
+                    "-s",
+                    plans[k],
+                    "-r",
+                    "20",
+                    "-m",
+                    "3",
+                    "-w",
+                    &w,
+                    "-T",
+                    "40",
+                    "-v",
+                ],
+                &log,
+            )
+            .expect("cpgsend");
+        logs.push((c, log));
+    }
+    let control = lab.ours(ours_at).control();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let ours_nodeid = ours_at as u32;
+    let (ours, cpgtool) = rt.block_on(async {
+        let mut cl =
+            tokio::time::timeout(Duration::from_secs(10), CpgClient::join(&control, GROUP))
+                .await
+                .expect("join in time")
+                .expect("join");
+        let mut deliveries = Vec::new();
+        let mut members = 0;
+        let mut cpgtool = String::new();
+        let mut sent = false;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+        while deliveries.len() < total {
+            let ev = match tokio::time::timeout_at(deadline, cl.next()).await {
+                Ok(Ok(Some(ev))) => ev,
+                other => panic!(
+                    "our client: {other:?} after {} deliveries",
+                    deliveries.len()
+                ),
+            };
+            match ev {
+                CpgEvent::ConfChg { members: m, .. } => members = m.len(),
+                CpgEvent::Deliver { nodeid, data, .. } => {
+                    assert!(check(&data, nodeid), "corrupt message from {nodeid}");
+                    let seq = u32::from_le_bytes(data[12..16].try_into().unwrap());
+                    deliveries.push((nodeid, seq, data.len()));
+                }
+                CpgEvent::Ring { .. } => {}
+            }
+            if members == 3 && !sent {
+                sent = true;
+                // corosync-cpgtool on a corosync node lists our process in the group.
+                cpgtool = String::from_utf8_lossy(
+                    &Command::new("ip")
+                        .args(["netns", "exec", &lab.lab.node(corosync_at[0]).netns])
+                        .args(["timeout", "5", "corosync-cpgtool", "-e"])
+                        .output()
+                        .map(|o| o.stdout)
+                        .unwrap_or_default(),
+                )
+                .to_string();
+                let sizes = [300, 300, 300, 65_536, 1 << 20];
+                for (i, len) in sizes.iter().enumerate() {
+                    let m = message(ours_nodeid, cl.pid, i as u32 + 1, *len);
+                    cl.mcast(&m).await.expect("mcast");
+                }
+            }
+        }
+        (deliveries, cpgtool)
+    });
+    assert!(
+        cpgtool
+            .lines()
+            .any(|l| l.contains(GROUP)
+                || l.split_whitespace().nth(1) == Some(&ours_nodeid.to_string())),
+        "cpgtool:\n{cpgtool}{}",
+        lab.logs()
+    );
+    eprintln!("corosync-cpgtool -e on node {}:\n{cpgtool}", corosync_at[0]);
+    let our_line = cpgtool
+        .lines()
+        .any(|l| l.split_whitespace().any(|w| w == ours_nodeid.to_string()));
+    assert!(
+        our_line,
+        "cpgtool lacks node {ours_nodeid}:\n{cpgtool}{}",
+        lab.logs()
+    );
+    for (c, log) in &logs {
+        let ok =
+            totem_tests::wait::until(Duration::from_secs(30), Duration::from_millis(200), || {
+                let t = std::fs::read_to_string(log).ok()?;
+                t.contains("RESULT").then_some(t)
+            });
+        let t = ok.unwrap_or_else(|| {
+            panic!(
+                "cpgsend on {c} did not finish:\n{}{}",
+                std::fs::read_to_string(log).unwrap_or_default(),
+                lab.logs()
+            )
+        });
+        let (seqs, result) = cpgsend_deliveries(&t);
+        eprintln!("cpgsend on node {c}: {result}");
+        assert!(result.contains(" bad=0"), "node {c}: {result}");
+        assert_eq!(seqs.len(), total, "node {c}: {result}\n{t}");
+        assert_eq!(
+            seqs, ours,
+            "delivery order of corosync node {c} differs from ours"
+        );
+    }
+    let big = ours.iter().filter(|d| d.2 >= 65_536).count();
+    assert_eq!(
+        big, 4,
+        "64 KiB and 1 MiB messages from both sides: {ours:?}"
+    );
+    eprintln!(
+        "{prefix}: {} messages in the same order on 3 nodes, {:.1} s",
+        ours.len(),
+        t0.elapsed().as_secs_f64()
+    );
+    drop(lab);
+}
+
+/// corosync 1, 2 and ours as node 3.
+#[test]
+fn cpg_two_corosync_and_ours() {
+    cpg_both_ways("ja", &[1, 2], 3);
+}
