@@ -246,7 +246,8 @@ int main(int argc, char **argv)
 			break;
 		}
 		int wait_ms = 100;
-		int sending = send && !end_sent && st.members >= want_members;
+		/* -m gates the start only: members leaving later do not stop the load. */
+		int sending = send && !end_sent && (tx_start || st.members >= want_members);
 		if (sending) {
 			if (!tx_start)
 				tx_start = t;

@@ -226,7 +226,7 @@ impl Lab {
             return Ok(());
         }
         let rules = format!(
-            "table inet totemloss {{ chain input {{ type filter hook input priority 0; policy accept; udp dport 5404-5409 numgen random mod 100 < {percent} drop; }} }}"
+            "table inet totemloss {{ chain input {{ type filter hook input priority 0; policy accept; udp dport 5404-5409 numgen random mod 100 < {percent} drop; }}; }}"
         );
         self.exec(index, &["nft", &rules]).map(|_| ())
     }

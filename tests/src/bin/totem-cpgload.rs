@@ -164,7 +164,8 @@ async fn main() -> ExitCode {
             timed_out = true;
             break;
         }
-        let sending = cli.send && !end_sent && members >= cli.members;
+        // --members gates the start only: members leaving later do not stop the load.
+        let sending = cli.send && !end_sent && (tx_start.is_some() || members >= cli.members);
         if sending {
             let t0 = *tx_start.get_or_insert(now);
             if sent >= count || secs.is_some_and(|s| now >= t0 + s) {
