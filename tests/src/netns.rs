@@ -263,7 +263,8 @@ impl Lab {
             matches!(self.children[pos].try_wait(), Ok(Some(_))).then_some(())
         });
         if exited.is_some() {
-            self.children.remove(pos);
+            // Already reaped by try_wait; wait() just returns the status.
+            let _ = self.children.remove(pos).wait();
             true
         } else {
             false

@@ -64,6 +64,7 @@ impl Drop for Procs {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn phase(
     procs: &mut Procs,
     ring: &Ring,
