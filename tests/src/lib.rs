@@ -1,7 +1,11 @@
 //! Shared helpers for the cross-crate and live interop tests in `tests/tests/`: network
 //! namespaces with a bridge ([`netns::Lab`]) and real corosync daemons in them
-//! ([`corosync::Corosync`]). Every wait is bounded; everything is torn down on drop.
+//! ([`corosync::Corosync`]), our own totem-node rings ([`ring::Ring`]) and the load message
+//! both CPG load clients share ([`load`]). Every wait is bounded; everything is torn down on
+//! drop.
 
 pub mod corosync;
+pub mod load;
 pub mod netns;
+pub mod ring;
 pub mod wait;

@@ -226,9 +226,19 @@ impl Lab {
             return Ok(());
         }
         let rules = format!(
-            "table inet totemloss {{ chain input {{ type filter hook input priority 0; policy accept; udp dport 5404-5409 numgen random mod 100 < {percent} drop; }} }}"
+            "table inet totemloss {{ chain input {{ type filter hook input priority 0; policy accept; udp dport 5404-5409 numgen random mod 100 < {percent} counter drop; }}; }}"
         );
         self.exec(index, &["nft", &rules]).map(|_| ())
+    }
+
+    /// Packets the loss rule of node `index` dropped so far (`None` without a rule).
+    pub fn loss_drops(&self, index: usize) -> Option<u64> {
+        let out = self
+            .exec(index, &["nft", "list", "table", "inet", "totemloss"])
+            .ok()?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let rest = text.split("counter packets ").nth(1)?;
+        rest.split_whitespace().next()?.parse().ok()
     }
 
     /// Sends `signal` to a process started with [`Lab::spawn`] and reaps it.
@@ -253,6 +263,7 @@ impl Lab {
             matches!(self.children[pos].try_wait(), Ok(Some(_))).then_some(())
         });
         if exited.is_some() {
+            // Already reaped by try_wait; wait() just returns the status.
             let _ = self.children.remove(pos).wait();
             true
         } else {
