@@ -22,7 +22,11 @@ fn last_line(s: &str) -> &str {
 
 #[test]
 fn verify_ends_with_the_summary_line_and_exits_zero() {
-    let (code, out, _) = replay(&["verify", "real/2.4.6-udpu-01-formation.pcapng", "g3/3.1.7-udpu-01-formation.pcapng"]);
+    let (code, out, _) = replay(&[
+        "verify",
+        "real/2.4.6-udpu-01-formation.pcapng",
+        "g3/3.1.7-udpu-01-formation.pcapng",
+    ]);
     assert_eq!(code, 0, "{out}");
     let line = last_line(&out);
     let fields: Vec<(&str, u64)> = line
@@ -33,10 +37,17 @@ fn verify_ends_with_the_summary_line_and_exits_zero() {
         })
         .collect();
     let keys: Vec<&str> = fields.iter().map(|f| f.0).collect();
-    assert_eq!(keys, ["packets", "totem", "decoded", "identical", "errors"], "{line}");
+    assert_eq!(
+        keys,
+        ["packets", "totem", "decoded", "identical", "errors"],
+        "{line}"
+    );
     let v: Vec<u64> = fields.iter().map(|f| f.1).collect();
     // 343 (2.4.6) + the G3 udpu formation datagrams; all decoded and identical.
-    assert!(v[1] > 343 && v[1] == v[2] && v[2] == v[3] && v[4] == 0, "{line}");
+    assert!(
+        v[1] > 343 && v[1] == v[2] && v[2] == v[3] && v[4] == 0,
+        "{line}"
+    );
 }
 
 #[test]
@@ -49,22 +60,35 @@ fn encrypted_without_matching_key_fails_with_listed_errors() {
         "real/2.4.6-udpu-aes256-sha1-01-formation.pcapng",
     ]);
     assert_eq!(code, 1);
-    assert!(out.lines().next().unwrap_or("").starts_with("error: "), "{out}");
+    assert!(
+        out.lines().next().unwrap_or("").starts_with("error: "),
+        "{out}"
+    );
     assert!(out.contains("authentication failed"), "{out}");
-    assert_eq!(last_line(&out), "packets=342 totem=342 decoded=0 identical=0 errors=342");
+    assert_eq!(
+        last_line(&out),
+        "packets=342 totem=342 decoded=0 identical=0 errors=342"
+    );
 }
 
 #[test]
 fn dump_text_and_json() {
     let (code, out, _) = replay(&["dump", "g3/3.1.7-udpu-02-steady-cpg.pcapng"]);
     assert_eq!(code, 0);
-    assert!(out.contains("cpg.mcast group=\"g3cap\""), "no CPG decode in dump");
+    assert!(
+        out.contains("cpg.mcast group=\"g3cap\""),
+        "no CPG decode in dump"
+    );
     let (code, out, _) = replay(&["dump", "--json", "real/1.4.10-udpu-01-formation.pcapng"]);
     assert_eq!(code, 0);
-    let first: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).expect("JSON lines");
+    let first: serde_json::Value =
+        serde_json::from_str(out.lines().next().unwrap()).expect("JSON lines");
     assert_eq!(first["generation"], "G1");
     assert_eq!(first["message"]["type"], "memb_join");
-    assert_eq!(first["message"]["system_from"]["ring0"]["addr"], "198.51.100.11");
+    assert_eq!(
+        first["message"]["system_from"]["ring0"]["addr"],
+        "198.51.100.11"
+    );
 }
 
 #[test]
@@ -73,6 +97,11 @@ fn bad_input_is_a_one_line_error_and_exit_2() {
     assert_eq!(code, 2);
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(err.starts_with("totem-replay: "), "{err}");
-    let (code, _, err) = replay(&["verify", "--key", "no-such.authkey", "real/2.4.6-udpu-01-formation.pcapng"]);
+    let (code, _, err) = replay(&[
+        "verify",
+        "--key",
+        "no-such.authkey",
+        "real/2.4.6-udpu-01-formation.pcapng",
+    ]);
     assert_eq!(code, 2, "{err}");
 }

@@ -133,38 +133,110 @@ mod tests {
 
     #[test]
     fn g2_header_variants() {
-        assert_eq!(classify(&[0xFE, 0xFE, 0, 0, 1]), Framing::G2 { header: G2Header::V23 });
-        assert_eq!(classify(&[0xFF, 0xFF, 0, 0, 1]), Framing::G2 { header: G2Header::V22 });
+        assert_eq!(
+            classify(&[0xFE, 0xFE, 0, 0, 1]),
+            Framing::G2 {
+                header: G2Header::V23
+            }
+        );
+        assert_eq!(
+            classify(&[0xFF, 0xFF, 0, 0, 1]),
+            Framing::G2 {
+                header: G2Header::V22
+            }
+        );
         // 2.0/2.1 aes256 (1) + sha1 (2): real ids in the header, then random-looking bytes.
         let b = [1, 2, 0, 0, 0x9c, 0x4f, 0x81, 0xf7, 0x41];
-        assert_eq!(classify(&b), Framing::G2 { header: G2Header::V20 { cipher: 1, hash: 2 } });
+        assert_eq!(
+            classify(&b),
+            Framing::G2 {
+                header: G2Header::V20 { cipher: 1, hash: 2 }
+            }
+        );
         // 2.0/2.1 none/none: a G1-shaped SRP header right after 00 00 00 00.
         let b = [0, 0, 0, 0, 5, 0, 0x22, 0xFF, 1, 0, 0, 0];
-        assert_eq!(classify(&b), Framing::G2 { header: G2Header::V20 { cipher: 0, hash: 0 } });
+        assert_eq!(
+            classify(&b),
+            Framing::G2 {
+                header: G2Header::V20 { cipher: 0, hash: 0 }
+            }
+        );
     }
 
     #[test]
     fn knet_frames_are_never_totem() {
         // findings-corosync3-live §5.5: a data frame carrying a token, a ping and a pong.
-        let data = [1, 0x00, 0, 1, 0, 0, 0, 0x75, 0, 0, 0, 1, 0, 0, 0x70, 0xc0, 3, 0];
-        assert_eq!(classify(&data), Framing::Knet { kind: KnetKind::Data });
-        assert_eq!(classify(&[1, 0x81, 0, 1, 0, 0, 0]), Framing::Knet { kind: KnetKind::Ping });
-        assert_eq!(classify(&[1, 0x82, 0, 3, 0, 0, 0]), Framing::Knet { kind: KnetKind::Pong });
-        assert_eq!(classify(&[1, 0x83, 0, 3, 0, 0, 0]), Framing::Knet { kind: KnetKind::Pmtud });
+        let data = [
+            1, 0x00, 0, 1, 0, 0, 0, 0x75, 0, 0, 0, 1, 0, 0, 0x70, 0xc0, 3, 0,
+        ];
+        assert_eq!(
+            classify(&data),
+            Framing::Knet {
+                kind: KnetKind::Data
+            }
+        );
+        assert_eq!(
+            classify(&[1, 0x81, 0, 1, 0, 0, 0]),
+            Framing::Knet {
+                kind: KnetKind::Ping
+            }
+        );
+        assert_eq!(
+            classify(&[1, 0x82, 0, 3, 0, 0, 0]),
+            Framing::Knet {
+                kind: KnetKind::Pong
+            }
+        );
+        assert_eq!(
+            classify(&[1, 0x83, 0, 3, 0, 0, 0]),
+            Framing::Knet {
+                kind: KnetKind::Pmtud
+            }
+        );
         // A G1 mcast also starts with 01 but carries the endian detector: Totem, not knet.
         let g1 = [1, 2, 0x22, 0xFF, 2, 0, 0, 0];
-        assert_eq!(classify(&g1), Framing::Plain { generation: Generation::G1, endian: Endian::Little });
+        assert_eq!(
+            classify(&g1),
+            Framing::Plain {
+                generation: Generation::G1,
+                endian: Endian::Little
+            }
+        );
     }
 
     #[test]
     fn byte_orders_and_garbage() {
-        assert_eq!(classify(&[0x70, 0xC0, 3, 0]), Framing::Plain { generation: Generation::G3, endian: Endian::Little });
-        assert_eq!(classify(&[0xC0, 0x70, 3, 0]), Framing::Plain { generation: Generation::G3, endian: Endian::Big });
-        assert_eq!(classify(&[0, 0, 0xFF, 0x22, 0, 0, 0, 1]), Framing::Plain { generation: Generation::G1, endian: Endian::Big });
+        assert_eq!(
+            classify(&[0x70, 0xC0, 3, 0]),
+            Framing::Plain {
+                generation: Generation::G3,
+                endian: Endian::Little
+            }
+        );
+        assert_eq!(
+            classify(&[0xC0, 0x70, 3, 0]),
+            Framing::Plain {
+                generation: Generation::G3,
+                endian: Endian::Big
+            }
+        );
+        assert_eq!(
+            classify(&[0, 0, 0xFF, 0x22, 0, 0, 0, 1]),
+            Framing::Plain {
+                generation: Generation::G1,
+                endian: Endian::Big
+            }
+        );
         // A G3 magic with another version is not G3 (corosync drops it as unsupported).
-        assert_eq!(classify(&[0x70, 0xC0, 4, 0, 0, 0, 0, 0, 0]), Framing::Opaque);
+        assert_eq!(
+            classify(&[0x70, 0xC0, 4, 0, 0, 0, 0, 0, 0]),
+            Framing::Opaque
+        );
         // An encrypted G1 datagram starts with an HMAC: opaque until a key opens it.
-        assert_eq!(classify(&[0xf5, 0x64, 0x19, 0x64, 0xa4, 0x92, 0x53, 0xb1]), Framing::Opaque);
+        assert_eq!(
+            classify(&[0xf5, 0x64, 0x19, 0x64, 0xa4, 0x92, 0x53, 0xb1]),
+            Framing::Opaque
+        );
         assert_eq!(classify(&[]), Framing::Opaque);
     }
 }
