@@ -79,6 +79,31 @@ fn membership_sync_quorum(prefix: &str, corosync_at: &[usize], ours_at: &[usize]
         );
         assert_eq!(q["total_votes"].as_u64(), Some(3), "ours {o}: {q}");
         assert_eq!(st[2]["sync_in_progress"].as_bool(), Some(false), "ours {o}");
+        // The cman view of our live node (cman_tool status fed by totem-node status --cman).
+        let cman = lab
+            .ours(o)
+            .cman_tool_status()
+            .expect("cman_tool input from our node");
+        for line in [
+            "Nodes: 3",
+            "Expected votes: 3",
+            "Total votes: 3",
+            "Node votes: 1",
+            "Cluster Name: lab",
+        ] {
+            assert!(
+                cman.lines().any(|l| l == line),
+                "ours {o}: no `{line}` in\n{cman}"
+            );
+        }
+        assert!(
+            cman.lines().any(|l| l.starts_with("Quorum: 2")),
+            "ours {o}:\n{cman}"
+        );
+        assert!(
+            cman.contains(&format!("Node ID: {o}\n")),
+            "ours {o}:\n{cman}"
+        );
     }
     // (a) steady: no reconfiguration for `steady` seconds.
     std::thread::sleep(Duration::from_secs(steady));

@@ -4,7 +4,7 @@
 
 use std::net::IpAddr;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::quorum::QuorumSnapshot;
@@ -46,7 +46,7 @@ fn default_membership_state() -> u32 {
 }
 
 /// Cluster-wide facts cman_tool status prints.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct ClusterFacts {
     /// Cluster name.
@@ -90,7 +90,7 @@ pub struct ClusterFacts {
 }
 
 /// The node cman_tool runs on.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct LocalNode {
     /// Node id.
@@ -103,7 +103,7 @@ pub struct LocalNode {
 }
 
 /// One node as `cman_tool nodes` lists it.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct NodeFacts {
     /// Node id.
@@ -125,7 +125,7 @@ pub struct NodeFacts {
 }
 
 /// The quorum numbers cman_tool prints, as the engine reports them.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct QuorumFacts {
     /// Quorate.
@@ -170,7 +170,7 @@ impl QuorumFacts {
 }
 
 /// Everything `cman_tool status` and `cman_tool nodes` print.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct ToolInput {
     /// Cluster facts.

@@ -10,6 +10,8 @@ pub mod nodes;
 pub mod status;
 pub mod timefmt;
 
-pub use input::{ClusterFacts, LocalNode, NodeFacts, ToolInput, ToolInputError};
+pub use input::{
+    ClusterFacts, LocalNode, NodeFacts, QuorumFacts, ToolInput, ToolInputError, CMAN_VERSION,
+};
 pub use nodes::{render_nodes, NodesOptions};
 pub use status::{membership_state_name, render_status};

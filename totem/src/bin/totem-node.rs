@@ -42,6 +42,12 @@ enum Cmd {
         /// Print the raw JSON reply.
         #[arg(long)]
         json: bool,
+        /// Print the state as `cman_tool` input (JSON): `totem-node status --cman | cman_tool status`.
+        #[arg(long, conflicts_with = "json")]
+        cman: bool,
+        /// Cluster name shown by `--cman` (corosync.conf `totem.cluster_name`).
+        #[arg(long, default_value = "totem")]
+        cluster_name: String,
     },
 }
 
@@ -79,7 +85,16 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    if let Some(Cmd::Status { control, json }) = cli.cmd {
+    if let Some(Cmd::Status {
+        control,
+        json,
+        cman,
+        cluster_name,
+    }) = cli.cmd
+    {
+        if cman {
+            return rt.block_on(cman_status(control, cluster_name));
+        }
         return rt.block_on(status(control, json));
     }
     let Some(path) = cli.config else {
@@ -153,6 +168,27 @@ async fn run(cfg: node_config::NodeConfig, control_path: PathBuf) -> ExitCode {
     server.abort();
     let _ = std::fs::remove_file(&control_path);
     ExitCode::SUCCESS
+}
+
+async fn cman_status(path: PathBuf, cluster_name: String) -> ExitCode {
+    let (s, _, exec) = match control::status_full(&path).await {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("totem-node: cannot query node: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let input = totem::cman_view::tool_input(&s, exec.as_ref(), &cluster_name);
+    match serde_json::to_string_pretty(&input) {
+        Ok(t) => {
+            println!("{t}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("totem-node: {e}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 async fn status(path: PathBuf, json: bool) -> ExitCode {

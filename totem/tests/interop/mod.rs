@@ -38,6 +38,19 @@ impl Ours {
         serde_json::from_slice(&out.stdout).ok()
     }
 
+    /// `totem-node status --cman | cman_tool status`, rendered with cman-compat.
+    pub fn cman_tool_status(&self) -> Option<String> {
+        let out = Command::new(TOTEM_NODE)
+            .args(["status", "--cman", "--cluster-name", "lab", "--control"])
+            .arg(self.control())
+            .output()
+            .ok()?;
+        let input =
+            cman_compat::cmantool::ToolInput::from_json(&String::from_utf8_lossy(&out.stdout))
+                .ok()?;
+        Some(cman_compat::cmantool::render_status(&input))
+    }
+
     pub fn members(&self) -> Vec<u32> {
         self.status()
             .and_then(|s| {
