@@ -645,6 +645,16 @@ pub fn map(root: &Section, ov: Overrides, is_local: &dyn Fn(IpAddr) -> bool) -> 
                     }
                     "ring0_addr" => addr = Some(ip_with_scope(&q)?),
                     "name" => name = Some(e.value.clone()),
+                    // votequorum's per-node votes: our votequorum gives every node one vote.
+                    "quorum_votes" => {
+                        let v: u32 = num(&q)?;
+                        if v != 1 {
+                            return Err(refused(
+                                &q,
+                                "only 1 vote per node is supported (our votequorum counts every nodelist entry once)",
+                            ));
+                        }
+                    }
                     k if k.starts_with("ring") && k.ends_with("_addr") => {
                         return Err(refused(
                             &q,

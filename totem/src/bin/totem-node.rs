@@ -72,7 +72,17 @@ fn init_logging(l: &LoggingConfig) -> Result<(), String> {
     Ok(())
 }
 
+/// Printing into a closed pipe (`totem-node status | head`) ends the process quietly, as
+/// for any Unix tool, instead of panicking in `println!`.
+fn default_sigpipe() {
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() -> ExitCode {
+    default_sigpipe();
     let cli = Cli::parse();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
