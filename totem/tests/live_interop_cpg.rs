@@ -231,3 +231,10 @@ fn cpg_both_ways(prefix: &str, corosync_at: &[usize], ours_at: usize) {
 fn cpg_two_corosync_and_ours() {
     cpg_both_ways("ja", &[1, 2], 3);
 }
+
+/// Our node in the middle: corosync 1 and 3, ours as node 2 (token passes through ours
+/// between the two corosync nodes in both directions of the nodeid order).
+#[test]
+fn cpg_ours_in_the_middle() {
+    cpg_both_ways("jc", &[1, 3], 2);
+}
