@@ -79,8 +79,21 @@ fn code(r: &Reason) -> u32 {
 
 /// One cpgsend process: 200-byte messages at 20/s for `secs`, then exit.
 fn spawn_cpgsend(lab: &mut Interop, bin: &Path, node: usize, tag: &str, secs: u32) -> PathBuf {
+    spawn_cpgsend_rate(lab, bin, node, tag, secs, 20)
+}
+
+/// One cpgsend process: 200-byte messages at `rate`/s for `secs` (at most 4096 messages).
+fn spawn_cpgsend_rate(
+    lab: &mut Interop,
+    bin: &Path,
+    node: usize,
+    tag: &str,
+    secs: u32,
+    rate: u32,
+) -> PathBuf {
     let log = lab.tmp.path().join(format!("cpgsend-{tag}.log"));
-    let plan = format!("200*{}", secs * 20);
+    let plan = format!("200*{}", (secs * rate).min(4000));
+    let rate_s = rate.to_string();
     let t = (secs + 5).to_string();
     lab.lab
         .spawn(
@@ -92,7 +105,7 @@ fn spawn_cpgsend(lab: &mut Interop, bin: &Path, node: usize, tag: &str, secs: u3
                 "-s",
                 &plan,
                 "-r",
-                "20",
+                &rate_s,
                 "-w",
                 "100000000",
                 "-T",
@@ -108,6 +121,16 @@ fn spawn_cpgsend(lab: &mut Interop, bin: &Path, node: usize, tag: &str, secs: u3
 /// Our client in a thread: joins, sends a 200-byte seq message every 50 ms for `secs` and
 /// records what it sees until the session ends or time is up.
 fn spawn_ours(control: PathBuf, nodeid: u32, secs: u64) -> Arc<Mutex<Vec<Seen>>> {
+    spawn_ours_period(control, nodeid, secs, 50)
+}
+
+/// Like `spawn_ours`, one message every `period_ms`.
+fn spawn_ours_period(
+    control: PathBuf,
+    nodeid: u32,
+    secs: u64,
+    period_ms: u64,
+) -> Arc<Mutex<Vec<Seen>>> {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let out = seen.clone();
     std::thread::spawn(move || {
@@ -124,7 +147,7 @@ fn spawn_ours(control: PathBuf, nodeid: u32, secs: u64) -> Arc<Mutex<Vec<Seen>>>
             };
             let end = tokio::time::Instant::now() + Duration::from_secs(secs + 5);
             let stop_send = tokio::time::Instant::now() + Duration::from_secs(secs);
-            let mut tick = tokio::time::interval(Duration::from_millis(50));
+            let mut tick = tokio::time::interval(Duration::from_millis(period_ms));
             let mut seq = 0u32;
             loop {
                 tokio::select! {
@@ -439,6 +462,94 @@ fn cpg_across_crash_restart_and_partition() {
     }
     eprintln!(
         "cpg faults: deliveries per receiver {n:?}, 1/2b agree on {common} in order, {:.1} s",
+        t0.elapsed().as_secs_f64()
+    );
+}
+
+/// Long run: 10 minutes (or `TOTEM_LONGRUN_SECS`) of steady CPG traffic from corosync 1, 2
+/// (cpgsend) and ours 3 with no reconfiguration: the ring id never changes, nobody leaves,
+/// and every receiver gets every sender's messages consecutively in the same order.
+/// Run by hand: `sudo -E cargo test -p totem --test live_interop_cpg_faults -- --ignored`.
+#[test]
+#[ignore = "10 minutes; run by hand"]
+fn cpg_long_run_steady() {
+    let secs: u32 = std::env::var("TOTEM_LONGRUN_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(600);
+    let t0 = Instant::now();
+    let Some(mut lab) = Interop::start("kd", &[1, 2], &[3]) else {
+        return;
+    };
+    lab.wait_ring(&[1, 2, 3], Duration::from_secs(25))
+        .unwrap_or_else(|e| panic!("{e}"));
+    lab.wait_sync(Duration::from_secs(15))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let bin = build_cpgsend(lab.tmp.path());
+    // cpgsend holds at most 4096 messages: 6/s keeps 10 minutes under that.
+    let rate = (4000 / secs).clamp(1, 20);
+    let r1 = spawn_cpgsend_rate(&mut lab, &bin, 1, "l1", secs, rate);
+    let r2 = spawn_cpgsend_rate(&mut lab, &bin, 2, "l2", secs, rate);
+    let o3 = spawn_ours_period(
+        lab.ours(3).control(),
+        3,
+        u64::from(secs),
+        1000 / u64::from(rate),
+    );
+    let ring = lab.ours(3).ring_id();
+    assert!(ring.is_some(), "no ring id{}", lab.logs());
+    let end = Instant::now() + Duration::from_secs(u64::from(secs));
+    let mut checks = 0u32;
+    while Instant::now() < end && checks < 10_000 {
+        std::thread::sleep(Duration::from_secs(5));
+        checks += 1;
+        assert_eq!(
+            lab.ours(3).ring_id(),
+            ring,
+            "ring changed at {:.0} s{}",
+            t0.elapsed().as_secs_f64(),
+            lab.logs()
+        );
+        for v in [seen_log(&r1), seen_log(&r2), lock(&o3)] {
+            assert!(
+                !v.iter().any(|s| matches!(s, Seen::Left(..))),
+                "a process left: {v:?}"
+            );
+        }
+    }
+    // Let the last messages drain.
+    std::thread::sleep(Duration::from_secs(3));
+    let v1 = seen_log(&r1);
+    let v2 = seen_log(&r2);
+    let v3 = lock(&o3);
+    let m = |v: &[Seen]| -> Vec<Seen> {
+        v.iter()
+            .filter(|s| matches!(s, Seen::Msg(..)))
+            .cloned()
+            .collect()
+    };
+    let (m1, m2, m3) = (m(&v1), m(&v2), m(&v3));
+    for (name, v) in [("corosync 1", &v1), ("corosync 2", &v2), ("ours", &v3)] {
+        check_receiver(name, v);
+    }
+    // Align on the first message all three saw, then the runs must be equal.
+    let first = m3
+        .iter()
+        .find(|s| m1.contains(s) && m2.contains(s))
+        .expect("common message");
+    let p1 = m1.iter().position(|s| s == first).unwrap();
+    let p2 = m2.iter().position(|s| s == first).unwrap();
+    let p3 = m3.iter().position(|s| s == first).unwrap();
+    let run = (m1.len() - p1).min(m2.len() - p2).min(m3.len() - p3);
+    let want = (secs * rate * 3) as usize * 9 / 10;
+    assert!(
+        run >= want,
+        "only {run} common deliveries, expected >= {want}"
+    );
+    assert_eq!(&m1[p1..p1 + run], &m2[p2..p2 + run], "1 and 2 disagree");
+    assert_eq!(&m1[p1..p1 + run], &m3[p3..p3 + run], "1 and ours disagree");
+    eprintln!(
+        "long run: {secs} s at {rate}/s per sender, {run} messages in the same order on 3 nodes, ring {ring:?} unchanged, {:.1} s",
         t0.elapsed().as_secs_f64()
     );
 }
