@@ -246,7 +246,7 @@ fn cpg_both_ways(prefix: &str, corosync_at: &[usize], ours_at: &[usize]) {
     let big = ours.iter().filter(|d| d.2 >= 65_536).count();
     assert_eq!(
         big,
-        2 * ours_at.len() + usize::from(corosync_at.len() > 0) * 2,
+        2 * ours_at.len() + usize::from(!corosync_at.is_empty()) * 2,
         "64 KiB and 1 MiB messages from both sides: {ours:?}"
     );
     eprintln!(
