@@ -30,7 +30,8 @@
  *   -m N     wait until the group has N members before sending (default 1)
  *   -w M     after sending, wait until M deliveries were seen (default 0)
  *   -T SEC   hard deadline for the whole run (default 30)
- *   -v       print each delivery and membership change
+ *   -v       print each delivery and membership change (with the left and joined
+ *            processes: nodeid, pid, reason 1 join 2 leave 3 nodedown 4 nodeup 5 procdown)
  * Exit status: 0 success, 1 error or deadline, 2 usage.
  * Last line on stdout: RESULT nodeid=.. sent=.. delivered=.. bytes=.. bad=..
  */
@@ -164,11 +165,19 @@ static void confchg_cb(cpg_handle_t h, const struct cpg_name *g,
 	(void)h;
 	(void)g;
 	(void)mem;
-	(void)left;
-	(void)joined;
 	members = nmem;
-	if (verbose)
+	if (verbose) {
+		size_t k;
+
 		printf("confchg members=%zu left=%zu joined=%zu\n", nmem, nleft, njoined);
+		for (k = 0; k < nleft; k++)
+			printf("  left nodeid=%" PRIu32 " pid=%" PRIu32 " reason=%" PRIu32 "\n",
+			       left[k].nodeid, left[k].pid, left[k].reason);
+		for (k = 0; k < njoined; k++)
+			printf("  joined nodeid=%" PRIu32 " pid=%" PRIu32 " reason=%" PRIu32 "\n",
+			       joined[k].nodeid, joined[k].pid, joined[k].reason);
+		fflush(stdout);
+	}
 }
 
 /* Dispatch callbacks for at most timeout_ms; returns -1 on a fatal error. */

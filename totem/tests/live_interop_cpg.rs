@@ -76,9 +76,68 @@ fn cpgsend_deliveries(log: &str) -> (Vec<(u32, u32, usize)>, String) {
     (v, result)
 }
 
-fn cpg_both_ways(prefix: &str, corosync_at: &[usize], ours_at: usize) {
+/// One of our CPG clients: joins, waits for `want_members`, sends 3×300 B, 64 KiB and
+/// 1 MiB, and collects (from, seq, len) until `total` deliveries; `netns` set: also returns
+/// `corosync-cpgtool -e` run there while the group is complete.
+async fn our_client(
+    control: PathBuf,
+    nodeid: u32,
+    want_members: usize,
+    total: usize,
+    netns: Option<String>,
+) -> (Vec<(u32, u32, usize)>, String) {
+    let mut cl = tokio::time::timeout(Duration::from_secs(10), CpgClient::join(&control, GROUP))
+        .await
+        .expect("join in time")
+        .expect("join");
+    let mut deliveries = Vec::new();
+    let mut members = 0;
+    let mut cpgtool = String::new();
+    let mut sent = false;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+    while deliveries.len() < total {
+        let ev = match tokio::time::timeout_at(deadline, cl.next()).await {
+            Ok(Ok(Some(ev))) => ev,
+            other => panic!(
+                "our client on {nodeid}: {other:?} after {} deliveries",
+                deliveries.len()
+            ),
+        };
+        match ev {
+            CpgEvent::ConfChg { members: m, .. } => members = m.len(),
+            CpgEvent::Deliver { nodeid, data, .. } => {
+                assert!(check(&data, nodeid), "corrupt message from {nodeid}");
+                let seq = u32::from_le_bytes(data[12..16].try_into().unwrap());
+                deliveries.push((nodeid, seq, data.len()));
+            }
+            CpgEvent::Ring { .. } => {}
+        }
+        if members == want_members && !sent {
+            sent = true;
+            if let Some(ns) = &netns {
+                cpgtool = String::from_utf8_lossy(
+                    &Command::new("ip")
+                        .args(["netns", "exec", ns])
+                        .args(["timeout", "5", "corosync-cpgtool", "-e"])
+                        .output()
+                        .map(|o| o.stdout)
+                        .unwrap_or_default(),
+                )
+                .to_string();
+            }
+            let sizes = [300, 300, 300, 65_536, 1 << 20];
+            for (i, len) in sizes.iter().enumerate() {
+                let m = message(nodeid, cl.pid, i as u32 + 1, *len);
+                cl.mcast(&m).await.expect("mcast");
+            }
+        }
+    }
+    (deliveries, cpgtool)
+}
+
+fn cpg_both_ways(prefix: &str, corosync_at: &[usize], ours_at: &[usize]) {
     let t0 = Instant::now();
-    let Some(lab) = Interop::start(prefix, corosync_at, &[ours_at]) else {
+    let Some(lab) = Interop::start(prefix, corosync_at, ours_at) else {
         return;
     };
     let mut lab = lab;
@@ -87,14 +146,17 @@ fn cpg_both_ways(prefix: &str, corosync_at: &[usize], ours_at: usize) {
     lab.wait_sync(Duration::from_secs(15))
         .unwrap_or_else(|e| panic!("{e}"));
     let bin = build_cpgsend(lab.tmp.path());
-    // Sends: corosync A: 5×200 B, 64 KiB, 1 MiB; corosync B: 5×1000 B; ours: 3×300 B,
-    // 64 KiB, 1 MiB. Everyone waits for all 17 deliveries.
-    let total = 7 + 5 + 5;
+    // Sends: corosync A: 5×200 B, 64 KiB, 1 MiB; corosync B: 5×1000 B; each of ours:
+    // 3×300 B, 64 KiB, 1 MiB. Everyone waits for all deliveries.
     let plans = ["200*5,64k,1024k", "1000*5"];
+    let plan_counts = [7, 5];
+    let total: usize = plan_counts[..corosync_at.len()].iter().sum::<usize>() + 5 * ours_at.len();
+    let want_members = corosync_at.len() + ours_at.len();
     let mut logs = Vec::new();
     for (k, &c) in corosync_at.iter().enumerate() {
         let log = lab.tmp.path().join(format!("cpgsend{c}.log"));
         let w = total.to_string();
+        let m = want_members.to_string();
         lab.lab
             .spawn(
                 c,
@@ -107,7 +169,7 @@ fn cpg_both_ways(prefix: &str, corosync_at: &[usize], ours_at: usize) {
                     "-r",
                     "20",
                     "-m",
-                    "3",
+                    &m,
                     "-w",
                     &w,
                     "-T",
@@ -119,78 +181,46 @@ fn cpg_both_ways(prefix: &str, corosync_at: &[usize], ours_at: usize) {
             .expect("cpgsend");
         logs.push((c, log));
     }
-    let control = lab.ours(ours_at).control();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    let ours_nodeid = ours_at as u32;
-    let (ours, cpgtool) = rt.block_on(async {
-        let mut cl =
-            tokio::time::timeout(Duration::from_secs(10), CpgClient::join(&control, GROUP))
-                .await
-                .expect("join in time")
-                .expect("join");
-        let mut deliveries = Vec::new();
-        let mut members = 0;
-        let mut cpgtool = String::new();
-        let mut sent = false;
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
-        while deliveries.len() < total {
-            let ev = match tokio::time::timeout_at(deadline, cl.next()).await {
-                Ok(Ok(Some(ev))) => ev,
-                other => panic!(
-                    "our client: {other:?} after {} deliveries",
-                    deliveries.len()
-                ),
-            };
-            match ev {
-                CpgEvent::ConfChg { members: m, .. } => members = m.len(),
-                CpgEvent::Deliver { nodeid, data, .. } => {
-                    assert!(check(&data, nodeid), "corrupt message from {nodeid}");
-                    let seq = u32::from_le_bytes(data[12..16].try_into().unwrap());
-                    deliveries.push((nodeid, seq, data.len()));
-                }
-                CpgEvent::Ring { .. } => {}
-            }
-            if members == 3 && !sent {
-                sent = true;
-                // corosync-cpgtool on a corosync node lists our process in the group.
-                cpgtool = String::from_utf8_lossy(
-                    &Command::new("ip")
-                        .args(["netns", "exec", &lab.lab.node(corosync_at[0]).netns])
-                        .args(["timeout", "5", "corosync-cpgtool", "-e"])
-                        .output()
-                        .map(|o| o.stdout)
-                        .unwrap_or_default(),
-                )
-                .to_string();
-                let sizes = [300, 300, 300, 65_536, 1 << 20];
-                for (i, len) in sizes.iter().enumerate() {
-                    let m = message(ours_nodeid, cl.pid, i as u32 + 1, *len);
-                    cl.mcast(&m).await.expect("mcast");
-                }
-            }
-        }
-        (deliveries, cpgtool)
-    });
+    let ns = lab.lab.node(corosync_at[0]).netns.clone();
+    let runs: Vec<_> = ours_at
+        .iter()
+        .enumerate()
+        .map(|(k, &o)| {
+            our_client(
+                lab.ours(o).control(),
+                o as u32,
+                want_members,
+                total,
+                (k == 0).then(|| ns.clone()),
+            )
+        })
+        .collect();
+    let results = rt.block_on(futures_join_all(runs));
+    let ours = results[0].0.clone();
+    let cpgtool = results[0].1.clone();
+    for (k, (d, _)) in results.iter().enumerate() {
+        assert_eq!(
+            d, &ours,
+            "delivery order of our node {} differs from our node {}",
+            ours_at[k], ours_at[0]
+        );
+    }
     assert!(
-        cpgtool
-            .lines()
-            .any(|l| l.contains(GROUP)
-                || l.split_whitespace().nth(1) == Some(&ours_nodeid.to_string())),
+        cpgtool.lines().any(|l| l.contains(GROUP)),
         "cpgtool:\n{cpgtool}{}",
         lab.logs()
     );
     eprintln!("corosync-cpgtool -e on node {}:\n{cpgtool}", corosync_at[0]);
-    let our_line = cpgtool
-        .lines()
-        .any(|l| l.split_whitespace().any(|w| w == ours_nodeid.to_string()));
-    assert!(
-        our_line,
-        "cpgtool lacks node {ours_nodeid}:\n{cpgtool}{}",
-        lab.logs()
-    );
+    for &o in ours_at {
+        let our_line = cpgtool
+            .lines()
+            .any(|l| l.split_whitespace().any(|w| w == o.to_string()));
+        assert!(our_line, "cpgtool lacks node {o}:\n{cpgtool}{}", lab.logs());
+    }
     for (c, log) in &logs {
         let ok =
             totem_tests::wait::until(Duration::from_secs(30), Duration::from_millis(200), || {
@@ -215,11 +245,12 @@ fn cpg_both_ways(prefix: &str, corosync_at: &[usize], ours_at: usize) {
     }
     let big = ours.iter().filter(|d| d.2 >= 65_536).count();
     assert_eq!(
-        big, 4,
+        big,
+        2 * ours_at.len() + usize::from(!corosync_at.is_empty()) * 2,
         "64 KiB and 1 MiB messages from both sides: {ours:?}"
     );
     eprintln!(
-        "{prefix}: {} messages in the same order on 3 nodes, {:.1} s",
+        "{prefix}: {} messages in the same order on 3 nodes (every receiver), {:.1} s",
         ours.len(),
         t0.elapsed().as_secs_f64()
     );
@@ -229,5 +260,46 @@ fn cpg_both_ways(prefix: &str, corosync_at: &[usize], ours_at: usize) {
 /// corosync 1, 2 and ours as node 3.
 #[test]
 fn cpg_two_corosync_and_ours() {
-    cpg_both_ways("ja", &[1, 2], 3);
+    cpg_both_ways("ja", &[1, 2], &[3]);
+}
+
+/// Our node in the middle: corosync 1 and 3, ours as node 2 (token passes through ours
+/// between the two corosync nodes in both directions of the nodeid order).
+#[test]
+fn cpg_ours_in_the_middle() {
+    cpg_both_ways("jc", &[1, 3], &[2]);
+}
+
+/// Two of ours (1 and 2) and one corosync (3): same order on all three, big messages too.
+#[test]
+fn cpg_two_ours_and_corosync() {
+    cpg_both_ways("jd", &[3], &[1, 2]);
+}
+
+/// Runs the futures concurrently on the current-thread runtime and returns their outputs
+/// in order.
+async fn futures_join_all<F: std::future::Future>(fs: Vec<F>) -> Vec<F::Output> {
+    let mut set = Vec::new();
+    for f in fs {
+        set.push(Box::pin(f));
+    }
+    let mut out: Vec<Option<F::Output>> = set.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (k, f) in set.iter_mut().enumerate() {
+            if out[k].is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => out[k] = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    out.into_iter().flatten().collect()
 }

@@ -86,6 +86,9 @@ enum Stack {
     Udpu,
     /// corosync 3.1.7, transport knet.
     Knet,
+    /// Mixed udpu ring: corosync 3.1.7 on nodes 1 and 2 (C libcpg clients), our
+    /// totem-node on node 3 (`totem-cpgload`).
+    Mixed,
 }
 
 impl Stack {
@@ -95,6 +98,7 @@ impl Stack {
             Stack::Ours => "totem-rs udpu",
             Stack::Udpu => "corosync udpu",
             Stack::Knet => "corosync knet",
+            Stack::Mixed => "mixed 2cs+1ours",
         }
     }
 }
@@ -197,7 +201,13 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let stacks = if cli.only.is_empty() {
-        vec![Stack::Udp, Stack::Ours, Stack::Udpu, Stack::Knet]
+        vec![
+            Stack::Udp,
+            Stack::Ours,
+            Stack::Udpu,
+            Stack::Knet,
+            Stack::Mixed,
+        ]
     } else {
         cli.only.clone()
     };
@@ -211,7 +221,7 @@ fn main() -> ExitCode {
     };
     let cpgload = if stacks
         .iter()
-        .any(|s| matches!(s, Stack::Udpu | Stack::Knet))
+        .any(|s| matches!(s, Stack::Udpu | Stack::Knet | Stack::Mixed))
     {
         match compile_cpgload(tmp.path()) {
             Ok(p) => Some(p),
@@ -281,6 +291,75 @@ fn main() -> ExitCode {
                 for (_, pid) in std::mem::take(&mut ring.pids) {
                     lab.signal(pid, "TERM");
                     lab.wait_exit(pid, Duration::from_secs(10));
+                }
+            }
+            Stack::Mixed => {
+                let Some(cpgload) = cpgload.as_ref() else {
+                    continue;
+                };
+                let dir = tmp.path().join("mixed");
+                let _ = std::fs::create_dir_all(&dir);
+                let mut daemons = Vec::new();
+                for i in 1..=2 {
+                    let cdir = dir.join(format!("n{i}"));
+                    let _ = std::fs::create_dir_all(&cdir);
+                    write_conf(&lab, &[1, 2, 3], i, Transport::Udpu, false, &cdir);
+                    match Corosync::start(&mut lab, i, &cdir) {
+                        Ok(d) => daemons.push(d),
+                        Err(e) => {
+                            eprintln!("totem-bench: corosync {i}: {e}");
+                            return ExitCode::from(1);
+                        }
+                    }
+                }
+                let control = dir.join("totem.sock");
+                let conf = mixed_conf(&lab, &dir);
+                let ours = match lab.spawn(
+                    3,
+                    &[
+                        &bins.node.display().to_string(),
+                        "-c",
+                        &conf.display().to_string(),
+                        "--control",
+                        &control.display().to_string(),
+                    ],
+                    &dir.join("totem-node.out"),
+                ) {
+                    Ok(pid) => pid,
+                    Err(e) => {
+                        eprintln!("totem-bench: totem-node 3: {e}");
+                        return ExitCode::from(1);
+                    }
+                };
+                for d in &daemons {
+                    if let Err(e) = d.wait_members(&lab, &[1, 2, 3], Duration::from_secs(30)) {
+                        eprintln!("totem-bench: mixed ring: {e}");
+                        return ExitCode::from(1);
+                    }
+                }
+                std::thread::sleep(Duration::from_secs(2));
+                for (k, t) in TESTS.iter().enumerate() {
+                    let results = run_test(&mut lab, &cli, t, k, &dir, |i, name, args| {
+                        let mut v = if i == 3 {
+                            vec![
+                                bins.load.display().to_string(),
+                                "--control".into(),
+                                control.display().to_string(),
+                            ]
+                        } else {
+                            vec![cpgload.display().to_string()]
+                        };
+                        v.extend(args.iter().map(|a| a.to_string()));
+                        (v, dir.join(format!("{name}.out")))
+                    });
+                    record(&mut log, stack, t, &results);
+                    table.push((stack, k, row_of(&results, t.senders.len())));
+                }
+                lab.signal(ours, "TERM");
+                lab.wait_exit(ours, Duration::from_secs(10));
+                for d in &daemons {
+                    lab.signal(d.pid, "TERM");
+                    lab.wait_exit(d.pid, Duration::from_secs(15));
                 }
             }
             Stack::Udpu | Stack::Knet => {
@@ -649,4 +728,23 @@ fn sh(cmd: &str) -> String {
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_default()
+}
+
+/// corosync.conf for our node 3 of the mixed ring: the same udpu nodelist (and default
+/// timers) as the corosync nodes' configuration.
+fn mixed_conf(lab: &Lab, dir: &Path) -> PathBuf {
+    let mut nodes = String::new();
+    for i in 1..=3 {
+        nodes += &format!(
+            "    node {{\n        name: n{i}\n        nodeid: {i}\n        ring0_addr: {}\n    }}\n",
+            lab.node(i).ipv4
+        );
+    }
+    let conf = format!(
+        "totem {{\n    version: 2\n    cluster_name: lab\n    transport: udpu\n    ip_version: ipv4\n}}\n\nnodelist {{\n{nodes}}}\n\nquorum {{\n    provider: corosync_votequorum\n}}\n\nlogging {{\n    to_stderr: no\n    to_logfile: yes\n    logfile: {}\n    debug: off\n}}\n",
+        dir.join("totem.log").display()
+    );
+    let path = dir.join("corosync.conf");
+    let _ = std::fs::write(&path, conf);
+    path
 }
