@@ -109,7 +109,8 @@ fn crash_restart_and_partition_converge() {
     );
 }
 
-/// (f) garbage and a truncated Totem header from a listed address are counted and dropped.
+/// (f) garbage, a truncated Totem header and foreign-generation datagrams (a corosync 2.x
+/// token_hold_cancel and a corosync 1.x one) from a listed address are counted and dropped.
 #[test]
 fn garbage_to_our_node_is_counted_and_dropped() {
     let Some(lab) = Interop::start("kb", &[1, 2], &[3]) else {
@@ -122,9 +123,12 @@ fn garbage_to_our_node_is_counted_and_dropped() {
     let ring = lab.ours(3).ring_id();
     let before = counter(&lab, 3, "rx_malformed") + counter(&lab, 3, "rx_envelope_errors");
     let dst = lab.lab.node(3).ipv4.to_string();
-    // Plain garbage, then a G3 magic/version with a truncated body, 10 of each.
+    // Plain garbage, a G3 magic/version with a truncated body, a G2 (2.4.6) token_hold_cancel
+    // (corosync-wire.md §3.6) and the same message in G1 layout, 10 of each.
+    let g2 = "\\xfe\\xfe\\x00\\x00\\x05\\x00\\x22\\xff\\x01\\x00\\x00\\x00\\x01\\x00\\x00\\x00\\x02\\x00\\xc0\\xa8\\x01\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x08\\x00\\x00\\x00\\x00\\x00\\x00\\x00";
+    let g1 = &g2[4 * 4..];
     let script = format!(
-        "for i in 1 2 3 4 5 6 7 8 9 10; do printf 'garbage-not-totem' > /dev/udp/{dst}/5405; printf '\\x70\\xc0\\x03\\x01\\x02' > /dev/udp/{dst}/5405; done"
+        "for i in 1 2 3 4 5 6 7 8 9 10; do printf 'garbage-not-totem' > /dev/udp/{dst}/5405; printf '\\x70\\xc0\\x03\\x01\\x02' > /dev/udp/{dst}/5405; printf '{g2}' > /dev/udp/{dst}/5405; printf '{g1}' > /dev/udp/{dst}/5405; done"
     );
     lab.lab
         .exec(1, &["bash", "-c", &script])
@@ -132,7 +136,7 @@ fn garbage_to_our_node_is_counted_and_dropped() {
     let counted =
         totem_tests::wait::until(Duration::from_secs(5), Duration::from_millis(100), || {
             let now = counter(&lab, 3, "rx_malformed") + counter(&lab, 3, "rx_envelope_errors");
-            (now >= before + 20).then_some(now)
+            (now >= before + 40).then_some(now)
         });
     assert!(counted.is_some(), "garbage not counted{}", lab.logs());
     std::thread::sleep(Duration::from_secs(3));
