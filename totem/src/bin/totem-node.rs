@@ -74,11 +74,24 @@ fn init_logging(l: &LoggingConfig) -> Result<(), String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    // One thread by default: the engine, CPG service and control sessions hand work to
+    // each other constantly, and cross-thread wakeups cost more than they parallelize
+    // (totem-bench, perf). TOTEM_NODE_THREADS=N>1 selects a multi-thread runtime.
+    let threads = std::env::var("TOTEM_NODE_THREADS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(1);
+    let built = if threads > 1 {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    };
+    let rt = match built {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("totem-node: cannot start runtime: {e}");
