@@ -46,7 +46,7 @@ impl Encoding {
     pub fn encode(self, data: &[u8]) -> String {
         match self {
             Encoding::Hex => hex_lower(data),
-            Encoding::Base64 => <base64ct::Base64 as base64ct::Encoding>::encode_string(data),
+            Encoding::Base64 => crate::base64::encode(data),
         }
     }
 
@@ -54,10 +54,45 @@ impl Encoding {
     pub fn decode(self, text: &str) -> Result<Vec<u8>, String> {
         match self {
             Encoding::Hex => unhex(text).map_err(|e| format!("data is not hex: {e}")),
-            Encoding::Base64 => <base64ct::Base64 as base64ct::Encoding>::decode_vec(text)
-                .map_err(|e| format!("data is not base64: {e}")),
+            Encoding::Base64 => {
+                crate::base64::decode(text).map_err(|e| format!("data is not base64: {e}"))
+            }
         }
     }
+}
+
+/// Appends the [`Reply::Event`] line of a delivery to `buf` without going through serde
+/// (its data needs no JSON escaping in either encoding).
+fn deliver_line(buf: &mut Vec<u8>, nodeid: u32, pid: u32, data: &[u8], enc: Encoding) {
+    use std::io::Write as _;
+    let _ = write!(
+        buf,
+        "{{\"event\":{{\"kind\":\"deliver\",\"nodeid\":{nodeid},\"pid\":{pid},\"data\":\""
+    );
+    match enc {
+        Encoding::Hex => {
+            let start = buf.len();
+            buf.resize(start + data.len().saturating_mul(2), 0);
+            if let Some(dst) = buf.get_mut(start..) {
+                if hex::encode_to_slice(data, dst).is_err() {
+                    buf.truncate(start);
+                    buf.extend_from_slice(hex::encode(data).as_bytes());
+                }
+            }
+        }
+        Encoding::Base64 => crate::base64::encode_into(data, buf),
+    }
+    buf.extend_from_slice(b"\"}}\n");
+}
+
+/// What a session's writer task sends: a reply, or a delivery still in bytes.
+enum Out {
+    Reply(Reply),
+    Deliver {
+        nodeid: u32,
+        pid: u32,
+        data: Vec<u8>,
+    },
 }
 
 /// Mcasts of one session that may await the CPG service's acceptance at once.
@@ -261,18 +296,25 @@ async fn cpg_session(
     .await?;
     // Writes go through their own task so that reading requests never waits on a client
     // that is itself blocked writing to us (both socket buffers full).
-    let (out, mut out_rx) = tokio::sync::mpsc::unbounded_channel::<Reply>();
+    let (out, mut out_rx) = tokio::sync::mpsc::unbounded_channel::<Out>();
     let writer = tokio::spawn(async move {
         // Everything queued goes out in one write (one syscall per batch, not per event).
         let mut buf = Vec::with_capacity(64 * 1024);
         while let Some(r) = out_rx.recv().await {
             let mut next = Some(r);
             while let Some(r) = next.take() {
-                if serde_json::to_writer(&mut buf, &r).is_err() {
-                    tracing::warn!("control reply not serializable");
-                    continue;
+                match r {
+                    Out::Deliver { nodeid, pid, data } => {
+                        deliver_line(&mut buf, nodeid, pid, &data, enc)
+                    }
+                    Out::Reply(r) => {
+                        if serde_json::to_writer(&mut buf, &r).is_err() {
+                            tracing::warn!("control reply not serializable");
+                        } else {
+                            buf.push(b'\n');
+                        }
+                    }
                 }
-                buf.push(b'\n');
                 if buf.len() < 256 * 1024 {
                     next = out_rx.try_recv().ok();
                 }
@@ -296,7 +338,7 @@ async fn cpg_session(
                 Ok(Err(e)) => e.to_string(),
                 Err(_) => "the CPG service stopped".to_string(),
             };
-            if ack_out.send(Reply::Error(err)).is_err() {
+            if ack_out.send(Out::Reply(Reply::Error(err))).is_err() {
                 break;
             }
         }
@@ -305,7 +347,11 @@ async fn cpg_session(
         tokio::select! {
             ev = h.recv() => match ev {
                 Some(ev) => {
-                    if out.send(Reply::Event(WireEvent::encoded(ev, enc))).is_err() {
+                    let o = match ev {
+                        CpgEvent::Deliver { nodeid, pid, data } => Out::Deliver { nodeid, pid, data },
+                        ev => Out::Reply(Reply::Event(WireEvent::encoded(ev, enc))),
+                    };
+                    if out.send(o).is_err() {
                         break;
                     }
                 }
@@ -332,7 +378,7 @@ async fn cpg_session(
                         Err(e) => Some(format!("bad request: {e}")),
                     };
                     if let Some(e) = err {
-                        let _ = out.send(Reply::Error(e));
+                        let _ = out.send(Out::Reply(Reply::Error(e)));
                     }
                 }
             },
@@ -497,7 +543,27 @@ impl CpgClient {
 
 #[cfg(test)]
 mod hex_tests {
-    use super::{hex_lower, unhex};
+    use super::{deliver_line, hex_lower, unhex, Encoding, Reply, WireEvent};
+
+    #[test]
+    fn deliver_fast_path_matches_serde() {
+        let data = [0x00u8, 0xfb, 0xff, 0xbf, 0x41];
+        for (enc, text) in [
+            (Encoding::Hex, "00fbffbf41"),
+            (Encoding::Base64, "APv/v0E="),
+        ] {
+            let mut buf = Vec::new();
+            deliver_line(&mut buf, 3, 4242, &data, enc);
+            let want = serde_json::to_string(&Reply::Event(WireEvent::Deliver {
+                nodeid: 3,
+                pid: 4242,
+                data: text.to_string(),
+            }))
+            .unwrap()
+                + "\n";
+            assert_eq!(String::from_utf8(buf).unwrap(), want);
+        }
+    }
 
     #[test]
     fn hex_round_trip_and_errors() {
