@@ -4,6 +4,12 @@
 //! `{"op":"cpg_join","group":"name"}` answers [`Reply::Joined`] and then streams
 //! [`Reply::Event`]s; on that connection `{"op":"mcast","data":"<hex>"}` multicasts and
 //! `{"op":"leave"}` leaves the group and closes. Closing the connection also leaves.
+//!
+//! `cpg_join` may carry `"encoding":"base64"` (standard alphabet, padded) so that `data`
+//! both ways is base64 instead of hex for that session. Mcasts are pipelined: up to
+//! [`MCAST_WINDOW`] may wait for the CPG service's acceptance at once, in order; beyond
+//! that the node stops reading the socket until one is accepted (lossless backpressure).
+//! A refused mcast answers one [`Reply::Error`].
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -20,17 +26,96 @@ use crate::driver::{NodeHandle, Status};
 /// Default control socket path.
 pub const DEFAULT_PATH: &str = "/run/totem/totem-node.sock";
 
+/// How a CPG session carries binary `data`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Encoding {
+    /// Lower-case hex (the default; older clients send nothing else).
+    #[default]
+    Hex,
+    /// Standard base64 with padding.
+    Base64,
+}
+
+impl Encoding {
+    fn is_hex(&self) -> bool {
+        *self == Encoding::Hex
+    }
+
+    /// Encodes `data` as this session's text.
+    pub fn encode(self, data: &[u8]) -> String {
+        match self {
+            Encoding::Hex => hex_lower(data),
+            Encoding::Base64 => crate::base64::encode(data),
+        }
+    }
+
+    /// Decodes this session's text (errors name the encoding and what was wrong).
+    pub fn decode(self, text: &str) -> Result<Vec<u8>, String> {
+        match self {
+            Encoding::Hex => unhex(text).map_err(|e| format!("data is not hex: {e}")),
+            Encoding::Base64 => {
+                crate::base64::decode(text).map_err(|e| format!("data is not base64: {e}"))
+            }
+        }
+    }
+}
+
+/// Appends the [`Reply::Event`] line of a delivery to `buf` without going through serde
+/// (its data needs no JSON escaping in either encoding).
+fn deliver_line(buf: &mut Vec<u8>, nodeid: u32, pid: u32, data: &[u8], enc: Encoding) {
+    use std::io::Write as _;
+    let _ = write!(
+        buf,
+        "{{\"event\":{{\"kind\":\"deliver\",\"nodeid\":{nodeid},\"pid\":{pid},\"data\":\""
+    );
+    match enc {
+        Encoding::Hex => {
+            let start = buf.len();
+            buf.resize(start + data.len().saturating_mul(2), 0);
+            if let Some(dst) = buf.get_mut(start..) {
+                if hex::encode_to_slice(data, dst).is_err() {
+                    buf.truncate(start);
+                    buf.extend_from_slice(hex::encode(data).as_bytes());
+                }
+            }
+        }
+        Encoding::Base64 => crate::base64::encode_into(data, buf),
+    }
+    buf.extend_from_slice(b"\"}}\n");
+}
+
+/// What a session's writer task sends: a reply, or a delivery still in bytes.
+enum Out {
+    Reply(Reply),
+    Deliver {
+        nodeid: u32,
+        pid: u32,
+        data: Vec<u8>,
+    },
+}
+
+/// Mcasts of one session that may await the CPG service's acceptance at once.
+pub const MCAST_WINDOW: usize = 256;
+
 /// A client request.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Request {
     Status,
-    CpgJoin { group: String },
-    Mcast { data: String },
+    CpgJoin {
+        group: String,
+        /// Encoding of `data` in this session (hex when absent).
+        #[serde(default, skip_serializing_if = "Encoding::is_hex")]
+        encoding: Encoding,
+    },
+    Mcast {
+        data: String,
+    },
     Leave,
 }
 
-/// An event of a CPG session, with binary data in hex.
+/// An event of a CPG session, with binary data in the session's [`Encoding`].
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum WireEvent {
@@ -52,11 +137,18 @@ pub enum WireEvent {
 
 impl From<CpgEvent> for WireEvent {
     fn from(e: CpgEvent) -> Self {
+        WireEvent::encoded(e, Encoding::Hex)
+    }
+}
+
+impl WireEvent {
+    /// The wire form of `e` with its data in `enc`.
+    pub fn encoded(e: CpgEvent, enc: Encoding) -> Self {
         match e {
             CpgEvent::Deliver { nodeid, pid, data } => WireEvent::Deliver {
                 nodeid,
                 pid,
-                data: hex_lower(&data),
+                data: enc.encode(&data),
             },
             CpgEvent::ConfChg {
                 members,
@@ -169,7 +261,9 @@ async fn connection(s: UnixStream, node: NodeHandle, cpg: Cpg) -> io::Result<()>
             };
             write_line(&mut w, &reply).await
         }
-        Ok(Request::CpgJoin { group }) => cpg_session(group, lines, w, cpg).await,
+        Ok(Request::CpgJoin { group, encoding }) => {
+            cpg_session(group, encoding, lines, w, cpg).await
+        }
         Ok(other) => {
             write_line(
                 &mut w,
@@ -183,6 +277,7 @@ async fn connection(s: UnixStream, node: NodeHandle, cpg: Cpg) -> io::Result<()>
 
 async fn cpg_session(
     group: String,
+    enc: Encoding,
     mut lines: tokio::io::Lines<BufReader<OwnedReadHalf>>,
     mut w: OwnedWriteHalf,
     cpg: Cpg,
@@ -201,10 +296,49 @@ async fn cpg_session(
     .await?;
     // Writes go through their own task so that reading requests never waits on a client
     // that is itself blocked writing to us (both socket buffers full).
-    let (out, mut out_rx) = tokio::sync::mpsc::unbounded_channel::<Reply>();
+    let (out, mut out_rx) = tokio::sync::mpsc::unbounded_channel::<Out>();
     let writer = tokio::spawn(async move {
+        // Everything queued goes out in one write (one syscall per batch, not per event).
+        let mut buf = Vec::with_capacity(64 * 1024);
         while let Some(r) = out_rx.recv().await {
-            if write_line(&mut w, &r).await.is_err() {
+            let mut next = Some(r);
+            while let Some(r) = next.take() {
+                match r {
+                    Out::Deliver { nodeid, pid, data } => {
+                        deliver_line(&mut buf, nodeid, pid, &data, enc)
+                    }
+                    Out::Reply(r) => {
+                        if serde_json::to_writer(&mut buf, &r).is_err() {
+                            tracing::warn!("control reply not serializable");
+                        } else {
+                            buf.push(b'\n');
+                        }
+                    }
+                }
+                if buf.len() < 256 * 1024 {
+                    next = out_rx.try_recv().ok();
+                }
+            }
+            if w.write_all(&buf).await.is_err() {
+                break;
+            }
+            buf.clear();
+        }
+    });
+    // Acceptances are awaited in order by their own task; its bounded queue is the
+    // pipelining window, and a full window holds the reader back.
+    let (acks, mut acks_rx) = tokio::sync::mpsc::channel::<
+        tokio::sync::oneshot::Receiver<Result<(), crate::cpg::CpgError>>,
+    >(MCAST_WINDOW);
+    let ack_out = out.clone();
+    let acker = tokio::spawn(async move {
+        while let Some(rx) = acks_rx.recv().await {
+            let err = match rx.await {
+                Ok(Ok(())) => continue,
+                Ok(Err(e)) => e.to_string(),
+                Err(_) => "the CPG service stopped".to_string(),
+            };
+            if ack_out.send(Out::Reply(Reply::Error(err))).is_err() {
                 break;
             }
         }
@@ -213,7 +347,11 @@ async fn cpg_session(
         tokio::select! {
             ev = h.recv() => match ev {
                 Some(ev) => {
-                    if out.send(Reply::Event(ev.into())).is_err() {
+                    let o = match ev {
+                        CpgEvent::Deliver { nodeid, pid, data } => Out::Deliver { nodeid, pid, data },
+                        ev => Out::Reply(Reply::Event(WireEvent::encoded(ev, enc))),
+                    };
+                    if out.send(o).is_err() {
                         break;
                     }
                 }
@@ -223,21 +361,32 @@ async fn cpg_session(
                 None => break,
                 Some(l) => {
                     let err = match serde_json::from_str::<Request>(&l) {
-                        Ok(Request::Mcast { data }) => match unhex(&data) {
-                            Ok(bytes) => h.mcast(bytes).await.err().map(|e| e.to_string()),
-                            Err(e) => Some(format!("data is not hex: {e}")),
+                        Ok(Request::Mcast { data }) => match enc.decode(&data) {
+                            Ok(bytes) => match h.mcast_queued(bytes).await {
+                                Ok(rx) => {
+                                    if acks.send(rx).await.is_err() {
+                                        break;
+                                    }
+                                    None
+                                }
+                                Err(e) => Some(e.to_string()),
+                            },
+                            Err(e) => Some(e),
                         },
                         Ok(Request::Leave) => break,
                         Ok(other) => Some(format!("{other:?} is not valid in a cpg session")),
                         Err(e) => Some(format!("bad request: {e}")),
                     };
                     if let Some(e) = err {
-                        let _ = out.send(Reply::Error(e));
+                        let _ = out.send(Out::Reply(Reply::Error(e)));
                     }
                 }
             },
         }
     }
+    // Every queued mcast is accepted (or refused) before the member leaves.
+    drop(acks);
+    let _ = acker.await;
     let _ = h.leave().await;
     drop(out);
     let _ = writer.await;
@@ -280,19 +429,27 @@ pub async fn status_full(path: &Path) -> io::Result<(Status, Vec<GroupState>, Op
 pub struct CpgClient {
     lines: tokio::io::Lines<BufReader<OwnedReadHalf>>,
     w: OwnedWriteHalf,
+    enc: Encoding,
+    wbuf: Vec<u8>,
     pub nodeid: u32,
     pub pid: u32,
 }
 
 impl CpgClient {
-    /// Connects to `path` and joins `group`.
+    /// Connects to `path` and joins `group` (data in hex, as every node understands).
     pub async fn join(path: &Path, group: &str) -> io::Result<Self> {
+        Self::join_with(path, group, Encoding::Hex).await
+    }
+
+    /// Connects to `path` and joins `group` with data carried in `enc`.
+    pub async fn join_with(path: &Path, group: &str, enc: Encoding) -> io::Result<Self> {
         let s = UnixStream::connect(path)
             .await
             .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
         let (r, mut w) = s.into_split();
         let mut req = serde_json::to_string(&Request::CpgJoin {
             group: group.to_string(),
+            encoding: enc,
         })
         .map_err(io::Error::other)?;
         req.push('\n');
@@ -306,6 +463,8 @@ impl CpgClient {
             Reply::Joined { nodeid, pid } => Ok(CpgClient {
                 lines,
                 w,
+                enc,
+                wbuf: Vec::new(),
                 nodeid,
                 pid,
             }),
@@ -314,14 +473,33 @@ impl CpgClient {
         }
     }
 
-    /// Multicasts `data` to the group.
+    /// Multicasts `data` to the group (sends it and anything buffered at once).
     pub async fn mcast(&mut self, data: &[u8]) -> io::Result<()> {
-        let mut req = serde_json::to_string(&Request::Mcast {
-            data: hex_lower(&data),
-        })
+        self.mcast_buffered(data)?;
+        self.flush().await
+    }
+
+    /// Queues a multicast of `data` in this client; [`CpgClient::flush`] sends the queue.
+    pub fn mcast_buffered(&mut self, data: &[u8]) -> io::Result<()> {
+        serde_json::to_writer(
+            &mut self.wbuf,
+            &Request::Mcast {
+                data: self.enc.encode(data),
+            },
+        )
         .map_err(io::Error::other)?;
-        req.push('\n');
-        self.w.write_all(req.as_bytes()).await
+        self.wbuf.push(b'\n');
+        Ok(())
+    }
+
+    /// Sends every buffered multicast in one write.
+    pub async fn flush(&mut self) -> io::Result<()> {
+        if self.wbuf.is_empty() {
+            return Ok(());
+        }
+        let r = self.w.write_all(&self.wbuf).await;
+        self.wbuf.clear();
+        r
     }
 
     /// The next event (`Ok(None)` when the node closed the session).
@@ -332,7 +510,7 @@ impl CpgClient {
             };
             match serde_json::from_str::<Reply>(&line).map_err(io::Error::other)? {
                 Reply::Event(WireEvent::Deliver { nodeid, pid, data }) => {
-                    let data = unhex(&data).map_err(io::Error::other)?;
+                    let data = self.enc.decode(&data).map_err(io::Error::other)?;
                     return Ok(Some(CpgEvent::Deliver { nodeid, pid, data }));
                 }
                 Reply::Event(WireEvent::ConfChg {
@@ -357,6 +535,7 @@ impl CpgClient {
 
     /// Leaves the group and closes the session.
     pub async fn leave(mut self) -> io::Result<()> {
+        self.flush().await?;
         self.w.write_all(b"{\"op\":\"leave\"}\n").await?;
         self.w.shutdown().await
     }
@@ -364,7 +543,27 @@ impl CpgClient {
 
 #[cfg(test)]
 mod hex_tests {
-    use super::{hex_lower, unhex};
+    use super::{deliver_line, hex_lower, unhex, Encoding, Reply, WireEvent};
+
+    #[test]
+    fn deliver_fast_path_matches_serde() {
+        let data = [0x00u8, 0xfb, 0xff, 0xbf, 0x41];
+        for (enc, text) in [
+            (Encoding::Hex, "00fbffbf41"),
+            (Encoding::Base64, "APv/v0E="),
+        ] {
+            let mut buf = Vec::new();
+            deliver_line(&mut buf, 3, 4242, &data, enc);
+            let want = serde_json::to_string(&Reply::Event(WireEvent::Deliver {
+                nodeid: 3,
+                pid: 4242,
+                data: text.to_string(),
+            }))
+            .unwrap()
+                + "\n";
+            assert_eq!(String::from_utf8(buf).unwrap(), want);
+        }
+    }
 
     #[test]
     fn hex_round_trip_and_errors() {

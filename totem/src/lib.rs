@@ -2,6 +2,7 @@
 //! corosync runs it, as a sans-IO state machine ([`Engine`]), with a deterministic network
 //! simulator and an Extended Virtual Synchrony checker ([`sim`]).
 
+pub mod base64;
 pub mod cman_view;
 pub mod config;
 pub mod control;

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use tokio::time::Instant;
-use totem::control::CpgClient;
+use totem::control::{CpgClient, Encoding};
 use totem::cpg::CpgEvent;
 use totem_tests::load::{self, OrderHash, KIND_DATA, KIND_END};
 
@@ -26,6 +26,9 @@ struct Cli {
     /// Control socket of the node.
     #[arg(long)]
     control: PathBuf,
+    /// Carry data as hex (for nodes older than base64 sessions) instead of base64.
+    #[arg(long)]
+    hex: bool,
     /// Group to join.
     #[arg(short, long, default_value = "bench")]
     group: String,
@@ -125,19 +128,28 @@ async fn main() -> ExitCode {
         );
         return ExitCode::from(2);
     }
+    let encoding = if cli.hex {
+        Encoding::Hex
+    } else {
+        Encoding::Base64
+    };
     let deadline = Instant::now() + Duration::from_secs_f64(cli.deadline.max(0.1));
-    let mut c =
-        match tokio::time::timeout_at(deadline, CpgClient::join(&cli.control, &cli.group)).await {
-            Ok(Ok(c)) => c,
-            Ok(Err(e)) => {
-                eprintln!("totem-cpgload: join {:?}: {e}", cli.group);
-                return ExitCode::from(1);
-            }
-            Err(_) => {
-                eprintln!("totem-cpgload: join timed out");
-                return ExitCode::from(1);
-            }
-        };
+    let mut c = match tokio::time::timeout_at(
+        deadline,
+        CpgClient::join_with(&cli.control, &cli.group, encoding),
+    )
+    .await
+    {
+        Ok(Ok(c)) => c,
+        Ok(Err(e)) => {
+            eprintln!("totem-cpgload: join {:?}: {e}", cli.group);
+            return ExitCode::from(1);
+        }
+        Err(_) => {
+            eprintln!("totem-cpgload: join timed out");
+            return ExitCode::from(1);
+        }
+    };
     let me = (c.nodeid, c.pid);
     let mut rx = Rx::default();
     let mut members = 0usize;
@@ -217,11 +229,15 @@ async fn main() -> ExitCode {
                         break;
                     }
                     let m = load::encode(KIND_DATA, sent, load::monotonic_ns(), cli.size);
-                    if let Err(e) = c.mcast(&m).await {
+                    if let Err(e) = c.mcast_buffered(&m) {
                         eprintln!("totem-cpgload: {e}");
                         return ExitCode::from(1);
                     }
                     sent += 1;
+                }
+                if let Err(e) = c.flush().await {
+                    eprintln!("totem-cpgload: {e}");
+                    return ExitCode::from(1);
                 }
             }
             _ = tokio::time::sleep_until(deadline) => {}

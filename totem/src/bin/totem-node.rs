@@ -84,11 +84,26 @@ fn default_sigpipe() {
 fn main() -> ExitCode {
     default_sigpipe();
     let cli = Cli::parse();
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    // Two worker threads by default. TOTEM_NODE_THREADS=1 selects a current-thread runtime:
+    // the engine, CPG service and control sessions hand work to each other constantly and
+    // cross-thread wakeups cost more than they parallelize (totem-bench, perf: ~5 % more
+    // throughput), but it is not the default until the live interop tests have been run
+    // under load with it (one steady-ring test failed once with it on a loaded machine).
+    let threads = std::env::var("TOTEM_NODE_THREADS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(2);
+    let built = if threads > 1 {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    };
+    let rt = match built {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("totem-node: cannot start runtime: {e}");

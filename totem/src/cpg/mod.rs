@@ -312,6 +312,27 @@ impl CpgHandle {
         rx.await.map_err(|_| CpgError::Stopped)?
     }
 
+    /// Queues `data` for multicast without waiting for the service to accept it; the
+    /// returned receiver yields the acceptance. Requests of one handle keep their order.
+    pub async fn mcast_queued(
+        &self,
+        data: Vec<u8>,
+    ) -> Result<oneshot::Receiver<Result<(), CpgError>>, CpgError> {
+        if data.len() > MESSAGE_MAX {
+            return Err(CpgError::TooLarge(data.len()));
+        }
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Request::Mcast {
+                id: self.id,
+                data,
+                reply,
+            })
+            .await
+            .map_err(|_| CpgError::Stopped)?;
+        Ok(rx)
+    }
+
     /// The next event; `None` once the service stopped.
     pub async fn recv(&mut self) -> Option<CpgEvent> {
         self.events.recv().await
