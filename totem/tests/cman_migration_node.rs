@@ -59,7 +59,7 @@ fn migrated_cluster_conf_starts_a_node() {
         .spawn()
         .expect("totem-node starts");
     let deadline = Instant::now() + Duration::from_secs(30);
-    let mut last = String::new();
+    let mut last;
     let formed = loop {
         if let Ok(Some(status)) = child.try_wait() {
             panic!("totem-node exited: {status}");
