@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use totem_wire::datagram::Datagram;
 use totem_wire::srp::mcast::Mcast;
 use totem_wire::{
-    AppMessage, Endian, Generation, Reassembler, ServiceTable, SrpMessage, TotempgPacket,
+    AppMessage, Endian, Generation, Reassembler, RingId, ServiceTable, SrpMessage, TotempgPacket,
     TotempgPacketView,
 };
 
@@ -82,7 +82,7 @@ struct Pending {
 /// service message.
 pub struct Layers {
     table: Option<ServiceTable>,
-    seen: HashSet<(String, u32)>,
+    seen: HashSet<(RingId, u32)>,
     pending: Vec<Pending>,
 }
 
@@ -101,7 +101,7 @@ impl Layers {
     /// every member, and retransmissions repeat it).
     pub fn record(&mut self, d: &Datagram) {
         let Some(Ok(m)) = data_mcast(d) else { return };
-        if !self.seen.insert((format!("{:?}", m.ring_id), m.seq)) {
+        if !self.seen.insert((m.ring_id, m.seq)) {
             return;
         }
         self.pending.push(Pending {
@@ -194,7 +194,7 @@ fn kind_of(a: &AppMessage) -> String {
 /// Per-capture state for dumps: reassembly in capture order, deduplicated.
 pub struct DumpLayers {
     table: Option<ServiceTable>,
-    seen: HashSet<(String, u32)>,
+    seen: HashSet<(RingId, u32)>,
     reasm: Reassembler,
 }
 
@@ -249,7 +249,7 @@ impl DumpLayers {
             p.continuation,
             lens.join(", ")
         );
-        if !self.seen.insert((format!("{:?}", m.ring_id), m.seq)) {
+        if !self.seen.insert((m.ring_id, m.seq)) {
             let _ = writeln!(out, "      (a copy of seq {} already shown)", m.seq);
             return;
         }

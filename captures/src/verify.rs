@@ -73,6 +73,15 @@ impl Report {
 
 /// Checks one datagram: decode, re-encode, compare. Returns the kind label on success.
 pub fn verify_datagram(d: &UdpDatagram, keys: &Keys) -> Result<String, String> {
+    check_datagram(d, keys, None)
+}
+
+/// [`verify_datagram`], also handing the decoded datagram to `layers` (once, as decoded).
+fn check_datagram(
+    d: &UdpDatagram,
+    keys: &Keys,
+    layers: Option<&mut Layers>,
+) -> Result<String, String> {
     let decoded = match decode(&d.payload, keys) {
         Ok(x) => x,
         // knet control frames and fragments carry no whole Totem message: the frame itself
@@ -86,6 +95,9 @@ pub fn verify_datagram(d: &UdpDatagram, keys: &Keys) -> Result<String, String> {
         }
         Err(e) => return Err(format!("decode: {e}")),
     };
+    if let Some(layers) = layers {
+        layers.record(&decoded);
+    }
     let label = format!(
         "{} {}",
         decoded.generation,
@@ -144,10 +156,7 @@ pub fn verify_file(path: &Path, keys: &Keys, filter: &PortFilter) -> Result<Repo
     let mut layers = Layers::new(table_for_file(&file_name));
     for d in &datagrams {
         report.totem += 1;
-        if let Ok(g) = decode(&d.payload, keys) {
-            layers.record(&g);
-        }
-        match verify_datagram(d, keys) {
+        match check_datagram(d, keys, Some(&mut layers)) {
             Ok(label) => {
                 report.decoded += 1;
                 report.identical += 1;
