@@ -124,6 +124,15 @@ impl Ring {
         }
     }
 
+    /// Adds `key: value` to the totem section of the ring's corosync.conf (before any node
+    /// starts), e.g. `netmtu` for an experiment outside corosync's defaults.
+    pub fn totem_option(&self, key: &str, value: &str) -> std::io::Result<()> {
+        let path = self.dir.join("corosync.conf");
+        let conf = std::fs::read_to_string(&path)?;
+        let conf = conf.replacen("totem {\n", &format!("totem {{\n    {key}: {value}\n"), 1);
+        std::fs::write(path, conf)
+    }
+
     /// Lab node `i`'s address for a ring, IPv4 or IPv6.
     pub fn lab_addr(lab: &Lab, i: usize, ipv6: bool) -> (usize, IpAddr) {
         let n = lab.node(i);

@@ -50,6 +50,10 @@ struct Cli {
     /// Append every RESULT line here too.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Our ring's `netmtu` (default: corosync's 1500). Larger values let totempg pack many
+    /// messages per Totem mcast and leave fragmentation to the kernel's IP layer.
+    #[arg(long)]
+    ours_netmtu: Option<u32>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -241,11 +245,12 @@ fn main() -> ExitCode {
         }
     };
     let header = format!(
-        "# totem-bench size={} secs={} rate={} window={} corosync={} nproc={} kernel={} loadavg={}",
+        "# totem-bench size={} secs={} rate={} window={} ours_netmtu={} corosync={} nproc={} kernel={} loadavg={}",
         cli.size,
         cli.secs,
         cli.rate,
         cli.window,
+        cli.ours_netmtu.map_or("1500 (default)".to_string(), |m| m.to_string()),
         sh("corosync -v | sed -n 's/.*version .\\(.*\\).$/\\1/p'"),
         sh("nproc"),
         sh("uname -r"),
@@ -270,6 +275,12 @@ fn main() -> ExitCode {
                     token_coefficient_ms: None,
                 };
                 let mut ring = Ring::new(bins.clone(), &addrs, None, timers, &dir);
+                if let Some(mtu) = cli.ours_netmtu {
+                    if let Err(e) = ring.totem_option("netmtu", &mtu.to_string()) {
+                        eprintln!("totem-bench: netmtu: {e}");
+                        return ExitCode::from(1);
+                    }
+                }
                 for i in 1..=3 {
                     if let Err(e) = ring.start(&mut lab, i) {
                         eprintln!("totem-bench: start totem-node {i}: {e}");
