@@ -54,6 +54,10 @@ struct Cli {
     /// messages per Totem mcast and leave fragmentation to the kernel's IP layer.
     #[arg(long)]
     ours_netmtu: Option<u32>,
+    /// Messages our flat-out client writes per turn before reading deliveries again
+    /// (the C client writes up to 64).
+    #[arg(long, default_value_t = 64)]
+    ours_burst: u64,
 }
 
 #[derive(Subcommand, Debug)]
@@ -293,8 +297,11 @@ fn main() -> ExitCode {
                 }
                 std::thread::sleep(Duration::from_secs(1));
                 for (k, t) in TESTS.iter().enumerate() {
+                    let burst = cli.ours_burst.to_string();
                     let results = run_test(&mut lab, &cli, t, k, &dir, |i, name, args| {
-                        ring.load_command(i, name, args)
+                        let mut args = args.to_vec();
+                        args.extend_from_slice(&["--burst", &burst]);
+                        ring.load_command(i, name, &args)
                     });
                     record(&mut log, stack, t, &results);
                     table.push((stack, k, row_of(&results, t.senders.len())));

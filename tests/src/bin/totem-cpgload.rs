@@ -51,6 +51,9 @@ struct Cli {
     /// TRY_AGAIN gives libcpg clients; the control socket has none of its own).
     #[arg(short, long, default_value_t = 2048)]
     window: u64,
+    /// Flat out: messages written per turn before deliveries are read again.
+    #[arg(long, default_value_t = 32)]
+    burst: u64,
     /// Wait until the group has this many members before sending.
     #[arg(short, long, default_value_t = 1)]
     members: usize,
@@ -223,7 +226,7 @@ async fn main() -> ExitCode {
             },
             _ = tokio::time::sleep_until(next_send.unwrap_or(deadline)), if next_send.is_some() => {
                 // Flat out: a small burst per turn so deliveries are still read in between.
-                let burst = if cli.rate > 0 { 1 } else { 32 };
+                let burst = if cli.rate > 0 { 1 } else { cli.burst.max(1) };
                 for _ in 0..burst {
                     if sent >= count || sent.saturating_sub(own_back) >= cli.window {
                         break;
