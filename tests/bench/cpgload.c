@@ -174,10 +174,10 @@ int main(int argc, char **argv)
 {
 	const char *group = "bench";
 	int send = 0, opt;
-	uint64_t count = 0, rate = 0, window = 2048;
+	uint64_t count = 0, rate = 0, window = 2048, burst = 64;
 	double secs = 0, deadline_s = 60;
 	size_t size = 1024, want_members = 1, want_ends = 1;
-	while ((opt = getopt(argc, argv, "g:Sn:t:s:r:w:m:e:T:")) != -1) {
+	while ((opt = getopt(argc, argv, "g:Sn:t:s:r:w:b:m:e:T:")) != -1) {
 		switch (opt) {
 		case 'g': group = optarg; break;
 		case 'S': send = 1; break;
@@ -186,6 +186,7 @@ int main(int argc, char **argv)
 		case 's': size = strtoul(optarg, NULL, 10); break;
 		case 'r': rate = strtoull(optarg, NULL, 10); break;
 		case 'w': window = strtoull(optarg, NULL, 10); break;
+		case 'b': burst = strtoull(optarg, NULL, 10); break;
 		case 'm': want_members = strtoul(optarg, NULL, 10); break;
 		case 'e': want_ends = strtoul(optarg, NULL, 10); break;
 		case 'T': deadline_s = atof(optarg); break;
@@ -269,8 +270,8 @@ int main(int argc, char **argv)
 					return 1;
 				}
 			} else {
-				/* Send what the rate and the window allow now, at most 64 per turn. */
-				for (int k = 0; k < 64 && sent < count; k++) {
+				/* Send what the rate and the window allow now, at most -b per turn. */
+				for (uint64_t k = 0; k < burst && sent < count; k++) {
 					if (sent - st.own_back >= window) {
 						wait_ms = 1;
 						break;

@@ -10,6 +10,11 @@
 //! [`MCAST_WINDOW`] may wait for the CPG service's acceptance at once, in order; beyond
 //! that the node stops reading the socket until one is accepted (lossless backpressure).
 //! A refused mcast answers one [`Reply::Error`].
+//!
+//! `"encoding":"binary"` switches the session to length-prefixed binary frames after the
+//! `joined` line (see [`frame`]): no text encoding of data and no JSON on the hot path.
+
+pub mod frame;
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -35,6 +40,9 @@ pub enum Encoding {
     Hex,
     /// Standard base64 with padding.
     Base64,
+    /// Binary frames after the `joined` line ([`frame`]); where data must still be text
+    /// (a [`WireEvent`] built by hand), base64.
+    Binary,
 }
 
 impl Encoding {
@@ -46,7 +54,7 @@ impl Encoding {
     pub fn encode(self, data: &[u8]) -> String {
         match self {
             Encoding::Hex => hex_lower(data),
-            Encoding::Base64 => crate::base64::encode(data),
+            Encoding::Base64 | Encoding::Binary => crate::base64::encode(data),
         }
     }
 
@@ -54,7 +62,7 @@ impl Encoding {
     pub fn decode(self, text: &str) -> Result<Vec<u8>, String> {
         match self {
             Encoding::Hex => unhex(text).map_err(|e| format!("data is not hex: {e}")),
-            Encoding::Base64 => {
+            Encoding::Base64 | Encoding::Binary => {
                 crate::base64::decode(text).map_err(|e| format!("data is not base64: {e}"))
             }
         }
@@ -80,7 +88,7 @@ fn deliver_line(buf: &mut Vec<u8>, nodeid: u32, pid: u32, data: &[u8], enc: Enco
                 }
             }
         }
-        Encoding::Base64 => crate::base64::encode_into(data, buf),
+        Encoding::Base64 | Encoding::Binary => crate::base64::encode_into(data, buf),
     }
     buf.extend_from_slice(b"\"}}\n");
 }
@@ -275,13 +283,67 @@ async fn connection(s: UnixStream, node: NodeHandle, cpg: Cpg) -> io::Result<()>
     }
 }
 
+/// One request of a CPG session, whichever its framing.
+enum SessionRequest {
+    Mcast(Vec<u8>),
+    Leave,
+    /// A request that could not be taken, with the reason for the client.
+    Bad(String),
+}
+
+/// The reading side of a CPG session: JSON lines or binary frames.
+enum SessionInput {
+    Lines(tokio::io::Lines<BufReader<OwnedReadHalf>>, Encoding),
+    Frames(frame::FrameReader<OwnedReadHalf>),
+}
+
+impl SessionInput {
+    fn new(lines: tokio::io::Lines<BufReader<OwnedReadHalf>>, enc: Encoding) -> Self {
+        if enc == Encoding::Binary {
+            let br = lines.into_inner();
+            let pending = br.buffer().to_vec();
+            SessionInput::Frames(frame::FrameReader::new(br.into_inner(), pending))
+        } else {
+            SessionInput::Lines(lines, enc)
+        }
+    }
+
+    /// The next request (cancel-safe); `Ok(None)` when the client closed.
+    async fn next(&mut self) -> io::Result<Option<SessionRequest>> {
+        match self {
+            SessionInput::Lines(lines, enc) => {
+                let Some(l) = lines.next_line().await? else {
+                    return Ok(None);
+                };
+                Ok(Some(match serde_json::from_str::<Request>(&l) {
+                    Ok(Request::Mcast { data }) => match enc.decode(&data) {
+                        Ok(bytes) => SessionRequest::Mcast(bytes),
+                        Err(e) => SessionRequest::Bad(e),
+                    },
+                    Ok(Request::Leave) => SessionRequest::Leave,
+                    Ok(other) => {
+                        SessionRequest::Bad(format!("{other:?} is not valid in a cpg session"))
+                    }
+                    Err(e) => SessionRequest::Bad(format!("bad request: {e}")),
+                }))
+            }
+            SessionInput::Frames(r) => Ok(r.next().await?.map(|(kind, body)| match kind {
+                frame::MCAST => SessionRequest::Mcast(body),
+                frame::LEAVE => SessionRequest::Leave,
+                k => SessionRequest::Bad(format!("unknown frame kind {k}")),
+            })),
+        }
+    }
+}
+
 async fn cpg_session(
     group: String,
     enc: Encoding,
-    mut lines: tokio::io::Lines<BufReader<OwnedReadHalf>>,
+    lines: tokio::io::Lines<BufReader<OwnedReadHalf>>,
     mut w: OwnedWriteHalf,
     cpg: Cpg,
 ) -> io::Result<()> {
+    let mut input = SessionInput::new(lines, enc);
     let mut h = match cpg.join(group.as_bytes()).await {
         Ok(h) => h,
         Err(e) => return write_line(&mut w, &Reply::Error(e.to_string())).await,
@@ -304,9 +366,16 @@ async fn cpg_session(
             let mut next = Some(r);
             while let Some(r) = next.take() {
                 match r {
+                    Out::Deliver { nodeid, pid, data } if enc == Encoding::Binary => {
+                        frame::put_deliver(&mut buf, nodeid, pid, &data)
+                    }
                     Out::Deliver { nodeid, pid, data } => {
                         deliver_line(&mut buf, nodeid, pid, &data, enc)
                     }
+                    Out::Reply(r) if enc == Encoding::Binary => match serde_json::to_vec(&r) {
+                        Ok(json) => frame::put(&mut buf, frame::REPLY, &[&json]),
+                        Err(_) => tracing::warn!("control reply not serializable"),
+                    },
                     Out::Reply(r) => {
                         if serde_json::to_writer(&mut buf, &r).is_err() {
                             tracing::warn!("control reply not serializable");
@@ -357,29 +426,20 @@ async fn cpg_session(
                 }
                 None => break,
             },
-            line = lines.next_line() => match line? {
-                None => break,
-                Some(l) => {
-                    let err = match serde_json::from_str::<Request>(&l) {
-                        Ok(Request::Mcast { data }) => match enc.decode(&data) {
-                            Ok(bytes) => match h.mcast_queued(bytes).await {
-                                Ok(rx) => {
-                                    if acks.send(rx).await.is_err() {
-                                        break;
-                                    }
-                                    None
-                                }
-                                Err(e) => Some(e.to_string()),
-                            },
-                            Err(e) => Some(e),
-                        },
-                        Ok(Request::Leave) => break,
-                        Ok(other) => Some(format!("{other:?} is not valid in a cpg session")),
-                        Err(e) => Some(format!("bad request: {e}")),
-                    };
-                    if let Some(e) = err {
-                        let _ = out.send(Out::Reply(Reply::Error(e)));
+            req = input.next() => match req? {
+                None | Some(SessionRequest::Leave) => break,
+                Some(SessionRequest::Mcast(bytes)) => match h.mcast_queued(bytes).await {
+                    Ok(rx) => {
+                        if acks.send(rx).await.is_err() {
+                            break;
+                        }
                     }
+                    Err(e) => {
+                        let _ = out.send(Out::Reply(Reply::Error(e.to_string())));
+                    }
+                },
+                Some(SessionRequest::Bad(e)) => {
+                    let _ = out.send(Out::Reply(Reply::Error(e)));
                 }
             },
         }
@@ -424,10 +484,17 @@ pub async fn status_full(path: &Path) -> io::Result<(Status, Vec<GroupState>, Op
     }
 }
 
+/// The reading side of a client session.
+#[derive(Debug)]
+enum ClientInput {
+    Lines(tokio::io::Lines<BufReader<OwnedReadHalf>>),
+    Frames(frame::FrameReader<OwnedReadHalf>),
+}
+
 /// A CPG session with a running node over its control socket.
 #[derive(Debug)]
 pub struct CpgClient {
-    lines: tokio::io::Lines<BufReader<OwnedReadHalf>>,
+    input: ClientInput,
     w: OwnedWriteHalf,
     enc: Encoding,
     wbuf: Vec<u8>,
@@ -461,7 +528,13 @@ impl CpgClient {
             .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "no reply"))?;
         match serde_json::from_str::<Reply>(&line).map_err(io::Error::other)? {
             Reply::Joined { nodeid, pid } => Ok(CpgClient {
-                lines,
+                input: if enc == Encoding::Binary {
+                    let br = lines.into_inner();
+                    let pending = br.buffer().to_vec();
+                    ClientInput::Frames(frame::FrameReader::new(br.into_inner(), pending))
+                } else {
+                    ClientInput::Lines(lines)
+                },
                 w,
                 enc,
                 wbuf: Vec::new(),
@@ -481,6 +554,16 @@ impl CpgClient {
 
     /// Queues a multicast of `data` in this client; [`CpgClient::flush`] sends the queue.
     pub fn mcast_buffered(&mut self, data: &[u8]) -> io::Result<()> {
+        if self.enc == Encoding::Binary {
+            if data.len() >= frame::FRAME_MAX {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("message of {} bytes is too large", data.len()),
+                ));
+            }
+            frame::put(&mut self.wbuf, frame::MCAST, &[data]);
+            return Ok(());
+        }
         serde_json::to_writer(
             &mut self.wbuf,
             &Request::Mcast {
@@ -505,10 +588,39 @@ impl CpgClient {
     /// The next event (`Ok(None)` when the node closed the session).
     pub async fn next(&mut self) -> io::Result<Option<CpgEvent>> {
         loop {
-            let Some(line) = self.lines.next_line().await? else {
-                return Ok(None);
+            let reply = match &mut self.input {
+                ClientInput::Lines(lines) => {
+                    let Some(line) = lines.next_line().await? else {
+                        return Ok(None);
+                    };
+                    serde_json::from_str::<Reply>(&line).map_err(io::Error::other)?
+                }
+                ClientInput::Frames(r) => {
+                    let Some((kind, body)) = r.next().await? else {
+                        return Ok(None);
+                    };
+                    match kind {
+                        frame::DELIVER => {
+                            let (nodeid, pid, data) = frame::parse_deliver(&body)?;
+                            return Ok(Some(CpgEvent::Deliver {
+                                nodeid,
+                                pid,
+                                data: data.to_vec(),
+                            }));
+                        }
+                        frame::REPLY => {
+                            serde_json::from_slice::<Reply>(&body).map_err(io::Error::other)?
+                        }
+                        k => {
+                            return Err(io::Error::new(
+                                io::ErrorKind::InvalidData,
+                                format!("unknown frame kind {k} from the node"),
+                            ))
+                        }
+                    }
+                }
             };
-            match serde_json::from_str::<Reply>(&line).map_err(io::Error::other)? {
+            match reply {
                 Reply::Event(WireEvent::Deliver { nodeid, pid, data }) => {
                     let data = self.enc.decode(&data).map_err(io::Error::other)?;
                     return Ok(Some(CpgEvent::Deliver { nodeid, pid, data }));
@@ -536,7 +648,13 @@ impl CpgClient {
     /// Leaves the group and closes the session.
     pub async fn leave(mut self) -> io::Result<()> {
         self.flush().await?;
-        self.w.write_all(b"{\"op\":\"leave\"}\n").await?;
+        if self.enc == Encoding::Binary {
+            let mut f = Vec::new();
+            frame::put(&mut f, frame::LEAVE, &[]);
+            self.w.write_all(&f).await?;
+        } else {
+            self.w.write_all(b"{\"op\":\"leave\"}\n").await?;
+        }
         self.w.shutdown().await
     }
 }

@@ -54,10 +54,10 @@ struct Cli {
     /// messages per Totem mcast and leave fragmentation to the kernel's IP layer.
     #[arg(long)]
     ours_netmtu: Option<u32>,
-    /// Messages our flat-out client writes per turn before reading deliveries again
-    /// (the C client writes up to 64).
+    /// Messages a flat-out client (ours and the C one alike) sends per turn before reading
+    /// deliveries again; the window still bounds what is in flight.
     #[arg(long, default_value_t = 64)]
-    ours_burst: u64,
+    burst: u64,
 }
 
 #[derive(Subcommand, Debug)]
@@ -249,11 +249,12 @@ fn main() -> ExitCode {
         }
     };
     let header = format!(
-        "# totem-bench size={} secs={} rate={} window={} ours_netmtu={} corosync={} nproc={} kernel={} loadavg={}",
+        "# totem-bench size={} secs={} rate={} window={} burst={} ours_netmtu={} corosync={} nproc={} kernel={} loadavg={}",
         cli.size,
         cli.secs,
         cli.rate,
         cli.window,
+        cli.burst,
         cli.ours_netmtu.map_or("1500 (default)".to_string(), |m| m.to_string()),
         sh("corosync -v | sed -n 's/.*version .\\(.*\\).$/\\1/p'"),
         sh("nproc"),
@@ -297,11 +298,8 @@ fn main() -> ExitCode {
                 }
                 std::thread::sleep(Duration::from_secs(1));
                 for (k, t) in TESTS.iter().enumerate() {
-                    let burst = cli.ours_burst.to_string();
                     let results = run_test(&mut lab, &cli, t, k, &dir, |i, name, args| {
-                        let mut args = args.to_vec();
-                        args.extend_from_slice(&["--burst", &burst]);
-                        ring.load_command(i, name, &args)
+                        ring.load_command(i, name, args)
                     });
                     record(&mut log, stack, t, &results);
                     table.push((stack, k, row_of(&results, t.senders.len())));
@@ -460,11 +458,13 @@ fn run_test(
     let size = cli.size.to_string();
     let rate = if t.rate { cli.rate } else { 0 }.to_string();
     let window = cli.window.to_string();
+    let burst = cli.burst.to_string();
     let hard = (cli.secs + 40.0).to_string();
     let mut clients = Vec::new();
     for i in 1..=3 {
         let mut args = vec![
-            "-g", &group, "-s", &size, "-m", "3", "-e", &e, "-T", &hard, "-w", &window,
+            "-g", &group, "-s", &size, "-m", "3", "-e", &e, "-T", &hard, "-w", &window, "-b",
+            &burst,
         ];
         if t.senders.contains(&i) {
             args.extend_from_slice(&["-S", "-t", &secs, "-r", &rate]);

@@ -26,9 +26,13 @@ struct Cli {
     /// Control socket of the node.
     #[arg(long)]
     control: PathBuf,
-    /// Carry data as hex (for nodes older than base64 sessions) instead of base64.
-    #[arg(long)]
+    /// Carry data as hex (for nodes older than base64 sessions) instead of binary frames.
+    #[arg(long, conflicts_with = "base64")]
     hex: bool,
+    /// Carry data as base64 in JSON lines (nodes without binary sessions) instead of binary
+    /// frames.
+    #[arg(long)]
+    base64: bool,
     /// Group to join.
     #[arg(short, long, default_value = "bench")]
     group: String,
@@ -52,7 +56,7 @@ struct Cli {
     #[arg(short, long, default_value_t = 2048)]
     window: u64,
     /// Flat out: messages written per turn before deliveries are read again.
-    #[arg(long, default_value_t = 32)]
+    #[arg(short = 'b', long, default_value_t = 64)]
     burst: u64,
     /// Wait until the group has this many members before sending.
     #[arg(short, long, default_value_t = 1)]
@@ -133,8 +137,10 @@ async fn main() -> ExitCode {
     }
     let encoding = if cli.hex {
         Encoding::Hex
-    } else {
+    } else if cli.base64 {
         Encoding::Base64
+    } else {
+        Encoding::Binary
     };
     let deadline = Instant::now() + Duration::from_secs_f64(cli.deadline.max(0.1));
     let mut c = match tokio::time::timeout_at(
