@@ -74,6 +74,8 @@ pub struct FrameReader<R> {
     buf: Vec<u8>,
     /// Start of unread bytes in `buf`.
     pos: usize,
+    /// Read space, allocated once.
+    scratch: Box<[u8]>,
 }
 
 impl<R: AsyncRead + Unpin> FrameReader<R> {
@@ -83,6 +85,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             r,
             buf: pending,
             pos: 0,
+            scratch: vec![0u8; 64 * 1024].into_boxed_slice(),
         }
     }
 
@@ -92,7 +95,12 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             if let Some(frame) = self.take()? {
                 return Ok(Some(frame));
             }
-            if self.pos > 0 {
+            // Compact rarely: always when everything was read (no copy), else once the
+            // consumed head is large.
+            if self.pos == self.buf.len() {
+                self.buf.clear();
+                self.pos = 0;
+            } else if self.pos > 256 * 1024 {
                 self.buf.drain(..self.pos);
                 self.pos = 0;
             }
