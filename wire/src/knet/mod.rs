@@ -9,8 +9,14 @@ use crate::endian::{Endian, Reader, Writer};
 use crate::error::Result;
 use crate::framing::{KnetKind, KNET_VERSION};
 
-/// Common header size.
+/// Common header size (`KNET_HEADER_SIZE`).
 pub const HEADER_LEN: usize = 6;
+/// `sizeof(struct knet_header)`: common header plus the largest payload header (ping, 20 bytes).
+/// libknet subtracts it when it computes the application MTU.
+pub const HEADER_ALL_LEN: usize = 26;
+/// Largest user message knet carries (`KNET_MAX_PACKET_SIZE`); also the most bytes knet
+/// authenticates in one datagram.
+pub const MAX_PACKET_SIZE: usize = 65536;
 /// Size of the data header (common header included) before the user payload.
 pub const DATA_HEADER_LEN: usize = 14;
 
