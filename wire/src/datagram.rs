@@ -130,25 +130,14 @@ impl KnetDatagram {
 
 /// Opens (with the knet crypto in `keys`, if any) and parses one knet datagram of any kind.
 pub fn open_knet(payload: &[u8], keys: &Keys) -> Result<KnetDatagram, DatagramError> {
+    // With knet crypto on, corosync forbids clear traffic: only what opens is accepted.
     if let Some(c) = keys.knet.as_ref().filter(|c| c.config().is_enabled()) {
-        match c.open(payload) {
-            Ok(o) => {
-                return Ok(KnetDatagram {
-                    sealed: true,
-                    salt: o.salt,
-                    frame: KnetFrame::parse(&o.frame)?,
-                })
-            }
-            Err(e) => {
-                return KnetFrame::parse(payload)
-                    .map(|frame| KnetDatagram {
-                        sealed: false,
-                        salt: None,
-                        frame,
-                    })
-                    .map_err(|_| e.into())
-            }
-        }
+        let o = c.open(payload)?;
+        return Ok(KnetDatagram {
+            sealed: true,
+            salt: o.salt,
+            frame: KnetFrame::parse(&o.frame)?,
+        });
     }
     Ok(KnetDatagram {
         sealed: false,
@@ -210,7 +199,8 @@ impl Keys {
         }
     }
 
-    /// Adds knet crypto: datagrams are first opened with it (corosync 3 knet transport).
+    /// Adds knet crypto (corosync 3 knet transport): every datagram must open with it, as
+    /// corosync disallows clear traffic once knet crypto is on.
     pub fn with_knet(mut self, crypto: KnetCrypto) -> Self {
         self.knet = Some(crypto);
         self
@@ -270,14 +260,9 @@ impl Keys {
 /// Decodes one UDP payload.
 pub fn decode(payload: &[u8], keys: &Keys) -> Result<Datagram, DatagramError> {
     if let Some(c) = keys.knet.as_ref().filter(|c| c.config().is_enabled()) {
-        return match c.open(payload) {
-            Ok(o) => decode_knet_sealed(o.salt, &o.frame),
-            // Not sealed with this configuration: maybe plaintext; else report the knet error.
-            Err(e) => decode_unsealed(payload, keys).map_err(|plain_err| match plain_err {
-                DatagramError::Codec(_) | DatagramError::Knet(_) => plain_err,
-                _ => DatagramError::KnetCrypto(e),
-            }),
-        };
+        // corosync turns clear traffic off with knet crypto on: nothing else is accepted.
+        let o = c.open(payload)?;
+        return decode_knet_sealed(o.salt, &o.frame);
     }
     decode_unsealed(payload, keys)
 }
