@@ -500,6 +500,11 @@ write_manifest() {
         case $tr in knet-crypto) continue ;; esac
         case $line in *" totem_v3=0 "*) log "VERIFY FAILED: $base has no Totem v3 payloads"; bad=1 ;; esac
     done
+    # keys and configs of the encrypted knet variants (what totem-replay reads as siblings)
+    for f in "$OUT"/"$VERSION"-*.authkey "$OUT"/"$VERSION"-*.conf; do
+        [ -e "$f" ] || continue
+        printf '%s sha256=%s bytes=%s\n' "$(basename "$f")" "$(sha256sum "$f" | awk '{print $1}')" "$(stat -c %s "$f")" >>"$m"
+    done
     log "wrote $m"
     return $bad
 }

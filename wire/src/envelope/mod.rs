@@ -18,7 +18,9 @@ mod sober128_tables;
 pub mod totemcrypto;
 
 pub use authkey::AuthKey;
-pub use knet::{KnetCipher, KnetCrypto, KnetCryptoConfig, KnetCryptoError, KnetModel, KnetOpened};
+pub use knet::{
+    KnetCipher, KnetCrypto, KnetCryptoConfig, KnetCryptoError, KnetHash, KnetModel, KnetOpened,
+};
 pub use secauth::{Secauth, SecauthMode, SecauthOpened, SecauthParams};
 pub use sober128::Sober128Prng;
 pub use totemcrypto::{

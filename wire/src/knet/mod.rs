@@ -44,6 +44,9 @@ pub const PMTUD_MIN_MTU_V4: usize = 576;
 pub const PMTUD_MIN_MTU_V6: usize = 1280;
 /// Largest packet PMTUD probes (`KNET_PMTUD_SIZE_V4`).
 pub const PMTUD_MAX_SIZE: usize = 65535;
+/// corosync 3's default Totem `net_mtu` on the knet transport (`KNET_MAX_PACKET_SIZE`): Totem
+/// messages up to this size go to knet whole and knet fragments them to its data MTU.
+pub const COROSYNC_KNET_NET_MTU: usize = MAX_PACKET_SIZE;
 /// Most fragments one data message can be split into (`frag_num` is a byte).
 pub const MAX_FRAGMENTS: usize = 255;
 /// Default ping interval in ms (`KNET_LINK_DEFAULT_PING_INTERVAL`; corosync sets its own).
