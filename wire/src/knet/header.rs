@@ -1,8 +1,9 @@
 //! The 6-byte common header every knet v1 frame starts with (`struct knet_header` without its
 //! payload union): version, type, source host id (big-endian), two pad bytes.
 //!
-//! libknet 1.25 calls offsets 4 and 5 `kh_pad1` / `kh_pad2` and always sends zeros there (later
-//! libknet releases reuse offset 4 as `kh_max_ver`); they are kept verbatim.
+//! libknet 1.25 (and every 1.x release up to 1.29) calls offsets 4 and 5 `kh_pad1` / `kh_pad2`
+//! and sends zeros there (every frame of our captures, sealed or not). Only libknet's 2.x
+//! development line reuses offset 4 as `kh_max_ver`. Both bytes are kept verbatim.
 
 use crate::endian::{Endian, Reader, Writer};
 use crate::error::{Error, Result};
