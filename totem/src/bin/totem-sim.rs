@@ -28,6 +28,20 @@ struct Args {
     /// Print each scenario's fault actions before running it.
     #[arg(long)]
     dump: bool,
+    /// Run the secure layer (group key agreement, sealed wire) on every node and check it.
+    #[arg(long)]
+    secure: bool,
+    /// Secure runs: refresh the group key this many ms after it became active (0: off).
+    #[arg(long, default_value_t = 1500)]
+    rekey_ms: u64,
+    /// Secure runs: refresh after this many datagrams under one key (0: off).
+    #[arg(long, default_value_t = 400)]
+    rekey_packets: u64,
+}
+
+/// The simulator's fixed 128-byte authkey (bytes 0..128).
+fn secure_authkey() -> Vec<u8> {
+    (0..128u8).collect()
 }
 
 fn main() {
@@ -49,7 +63,14 @@ fn main() {
     };
     let mut violations = 0u64;
     for seed in args.start..args.start.saturating_add(args.seeds) {
-        let sc = Scenario::generate(seed, args.nodes, generation);
+        let mut sc = Scenario::generate(seed, args.nodes, generation);
+        if args.secure {
+            let mut c = totem::secure::SecureConfig::new(secure_authkey());
+            c.rekey_interval =
+                (args.rekey_ms > 0).then(|| std::time::Duration::from_millis(args.rekey_ms));
+            c.rekey_packets = (args.rekey_packets > 0).then_some(args.rekey_packets);
+            sc.secure = Some(c);
+        }
         if args.dump {
             for (t, a) in &sc.actions {
                 if !matches!(a, totem::sim::scenario::Action::Submit { .. }) {
@@ -71,6 +92,15 @@ fn main() {
                 out.datagrams,
                 out.ending.converged_at.map(|t| t.saturating_sub(out.ending.heal_at))
             );
+            if let Some(s) = &out.secure {
+                let t = &s.totals;
+                println!(
+                    "seed={seed} secure: wire_sealed={} epochs={} agreements={} activations={} refreshes={} sealed_cluster={} sealed_group={} stale_epoch={} unknown_key={} replay={} switch_rejections={} ka_errors={} rekey_rotations_max={:?}",
+                    s.sealed_on_wire, s.epochs, t.agreements, t.activations, t.refreshes_started,
+                    t.sealed_cluster, t.sealed_group, t.stale_epoch, t.unknown_key, t.replay,
+                    t.switch_rejections, t.ka_errors, s.rekey_rotations.iter().max()
+                );
+            }
         }
         for v in &out.violations {
             println!("seed={seed} gen={} nodes={}: {v}", sc.generation, sc.nodes);
