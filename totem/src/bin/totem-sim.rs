@@ -11,8 +11,11 @@ use totem_wire::Generation;
 #[command(about = "Deterministic Totem simulator with an EVS checker")]
 struct Args {
     /// Number of seeds to run.
-    #[arg(long)]
+    #[arg(long, default_value_t = 0)]
     seeds: u64,
+    /// Rekey benchmark instead of scenarios: comma-separated ring sizes (e.g. 2,8,32).
+    #[arg(long, value_delimiter = ',')]
+    bench_rekey: Vec<usize>,
     /// Nodes per scenario (1..=64).
     #[arg(long, default_value_t = 5)]
     nodes: usize,
@@ -61,6 +64,32 @@ fn main() {
             std::process::exit(2);
         }
     };
+    if !args.bench_rekey.is_empty() {
+        println!("n     step     members rotations latency_ms compute_mean_ms compute_max_ms");
+        let mut failed = false;
+        for &n in &args.bench_rekey {
+            match totem::sim::secure_bench::rekey_bench(n, args.start) {
+                Ok(rows) => {
+                    for c in rows {
+                        println!(
+                            "{n:<5} {:<8} {:<7} {:<9} {:<10.1} {:<15.3} {:.3}",
+                            c.what,
+                            c.members,
+                            c.rotations,
+                            c.latency.as_secs_f64() * 1e3,
+                            c.compute_mean.as_secs_f64() * 1e3,
+                            c.compute_max.as_secs_f64() * 1e3
+                        );
+                    }
+                }
+                Err(e) => {
+                    println!("{e}");
+                    failed = true;
+                }
+            }
+        }
+        std::process::exit(i32::from(failed));
+    }
     let mut violations = 0u64;
     for seed in args.start..args.start.saturating_add(args.seeds) {
         let mut sc = Scenario::generate(seed, args.nodes, generation);

@@ -68,6 +68,8 @@ pub struct SecureStats {
     pub activations: u64,
     /// Refreshes this node started.
     pub refreshes_started: u64,
+    /// Wall-clock nanoseconds spent in the key agreement (benchmarks).
+    pub compute_ns: u64,
 }
 
 /// What happened to a key, for recordings and benchmarks.
@@ -79,6 +81,8 @@ pub enum KeyNoteKind {
     Agreed,
     /// Every member has the key; this node sends with it.
     Activated,
+    /// This node started a refresh of the key epoch given.
+    RefreshStart,
 }
 
 /// One key event with the token rotations this node had seen so far.
@@ -97,6 +101,8 @@ pub struct KeyNote {
     pub members: Vec<u32>,
     /// Tokens this node had received (without duplicates) at that moment.
     pub tokens: u64,
+    /// This node's cumulative key-agreement compute time at that moment, in nanoseconds.
+    pub compute_ns: u64,
 }
 
 struct ClusterKey {
@@ -220,6 +226,14 @@ impl SecureNode {
     pub fn member(&self) -> &Member {
         &self.member
     }
+    /// Asks for a refresh of the group key as soon as this node may start one (only the
+    /// designated refresher of the current epoch acts on it).
+    pub fn request_refresh(&mut self) {
+        if self.slots.active_epoch().is_some() {
+            self.refresh_due = true;
+        }
+    }
+
     /// Takes the key events recorded since the last call.
     pub fn take_notes(&mut self) -> Vec<KeyNote> {
         std::mem::take(&mut self.notes)
@@ -387,12 +401,16 @@ impl SecureNode {
                     fingerprint: [0; 8],
                     members: members.clone(),
                     tokens: tokens(engine),
+                    compute_ns: self.stats.compute_ns,
                 });
                 let cc = ConfigChange {
                     ring,
                     members: members.clone(),
                 };
-                match self.member.config_change(&cc, rng) {
+                let t0 = std::time::Instant::now();
+                let r = self.member.config_change(&cc, rng);
+                self.stats.compute_ns += t0.elapsed().as_nanos() as u64;
+                match r {
                     Ok(msgs) => self
                         .outbox
                         .extend(msgs.iter().map(|m| control::key_agreement(m))),
@@ -420,7 +438,10 @@ impl SecureNode {
                     seq,
                 }),
                 Ok(Control::KeyAgreement(m)) => {
-                    match self.member.receive(m, rng) {
+                    let t0 = std::time::Instant::now();
+                    let r = self.member.receive(m, rng);
+                    self.stats.compute_ns += t0.elapsed().as_nanos() as u64;
+                    match r {
                         Ok(msgs) => self
                             .outbox
                             .extend(msgs.iter().map(|m| control::key_agreement(m))),
@@ -472,6 +493,7 @@ impl SecureNode {
             fingerprint: fp,
             members: self.member.members().to_vec(),
             tokens: tokens(engine),
+            compute_ns: self.stats.compute_ns,
         });
         self.outbox.push_back(control::ready(&epoch));
     }
@@ -496,6 +518,7 @@ impl SecureNode {
                 fingerprint: fp,
                 members: self.members.clone(),
                 tokens: tokens(engine),
+                compute_ns: self.stats.compute_ns,
             });
         }
     }
@@ -568,7 +591,21 @@ impl SecureNode {
             (Some(iv), Some(since)) if now >= since + iv
         );
         if (by_time || self.refresh_due) && self.can_refresh() {
-            match self.member.start_refresh(rng) {
+            let t0 = std::time::Instant::now();
+            let r = self.member.start_refresh(rng);
+            self.stats.compute_ns += t0.elapsed().as_nanos() as u64;
+            if let Some(e) = self.slots.active_epoch() {
+                self.notes.push(KeyNote {
+                    kind: KeyNoteKind::RefreshStart,
+                    at: now,
+                    epoch: e,
+                    fingerprint: [0; 8],
+                    members: self.members.clone(),
+                    tokens: tokens(engine),
+                    compute_ns: self.stats.compute_ns,
+                });
+            }
+            match r {
                 Ok(Some(m)) => self.outbox.push_back(control::key_agreement(&m)),
                 Ok(None) => self.check_new_key(now, engine),
                 Err(e) => {

@@ -8,6 +8,7 @@ pub mod evs_check;
 pub mod record;
 pub mod rng;
 pub mod scenario;
+pub mod secure_bench;
 pub mod secure_check;
 
 use std::cmp::Reverse;
@@ -504,6 +505,11 @@ impl Sim {
         } else {
             self.log.secure.sealed_on_wire += 1;
         }
+    }
+
+    /// The secure layer of node `i`, mutable (benchmarks trigger refreshes through it).
+    pub fn secure_mut(&mut self, i: usize) -> Option<&mut SecureNode> {
+        self.nodes.get_mut(i)?.secure.as_mut()
     }
 
     /// The secure layer of node `i`, if it is up and the run is secure.

@@ -38,6 +38,7 @@ fn add(t: &mut SecureStats, s: &SecureStats) {
     t.agreements += s.agreements;
     t.activations += s.activations;
     t.refreshes_started += s.refreshes_started;
+    t.compute_ns += s.compute_ns;
 }
 
 /// Checks the recording of a secure run; returns violations and a summary.

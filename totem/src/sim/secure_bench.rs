@@ -1,0 +1,232 @@
+//! Rekey latency of the secure layer measured in the simulator: token rotations and
+//! virtual time from a configuration change (or a refresh request) until every member sends
+//! with the new key, and the key-agreement compute time per member.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use totem_wire::Generation;
+
+use super::{Sim, SimConfig};
+use crate::secure::{KeyNoteKind, SecureConfig};
+
+/// Latency of one rekey.
+#[derive(Debug, Clone, Default)]
+pub struct RekeyCost {
+    /// What changed.
+    pub what: &'static str,
+    /// Members of the resulting configuration.
+    pub members: usize,
+    /// Token rotations from the change until the last member sends with the new key.
+    pub rotations: u64,
+    /// Virtual time for the same span.
+    pub latency: Duration,
+    /// Key-agreement compute time per member: (mean, max).
+    pub compute_mean: Duration,
+    /// Worst member.
+    pub compute_max: Duration,
+}
+
+/// Whether every live node sends with a key of its engine's current ring at `epoch` or later,
+/// and the ring holds every live node.
+fn all_active(sim: &Sim, min_epoch: u32) -> bool {
+    sim.converged()
+        && sim.live().iter().all(|&i| {
+            let (Some(e), Some(s)) = (sim.engine(i), sim.secure(i)) else {
+                return false;
+            };
+            s.active_epoch().is_some_and(|k| {
+                k.ring.seq == e.ring_id().seq
+                    && k.ring.rep == e.ring_id().rep_nodeid()
+                    && k.epoch >= min_epoch
+            })
+        })
+}
+
+fn run_until_active(sim: &mut Sim, min_epoch: u32, bound: Duration) -> bool {
+    let end = sim.elapsed() + bound;
+    while sim.elapsed() < end {
+        let t = sim.elapsed() + Duration::from_millis(20);
+        sim.run_until(t);
+        if all_active(sim, min_epoch) {
+            return true;
+        }
+    }
+    false
+}
+
+/// Measures the rekey of the last configuration (its epoch 0) from the notes.
+fn config_cost(sim: &Sim, what: &'static str) -> Option<RekeyCost> {
+    let notes = &sim.log.secure.notes;
+    let last = notes
+        .iter()
+        .rev()
+        .find(|n| n.note.kind == KeyNoteKind::Activated && n.note.epoch.epoch == 0)?;
+    let ring = last.note.epoch.ring;
+    let mut per_life: BTreeMap<
+        usize,
+        (
+            Option<&super::record::SecureNote>,
+            Option<&super::record::SecureNote>,
+        ),
+    > = BTreeMap::new();
+    for n in notes.iter().filter(|n| n.note.epoch.ring == ring) {
+        match n.note.kind {
+            KeyNoteKind::ConfigStart => per_life.entry(n.life).or_default().0 = Some(n),
+            KeyNoteKind::Activated if n.note.epoch.epoch == 0 => {
+                per_life.entry(n.life).or_default().1 = Some(n)
+            }
+            _ => {}
+        }
+    }
+    cost(
+        what,
+        per_life.values().filter_map(|(a, b)| Some(((*a)?, (*b)?))),
+    )
+}
+
+fn cost<'a>(
+    what: &'static str,
+    pairs: impl Iterator<Item = (&'a super::record::SecureNote, &'a super::record::SecureNote)>,
+) -> Option<RekeyCost> {
+    let mut c = RekeyCost {
+        what,
+        ..Default::default()
+    };
+    let mut sum = 0u64;
+    let mut start = None::<Duration>;
+    let mut end = Duration::ZERO;
+    for (a, b) in pairs {
+        c.members += 1;
+        c.rotations = c.rotations.max(b.note.tokens.saturating_sub(a.note.tokens));
+        let ns = b.note.compute_ns.saturating_sub(a.note.compute_ns);
+        sum += ns;
+        c.compute_max = c.compute_max.max(Duration::from_nanos(ns));
+        start = Some(start.map_or(a.at, |s: Duration| s.min(a.at)));
+        end = end.max(b.at);
+    }
+    if c.members == 0 {
+        return None;
+    }
+    c.compute_mean = Duration::from_nanos(sum / c.members as u64);
+    c.latency = end.saturating_sub(start.unwrap_or_default());
+    Some(c)
+}
+
+/// Refresh cost: from the refresher's request to every member's activation of the next
+/// epoch (rotations counted on each member from its activation of the previous epoch's
+/// moment of the request, i.e. its own token count then).
+fn refresh_cost(sim: &Sim) -> Option<RekeyCost> {
+    let notes = &sim.log.secure.notes;
+    let start = notes
+        .iter()
+        .rev()
+        .find(|n| n.note.kind == KeyNoteKind::RefreshStart)?;
+    let from = start.note.epoch;
+    let mut next = from;
+    next.epoch += 1;
+    // For each life: its Activated(from) as the compute baseline, Activated(next) as the end.
+    let mut per_life: BTreeMap<
+        usize,
+        (
+            Option<&super::record::SecureNote>,
+            Option<&super::record::SecureNote>,
+        ),
+    > = BTreeMap::new();
+    for n in notes
+        .iter()
+        .filter(|n| n.note.kind == KeyNoteKind::Activated)
+    {
+        if n.note.epoch == from {
+            per_life.entry(n.life).or_default().0 = Some(n);
+        } else if n.note.epoch == next {
+            per_life.entry(n.life).or_default().1 = Some(n);
+        }
+    }
+    let mut c = cost(
+        "refresh",
+        per_life.values().filter_map(|(a, b)| Some(((*a)?, (*b)?))),
+    )?;
+    // Rotations and latency from the request (the refresher's own count).
+    let own_end = per_life
+        .get(&start.life)
+        .and_then(|(_, b)| *b)
+        .map(|b| b.note.tokens.saturating_sub(start.note.tokens));
+    c.rotations = own_end.unwrap_or(c.rotations);
+    let end = per_life
+        .values()
+        .filter_map(|(_, b)| b.map(|b| b.at))
+        .max()
+        .unwrap_or(start.at);
+    c.latency = end.saturating_sub(start.at);
+    Some(c)
+}
+
+/// Runs the benchmark for `n` nodes (G3): formation of the ring from `n` singletons, a
+/// refresh, the crash of one member and its restart. Returns one line per step measured.
+pub fn rekey_bench(n: usize, seed: u64) -> Result<Vec<RekeyCost>, String> {
+    let mut cfg = SimConfig::new(n, Generation::G3, seed);
+    let mut sc = SecureConfig::new((0..128u8).collect());
+    sc.rekey_interval = None;
+    sc.rekey_packets = None;
+    cfg.secure = Some(sc);
+    let mut sim = Sim::new(cfg);
+    sim.datagram_budget = u64::MAX;
+    let bound = Duration::from_secs(120);
+    let mut out = Vec::new();
+    if !run_until_active(&mut sim, 0, bound) {
+        return Err(format!(
+            "n={n}: ring with a group key not formed in {bound:?}"
+        ));
+    }
+    out.extend(config_cost(&sim, "form"));
+    // Refresh: ask the designated refresher (every node is asked; only it acts).
+    for i in sim.live() {
+        if let Some(s) = sim.secure_mut(i) {
+            s.request_refresh();
+        }
+    }
+    if !run_until_active(&mut sim, 1, bound) {
+        return Err(format!("n={n}: refresh not finished in {bound:?}"));
+    }
+    out.extend(refresh_cost(&sim));
+    if n >= 2 {
+        let victim = n / 2;
+        sim.crash(victim);
+        if !run_until_active(&mut sim, 0, bound) {
+            return Err(format!("n={n}: ring after a crash not keyed in {bound:?}"));
+        }
+        out.extend(config_cost(&sim, "leave"));
+        sim.restart(victim);
+        if !run_until_active(&mut sim, 0, bound) {
+            return Err(format!(
+                "n={n}: ring after a restart not keyed in {bound:?}"
+            ));
+        }
+        out.extend(config_cost(&sim, "join"));
+    }
+    sim.record_secure_stats();
+    let (v, _) = super::secure_check::check(&sim.log);
+    if let Some(first) = v.first() {
+        return Err(format!("n={n}: secure check failed: {first}"));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bench_runs_for_small_rings() {
+        let r = rekey_bench(4, 1).unwrap();
+        let what: Vec<_> = r.iter().map(|c| c.what).collect();
+        assert_eq!(what, ["form", "refresh", "leave", "join"]);
+        for c in &r {
+            // A rekey needs the agreement messages and the Ready round: at least one rotation.
+            assert!(c.rotations >= 1 && c.rotations < 40, "{c:?}");
+        }
+        assert_eq!(r[2].members, 3);
+        assert_eq!(r[3].members, 4);
+    }
+}
