@@ -422,7 +422,19 @@ impl SecureNode {
                 self.check_new_key(now, engine);
                 Some(ev)
             }
-            Event::Config { .. } => Some(ev),
+            Event::Config {
+                kind: ConfigKind::Transitional,
+                ref members,
+                ..
+            } => {
+                // Members arriving from other rings (or restarted under the same nodeid) are
+                // cut from our tree here, so each subgroup announces a disjoint tree.
+                if let Err(e) = self.member.transitional(members) {
+                    tracing::warn!(node = self.me, "transitional configuration refused: {e}");
+                    self.stats.ka_errors += 1;
+                }
+                Some(ev)
+            }
             Event::Deliver {
                 sender,
                 payload,

@@ -161,10 +161,11 @@ pub fn check_final(sim: &Sim) -> Vec<String> {
         match s.active_epoch() {
             Some(k) if k.ring.rep == ring.rep_nodeid() && k.ring.seq == ring.seq => {}
             other => v.push(format!(
-                "node {}: at the end its send key is {other:?}, not one of ring ({}, {})",
+                "node {}: at the end its send key is {other:?}, not one of ring ({}, {}) (agreement running: {}; {s:?})",
                 e.nodeid(),
                 ring.rep_nodeid(),
-                ring.seq
+                ring.seq,
+                s.member().in_progress(),
             )),
         }
     }
