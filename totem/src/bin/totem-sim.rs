@@ -16,6 +16,10 @@ struct Args {
     /// Rekey benchmark instead of scenarios: comma-separated ring sizes (e.g. 2,8,32).
     #[arg(long, value_delimiter = ',')]
     bench_rekey: Vec<usize>,
+    /// Network-free model of the key agreement for these ring sizes: waves of messages and
+    /// compute per member (for sizes the simulator cannot run in reasonable time).
+    #[arg(long, value_delimiter = ',')]
+    model_rekey: Vec<usize>,
     /// Nodes per scenario (1..=64).
     #[arg(long, default_value_t = 5)]
     nodes: usize,
@@ -96,6 +100,23 @@ fn main() {
             }
         }
         std::process::exit(i32::from(failed));
+    }
+    if !args.model_rekey.is_empty() {
+        println!("n     step     members waves rotations<=waves+1 compute_mean_ms compute_max_ms");
+        for &n in &args.model_rekey {
+            for c in totem::sim::secure_bench::model_bench(n, args.start) {
+                println!(
+                    "{n:<5} {:<8} {:<7} {:<5} {:<19} {:<15.3} {:.3}",
+                    c.what,
+                    c.members,
+                    c.waves,
+                    c.waves + 1,
+                    c.compute_mean.as_secs_f64() * 1e3,
+                    c.compute_max.as_secs_f64() * 1e3
+                );
+            }
+        }
+        return;
     }
     let mut violations = 0u64;
     for seed in args.start..args.start.saturating_add(args.seeds) {

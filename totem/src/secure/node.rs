@@ -130,6 +130,7 @@ pub struct SecureNode {
     refresh_sent: bool,
     refresh_due: bool,
     outbox: VecDeque<Vec<u8>>,
+    transitional: Option<Vec<u32>>,
     stats: SecureStats,
     notes: Vec<KeyNote>,
 }
@@ -209,6 +210,7 @@ impl SecureNode {
             refresh_sent: false,
             refresh_due: false,
             outbox: VecDeque::new(),
+            transitional: None,
             stats: SecureStats::default(),
             notes: Vec::new(),
         })
@@ -403,6 +405,14 @@ impl SecureNode {
                     tokens: tokens(engine),
                     compute_ns: self.stats.compute_ns,
                 });
+                // Members arriving from other rings (or restarted under the same nodeid) are
+                // cut from our tree, so each subgroup announces a disjoint tree.
+                if let Some(t) = self.transitional.take() {
+                    if let Err(e) = self.member.transitional(&t) {
+                        tracing::warn!(node = self.me, "transitional configuration refused: {e}");
+                        self.stats.ka_errors += 1;
+                    }
+                }
                 let cc = ConfigChange {
                     ring,
                     members: members.clone(),
@@ -427,12 +437,9 @@ impl SecureNode {
                 ref members,
                 ..
             } => {
-                // Members arriving from other rings (or restarted under the same nodeid) are
-                // cut from our tree here, so each subgroup announces a disjoint tree.
-                if let Err(e) = self.member.transitional(members) {
-                    tracing::warn!(node = self.me, "transitional configuration refused: {e}");
-                    self.stats.ka_errors += 1;
-                }
+                // Old-ring messages delivered in the transitional configuration still apply
+                // to the old tree; the tree is cut to these members at the regular one.
+                self.transitional = Some(members.clone());
                 Some(ev)
             }
             Event::Deliver {
@@ -560,6 +567,9 @@ impl SecureNode {
     fn can_refresh(&self) -> bool {
         !self.refresh_sent
             && self.pending.is_none()
+            // The previous key must have retired first: the refresh installs a key in the
+            // second slot, and members that switched later may still be using the old one.
+            && self.slots.retire_deadline().is_none()
             && !self.member.in_progress()
             && self.is_refresher()
     }

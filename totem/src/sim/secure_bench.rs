@@ -230,3 +230,137 @@ mod tests {
         assert_eq!(r[3].members, 4);
     }
 }
+
+/// Cost of one change in the network-free model of the key agreement.
+#[derive(Debug, Clone, Default)]
+pub struct ModelCost {
+    /// What changed.
+    pub what: &'static str,
+    /// Members after the change.
+    pub members: usize,
+    /// Sequential waves of agreed messages (each answers the previous one's delivery).
+    pub waves: u32,
+    /// Key-agreement compute per member: mean.
+    pub compute_mean: Duration,
+    /// Worst member.
+    pub compute_max: Duration,
+}
+
+type Group = BTreeMap<u32, totem_keygen::Member>;
+
+/// Delivers `first` and every answer, wave by wave, to all of `ids` in the same order (what
+/// Totem's agreed order gives); returns the waves and each member's compute time.
+fn waves(
+    group: &mut Group,
+    ids: &[u32],
+    first: Vec<Vec<u8>>,
+    rng: &mut super::rng::CryptoStream,
+    spent: &mut BTreeMap<u32, Duration>,
+) -> u32 {
+    let mut wave = first;
+    let mut n = 0;
+    while !wave.is_empty() && n < 64 {
+        n += 1;
+        let mut next = Vec::new();
+        for m in &wave {
+            for id in ids {
+                let Some(mem) = group.get_mut(id) else {
+                    continue;
+                };
+                let t0 = std::time::Instant::now();
+                let r = mem.receive(m, rng);
+                *spent.entry(*id).or_default() += t0.elapsed();
+                if let Ok(out) = r {
+                    next.extend(out);
+                }
+            }
+        }
+        wave = next;
+    }
+    n
+}
+
+fn change(
+    group: &mut Group,
+    ids: &[u32],
+    seq: u64,
+    rng: &mut super::rng::CryptoStream,
+    what: &'static str,
+) -> ModelCost {
+    let cfg = totem_keygen::ConfigChange {
+        ring: totem_keygen::RingId { rep: 1, seq },
+        members: ids.to_vec(),
+    };
+    let mut spent = BTreeMap::new();
+    let mut first = Vec::new();
+    for id in ids {
+        if let Some(m) = group.get_mut(id) {
+            let t0 = std::time::Instant::now();
+            if let Ok(out) = m.config_change(&cfg, rng) {
+                first.extend(out);
+            }
+            *spent.entry(*id).or_default() += t0.elapsed();
+        }
+    }
+    let w = waves(group, ids, first, rng, &mut spent);
+    summarize(what, ids.len(), w, &spent)
+}
+
+fn summarize(
+    what: &'static str,
+    members: usize,
+    waves: u32,
+    spent: &BTreeMap<u32, Duration>,
+) -> ModelCost {
+    let total: Duration = spent.values().sum();
+    ModelCost {
+        what,
+        members,
+        waves,
+        compute_mean: total / members.max(1) as u32,
+        compute_max: spent.values().max().copied().unwrap_or_default(),
+    }
+}
+
+/// The key agreement for `n` members without the network: ring formation from singletons,
+/// a refresh, a leave and a join, delivered wave by wave in one agreed order. In the ring a
+/// wave costs at most one token rotation and the Ready notices one more, so
+/// `waves + 1` bounds the rotations; [`rekey_bench`] measures them where the simulator runs.
+pub fn model_bench(n: usize, seed: u64) -> Vec<ModelCost> {
+    let creds =
+        totem_keygen::Credentials::from_authkey(&(0..128u8).collect::<Vec<_>>()).expect("authkey");
+    let mut rng = super::rng::CryptoStream::new(seed);
+    let ids: Vec<u32> = (1..=n as u32).collect();
+    let mut group: Group = ids
+        .iter()
+        .map(|&id| (id, totem_keygen::Member::new(id, creds.clone(), &mut rng)))
+        .collect();
+    let mut out = vec![change(&mut group, &ids, 1, &mut rng, "form")];
+    // Refresh by the first member.
+    let mut spent = BTreeMap::new();
+    let t0 = std::time::Instant::now();
+    let first: Vec<Vec<u8>> = group
+        .get_mut(&ids[0])
+        .and_then(|m| m.start_refresh(&mut rng).ok().flatten())
+        .into_iter()
+        .collect();
+    spent.insert(ids[0], t0.elapsed());
+    let w = waves(&mut group, &ids, first, &mut rng, &mut spent);
+    out.push(summarize("refresh", n, w, &spent));
+    if n >= 2 {
+        let victim = ids[n / 2];
+        let rest: Vec<u32> = ids.iter().copied().filter(|&x| x != victim).collect();
+        for id in &rest {
+            if let Some(m) = group.get_mut(id) {
+                let _ = m.transitional(&rest);
+            }
+        }
+        out.push(change(&mut group, &rest, 2, &mut rng, "leave"));
+        group.insert(
+            victim,
+            totem_keygen::Member::new(victim, creds.clone(), &mut rng),
+        );
+        out.push(change(&mut group, &ids, 3, &mut rng, "join"));
+    }
+    out
+}
