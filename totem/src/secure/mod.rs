@@ -39,9 +39,12 @@
 //!    `Ready(e)` as an agreed multicast, still sealed with its current key.
 //! 2. When it has delivered `Ready(e)` from every member of the configuration, every member
 //!    can open `e`: it starts sending with `e`; the old key becomes *retiring*.
-//! 3. The retiring key is dropped `retire_grace` later (a member that delivers the last
-//!    `Ready` a little later still sends with the old key until then; it is bounded by the
-//!    token timeout, beyond which the ring reforms anyway).
+//! 3. Having switched, it sends `Switched(e)` (agreed). Once it delivered `Switched(e)` from
+//!    every member, no member seals with the old key any more; the old key is dropped
+//!    `retire_grace` later (datagrams sealed just before a switch may still be in flight).
+//!    A member may deliver the last `Ready` seconds after the others (for instance when a
+//!    one-way link makes it wait for retransmissions) while the ring stays up, so a pure
+//!    timer is not enough: the simulator found exactly that case.
 //!
 //! Packets under a group key in neither slot are rejected and counted: older epochs as
 //! `stale_epoch`, others as `unknown_key`; rejections of the receiver's current ring are

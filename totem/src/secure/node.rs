@@ -126,6 +126,8 @@ pub struct SecureNode {
     pending: Option<KeyEpoch>,
     pending_fp: [u8; 8],
     ready: BTreeSet<u32>,
+    switch_epoch: Option<KeyEpoch>,
+    switched: BTreeSet<u32>,
     active_since: Option<Instant>,
     refresh_sent: bool,
     refresh_due: bool,
@@ -206,6 +208,8 @@ impl SecureNode {
             pending: None,
             pending_fp: [0; 8],
             ready: BTreeSet::new(),
+            switch_epoch: None,
+            switched: BTreeSet::new(),
             active_since: None,
             refresh_sent: false,
             refresh_due: false,
@@ -340,6 +344,15 @@ impl SecureNode {
                     }
                     if current_ring {
                         self.stats.switch_rejections += 1;
+                        tracing::debug!(
+                            node = self.me,
+                            sender,
+                            ?epoch,
+                            active = ?self.slots.active_epoch(),
+                            other = ?self.slots.other_epoch(),
+                            pending = ?self.pending,
+                            "switch rejection"
+                        );
                     }
                     return None;
                 };
@@ -393,6 +406,8 @@ impl SecureNode {
                 self.members = members.clone();
                 self.pending = None;
                 self.ready.clear();
+                self.switch_epoch = None;
+                self.switched.clear();
                 self.refresh_sent = false;
                 self.refresh_due = false;
                 self.outbox.clear();
@@ -479,6 +494,16 @@ impl SecureNode {
                     }
                     None
                 }
+                Ok(Control::Switched(e)) => {
+                    if self.switch_epoch == Some(e) {
+                        self.switched.insert(sender);
+                        if self.members.iter().all(|m| self.switched.contains(m)) {
+                            self.slots.arm_retire(now + self.cfg.retire_grace);
+                            self.switch_epoch = None;
+                        }
+                    }
+                    None
+                }
                 Err(_) => {
                     self.stats.bad_control += 1;
                     None
@@ -522,9 +547,12 @@ impl SecureNode {
         if !self.members.iter().all(|m| self.ready.contains(m)) {
             return;
         }
-        if self.slots.activate(e, now + self.cfg.retire_grace) {
+        if self.slots.activate(e) {
             self.pending = None;
             self.ready.clear();
+            self.switch_epoch = Some(e);
+            self.switched.clear();
+            self.outbox.push_back(control::switched(&e));
             self.active_since = Some(now);
             self.refresh_sent = false;
             self.refresh_due = false;
@@ -569,7 +597,7 @@ impl SecureNode {
             && self.pending.is_none()
             // The previous key must have retired first: the refresh installs a key in the
             // second slot, and members that switched later may still be using the old one.
-            && self.slots.retire_deadline().is_none()
+            && !self.slots.retiring()
             && !self.member.in_progress()
             && self.is_refresher()
     }

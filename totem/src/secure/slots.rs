@@ -99,8 +99,9 @@ impl Slot {
 pub enum Role {
     /// A new key, received with but not yet sent with.
     Next,
-    /// The previous send key, received with until the instant given.
-    Retiring(Instant),
+    /// The previous send key, received with until the instant given (`None`: until every
+    /// member confirmed it switched, then a grace period).
+    Retiring(Option<Instant>),
 }
 
 /// The send slot and the second receive slot.
@@ -134,15 +135,16 @@ impl KeySlots {
         self.other = Some((Slot::new(gk), Role::Next));
     }
 
-    /// Starts sending with the next key `epoch`; the old send key retires at `retire_at`.
-    /// Returns false when `epoch` is not the installed next key.
-    pub fn activate(&mut self, epoch: KeyEpoch, retire_at: Instant) -> bool {
+    /// Starts sending with the next key `epoch`; the old send key becomes retiring (with no
+    /// deadline until [`Self::arm_retire`]). Returns false when `epoch` is not the installed
+    /// next key.
+    pub fn activate(&mut self, epoch: KeyEpoch) -> bool {
         match self.other.take() {
             Some((s, Role::Next)) if s.epoch == epoch => {
                 self.other = self
                     .active
                     .replace(s)
-                    .map(|old| (old, Role::Retiring(retire_at)));
+                    .map(|old| (old, Role::Retiring(None)));
                 true
             }
             o => {
@@ -152,9 +154,21 @@ impl KeySlots {
         }
     }
 
+    /// Sets the instant the retiring key goes.
+    pub fn arm_retire(&mut self, at: Instant) {
+        if let Some((_, r @ Role::Retiring(None))) = &mut self.other {
+            *r = Role::Retiring(Some(at));
+        }
+    }
+
+    /// Whether a previous key is still held.
+    pub fn retiring(&self) -> bool {
+        matches!(self.other, Some((_, Role::Retiring(_))))
+    }
+
     /// Drops a retiring key whose time has come.
     pub fn expire(&mut self, now: Instant) {
-        if let Some((_, Role::Retiring(at))) = &self.other {
+        if let Some((_, Role::Retiring(Some(at)))) = &self.other {
             if *at <= now {
                 self.other = None;
             }
@@ -164,7 +178,7 @@ impl KeySlots {
     /// When the retiring key goes.
     pub fn retire_deadline(&self) -> Option<Instant> {
         match &self.other {
-            Some((_, Role::Retiring(at))) => Some(*at),
+            Some((_, Role::Retiring(at))) => *at,
             _ => None,
         }
     }
