@@ -102,15 +102,15 @@ fn main() {
         std::process::exit(i32::from(failed));
     }
     if !args.model_rekey.is_empty() {
-        println!("n     step     members waves rotations<=waves+1 compute_mean_ms compute_max_ms");
+        println!("n     step     members waves rotations_est compute_mean_ms compute_max_ms");
         for &n in &args.model_rekey {
             for c in totem::sim::secure_bench::model_bench(n, args.start) {
                 println!(
-                    "{n:<5} {:<8} {:<7} {:<5} {:<19} {:<15.3} {:.3}",
+                    "{n:<5} {:<8} {:<7} {:<5} {:<13} {:<15.3} {:.3}",
                     c.what,
                     c.members,
                     c.waves,
-                    c.waves + 1,
+                    c.rotations_est,
                     c.compute_mean.as_secs_f64() * 1e3,
                     c.compute_max.as_secs_f64() * 1e3
                 );
