@@ -41,6 +41,9 @@ fn add(t: &mut SecureStats, s: &SecureStats) {
     t.compute_ns += s.compute_ns;
 }
 
+/// One life's agreement of a key epoch: (life, nodeid, fingerprint, members).
+type Agreed<'a> = (usize, u32, [u8; 8], &'a Vec<u32>);
+
 /// Checks the recording of a secure run; returns violations and a summary.
 pub fn check(log: &Log) -> (Vec<String>, SecureSummary) {
     let mut v = Vec::new();
@@ -49,8 +52,7 @@ pub fn check(log: &Log) -> (Vec<String>, SecureSummary) {
         v.push(format!("unsealed datagram: {u}"));
     }
     // Same key (fingerprint) and same member list for every life that agreed an epoch.
-    let mut by_epoch: BTreeMap<(u32, u64, u32), Vec<(usize, u32, [u8; 8], &Vec<u32>)>> =
-        BTreeMap::new();
+    let mut by_epoch: BTreeMap<(u32, u64, u32), Vec<Agreed<'_>>> = BTreeMap::new();
     for n in &sec.notes {
         if n.note.kind == KeyNoteKind::Agreed {
             let e = n.note.epoch;
