@@ -2,6 +2,12 @@
 //!
 //! Prints every violation with the seed that reproduces it and ends with
 //! `seeds=N violations=V`; exits non-zero when V > 0.
+//!
+//! `--secure` runs the secure layer (`totem::secure`) on every node: the wire is audited for
+//! unsealed datagrams and every key epoch for agreement, besides the EVS check.
+//! `--bench-rekey 2,8,32,128` measures rekey latency in token rotations in the simulator;
+//! `--model-rekey 384` estimates it without the network for sizes the simulator cannot run
+//! in reasonable time.
 
 use clap::Parser;
 use totem::sim::scenario::Scenario;
