@@ -145,18 +145,21 @@ impl Sim {
     }
 
     /// The engine configuration of node `i`: G1/G2 addresses are assigned in reverse
-    /// nodeid order, so the representative (lowest address) is the highest nodeid.
+    /// nodeid order, so the representative (lowest address) is the highest nodeid (among
+    /// the first 200 nodes; larger simulations continue in 198.51.100.0/24).
     pub fn engine_config(&self, i: usize) -> Config {
         let nodeid = i as u32 + 1;
         let gen = self.cfg.generation;
         let mut c = match gen {
             Generation::G3 => Config::new(gen, nodeid),
             _ => {
-                let host = 200u8.saturating_sub(i as u8);
-                Config::with_address(
-                    gen,
-                    TotemIpAddress::v4(nodeid, Ipv4Addr::new(192, 0, 2, host)),
-                )
+                // 192.0.2.200 down to .1 for the first 200 nodes, then 198.51.100.255 down
+                // (so addresses stay unique up to MAX_NODES).
+                let ip = match u8::try_from(i) {
+                    Ok(k) if k < 200 => Ipv4Addr::new(192, 0, 2, 200 - k),
+                    _ => Ipv4Addr::new(198, 51, 100, 255u8.saturating_sub((i - 200) as u8)),
+                };
+                Config::with_address(gen, TotemIpAddress::v4(nodeid, ip))
             }
         };
         c.token = self.cfg.token;
