@@ -1,218 +1,37 @@
-//! The native AEAD envelope that carries every Totem datagram of a secure ring.
+//! Sealing and opening of the native AEAD envelope around every datagram of a secure ring.
 //!
-//! Layout (big-endian); the 32-byte header is the associated data:
-//!
-//! ```text
-//! offset size field
-//!  0      2   magic "TS"
-//!  2      1   version (1)
-//!  3      1   key class: 1 cluster key, 2 group key
-//!  4      4   sender nodeid
-//!  8     16   key id
-//!               class 1: session id = sender nodeid (4) ‖ 12 random bytes drawn at start
-//!               class 2: ring representative (4) ‖ ring sequence (8) ‖ key epoch (4)
-//! 24      8   per-sender counter (starts at 0 for every session or group key)
-//! 32      n   ciphertext, then the 16-byte Poly1305 tag
-//! ```
-//!
-//! Nonces:
-//! * class 2 (ChaCha20-Poly1305, key unique to one (ring id, epoch)): nonce = sender (4) ‖
-//!   counter (8). Nodeids are unique within a ring and a sender never reuses a counter under
-//!   one key (it refuses to seal when the counter would wrap);
-//! * class 1 (XChaCha20-Poly1305 under the long-lived cluster key): nonce = session id (16) ‖
-//!   counter (8). The session id starts with the sender's nodeid, so two nodes never share a
-//!   nonce; a restarted node draws 96 fresh random bits, so two runs of one node collide
-//!   with probability 2^-96 per pair of runs; within a run the counter never repeats.
+//! The byte format (32-byte header: magic "TS", version, key class, sender, 16-byte key id,
+//! counter; then ciphertext and tag) and the nonce scheme are defined and documented in
+//! [`totem_wire::envelope::native`], which also has the fuzz target. Here: the AEADs.
+//! * class 2, group key: ChaCha20-Poly1305, nonce = sender (4) ‖ counter (8);
+//! * class 1, cluster key: XChaCha20-Poly1305, nonce = session id (16) ‖ counter (8).
 
 use chacha20poly1305::aead::{Aead, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Nonce, XChaCha20Poly1305, XNonce};
 use totem_keygen::{KeyEpoch, RingId};
 
-/// Magic bytes at the start of every envelope.
-pub const MAGIC: [u8; 2] = *b"TS";
-/// Envelope version.
-pub const VERSION: u8 = 1;
-/// Header length (also the associated data).
-pub const HEADER_LEN: usize = 32;
-/// Poly1305 tag length.
-pub const TAG_LEN: usize = 16;
-/// Smallest valid envelope (empty plaintext).
-pub const MIN_LEN: usize = HEADER_LEN + TAG_LEN;
+pub use totem_wire::envelope::native::{
+    EnvelopeView, Header, KeyId, NativeEnvelopeError as EnvelopeError, HEADER_LEN, MAGIC, MIN_LEN,
+    TAG_LEN, VERSION,
+};
 
-/// Why an envelope could not be parsed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum EnvelopeError {
-    /// Shorter than header and tag.
-    #[error("envelope of {len} bytes is shorter than the {min}-byte minimum")]
-    Truncated {
-        /// Bytes present.
-        len: usize,
-        /// Bytes needed.
-        min: usize,
-    },
-    /// Offset 0 does not hold "TS".
-    #[error("bad magic {found:02x?} at offset 0 (want \"TS\")")]
-    BadMagic {
-        /// The two bytes found.
-        found: [u8; 2],
-    },
-    /// Offset 2 holds an unknown version.
-    #[error("unknown envelope version {0} at offset 2")]
-    BadVersion(u8),
-    /// Offset 3 holds an unknown key class.
-    #[error("unknown key class {0} at offset 3")]
-    BadClass(u8),
-    /// A cluster-key session id does not start with the sender nodeid.
-    #[error("session id at offset 8 names node {session_node}, sender field says {sender}")]
-    SessionMismatch {
-        /// Nodeid in the sender field.
-        sender: u32,
-        /// Nodeid in the session id.
-        session_node: u32,
-    },
-}
-
-/// Which key sealed a packet.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum KeyId {
-    /// The cluster key (derived from the authkey), with the sender's session id.
-    Cluster {
-        /// Sender nodeid ‖ 12 random bytes.
-        session: [u8; 16],
-    },
-    /// A group key agreed on a ring.
-    Group(KeyEpoch),
-}
-
-impl KeyId {
-    /// Key class byte.
-    pub fn class(&self) -> u8 {
-        match self {
-            KeyId::Cluster { .. } => 1,
-            KeyId::Group(_) => 2,
-        }
+/// The key id of a group key epoch.
+pub fn group_id(e: &KeyEpoch) -> KeyId {
+    KeyId::Group {
+        rep: e.ring.rep,
+        seq: e.ring.seq,
+        epoch: e.epoch,
     }
 }
 
-/// The owned envelope header.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Header {
-    /// Sender nodeid.
-    pub sender: u32,
-    /// Key the packet is sealed under.
-    pub key: KeyId,
-    /// Per-sender, per-key counter.
-    pub counter: u64,
-}
-
-fn be32(b: &[u8], o: usize) -> u32 {
-    let mut a = [0u8; 4];
-    a.copy_from_slice(&b[o..o + 4]);
-    u32::from_be_bytes(a)
-}
-fn be64(b: &[u8], o: usize) -> u64 {
-    let mut a = [0u8; 8];
-    a.copy_from_slice(&b[o..o + 8]);
-    u64::from_be_bytes(a)
-}
-
-impl Header {
-    /// Encodes the header.
-    pub fn emit(&self) -> [u8; HEADER_LEN] {
-        let mut h = [0u8; HEADER_LEN];
-        h[0..2].copy_from_slice(&MAGIC);
-        h[2] = VERSION;
-        h[3] = self.key.class();
-        h[4..8].copy_from_slice(&self.sender.to_be_bytes());
-        match &self.key {
-            KeyId::Cluster { session } => h[8..24].copy_from_slice(session),
-            KeyId::Group(e) => h[8..24].copy_from_slice(&e.to_bytes()),
-        }
-        h[24..32].copy_from_slice(&self.counter.to_be_bytes());
-        h
-    }
-
-    /// The 96-bit ChaCha20-Poly1305 nonce of a group-key packet.
-    pub fn group_nonce(&self) -> [u8; 12] {
-        let mut n = [0u8; 12];
-        n[..4].copy_from_slice(&self.sender.to_be_bytes());
-        n[4..].copy_from_slice(&self.counter.to_be_bytes());
-        n
-    }
-
-    /// The 192-bit XChaCha20-Poly1305 nonce of a cluster-key packet (zero session for a
-    /// group-key header, which never uses it).
-    pub fn cluster_nonce(&self) -> [u8; 24] {
-        let mut n = [0u8; 24];
-        if let KeyId::Cluster { session } = &self.key {
-            n[..16].copy_from_slice(session);
-        }
-        n[16..].copy_from_slice(&self.counter.to_be_bytes());
-        n
-    }
-}
-
-/// A borrowed, checked envelope: its parsed header and the byte ranges the AEAD needs.
-#[derive(Debug, Clone, Copy)]
-pub struct EnvelopeView<'a> {
-    /// Parsed header.
-    pub header: Header,
-    /// The raw header bytes (associated data).
-    pub aad: &'a [u8],
-    /// Ciphertext followed by the tag.
-    pub sealed: &'a [u8],
-}
-
-impl<'a> EnvelopeView<'a> {
-    /// Checks the framing of `buf` (not the tag).
-    pub fn parse(buf: &'a [u8]) -> Result<Self, EnvelopeError> {
-        if buf.len() < MIN_LEN {
-            return Err(EnvelopeError::Truncated {
-                len: buf.len(),
-                min: MIN_LEN,
-            });
-        }
-        let (h, sealed) = buf.split_at(HEADER_LEN);
-        if h[0..2] != MAGIC {
-            return Err(EnvelopeError::BadMagic {
-                found: [h[0], h[1]],
-            });
-        }
-        if h[2] != VERSION {
-            return Err(EnvelopeError::BadVersion(h[2]));
-        }
-        let sender = be32(h, 4);
-        let key = match h[3] {
-            1 => {
-                let mut session = [0u8; 16];
-                session.copy_from_slice(&h[8..24]);
-                let session_node = be32(h, 8);
-                if session_node != sender {
-                    return Err(EnvelopeError::SessionMismatch {
-                        sender,
-                        session_node,
-                    });
-                }
-                KeyId::Cluster { session }
-            }
-            2 => KeyId::Group(KeyEpoch {
-                ring: RingId {
-                    rep: be32(h, 8),
-                    seq: be64(h, 12),
-                },
-                epoch: be32(h, 20),
-            }),
-            c => return Err(EnvelopeError::BadClass(c)),
-        };
-        Ok(EnvelopeView {
-            header: Header {
-                sender,
-                key,
-                counter: be64(h, 24),
-            },
-            aad: h,
-            sealed,
-        })
+/// The group key epoch a key id names (`None` for the cluster key).
+pub fn epoch_of(k: &KeyId) -> Option<KeyEpoch> {
+    match *k {
+        KeyId::Group { rep, seq, epoch } => Some(KeyEpoch {
+            ring: RingId { rep, seq },
+            epoch,
+        }),
+        KeyId::Cluster { .. } => None,
     }
 }
 
@@ -303,7 +122,7 @@ mod tests {
     fn header_bytes_are_the_documented_layout() {
         let h = Header {
             sender: 0x0102_0304,
-            key: KeyId::Group(epoch(7, 0x1122_3344_5566_7788, 9)),
+            key: group_id(&epoch(7, 0x1122_3344_5566_7788, 9)),
             counter: 5,
         };
         let b = h.emit();
@@ -328,7 +147,7 @@ mod tests {
         // nonce 07 00 00 00 40 41 42 43 44 45 46 47 = sender 0x07000000, counter 0x4041..47
         let h = Header {
             sender: 0x0700_0000,
-            key: KeyId::Group(epoch(1, 1, 0)),
+            key: group_id(&epoch(1, 1, 0)),
             counter: 0x4041_4243_4445_4647,
         };
         let pt = b"Ladies and Gentlemen of the class of '99: If I could offer you only one tip for the future, sunscreen would be it.";
@@ -404,7 +223,7 @@ mod tests {
         /// (session, counter) pairs distinct cluster nonces.
         #[test]
         fn nonces_are_injective(a in any::<(u32, u64)>(), b in any::<(u32, u64)>()) {
-            let h = |(s, c): (u32, u64)| Header { sender: s, key: KeyId::Group(epoch(1, 1, 0)), counter: c };
+            let h = |(s, c): (u32, u64)| Header { sender: s, key: group_id(&epoch(1, 1, 0)), counter: c };
             prop_assert_eq!(h(a).group_nonce() == h(b).group_nonce(), a == b);
             let hc = |(s, c): (u32, u64)| {
                 let mut session = [0u8; 16];

@@ -277,7 +277,7 @@ impl SecureNode {
                     .ok_or(SecureError::CounterExhausted("group key"))?;
                 let h = Header {
                     sender: self.me,
-                    key: KeyId::Group(slot.epoch),
+                    key: envelope::group_id(&slot.epoch),
                     counter,
                 };
                 let out = envelope::seal_group(&slot.cipher, &h, bytes)
@@ -333,7 +333,11 @@ impl SecureNode {
                 self.stats.opened_cluster += 1;
                 Some(pt)
             }
-            KeyId::Group(epoch) => {
+            KeyId::Group { rep, seq, epoch } => {
+                let epoch = KeyEpoch {
+                    ring: RingId { rep, seq },
+                    epoch,
+                };
                 let current_ring = self.ring == Some(epoch.ring);
                 let stale = self.slots.is_stale(&epoch);
                 let Some(slot) = self.slots.find(&epoch) else {

@@ -3,11 +3,13 @@
 //! * G1 (openais 0.80, corosync 1.x): [`secauth`] — SOBER-128 + HMAC-SHA1, or NSS AES-256-CBC mode.
 //! * G2 (corosync 2.x): [`totemcrypto`] — 4-byte config header, optional AES/3DES-CBC, optional HMAC.
 //! * [`authkey`] loads the shared key the way corosync does.
+//! * [`native`]: the envelope of our own encrypted rings (not a corosync format).
 //!
 //! Everything here is pure computation on byte slices; nothing panics on hostile input.
 
 pub mod authkey;
 pub(crate) mod cbc_pad;
+pub mod native;
 pub mod secauth;
 pub mod sober128;
 mod sober128_tables;
