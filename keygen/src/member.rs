@@ -178,6 +178,21 @@ impl Member {
         Ok(Vec::new())
     }
 
+    /// Restricts the key tree to the members of an EVS transitional configuration: the members
+    /// that come from this member's previous configuration and so hold the same tree. Call it
+    /// before the regular configuration that follows; it sends nothing. Without it, a member
+    /// that missed configurations (a stalled node, or one whose peer restarted under the same
+    /// nodeid) would announce a tree that overlaps the other subgroups' trees.
+    pub fn transitional(&mut self, members: &[NodeId]) -> Result<(), AgreementError> {
+        let keep: BTreeSet<NodeId> = members.iter().copied().collect();
+        if !keep.contains(&self.id) {
+            return Err(AgreementError::BadConfig("own nodeid not in member list"));
+        }
+        self.pending = None;
+        self.tree.prune(&keep);
+        Ok(())
+    }
+
     /// Starts a periodic refresh of this member's leaf; returns the message to broadcast
     /// (none for a one-member group, whose key changes at once).
     pub fn start_refresh<R: RngCore + CryptoRng>(

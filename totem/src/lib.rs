@@ -12,6 +12,7 @@ pub mod driver;
 pub mod engine;
 pub mod member;
 pub mod node_config;
+pub mod secure;
 pub mod sim;
 pub mod sync;
 

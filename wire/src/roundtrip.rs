@@ -103,6 +103,18 @@ pub fn knet_crypto(data: &[u8]) {
     }
 }
 
+/// Parses a native envelope (`totem::secure`); what parses must re-emit the same header.
+pub fn native_envelope(data: &[u8]) {
+    if let Ok(v) = crate::envelope::native::EnvelopeView::parse(data) {
+        assert_eq!(
+            &v.header.emit()[..],
+            v.aad,
+            "native envelope header round trip"
+        );
+        assert_eq!(v.aad.len() + v.sealed.len(), data.len());
+    }
+}
+
 /// The authkey the fuzz targets use for envelopes: bytes 0x00..0x7F, as in the spec vectors.
 pub fn fuzz_authkey() -> [u8; 128] {
     core::array::from_fn(|i| i as u8)

@@ -2,6 +2,12 @@
 //!
 //! Prints every violation with the seed that reproduces it and ends with
 //! `seeds=N violations=V`; exits non-zero when V > 0.
+//!
+//! `--secure` runs the secure layer (`totem::secure`) on every node: the wire is audited for
+//! unsealed datagrams and every key epoch for agreement, besides the EVS check.
+//! `--bench-rekey 2,8,32,128` measures rekey latency in token rotations in the simulator;
+//! `--model-rekey 384` estimates it without the network for sizes the simulator cannot run
+//! in reasonable time.
 
 use clap::Parser;
 use totem::sim::scenario::Scenario;
@@ -11,8 +17,15 @@ use totem_wire::Generation;
 #[command(about = "Deterministic Totem simulator with an EVS checker")]
 struct Args {
     /// Number of seeds to run.
-    #[arg(long)]
+    #[arg(long, default_value_t = 0)]
     seeds: u64,
+    /// Rekey benchmark instead of scenarios: comma-separated ring sizes (e.g. 2,8,32).
+    #[arg(long, value_delimiter = ',')]
+    bench_rekey: Vec<usize>,
+    /// Network-free model of the key agreement for these ring sizes: waves of messages and
+    /// compute per member (for sizes the simulator cannot run in reasonable time).
+    #[arg(long, value_delimiter = ',')]
+    model_rekey: Vec<usize>,
     /// Nodes per scenario (1..=64).
     #[arg(long, default_value_t = 5)]
     nodes: usize,
@@ -28,9 +41,30 @@ struct Args {
     /// Print each scenario's fault actions before running it.
     #[arg(long)]
     dump: bool,
+    /// Run the secure layer (group key agreement, sealed wire) on every node and check it.
+    #[arg(long)]
+    secure: bool,
+    /// Secure runs: refresh the group key this many ms after it became active (0: off).
+    #[arg(long, default_value_t = 1500)]
+    rekey_ms: u64,
+    /// Secure runs: refresh after this many datagrams under one key (0: off).
+    #[arg(long, default_value_t = 400)]
+    rekey_packets: u64,
+}
+
+/// The simulator's fixed 128-byte authkey (bytes 0..128).
+fn secure_authkey() -> Vec<u8> {
+    (0..128u8).collect()
 }
 
 fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     let args = Args::parse();
     let generation = match args
         .generation
@@ -47,9 +81,59 @@ fn main() {
             std::process::exit(2);
         }
     };
+    if !args.bench_rekey.is_empty() {
+        println!("n     step     members rotations latency_ms compute_mean_ms compute_max_ms");
+        let mut failed = false;
+        for &n in &args.bench_rekey {
+            match totem::sim::secure_bench::rekey_bench(n, args.start) {
+                Ok(rows) => {
+                    for c in rows {
+                        println!(
+                            "{n:<5} {:<8} {:<7} {:<9} {:<10.1} {:<15.3} {:.3}",
+                            c.what,
+                            c.members,
+                            c.rotations,
+                            c.latency.as_secs_f64() * 1e3,
+                            c.compute_mean.as_secs_f64() * 1e3,
+                            c.compute_max.as_secs_f64() * 1e3
+                        );
+                    }
+                }
+                Err(e) => {
+                    println!("{e}");
+                    failed = true;
+                }
+            }
+        }
+        std::process::exit(i32::from(failed));
+    }
+    if !args.model_rekey.is_empty() {
+        println!("n     step     members waves rotations_est compute_mean_ms compute_max_ms");
+        for &n in &args.model_rekey {
+            for c in totem::sim::secure_bench::model_bench(n, args.start) {
+                println!(
+                    "{n:<5} {:<8} {:<7} {:<5} {:<13} {:<15.3} {:.3}",
+                    c.what,
+                    c.members,
+                    c.waves,
+                    c.rotations_est,
+                    c.compute_mean.as_secs_f64() * 1e3,
+                    c.compute_max.as_secs_f64() * 1e3
+                );
+            }
+        }
+        return;
+    }
     let mut violations = 0u64;
     for seed in args.start..args.start.saturating_add(args.seeds) {
-        let sc = Scenario::generate(seed, args.nodes, generation);
+        let mut sc = Scenario::generate(seed, args.nodes, generation);
+        if args.secure {
+            let mut c = totem::secure::SecureConfig::new(secure_authkey());
+            c.rekey_interval =
+                (args.rekey_ms > 0).then(|| std::time::Duration::from_millis(args.rekey_ms));
+            c.rekey_packets = (args.rekey_packets > 0).then_some(args.rekey_packets);
+            sc.secure = Some(c);
+        }
         if args.dump {
             for (t, a) in &sc.actions {
                 if !matches!(a, totem::sim::scenario::Action::Submit { .. }) {
@@ -71,6 +155,15 @@ fn main() {
                 out.datagrams,
                 out.ending.converged_at.map(|t| t.saturating_sub(out.ending.heal_at))
             );
+            if let Some(s) = &out.secure {
+                let t = &s.totals;
+                println!(
+                    "seed={seed} secure: wire_sealed={} epochs={} agreements={} activations={} refreshes={} sealed_cluster={} sealed_group={} stale_epoch={} unknown_key={} replay={} switch_rejections={} ka_errors={} rekey_rotations_max={:?}",
+                    s.sealed_on_wire, s.epochs, t.agreements, t.activations, t.refreshes_started,
+                    t.sealed_cluster, t.sealed_group, t.stale_epoch, t.unknown_key, t.replay,
+                    t.switch_rejections, t.ka_errors, s.rekey_rotations.iter().max()
+                );
+            }
         }
         for v in &out.violations {
             println!("seed={seed} gen={} nodes={}: {v}", sc.generation, sc.nodes);

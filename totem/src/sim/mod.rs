@@ -8,6 +8,8 @@ pub mod evs_check;
 pub mod record;
 pub mod rng;
 pub mod scenario;
+pub mod secure_bench;
+pub mod secure_check;
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -18,12 +20,14 @@ use totem_wire::ip_address::TotemIpAddress;
 use totem_wire::{Generation, SrpMessage};
 
 use crate::config::Config;
-use crate::engine::{Dest, Engine, Guarantee, State};
+use crate::engine::{Dest, Engine, Event, Guarantee, State};
+use crate::secure::envelope::{EnvelopeView, HEADER_LEN};
+use crate::secure::{SecureConfig, SecureNode};
 pub use record::{Life, Log, MsgId};
-use rng::Rng;
+use rng::{CryptoStream, Rng};
 
-/// Most nodes a simulation runs.
-pub const MAX_NODES: usize = 64;
+/// Most nodes a simulation runs (384, Totem's processor limit; random scenarios use few).
+pub const MAX_NODES: usize = 384;
 
 /// Network and engine settings of a simulation.
 #[derive(Debug, Clone)]
@@ -37,6 +41,8 @@ pub struct SimConfig {
     pub base_delay: Duration,
     /// Extra random delay, uniform in [0, jitter]; it also reorders.
     pub jitter: Duration,
+    /// Run the secure layer on every node (sealed wire, group keys).
+    pub secure: Option<SecureConfig>,
 }
 
 impl SimConfig {
@@ -49,6 +55,7 @@ impl SimConfig {
             token: Duration::from_millis(1000),
             base_delay: Duration::from_micros(100),
             jitter: Duration::from_micros(1000),
+            secure: None,
         }
     }
 }
@@ -57,6 +64,7 @@ impl SimConfig {
 struct Node {
     nodeid: u32,
     engine: Option<Engine>,
+    secure: Option<SecureNode>,
     life: usize,
     incarnation: u32,
     stored_ring_seq: u64,
@@ -80,6 +88,7 @@ pub struct Sim {
     base: Instant,
     now: Instant,
     rng: Rng,
+    crypto: CryptoStream,
     nodes: Vec<Node>,
     wire: BinaryHeap<Reverse<InFlight>>,
     order: u64,
@@ -103,6 +112,7 @@ impl Sim {
         let n = cfg.nodes;
         let mut sim = Sim {
             rng: Rng::new(cfg.seed),
+            crypto: CryptoStream::new(cfg.seed),
             base,
             now: base,
             nodes: Vec::with_capacity(n),
@@ -122,6 +132,7 @@ impl Sim {
             sim.nodes.push(Node {
                 nodeid: i as u32 + 1,
                 engine: None,
+                secure: None,
                 life: 0,
                 incarnation: 0,
                 stored_ring_seq: 0,
@@ -134,18 +145,21 @@ impl Sim {
     }
 
     /// The engine configuration of node `i`: G1/G2 addresses are assigned in reverse
-    /// nodeid order, so the representative (lowest address) is the highest nodeid.
+    /// nodeid order, so the representative (lowest address) is the highest nodeid (among
+    /// the first 200 nodes; larger simulations continue in 198.51.100.0/24).
     pub fn engine_config(&self, i: usize) -> Config {
         let nodeid = i as u32 + 1;
         let gen = self.cfg.generation;
         let mut c = match gen {
             Generation::G3 => Config::new(gen, nodeid),
             _ => {
-                let host = 200u8.saturating_sub(i as u8);
-                Config::with_address(
-                    gen,
-                    TotemIpAddress::v4(nodeid, Ipv4Addr::new(192, 0, 2, host)),
-                )
+                // 192.0.2.200 down to .1 for the first 200 nodes, then 198.51.100.255 down
+                // (so addresses stay unique up to MAX_NODES).
+                let ip = match u8::try_from(i) {
+                    Ok(k) if k < 200 => Ipv4Addr::new(192, 0, 2, 200 - k),
+                    _ => Ipv4Addr::new(198, 51, 100, 255u8.saturating_sub((i - 200) as u8)),
+                };
+                Config::with_address(gen, TotemIpAddress::v4(nodeid, ip))
             }
         };
         c.token = self.cfg.token;
@@ -170,6 +184,26 @@ impl Sim {
             ..Default::default()
         });
         node.engine = Some(Engine::new(c, self.now));
+        node.secure = match &self.cfg.secure {
+            Some(sc) => {
+                match SecureNode::new(
+                    node.nodeid,
+                    self.cfg.generation,
+                    sc.clone(),
+                    &mut self.crypto,
+                ) {
+                    Ok(s) => Some(s),
+                    Err(e) => {
+                        self.log
+                            .secure
+                            .unsealed
+                            .push(format!("node {}: {e}", node.nodeid));
+                        None
+                    }
+                }
+            }
+            None => None,
+        };
         self.drain(i);
     }
 
@@ -207,7 +241,10 @@ impl Sim {
         let engine = node.engine.as_mut()?;
         let mut payload = id.to_le_bytes().to_vec();
         payload.extend((0..extra_len).map(|k| (id as usize + k) as u8));
-        engine.submit(payload, guarantee).ok()?;
+        match node.secure.as_mut() {
+            Some(s) => s.submit(engine, &payload, guarantee).ok()?,
+            None => engine.submit(payload, guarantee).ok()?,
+        }
         self.next_msg += 1;
         self.log.submitted.insert(
             id,
@@ -229,6 +266,9 @@ impl Sim {
             if let Some(e) = node.engine.take() {
                 node.stored_ring_seq = e.stored_ring_seq();
                 self.log.lives[node.life].ended = Some(now);
+            }
+            if let Some(s) = node.secure.take() {
+                self.log.secure.stats.push((node.life, s.stats()));
             }
         }
     }
@@ -345,6 +385,14 @@ impl Sim {
                         Some(Err(_)) => return,
                         None => m.payload,
                     };
+                    let payload = if self.cfg.secure.is_some() {
+                        match payload.split_first() {
+                            Some((&crate::secure::control::APP, rest)) => rest.to_vec(),
+                            _ => return,
+                        }
+                    } else {
+                        payload
+                    };
                     if let Some(id) = record::msg_id(&payload) {
                         let t = self.now - self.base;
                         self.log.lives[life].received.entry(id).or_insert(t);
@@ -355,44 +403,140 @@ impl Sim {
         }
     }
 
-    /// Moves node `i`'s output onto the wire and its events into the log.
+    /// Moves node `i`'s output onto the wire and its events into the log (through the
+    /// secure layer when there is one, which may answer events with more output).
     fn drain(&mut self, i: usize) {
-        while let Some(t) = self.nodes[i]
-            .engine
-            .as_mut()
-            .and_then(Engine::poll_transmit)
-        {
-            self.datagrams += 1;
-            let life = self.nodes[i].life;
-            let who = self.nodes[i].nodeid;
-            self.note_received(life, &t.bytes, who);
-            match t.dest {
-                Dest::All => {
-                    for j in 0..self.nodes.len() {
-                        if j != i {
-                            self.route(i, j, &t.bytes);
+        for _ in 0..10_000 {
+            let mut progressed = false;
+            while let Some(t) = self.nodes[i]
+                .engine
+                .as_mut()
+                .and_then(Engine::poll_transmit)
+            {
+                progressed = true;
+                self.datagrams += 1;
+                let life = self.nodes[i].life;
+                let who = self.nodes[i].nodeid;
+                self.note_received(life, &t.bytes, who);
+                let bytes = match self.nodes[i].secure.as_mut() {
+                    Some(s) => match s.seal(&t.bytes) {
+                        Ok(b) => {
+                            self.audit(who, &t.bytes, &b);
+                            b
+                        }
+                        Err(e) => {
+                            self.log
+                                .secure
+                                .unsealed
+                                .push(format!("node {who}: seal failed, not sent: {e}"));
+                            continue;
+                        }
+                    },
+                    None => t.bytes,
+                };
+                match t.dest {
+                    Dest::All => {
+                        for j in 0..self.nodes.len() {
+                            if j != i {
+                                self.route(i, j, &bytes);
+                            }
                         }
                     }
+                    Dest::Node(n) => match self.index_of(n) {
+                        Some(j) if j != i => self.route(i, j, &bytes),
+                        _ => self
+                            .log
+                            .unparseable
+                            .push(format!("node {who}: token to unknown node {n}")),
+                    },
                 }
-                Dest::Node(n) => match self.index_of(n) {
-                    Some(j) if j != i => self.route(i, j, &t.bytes),
-                    _ => self
-                        .log
-                        .unparseable
-                        .push(format!("node {who}: token to unknown node {n}")),
-                },
+            }
+            let t = self.elapsed();
+            let now = self.now;
+            let life = self.nodes[i].life;
+            loop {
+                let node = &mut self.nodes[i];
+                let Some(engine) = node.engine.as_mut() else {
+                    break;
+                };
+                let Some(ev) = engine.poll_event() else {
+                    break;
+                };
+                progressed = true;
+                let ev: Option<Event> = match node.secure.as_mut() {
+                    Some(s) => s.on_event(now, ev, engine, &mut self.crypto),
+                    None => Some(ev),
+                };
+                if let Some(ev) = ev {
+                    self.log.lives[life].events.push((t, ev));
+                }
+            }
+            self.take_notes(i);
+            if !progressed {
+                break;
             }
         }
-        let t = self.elapsed();
-        let life = self.nodes[i].life;
-        while let Some(ev) = self.nodes[i].engine.as_mut().and_then(Engine::poll_event) {
-            self.log.lives[life].events.push((t, ev));
+    }
+
+    fn take_notes(&mut self, i: usize) {
+        let base = self.base;
+        let node = &mut self.nodes[i];
+        if let Some(s) = node.secure.as_mut() {
+            for note in s.take_notes() {
+                self.log.secure.notes.push(record::SecureNote {
+                    life: node.life,
+                    nodeid: node.nodeid,
+                    at: note.at - base,
+                    note,
+                });
+            }
+        }
+    }
+
+    /// Checks, independently of the layer, that what goes on the wire is a sealed envelope:
+    /// not parseable as Totem SRP, a well-formed envelope, and not carrying the plaintext.
+    fn audit(&mut self, who: u32, plain: &[u8], wire: &[u8]) {
+        let srp = SrpMessage::parse(wire, self.cfg.generation).is_ok();
+        let env = EnvelopeView::parse(wire).is_ok();
+        let body = wire.get(HEADER_LEN..HEADER_LEN + plain.len());
+        let leaks = plain.len() >= 8 && body == Some(plain);
+        if srp || !env || leaks {
+            self.log.secure.unsealed.push(format!(
+                "node {who}: wire datagram of {} bytes not sealed (srp={srp} envelope={env} plaintext_visible={leaks})",
+                wire.len()
+            ));
+        } else {
+            self.log.secure.sealed_on_wire += 1;
+        }
+    }
+
+    /// The secure layer of node `i`, mutable (benchmarks trigger refreshes through it).
+    pub fn secure_mut(&mut self, i: usize) -> Option<&mut SecureNode> {
+        self.nodes.get_mut(i)?.secure.as_mut()
+    }
+
+    /// The secure layer of node `i`, if it is up and the run is secure.
+    pub fn secure(&self, i: usize) -> Option<&SecureNode> {
+        self.nodes.get(i)?.secure.as_ref()
+    }
+
+    /// Records the counters of every live secure layer (call once, at the end of a run).
+    pub fn record_secure_stats(&mut self) {
+        for n in &self.nodes {
+            if let Some(s) = &n.secure {
+                self.log.secure.stats.push((n.life, s.stats()));
+            }
         }
     }
 
     fn node_deadline(&self, i: usize) -> Option<Instant> {
         let n = &self.nodes[i];
-        let d = n.engine.as_ref()?.poll_timeout()?;
+        let e = n.engine.as_ref()?.poll_timeout();
+        let s = n.secure.as_ref().and_then(SecureNode::poll_timeout);
+        let d = match (e, s) {
+            (Some(a), Some(b)) => a.min(b),
+            (a, b) => a.or(b)?,
+        };
         Some(match n.paused_until {
             Some(p) if p > d => p,
             _ => d,
@@ -449,10 +593,20 @@ impl Sim {
                 }
                 let life = self.nodes[to].life;
                 let who = self.nodes[to].nodeid;
-                self.note_received(life, &p.bytes, who);
                 let now = self.now;
-                if let Some(e) = self.nodes[to].engine.as_mut() {
-                    e.handle_datagram(now, &p.bytes);
+                let plain = match self.nodes[to].secure.as_mut() {
+                    Some(s) => s.open(&p.bytes),
+                    None => Some(p.bytes),
+                };
+                if let Some(plain) = plain {
+                    self.note_received(life, &plain, who);
+                    let node = &mut self.nodes[to];
+                    if let Some(e) = node.engine.as_mut() {
+                        e.handle_datagram(now, &plain);
+                        if let Some(s) = node.secure.as_mut() {
+                            s.pump(e);
+                        }
+                    }
                 }
                 self.drain(to);
             } else if let Some((d, i)) = timer_next {
@@ -461,8 +615,12 @@ impl Sim {
                 }
                 self.now = self.now.max(d);
                 let now = self.now;
-                if let Some(e) = self.nodes[i].engine.as_mut() {
+                let node = &mut self.nodes[i];
+                if let Some(e) = node.engine.as_mut() {
                     e.handle_timeout(now);
+                    if let Some(s) = node.secure.as_mut() {
+                        s.handle_timeout(now, e, &mut self.crypto);
+                    }
                 }
                 self.drain(i);
             }

@@ -44,4 +44,27 @@ pub struct Log {
     pub submitted: BTreeMap<MsgId, Submitted>,
     /// Datagrams the engines emitted that `totem_wire` could not parse.
     pub unparseable: Vec<String>,
+    /// Secure-layer recording (empty unless the run is secure).
+    pub secure: SecureLog,
+}
+
+/// One key event of a life in a secure run.
+#[derive(Debug, Clone)]
+pub struct SecureNote {
+    pub life: usize,
+    pub nodeid: u32,
+    pub at: Duration,
+    pub note: crate::secure::KeyNote,
+}
+
+/// What a secure run records: key events, wire audit failures and per-life counters.
+#[derive(Debug, Clone, Default)]
+pub struct SecureLog {
+    pub notes: Vec<SecureNote>,
+    /// Datagrams on the simulated wire that were not a sealed envelope (must stay empty).
+    pub unsealed: Vec<String>,
+    /// Datagrams put on the wire, all sealed.
+    pub sealed_on_wire: u64,
+    /// Counters of each life, taken when it ends (or at the end of the run).
+    pub stats: Vec<(usize, crate::secure::SecureStats)>,
 }

@@ -58,3 +58,61 @@ mod tests {
         }
     }
 }
+
+/// A deterministic stream for the key agreement inside the simulator: SHA-256 of a seed
+/// and a block counter. Marked `CryptoRng` only so that seeded runs replay exactly; it is
+/// never used outside the simulator.
+#[derive(Debug, Clone)]
+pub struct CryptoStream {
+    seed: [u8; 8],
+    block: u64,
+    buf: [u8; 32],
+    used: usize,
+}
+
+impl CryptoStream {
+    /// A stream for `seed`.
+    pub fn new(seed: u64) -> Self {
+        CryptoStream {
+            seed: seed.to_le_bytes(),
+            block: 0,
+            buf: [0; 32],
+            used: 32,
+        }
+    }
+}
+
+impl rand_core::RngCore for CryptoStream {
+    fn next_u32(&mut self) -> u32 {
+        let mut b = [0u8; 4];
+        self.fill_bytes(&mut b);
+        u32::from_le_bytes(b)
+    }
+    fn next_u64(&mut self) -> u64 {
+        let mut b = [0u8; 8];
+        self.fill_bytes(&mut b);
+        u64::from_le_bytes(b)
+    }
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        use sha2::Digest;
+        for d in dest.iter_mut() {
+            if self.used == self.buf.len() {
+                let mut h = sha2::Sha256::new();
+                h.update(b"totem-sim crypto stream");
+                h.update(self.seed);
+                h.update(self.block.to_le_bytes());
+                self.buf.copy_from_slice(&h.finalize());
+                self.block += 1;
+                self.used = 0;
+            }
+            *d = self.buf[self.used];
+            self.used += 1;
+        }
+    }
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
+        self.fill_bytes(dest);
+        Ok(())
+    }
+}
+
+impl rand_core::CryptoRng for CryptoStream {}

@@ -42,6 +42,8 @@ pub struct Scenario {
     /// Length of the workload-and-faults phase.
     pub workload: Duration,
     pub actions: Vec<(Duration, Action)>,
+    /// Run the secure layer on every node (see [`crate::secure`]).
+    pub secure: Option<crate::secure::SecureConfig>,
 }
 
 /// The result of running a scenario.
@@ -56,6 +58,8 @@ pub struct Outcome {
     pub regular_configs: usize,
     /// Node incarnations (starts and restarts).
     pub lives: usize,
+    /// Secure-layer totals (secure runs only).
+    pub secure: Option<super::secure_check::SecureSummary>,
 }
 
 fn ms(x: u64) -> Duration {
@@ -145,13 +149,16 @@ impl Scenario {
             generation,
             workload: ms(w),
             actions,
+            secure: None,
         }
     }
 
     /// Runs the scenario: workload and faults, heal (every node restarted), wait for one
     /// ring, send a probe from every node, let it settle, and check.
     pub fn run(&self) -> Outcome {
-        let mut sim = Sim::new(SimConfig::new(self.nodes, self.generation, self.seed));
+        let mut sc = SimConfig::new(self.nodes, self.generation, self.seed);
+        sc.secure = self.secure.clone();
+        let mut sim = Sim::new(sc);
         sim.datagram_budget = 200_000 * self.nodes as u64;
         for (t, a) in &self.actions {
             if *t > self.workload + ms(5_000) {
@@ -195,6 +202,16 @@ impl Scenario {
             probes,
         };
         let mut violations = evs_check::check(&sim.log, Some(&ending));
+        let mut secure = None;
+        if self.secure.is_some() {
+            sim.record_secure_stats();
+            let (sv, summary) = super::secure_check::check(&sim.log);
+            violations.extend(sv);
+            if converged_at.is_some() {
+                violations.extend(super::secure_check::check_final(&sim));
+            }
+            secure = Some(summary);
+        }
         if sim.overloaded() {
             violations.insert(
                 0,
@@ -233,6 +250,7 @@ impl Scenario {
             .sum();
         Outcome {
             regular_configs,
+            secure,
             lives: sim.log.lives.len(),
             violations,
             ending,

@@ -5,6 +5,7 @@
 //! * G3 (corosync 3.x, knet transport): [`knet`] — libknet's salt ‖ AES-CBC ‖ HMAC envelope;
 //!   [`knet_conf`] reads its settings from corosync.conf.
 //! * [`authkey`] loads the shared key the way corosync does.
+//! * [`native`]: the envelope of our own encrypted rings (not a corosync format).
 //!
 //! Everything here is pure computation on byte slices; nothing panics on hostile input.
 
@@ -12,6 +13,7 @@ pub mod authkey;
 pub(crate) mod cbc_pad;
 pub mod knet;
 pub mod knet_conf;
+pub mod native;
 pub mod secauth;
 pub mod sober128;
 mod sober128_tables;
