@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use totem_tests::corosync::{write_conf, Corosync, Transport};
+pub mod cpg;
+
+use totem_tests::corosync::{nodelist, write_conf_links, Corosync, Transport};
 use totem_tests::netns::{is_root, Lab};
 use totem_tests::wait;
 
@@ -89,19 +91,29 @@ pub struct Interop {
     pub corosync: Vec<Corosync>,
     pub ours: Vec<Ours>,
     pub all: Vec<usize>,
+    /// Transport of every node (udpu unless started with [`Interop::start_with`]).
+    pub transport: Transport,
+    /// knet links per node (2 adds the lab's second network as ring1_addr).
+    pub links: usize,
 }
 
 /// Our node's corosync.conf: the same nodelist and timers as the corosync nodes.
 pub fn our_conf(lab: &Lab, members: &[usize], dir: &Path) -> PathBuf {
-    let mut nodes = String::new();
-    for &i in members {
-        nodes += &format!(
-            "    node {{\n        name: n{i}\n        nodeid: {i}\n        ring0_addr: {}\n    }}\n",
-            lab.node(i).ipv4
-        );
-    }
+    our_conf_with(lab, members, Transport::Udpu, 1, dir)
+}
+
+/// [`our_conf`] for `transport` with `links` knet links.
+pub fn our_conf_with(
+    lab: &Lab,
+    members: &[usize],
+    transport: Transport,
+    links: usize,
+    dir: &Path,
+) -> PathBuf {
+    let nodes = nodelist(lab, members, false, links);
     let conf = format!(
-        "totem {{\n    version: 2\n    cluster_name: lab\n    transport: udpu\n    ip_version: ipv4\n}}\n\nnodelist {{\n{nodes}}}\n\nquorum {{\n    provider: corosync_votequorum\n}}\n\nlogging {{\n    to_stderr: no\n    to_logfile: yes\n    logfile: {}\n    debug: off\n}}\n",
+        "totem {{\n    version: 2\n    cluster_name: lab\n    transport: {}\n    ip_version: ipv4\n}}\n\nnodelist {{\n{nodes}}}\n\nquorum {{\n    provider: corosync_votequorum\n}}\n\nlogging {{\n    to_stderr: no\n    to_logfile: yes\n    logfile: {}\n    debug: off\n}}\n",
+        transport.name(),
         dir.join("totem.log").display()
     );
     let path = dir.join("corosync.conf");
@@ -112,6 +124,17 @@ pub fn our_conf(lab: &Lab, members: &[usize], dir: &Path) -> PathBuf {
 impl Interop {
     /// None when not root (the test is skipped).
     pub fn start(prefix: &str, corosync_at: &[usize], ours_at: &[usize]) -> Option<Interop> {
+        Self::start_with(prefix, corosync_at, ours_at, Transport::Udpu, 1)
+    }
+
+    /// [`Interop::start`] with a transport and (knet) number of links per node.
+    pub fn start_with(
+        prefix: &str,
+        corosync_at: &[usize],
+        ours_at: &[usize],
+        transport: Transport,
+        links: usize,
+    ) -> Option<Interop> {
         if !is_root() {
             eprintln!("skipped: needs root for network namespaces");
             return None;
@@ -119,6 +142,9 @@ impl Interop {
         let mut all: Vec<usize> = corosync_at.iter().chain(ours_at).copied().collect();
         all.sort();
         let lab = Lab::new(prefix, all.len()).expect("lab");
+        if links > 1 {
+            lab.add_second_link().expect("second network");
+        }
         let tmp = tempfile::tempdir().expect("tmp");
         let mut me = Interop {
             lab,
@@ -126,6 +152,8 @@ impl Interop {
             corosync: Vec::new(),
             ours: Vec::new(),
             all,
+            transport,
+            links,
         };
         for &i in ours_at {
             me.start_ours(i);
@@ -139,7 +167,15 @@ impl Interop {
     pub fn start_corosync(&mut self, i: usize) {
         let dir = self.tmp.path().join(format!("c{i}"));
         std::fs::create_dir_all(&dir).unwrap();
-        write_conf(&self.lab, &self.all, i, Transport::Udpu, false, &dir);
+        write_conf_links(
+            &self.lab,
+            &self.all,
+            i,
+            self.transport,
+            false,
+            self.links,
+            &dir,
+        );
         let c = Corosync::start(&mut self.lab, i, &dir).expect("corosync starts");
         self.corosync.retain(|x| x.index != i);
         self.corosync.push(c);
@@ -148,7 +184,7 @@ impl Interop {
     pub fn start_ours(&mut self, i: usize) {
         let dir = self.tmp.path().join(format!("t{i}"));
         std::fs::create_dir_all(&dir).unwrap();
-        let conf = our_conf(&self.lab, &self.all, &dir);
+        let conf = our_conf_with(&self.lab, &self.all, self.transport, self.links, &dir);
         let control = dir.join("totem.sock");
         let pid = self
             .lab
