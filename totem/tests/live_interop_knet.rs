@@ -149,6 +149,28 @@ fn live_knet_membership_cpg_kill_rejoin() {
     );
 }
 
+/// IPv6: the same ring over fd00:db8:: addresses (sockets, link addresses and scope).
+#[test]
+fn live_knet_ipv6_membership() {
+    let Some(lab) = Interop::start_opts("kc", &[1, 2], &[3], Transport::Knet, 1, true) else {
+        return;
+    };
+    lab.wait_ring(&[1, 2, 3], Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("{e}"));
+    lab.wait_sync(Duration::from_secs(20))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let ids = ring_ids(&lab, &[1, 2], &[3]);
+    assert!(ids.iter().all(|i| !i.is_empty() && *i == ids[0]), "{ids:?}");
+    assert_eq!(our_links(&lab, 3), vec![(1, 0, true), (2, 0, true)]);
+    let st = lab.ours(3).status().expect("status");
+    assert_eq!(
+        st[0]["knet"]["data_mtu"].as_u64(),
+        Some(1500 - 48 - 26),
+        "IPv6 data MTU (1500 − IPv6/UDP 48 − knet header 26)"
+    );
+    assert_eq!(cfgtool_link(&lab, 1, 0, 3).as_deref(), Some("connected"));
+}
+
 #[test]
 fn live_knet_two_links_failover_without_membership_change() {
     let t0 = Instant::now();

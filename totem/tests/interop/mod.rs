@@ -95,11 +95,13 @@ pub struct Interop {
     pub transport: Transport,
     /// knet links per node (2 adds the lab's second network as ring1_addr).
     pub links: usize,
+    /// Ring over the lab's IPv6 addresses.
+    pub ipv6: bool,
 }
 
 /// Our node's corosync.conf: the same nodelist and timers as the corosync nodes.
 pub fn our_conf(lab: &Lab, members: &[usize], dir: &Path) -> PathBuf {
-    our_conf_with(lab, members, Transport::Udpu, 1, dir)
+    our_conf_with(lab, members, Transport::Udpu, 1, false, dir)
 }
 
 /// [`our_conf`] for `transport` with `links` knet links.
@@ -108,12 +110,14 @@ pub fn our_conf_with(
     members: &[usize],
     transport: Transport,
     links: usize,
+    ipv6: bool,
     dir: &Path,
 ) -> PathBuf {
-    let nodes = nodelist(lab, members, false, links);
+    let nodes = nodelist(lab, members, ipv6, links);
     let conf = format!(
-        "totem {{\n    version: 2\n    cluster_name: lab\n    transport: {}\n    ip_version: ipv4\n}}\n\nnodelist {{\n{nodes}}}\n\nquorum {{\n    provider: corosync_votequorum\n}}\n\nlogging {{\n    to_stderr: no\n    to_logfile: yes\n    logfile: {}\n    debug: off\n}}\n",
+        "totem {{\n    version: 2\n    cluster_name: lab\n    transport: {}\n    ip_version: {}\n}}\n\nnodelist {{\n{nodes}}}\n\nquorum {{\n    provider: corosync_votequorum\n}}\n\nlogging {{\n    to_stderr: no\n    to_logfile: yes\n    logfile: {}\n    debug: off\n}}\n",
         transport.name(),
+        if ipv6 { "ipv6" } else { "ipv4" },
         dir.join("totem.log").display()
     );
     let path = dir.join("corosync.conf");
@@ -135,6 +139,18 @@ impl Interop {
         transport: Transport,
         links: usize,
     ) -> Option<Interop> {
+        Self::start_opts(prefix, corosync_at, ours_at, transport, links, false)
+    }
+
+    /// [`Interop::start_with`], optionally over IPv6.
+    pub fn start_opts(
+        prefix: &str,
+        corosync_at: &[usize],
+        ours_at: &[usize],
+        transport: Transport,
+        links: usize,
+        ipv6: bool,
+    ) -> Option<Interop> {
         if !is_root() {
             eprintln!("skipped: needs root for network namespaces");
             return None;
@@ -154,6 +170,7 @@ impl Interop {
             all,
             transport,
             links,
+            ipv6,
         };
         for &i in ours_at {
             me.start_ours(i);
@@ -172,7 +189,7 @@ impl Interop {
             &self.all,
             i,
             self.transport,
-            false,
+            self.ipv6,
             self.links,
             &dir,
         );
@@ -184,7 +201,14 @@ impl Interop {
     pub fn start_ours(&mut self, i: usize) {
         let dir = self.tmp.path().join(format!("t{i}"));
         std::fs::create_dir_all(&dir).unwrap();
-        let conf = our_conf_with(&self.lab, &self.all, self.transport, self.links, &dir);
+        let conf = our_conf_with(
+            &self.lab,
+            &self.all,
+            self.transport,
+            self.links,
+            self.ipv6,
+            &dir,
+        );
         let control = dir.join("totem.sock");
         let pid = self
             .lab
