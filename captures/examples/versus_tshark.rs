@@ -11,10 +11,9 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use totem_captures::verify::{sibling_authkey, verify_datagram};
+use totem_captures::verify::verify_datagram;
 use totem_captures::{read_udp, PortFilter};
-use totem_wire::datagram::{decode, Keys};
-use totem_wire::envelope::AuthKey;
+use totem_wire::datagram::decode;
 
 fn main() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
@@ -35,10 +34,7 @@ fn main() {
         "capture", "packets", "decode pkt/s", "verify pkt/s", "tshark -V pkt/s", "ratio"
     );
     for f in files {
-        let keys = match sibling_authkey(&f) {
-            Some(k) => Keys::with_authkey(AuthKey::from_file(k).unwrap().as_bytes()),
-            None => Keys::none(),
-        };
+        let keys = totem_captures::knet::keys_for_capture(&f, None, None).expect("keys load");
         let (data, _) = read_udp(&f, &PortFilter::default()).expect("capture reads");
         let n = data.len() as f64;
         let best = |work: &dyn Fn() -> usize| {

@@ -3,12 +3,13 @@
 use std::fmt::Write as _;
 
 use serde_json::{json, Value};
-use totem_wire::datagram::{decode, Datagram, DatagramError, Keys};
+use totem_wire::datagram::{decode, open_knet, Datagram, DatagramError, Keys, KnetDatagram};
 use totem_wire::ip_address::TotemIpAddress;
-use totem_wire::knet::{KnetBody, KnetFrame};
+use totem_wire::knet::KnetBody;
 use totem_wire::srp::message::SrpMessage;
 use totem_wire::{RingId, RingRep, SrpAddr};
 
+use crate::knet::KnetReassembly;
 use crate::layers::DumpLayers;
 use crate::UdpDatagram;
 
@@ -282,26 +283,64 @@ pub fn datagram_json(
 /// Decodes a datagram for display, turning the error into text.
 ///
 /// kronosnet control frames and fragments, which carry no whole Totem message, come back as
-/// a one-line description of the frame.
+/// a one-line description of the frame (opened first when the keys carry knet crypto).
 pub fn decode_for_dump(d: &UdpDatagram, keys: &Keys) -> Result<Datagram, String> {
-    decode(&d.payload, keys).map_err(|e| match (&e, KnetFrame::parse(&d.payload)) {
-        (DatagramError::Knet(_), Ok(f)) => knet_text(&f),
+    decode(&d.payload, keys).map_err(|e| match (&e, open_knet(&d.payload, keys)) {
+        (DatagramError::Knet(_), Ok(k)) => knet_text(&k),
         _ => e.to_string(),
     })
 }
 
-fn knet_text(f: &KnetFrame) -> String {
+/// Stateful decoding for dumps: like [`decode_for_dump`], and the knet fragment that completes
+/// a fragmented message comes back as that message, decoded.
+#[derive(Debug, Default)]
+pub struct DumpDecoder {
+    knet: KnetReassembly,
+}
+
+impl DumpDecoder {
+    /// A decoder with no pending fragments.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Decodes the next datagram of the capture.
+    pub fn decode(&mut self, d: &UdpDatagram, keys: &Keys) -> Result<Datagram, String> {
+        match decode(&d.payload, keys) {
+            Ok(g) => Ok(g),
+            Err(DatagramError::Knet(_)) => {
+                let k = open_knet(&d.payload, keys).map_err(|e| e.to_string())?;
+                match self.knet.feed(&k) {
+                    Some(Ok(m)) => Ok(m.datagram),
+                    Some(Err(e)) => Err(format!("{}; {e}", knet_text(&k))),
+                    None => Err(knet_text(&k)),
+                }
+            }
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}
+
+fn knet_text(k: &KnetDatagram) -> String {
+    let f = &k.frame;
+    let sealed = if k.sealed { "sealed " } else { "" };
     match &f.body {
         KnetBody::Data { seq, bcast, frag_num, frag_seq, channel, payload, .. } => format!(
-            "knet data from host {} seq={seq} bcast={bcast} channel={channel}: fragment {frag_seq} of {frag_num} ({} bytes)",
+            "{sealed}knet data from host {} seq={seq} bcast={bcast} channel={channel}: fragment {frag_seq} of {frag_num} ({} bytes)",
             f.src_host,
             payload.len()
         ),
-        KnetBody::Ping { link, rest } | KnetBody::Pmtud { link, rest } => format!(
-            "knet {:?} from host {} link {link} ({} more bytes)",
+        KnetBody::Ping(p) => format!(
+            "{sealed}knet {:?} from host {} link {} seq={} timed={}",
+            f.kind, f.src_host, p.link, p.seq, p.timed
+        ),
+        KnetBody::Pmtud(p) => format!(
+            "{sealed}knet {:?} from host {} link {} size={} ({} padding bytes)",
             f.kind,
             f.src_host,
-            rest.len()
+            p.link,
+            p.size(totem_wire::Endian::Little),
+            p.padding.len()
         ),
     }
 }

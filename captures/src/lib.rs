@@ -6,6 +6,7 @@ pub mod dump;
 mod error;
 mod extract;
 mod ip;
+pub mod knet;
 pub mod layers;
 pub mod link;
 mod malformed;

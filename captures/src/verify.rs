@@ -3,8 +3,9 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use totem_wire::datagram::{decode, DatagramError, Keys};
-use totem_wire::knet::KnetFrame;
+use totem_wire::datagram::{decode, open_knet, DatagramError, Keys};
+
+use crate::knet::KnetReassembly;
 
 use crate::layers::{table_for_file, LayerStats, Layers};
 use crate::{read_udp, CaptureError, PortFilter, UdpDatagram};
@@ -35,6 +36,8 @@ pub struct Report {
     pub failures: Vec<(String, Failure)>,
     /// The upper layers: reassembled service messages decoded and re-encoded identically.
     pub layers: LayerStats,
+    /// Totem messages rebuilt from knet fragments, decoded and re-encoded identically.
+    pub knet_reassembled: u64,
 }
 
 impl Report {
@@ -68,30 +71,49 @@ impl Report {
         }
         self.failures.extend(other.failures);
         self.layers.absorb(other.layers);
+        self.knet_reassembled += other.knet_reassembled;
     }
 }
 
 /// Checks one datagram: decode, re-encode, compare. Returns the kind label on success.
 pub fn verify_datagram(d: &UdpDatagram, keys: &Keys) -> Result<String, String> {
-    check_datagram(d, keys, None)
+    check_datagram(d, keys, None, None)
 }
 
 /// [`verify_datagram`], also handing the decoded datagram to `layers` (once, as decoded).
 fn check_datagram(
     d: &UdpDatagram,
     keys: &Keys,
-    layers: Option<&mut Layers>,
+    mut layers: Option<&mut Layers>,
+    knet: Option<&mut KnetReassembly>,
 ) -> Result<String, String> {
     let decoded = match decode(&d.payload, keys) {
         Ok(x) => x,
         // knet control frames and fragments carry no whole Totem message: the frame itself
-        // must still decode and re-encode exactly.
+        // (opened with knet crypto if on) must still decode and re-encode exactly; fragments
+        // are reassembled and the Totem message in them checked like any other.
         Err(DatagramError::Knet(kind)) => {
-            let f = KnetFrame::parse(&d.payload).map_err(|e| format!("decode: knet: {e}"))?;
-            if f.to_vec() != d.payload {
+            let k = open_knet(&d.payload, keys).map_err(|e| format!("decode: knet: {e}"))?;
+            let again = k
+                .encode(keys)
+                .map_err(|e| format!("knet {kind:?}: re-encode: {e}"))?;
+            if again != d.payload {
                 return Err(format!("knet {kind:?}: re-encoded bytes differ"));
             }
-            return Ok("G3 knet-frame".into());
+            if let Some(done) = knet.and_then(|r| r.feed(&k)) {
+                let m = done?;
+                if let Some(layers) = layers.as_deref_mut() {
+                    layers.record(&m.datagram);
+                }
+                crate::layers::verify_layers(&m.datagram)
+                    .map_err(|e| format!("knet reassembled host {} seq {}: {e}", m.host, m.seq))?;
+            }
+            return Ok(if k.sealed {
+                "G3 knet-sealed-frame"
+            } else {
+                "G3 knet-frame"
+            }
+            .into());
         }
         Err(e) => return Err(format!("decode: {e}")),
     };
@@ -129,6 +151,7 @@ fn envelope_kind(e: &totem_wire::datagram::Envelope) -> &'static str {
         Envelope::Plain => "plain",
         Envelope::Secauth(_) => "secauth",
         Envelope::Knet(_) => "knet",
+        Envelope::KnetSealed { .. } => "knet-sealed",
         Envelope::TotemCrypto { config, .. } => {
             if config.cipher == totem_wire::envelope::Cipher::None
                 && config.hash == totem_wire::envelope::Hash::None
@@ -154,9 +177,10 @@ pub fn verify_file(path: &Path, keys: &Keys, filter: &PortFilter) -> Result<Repo
         .map(|f| f.to_string_lossy().to_string())
         .unwrap_or_default();
     let mut layers = Layers::new(table_for_file(&file_name));
+    let mut knet = KnetReassembly::new();
     for d in &datagrams {
         report.totem += 1;
-        match check_datagram(d, keys, Some(&mut layers)) {
+        match check_datagram(d, keys, Some(&mut layers), Some(&mut knet)) {
             Ok(label) => {
                 report.decoded += 1;
                 report.identical += 1;
@@ -183,12 +207,19 @@ pub fn verify_file(path: &Path, keys: &Keys, filter: &PortFilter) -> Result<Repo
             .push((name.clone(), Failure { frame: 0, reason }));
     }
     report.layers.absorb(layer_stats);
+    report.knet_reassembled = knet.completed;
     Ok(report)
 }
 
 /// The authkey that belongs to a capture by the bundled naming rule: a `*.authkey` file in the
 /// same folder whose stem starts the capture's file name (the longest such stem wins).
 pub fn sibling_authkey(capture: &Path) -> Option<std::path::PathBuf> {
+    sibling_file(capture, ".authkey")
+}
+
+/// A file ending in `suffix` next to `capture` whose stem starts the capture's file name (the
+/// longest such stem wins).
+pub fn sibling_file(capture: &Path, suffix: &str) -> Option<std::path::PathBuf> {
     let dir = capture.parent()?;
     let name = capture.file_name()?.to_str()?;
     let mut best: Option<(usize, std::path::PathBuf)> = None;
@@ -203,7 +234,7 @@ pub fn sibling_authkey(capture: &Path) -> Option<std::path::PathBuf> {
         let Some(stem) = path
             .file_name()
             .and_then(|f| f.to_str())
-            .and_then(|f| f.strip_suffix(".authkey"))
+            .and_then(|f| f.strip_suffix(suffix))
         else {
             continue;
         };

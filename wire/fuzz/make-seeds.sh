@@ -23,7 +23,48 @@ seed datagram_plain 'real/*-0[12]-*.pcapng'
 seed datagram_plain 'g3/3.1.7-udp*-0[12]-*.pcapng'
 seed datagram_keyed 'real/*secauth-01*.pcapng'
 seed datagram_keyed 'real/2.4.6-udpu-aes256*.pcapng'
-seed knet 'g3/3.1.7-knet-*.pcapng'
+seed knet 'g3/3.1.7-knet-0*.pcapng'
+
+# knet crypto: every encrypted knet capture, opened with its own authkey (python3-cryptography,
+# independent of our code). The plaintext frames seed `knet`; re-sealed with the fuzz key
+# (nss/aes256/sha256, key bytes 00..7f, the frame's own salt) they seed `knet_crypto`.
+mkdir -p corpus/knet corpus/knet_crypto
+for f in $caps/g3/3.1.7-knet-*-*-*-0*.pcapng; do
+  b=$(basename "$f" .pcapng); v=${b%-0*}
+  tshark -r "$f" -Y 'udp.port==5405' -T fields -e udp.payload 2>/dev/null |
+    python3 -c '
+import sys, hmac, hashlib
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives import padding
+key = open(sys.argv[1], "rb").read()[:4096]
+_, model, cipher, hashname = sys.argv[2].split("-")[-4:]
+hl = {"md5": 16, "sha1": 20, "sha256": 32, "sha384": 48, "sha512": 64}[hashname]
+kl = {"none": 0, "aes128": 16, "aes192": 24, "aes256": 32}[cipher]
+fk = bytes(range(128))
+seen = set()
+for line in sys.stdin:
+    d = bytes.fromhex(line.strip().replace(":", ""))
+    body, mac = d[:-hl], d[-hl:]
+    assert hmac.new(key, body, hashname).digest() == mac, "hmac"
+    if kl:
+        salt, ct = body[:16], body[16:]
+        dec = Cipher(algorithms.AES(key[:kl]), modes.CBC(salt)).decryptor()
+        u = padding.PKCS7(128).unpadder()
+        frame = u.update(dec.update(ct) + dec.finalize()) + u.finalize()
+    else:
+        salt, frame = bytes(16), body
+    k = (frame[1], frame[11] if frame[1] == 0 else 0, len(frame) > 200)
+    if k in seen: continue
+    seen.add(k)
+    tag = "%s-%02x-%d" % (sys.argv[3], frame[1], len(seen))
+    open("corpus/knet/seed-%s" % tag, "wb").write(frame)
+    p = padding.PKCS7(128).padder()
+    enc = Cipher(algorithms.AES(fk[:32]), modes.CBC(salt)).encryptor()
+    sealed = salt + enc.update(p.update(frame) + p.finalize()) + enc.finalize()
+    sealed += hmac.new(fk, sealed, "sha256").digest()
+    open("corpus/knet_crypto/seed-%s" % tag, "wb").write(sealed)
+' "$caps/g3/$v.authkey" "$v" "$b"
+done
 
 # totempg packets (mcast payloads) and the group messages packed in them (unfragmented only).
 upper() { # capture-glob mcast-header-offset

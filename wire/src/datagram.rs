@@ -6,9 +6,10 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use crate::envelope::knet::SALT_LEN as KNET_SALT_LEN;
 use crate::envelope::{
-    Cipher, CryptoConfig, EnvelopeError, Hash, Secauth, SecauthParams, TotemCrypto,
-    TotemCryptoParams, Variant,
+    Cipher, CryptoConfig, EnvelopeError, Hash, KnetCrypto, KnetCryptoError, Secauth, SecauthParams,
+    TotemCrypto, TotemCryptoParams, Variant,
 };
 use crate::error::Error;
 use crate::framing::{classify, Framing, G2Header, KnetKind};
@@ -31,6 +32,14 @@ pub enum Envelope {
     /// A kronosnet data frame (corosync 3 knet transport, crypto off); the frame is kept
     /// with an empty payload, the Totem message is the body.
     Knet(Box<KnetFrame>),
+    /// A kronosnet data frame sealed by knet crypto; the frame is kept with an empty payload,
+    /// `salt` (absent with cipher none) reproduces the datagram with the same [`Keys`].
+    KnetSealed {
+        /// CBC IV of the datagram.
+        salt: Option<[u8; KNET_SALT_LEN]>,
+        /// The frame with its payload emptied.
+        frame: Box<KnetFrame>,
+    },
 }
 
 impl Envelope {
@@ -46,6 +55,9 @@ impl Envelope {
                     config.cipher,
                     config.hash
                 )
+            }
+            Envelope::KnetSealed { frame, .. } => {
+                format!("sealed {}", Envelope::Knet(frame.clone()).describe())
             }
             Envelope::Knet(f) => match &f.body {
                 KnetBody::Data {
@@ -88,6 +100,50 @@ pub enum DatagramError {
     /// A kronosnet frame: corosync 3's knet transport, not a bare Totem message.
     #[error("kronosnet frame ({0:?}), not a bare Totem message")]
     Knet(KnetKind),
+    /// The knet crypto envelope could not be opened (wrong key or settings, corrupted).
+    #[error("knet crypto: {0}")]
+    KnetCrypto(#[from] KnetCryptoError),
+}
+
+/// One knet frame as it came off the wire, sealed or not, with what re-sealing needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnetDatagram {
+    /// Whether knet crypto was on (the frame came out of [`KnetCrypto::open`]).
+    pub sealed: bool,
+    /// The salt of a sealed datagram with a cipher.
+    pub salt: Option<[u8; KNET_SALT_LEN]>,
+    /// The frame.
+    pub frame: KnetFrame,
+}
+
+impl KnetDatagram {
+    /// Encodes (and, if it was sealed, seals) the frame again.
+    pub fn encode(&self, keys: &Keys) -> Result<Vec<u8>, DatagramError> {
+        let plain = self.frame.to_vec();
+        if !self.sealed {
+            return Ok(plain);
+        }
+        let c = keys.knet.as_ref().ok_or(DatagramError::NeedsKey("knet"))?;
+        Ok(c.seal(&plain, &self.salt.unwrap_or([0; KNET_SALT_LEN])))
+    }
+}
+
+/// Opens (with the knet crypto in `keys`, if any) and parses one knet datagram of any kind.
+pub fn open_knet(payload: &[u8], keys: &Keys) -> Result<KnetDatagram, DatagramError> {
+    // With knet crypto on, corosync forbids clear traffic: only what opens is accepted.
+    if let Some(c) = keys.knet.as_ref().filter(|c| c.config().is_enabled()) {
+        let o = c.open(payload)?;
+        return Ok(KnetDatagram {
+            sealed: true,
+            salt: o.salt,
+            frame: KnetFrame::parse(&o.frame)?,
+        });
+    }
+    Ok(KnetDatagram {
+        sealed: false,
+        salt: None,
+        frame: KnetFrame::parse(payload)?,
+    })
 }
 
 /// The keys a decoder may use: the cluster authkey, applied to every envelope it could fit.
@@ -96,6 +152,8 @@ pub struct Keys {
     g2: Vec<TotemCrypto>,
     /// Index into `g2` of the configuration that last worked: tried first next time.
     g2_hint: AtomicUsize,
+    /// knet crypto (corosync 3 knet transport), if configured.
+    knet: Option<KnetCrypto>,
 }
 
 impl Default for Keys {
@@ -108,9 +166,10 @@ impl core::fmt::Debug for Keys {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         write!(
             f,
-            "Keys(secauth: {}, g2 configs: {})",
+            "Keys(secauth: {}, g2 configs: {}, knet: {:?})",
             self.secauth.is_some(),
-            self.g2.len()
+            self.g2.len(),
+            self.knet.as_ref().map(|k| k.config())
         )
     }
 }
@@ -136,7 +195,20 @@ impl Keys {
             secauth: None,
             g2,
             g2_hint: AtomicUsize::new(0),
+            knet: None,
         }
+    }
+
+    /// Adds knet crypto (corosync 3 knet transport): every datagram must open with it, as
+    /// corosync disallows clear traffic once knet crypto is on.
+    pub fn with_knet(mut self, crypto: KnetCrypto) -> Self {
+        self.knet = Some(crypto);
+        self
+    }
+
+    /// The knet crypto, if configured.
+    pub fn knet(&self) -> Option<&KnetCrypto> {
+        self.knet.as_ref()
     }
 
     /// Keys from an authkey. Every G2 cipher/hash combination is a candidate, since the G2
@@ -187,6 +259,39 @@ impl Keys {
 
 /// Decodes one UDP payload.
 pub fn decode(payload: &[u8], keys: &Keys) -> Result<Datagram, DatagramError> {
+    if let Some(c) = keys.knet.as_ref().filter(|c| c.config().is_enabled()) {
+        // corosync turns clear traffic off with knet crypto on: nothing else is accepted.
+        let o = c.open(payload)?;
+        return decode_knet_sealed(o.salt, &o.frame);
+    }
+    decode_unsealed(payload, keys)
+}
+
+/// A sealed knet frame, opened: a whole Totem message in a data frame decodes, anything else
+/// is reported as [`DatagramError::Knet`].
+fn decode_knet_sealed(
+    salt: Option<[u8; KNET_SALT_LEN]>,
+    plain: &[u8],
+) -> Result<Datagram, DatagramError> {
+    let mut frame = KnetFrame::parse(plain)?;
+    let Some(inner) = frame.totem_payload() else {
+        return Err(DatagramError::Knet(frame.kind));
+    };
+    let body = SrpMessage::parse(inner, Generation::G3)?;
+    if let KnetBody::Data { payload, .. } = &mut frame.body {
+        payload.clear();
+    }
+    Ok(Datagram {
+        generation: Generation::G3,
+        envelope: Envelope::KnetSealed {
+            salt,
+            frame: Box::new(frame),
+        },
+        body,
+    })
+}
+
+fn decode_unsealed(payload: &[u8], keys: &Keys) -> Result<Datagram, DatagramError> {
     match classify(payload) {
         Framing::Plain {
             generation: Generation::G3,
@@ -330,6 +435,14 @@ impl Datagram {
                     *payload = plain;
                 }
                 Ok(f.to_vec())
+            }
+            Envelope::KnetSealed { salt, frame } => {
+                let c = keys.knet.as_ref().ok_or(DatagramError::NeedsKey("knet"))?;
+                let mut f = (**frame).clone();
+                if let KnetBody::Data { payload, .. } = &mut f.body {
+                    *payload = plain;
+                }
+                Ok(c.seal(&f.to_vec(), &salt.unwrap_or([0; KNET_SALT_LEN])))
             }
         }
     }

@@ -2,18 +2,25 @@
 //!
 //! * G1 (openais 0.80, corosync 1.x): [`secauth`] — SOBER-128 + HMAC-SHA1, or NSS AES-256-CBC mode.
 //! * G2 (corosync 2.x): [`totemcrypto`] — 4-byte config header, optional AES/3DES-CBC, optional HMAC.
+//! * G3 (corosync 3.x, knet transport): [`knet`] — libknet's salt ‖ AES-CBC ‖ HMAC envelope;
+//!   [`knet_conf`] reads its settings from corosync.conf.
 //! * [`authkey`] loads the shared key the way corosync does.
 //!
 //! Everything here is pure computation on byte slices; nothing panics on hostile input.
 
 pub mod authkey;
 pub(crate) mod cbc_pad;
+pub mod knet;
+pub mod knet_conf;
 pub mod secauth;
 pub mod sober128;
 mod sober128_tables;
 pub mod totemcrypto;
 
 pub use authkey::AuthKey;
+pub use knet::{
+    KnetCipher, KnetCrypto, KnetCryptoConfig, KnetCryptoError, KnetHash, KnetModel, KnetOpened,
+};
 pub use secauth::{Secauth, SecauthMode, SecauthOpened, SecauthParams};
 pub use sober128::Sober128Prng;
 pub use totemcrypto::{

@@ -195,7 +195,7 @@ impl Hash {
     }
 
     /// HMAC of the concatenation of `parts` under `key` (empty for none).
-    fn mac(self, key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+    pub(crate) fn mac(self, key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
         fn run<M: Mac + hmac::digest::KeyInit>(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
             // HMAC accepts keys of any length.
             let mut m = <M as hmac::digest::KeyInit>::new_from_slice(key)
