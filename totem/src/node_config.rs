@@ -83,6 +83,16 @@ pub struct KnetSettings {
     pub knet_mtu: u32,
     /// `knet_pmtud_interval` in seconds (accepted; we only answer probes).
     pub pmtud_interval: u32,
+    /// knet crypto (crypto_model/crypto_cipher/crypto_hash) and the key file; `None` when
+    /// cipher and hash are none.
+    pub crypto: Option<KnetCryptoSetting>,
+}
+
+/// knet crypto settings: the algorithms and where the key is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnetCryptoSetting {
+    pub config: totem_wire::envelope::knet::KnetCryptoConfig,
+    pub keyfile: PathBuf,
 }
 
 /// Address family of the ring.
@@ -1044,6 +1054,7 @@ fn knet_settings(
         .map(|e| num::<u32>(&e))
         .transpose()?
         .unwrap_or(30);
+    let crypto = knet_crypto(t)?;
     let me = nodes.iter().find(|n| n.nodeid == nodeid);
     let token_ms = engine.token_timeout().as_millis() as u64;
     let whole_ms = std::time::Duration::from_millis;
@@ -1118,7 +1129,52 @@ fn knet_settings(
         links,
         knet_mtu,
         pmtud_interval,
+        crypto,
     })
+}
+
+/// corosync 3.1.7 totem_get_crypto: model nss unless set; `secauth: on` means aes256/sha256;
+/// crypto_cipher/crypto_hash override; a cipher needs a hash. The key file is
+/// `totem.keyfile`, else /etc/corosync/authkey.
+fn knet_crypto(t: &dyn Fn(&str) -> Option<Entry>) -> Result<Option<KnetCryptoSetting>> {
+    use totem_wire::envelope::knet::{KnetCryptoConfig, KnetCryptoError};
+    let pick = |k: &str, dflt: &str| t(k).map(|e| e.value).unwrap_or_else(|| dflt.to_string());
+    let secauth = t("secauth")
+        .map(|e| yes_no(&e))
+        .transpose()?
+        .unwrap_or(false);
+    let (dc, dh) = if secauth {
+        ("aes256", "sha256")
+    } else {
+        ("none", "none")
+    };
+    let model = pick("crypto_model", "nss");
+    let cipher = pick("crypto_cipher", dc);
+    let hash = pick("crypto_hash", dh);
+    let config = KnetCryptoConfig::from_names(&model, &cipher, &hash)
+        .and_then(|c| c.validate().map(|_| c))
+        .map_err(|e| {
+            let key = match &e {
+                KnetCryptoError::Config { field, .. } => format!("totem.{field}"),
+                _ => "totem.crypto_cipher".into(),
+            };
+            let line = t(key.trim_start_matches("totem."))
+                .map(|e| e.line)
+                .unwrap_or(0);
+            NodeConfigError::Invalid {
+                key,
+                value: format!("{model}/{cipher}/{hash}"),
+                line,
+                reason: e.to_string(),
+            }
+        })?;
+    if !config.is_enabled() {
+        return Ok(None);
+    }
+    let keyfile = t("keyfile")
+        .map(|e| PathBuf::from(e.value))
+        .unwrap_or_else(|| PathBuf::from("/etc/corosync/authkey"));
+    Ok(Some(KnetCryptoSetting { config, keyfile }))
 }
 
 fn crypto_setting(
@@ -1135,19 +1191,9 @@ fn crypto_setting(
     match gen {
         Generation::G3 => {
             if transport == TransportKind::Knet {
-                if let Some(e) = t("crypto_model") {
-                    if !matches!(e.value.as_str(), "nss" | "openssl") {
-                        return Err(invalid(&e, "expected nss or openssl"));
-                    }
-                }
-                for e in [&cipher, &hash].into_iter().flatten() {
-                    if e.value != "none" {
-                        return Err(refused(
-                            e,
-                            "knet crypto (crypto_cipher/crypto_hash other than none) is not implemented yet; set both to none on every node",
-                        ));
-                    }
-                }
+                // Checked and kept in KnetSettings (knet_crypto); the datagram envelope of
+                // the engine stays bare.
+                return Ok(CryptoSetting::None);
             }
             for e in [&cipher, &hash].into_iter().flatten() {
                 if e.value != "none" {

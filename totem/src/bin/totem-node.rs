@@ -261,7 +261,8 @@ async fn status(path: PathBuf, json: bool) -> ExitCode {
                 }
             }
             println!(
-                "knet: data MTU {}, tx seq {}, delivered {}, duplicates {}, unreachable rx/tx {}/{}, not for us {}, seal errors {}, compressed refused {}",
+                "knet: crypto {}, data MTU {}, tx seq {}, delivered {}, duplicates {}, unreachable rx/tx {}/{}, not for us {}, seal errors {}, compressed refused {}",
+                k.crypto,
                 k.data_mtu,
                 k.tx_seq,
                 k.stats.rx_delivered,

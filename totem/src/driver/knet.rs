@@ -42,6 +42,9 @@ pub struct KnetStatus {
     pub stats: KnetStats,
     /// Delivered messages addressed (target_nodeid) to another node.
     pub rx_not_for_us: u64,
+    /// The knet crypto in use ("none" or model/cipher/hash).
+    #[serde(default)]
+    pub crypto: String,
 }
 
 /// Bound knet sockets plus the link layer.
@@ -55,6 +58,7 @@ pub struct KnetNet {
     pub rx: mpsc::Receiver<Received>,
     nodeid: u32,
     rx_not_for_us: u64,
+    crypto: String,
 }
 
 impl Drop for KnetNet {
@@ -111,6 +115,10 @@ pub fn target_nodeid(msg: &[u8]) -> Option<u32> {
 impl KnetNet {
     /// Binds one socket per local link and starts their readers (inside a tokio runtime).
     pub fn bind(cfg: &NodeConfig, seal: KnetSeal, now: Instant) -> io::Result<Self> {
+        let crypto = match &seal {
+            KnetSeal::Clear => "none".to_string(),
+            KnetSeal::Crypto(c) => format!("{:?}", c.config()),
+        };
         let me = cfg.node(cfg.nodeid).ok_or_else(|| {
             io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -190,7 +198,7 @@ impl KnetNet {
         } else {
             cfg.knet.knet_mtu as usize
         };
-        let data_mtu = knet::data_mtu(link_mtu, cfg.bind_addr.is_ipv6());
+        let data_mtu = seal.data_mtu(link_mtu, cfg.bind_addr.is_ipv6());
         let layer = KnetLayer::new(
             KnetConfig {
                 host_id: cfg.nodeid as u16,
@@ -209,6 +217,7 @@ impl KnetNet {
             rx,
             nodeid: cfg.nodeid,
             rx_not_for_us: 0,
+            crypto,
         })
     }
 
@@ -281,6 +290,7 @@ impl KnetNet {
             links: self.layer.link_status(),
             stats: self.layer.stats().clone(),
             rx_not_for_us: self.rx_not_for_us,
+            crypto: self.crypto.clone(),
         }
     }
 

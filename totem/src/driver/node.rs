@@ -31,6 +31,8 @@ pub enum NodeError {
     Stopped,
     #[error("driver backlog full ({0} packets)")]
     BacklogFull(usize),
+    #[error("knet crypto key {path}: {reason}")]
+    KnetKey { path: String, reason: String },
 }
 
 /// Commands to the node task.
@@ -153,7 +155,7 @@ pub fn spawn(
     let net = match cfg.transport {
         TransportKind::Knet => Net::Knet(Box::new(KnetNet::bind(
             &cfg,
-            crate::knet::KnetSeal::Clear,
+            knet_seal(&cfg)?,
             Instant::now(),
         )?)),
         _ => Net::Udp(Transport::bind(&cfg)?),
@@ -162,6 +164,23 @@ pub fn spawn(
     let (ev_tx, ev_rx) = mpsc::unbounded_channel();
     let task = tokio::spawn(run(cfg, net, envelope, rx, ev_tx));
     Ok((NodeHandle { tx }, ev_rx, task))
+}
+
+/// The knet seal `cfg` asks for: clear, or knet crypto keyed from the key file (corosync
+/// passes the whole file, 128..=4096 bytes, to knet).
+fn knet_seal(cfg: &NodeConfig) -> Result<crate::knet::KnetSeal, NodeError> {
+    use totem_wire::envelope::knet::{key_from_file_contents, KnetCrypto};
+    let Some(c) = &cfg.knet.crypto else {
+        return Ok(crate::knet::KnetSeal::Clear);
+    };
+    let err = |reason: String| NodeError::KnetKey {
+        path: c.keyfile.display().to_string(),
+        reason,
+    };
+    let bytes = std::fs::read(&c.keyfile).map_err(|e| err(e.to_string()))?;
+    let key = key_from_file_contents(&bytes).map_err(|e| err(e.to_string()))?;
+    let crypto = KnetCrypto::new(c.config, key).map_err(|e| err(e.to_string()))?;
+    Ok(crate::knet::KnetSeal::Crypto(Box::new(crypto)))
 }
 
 /// The sockets of a node: udpu/udp or knet.

@@ -27,7 +27,8 @@ pub struct KnetConfig {
     pub policy: LinkPolicy,
     /// Remote hosts: id and, per link id, the remote address and the link's settings.
     pub hosts: Vec<(u16, Vec<(u8, SocketAddr, LinkParams)>)>,
-    /// Payload bytes per fragment (before sealing overhead).
+    /// Payload bytes per fragment (sealing overhead already taken off: see
+    /// [`KnetSeal::data_mtu`]).
     pub data_mtu: usize,
 }
 
@@ -113,7 +114,7 @@ impl KnetLayer {
             }
             hosts.insert(id, h);
         }
-        let data_mtu = cfg.data_mtu.saturating_sub(seal.overhead()).max(1);
+        let data_mtu = cfg.data_mtu.max(1);
         KnetLayer {
             host_id: cfg.host_id,
             hosts,

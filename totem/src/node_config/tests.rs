@@ -245,17 +245,52 @@ fn knet_two_links_and_options() {
             "totem.knet_compression_model",
             "compression",
         ),
-        (
-            "crypto_cipher: none",
-            "crypto_cipher: aes256",
-            "totem.crypto_cipher",
-            "not implemented",
-        ),
     ] {
         let (k, reason) = refused_key(conf(&t.replace(from, to), Generation::G3, "198.51.100.11"));
         assert_eq!(k, key);
         assert!(reason.contains(why), "{reason}");
     }
+    // knet crypto (corosync 3.1.7 totem_get_crypto): a cipher needs a hash.
+    let bad = t.replace("crypto_cipher: none", "crypto_cipher: aes256");
+    assert!(matches!(
+        conf(&bad, Generation::G3, "198.51.100.11"),
+        Err(NodeConfigError::Invalid { key, reason, .. })
+            if key == "totem.crypto_hash" && reason.contains("crypto_hash")
+    ));
+    let on = bad.replace(
+        "crypto_hash: none",
+        "crypto_hash: sha256\n    crypto_model: openssl\n    keyfile: /tmp/k",
+    );
+    let c = conf(&on, Generation::G3, "198.51.100.11").unwrap();
+    let k = c.knet.crypto.expect("crypto on");
+    assert_eq!(k.keyfile, std::path::PathBuf::from("/tmp/k"));
+    assert_eq!(
+        k.config,
+        totem_wire::envelope::knet::KnetCryptoConfig::from_names("openssl", "aes256", "sha256")
+            .unwrap()
+    );
+    assert_eq!(
+        c.crypto,
+        CryptoSetting::None,
+        "the Totem envelope stays bare over knet"
+    );
+    // secauth: on means nss/aes256/sha256 with the default key file.
+    let sec = t
+        .replace("crypto_cipher: none\n", "")
+        .replace("crypto_hash: none\n", "")
+        .replace("link_mode: active", "link_mode: active\n    secauth: on");
+    let c = conf(&sec, Generation::G3, "198.51.100.11").unwrap();
+    let k = c.knet.crypto.expect("secauth on");
+    assert_eq!(
+        k.config,
+        totem_wire::envelope::knet::KnetCryptoConfig::COROSYNC_SECAUTH
+    );
+    assert_eq!(k.keyfile, std::path::PathBuf::from("/etc/corosync/authkey"));
+    assert!(conf(&t, Generation::G3, "198.51.100.11")
+        .unwrap()
+        .knet
+        .crypto
+        .is_none());
 }
 
 #[test]
