@@ -171,6 +171,66 @@ fn live_knet_ipv6_membership() {
     assert_eq!(cfgtool_link(&lab, 1, 0, 3).as_deref(), Some("connected"));
 }
 
+/// knet crypto nss/aes256/sha256 with one key: the ring forms with all three and no
+/// datagram fails to open. Then our node restarts with a wrong key: every datagram it gets
+/// is a counted seal error, its links never come up, and the corosync nodes stay a ring of two.
+#[test]
+fn live_knet_crypto_ring_and_wrong_key() {
+    let key: Vec<u8> = (0..256u32)
+        .map(|i| (i.wrapping_mul(73) ^ 0x5a) as u8)
+        .collect();
+    let Some(mut lab) = Interop::start_crypto("kd", &[1, 2], &[3], &key) else {
+        return;
+    };
+    lab.wait_ring(&[1, 2, 3], Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("{e}"));
+    lab.wait_sync(Duration::from_secs(20))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let st = lab.ours(3).status().expect("status");
+    let k = &st[0]["knet"];
+    assert!(k["crypto"].as_str().unwrap_or("").contains("Aes256"), "{k}");
+    assert_eq!(k["stats"]["rx_open_errors"].as_u64(), Some(0), "{k}");
+    let n = run_cpg(&mut lab, "kd", &[1, 2], &[3]);
+    assert!(n > 0);
+    // Restart ours with a wrong key.
+    let pid = lab.ours(3).pid;
+    lab.lab.signal(pid, "KILL");
+    lab.ours.retain(|o| o.index != 3);
+    let wrong = lab.tmp.path().join("wrongkey");
+    let mut bad = key.clone();
+    bad[7] ^= 0x01;
+    std::fs::write(&wrong, &bad).unwrap();
+    lab.our_key = Some(wrong);
+    // corosync sees node 3 go first.
+    lab.wait_ring(&[1, 2], Duration::from_secs(20))
+        .unwrap_or_else(|e| panic!("after kill: {e}"));
+    lab.start_ours(3);
+    std::thread::sleep(Duration::from_secs(8));
+    for c in [1, 2] {
+        assert_eq!(
+            lab.corosync(c).members(&lab.lab),
+            vec![1, 2],
+            "{}",
+            lab.logs()
+        );
+        assert_eq!(
+            cfgtool_link(&lab, c, 0, 3).as_deref(),
+            Some("disconnected"),
+            "corosync {c} must not bring our link up{}",
+            lab.logs()
+        );
+    }
+    let st = lab.ours(3).status().expect("status");
+    let k = &st[0]["knet"];
+    let errors = k["stats"]["rx_open_errors"].as_u64().unwrap_or(0);
+    assert!(errors > 0, "wrong key must be counted: {k}");
+    assert_eq!(our_links(&lab, 3), vec![(1, 0, false), (2, 0, false)]);
+    assert_eq!(lab.ours(3).members(), vec![3], "alone with a wrong key");
+    eprintln!(
+        "live_knet crypto: {n} CPG messages with aes256/sha256; wrong key: {errors} datagrams refused in 8 s, links down"
+    );
+}
+
 #[test]
 fn live_knet_two_links_failover_without_membership_change() {
     let t0 = Instant::now();

@@ -97,6 +97,18 @@ pub struct Interop {
     pub links: usize,
     /// Ring over the lab's IPv6 addresses.
     pub ipv6: bool,
+    /// knet crypto (nss/aes256/sha256) key file of the corosync nodes; `None` = crypto off.
+    pub knet_key: Option<PathBuf>,
+    /// Key file our nodes use (a test may point it at a wrong key before a restart).
+    pub our_key: Option<PathBuf>,
+}
+
+/// The totem lines that turn knet crypto on with `key`.
+fn crypto_lines(key: &Path) -> String {
+    format!(
+        "    crypto_model: nss\n    crypto_cipher: aes256\n    crypto_hash: sha256\n    keyfile: {}\n",
+        key.display()
+    )
 }
 
 /// Our node's corosync.conf: the same nodelist and timers as the corosync nodes.
@@ -151,6 +163,36 @@ impl Interop {
         links: usize,
         ipv6: bool,
     ) -> Option<Interop> {
+        Self::start_inner(prefix, corosync_at, ours_at, transport, links, ipv6, None)
+    }
+
+    /// A knet lab with crypto nss/aes256/sha256 and `key` (128..=4096 bytes) on every node.
+    pub fn start_crypto(
+        prefix: &str,
+        corosync_at: &[usize],
+        ours_at: &[usize],
+        key: &[u8],
+    ) -> Option<Interop> {
+        Self::start_inner(
+            prefix,
+            corosync_at,
+            ours_at,
+            Transport::Knet,
+            1,
+            false,
+            Some(key),
+        )
+    }
+
+    fn start_inner(
+        prefix: &str,
+        corosync_at: &[usize],
+        ours_at: &[usize],
+        transport: Transport,
+        links: usize,
+        ipv6: bool,
+        key: Option<&[u8]>,
+    ) -> Option<Interop> {
         if !is_root() {
             eprintln!("skipped: needs root for network namespaces");
             return None;
@@ -171,7 +213,15 @@ impl Interop {
             transport,
             links,
             ipv6,
+            knet_key: None,
+            our_key: None,
         };
+        if let Some(k) = key {
+            let path = me.tmp.path().join("authkey");
+            std::fs::write(&path, k).expect("write authkey");
+            me.knet_key = Some(path.clone());
+            me.our_key = Some(path);
+        }
         for &i in ours_at {
             me.start_ours(i);
         }
@@ -193,6 +243,15 @@ impl Interop {
             self.links,
             &dir,
         );
+        if let Some(k) = &self.knet_key {
+            let p = dir.join("corosync.conf");
+            let t = std::fs::read_to_string(&p).expect("read corosync.conf");
+            let t = t.replace(
+                "    crypto_cipher: none\n    crypto_hash: none\n",
+                &crypto_lines(k),
+            );
+            std::fs::write(&p, t).expect("write corosync.conf");
+        }
         let c = Corosync::start(&mut self.lab, i, &dir).expect("corosync starts");
         self.corosync.retain(|x| x.index != i);
         self.corosync.push(c);
@@ -209,6 +268,15 @@ impl Interop {
             self.ipv6,
             &dir,
         );
+        if let Some(k) = &self.our_key {
+            let t = std::fs::read_to_string(&conf).expect("read our conf");
+            let t = t.replacen(
+                "    ip_version:",
+                &format!("{}    ip_version:", crypto_lines(k)),
+                1,
+            );
+            std::fs::write(&conf, t).expect("write our conf");
+        }
         let control = dir.join("totem.sock");
         let pid = self
             .lab
