@@ -153,11 +153,7 @@ pub fn spawn(
 ) -> Result<(NodeHandle, mpsc::UnboundedReceiver<Event>, JoinHandle<()>), NodeError> {
     let envelope = Envelope::from_setting(&cfg.crypto)?;
     let net = match cfg.transport {
-        TransportKind::Knet => Net::Knet(Box::new(KnetNet::bind(
-            &cfg,
-            knet_seal(&cfg)?,
-            Instant::now(),
-        )?)),
+        TransportKind::Knet => Net::Knet(KnetNet::bind(&cfg, knet_seal(&cfg)?, Instant::now())?),
         _ => Net::Udp(Transport::bind(&cfg)?),
     };
     let (tx, rx) = mpsc::channel(256);
@@ -183,11 +179,12 @@ fn knet_seal(cfg: &NodeConfig) -> Result<crate::knet::KnetSeal, NodeError> {
     Ok(crate::knet::KnetSeal::Crypto(Box::new(crypto)))
 }
 
-/// The sockets of a node: udpu/udp or knet.
+/// The sockets of a node: udpu/udp or knet (one value per node: size does not matter).
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
 enum Net {
     Udp(Transport),
-    Knet(Box<KnetNet>),
+    Knet(KnetNet),
 }
 
 impl Net {

@@ -19,6 +19,9 @@ use super::seqwin::Map;
 /// Every SEQ_MAX / 8 data sequence numbers knet sends untimed pings on every link.
 const UNTIMED_PING_EVERY: u16 = u16::MAX / 8;
 
+/// A host's links: link id, the remote address, the link's settings.
+pub type HostLinks = Vec<(u8, SocketAddr, LinkParams)>;
+
 /// What a knet handle needs to know.
 #[derive(Debug, Clone)]
 pub struct KnetConfig {
@@ -26,7 +29,7 @@ pub struct KnetConfig {
     pub host_id: u16,
     pub policy: LinkPolicy,
     /// Remote hosts: id and, per link id, the remote address and the link's settings.
-    pub hosts: Vec<(u16, Vec<(u8, SocketAddr, LinkParams)>)>,
+    pub hosts: Vec<(u16, HostLinks)>,
     /// Payload bytes per fragment (sealing overhead already taken off: see
     /// [`KnetSeal::data_mtu`]).
     pub data_mtu: usize,
@@ -251,7 +254,7 @@ impl KnetLayer {
             self.tx_seq = 1;
         }
         let seq = self.tx_seq;
-        if seq % UNTIMED_PING_EVERY == 0 {
+        if seq.is_multiple_of(UNTIMED_PING_EVERY) {
             let all: Vec<(u16, u8)> = self
                 .hosts
                 .values()
