@@ -101,6 +101,23 @@ fn live_knet_membership_cpg_kill_rejoin() {
     }
     let links = our_links(&lab, 3);
     assert_eq!(links, vec![(1, 0, true), (2, 0, true)], "{}", lab.logs());
+    // `totem-node status` prints the links like corosync-cfgtool -s.
+    let text = std::process::Command::new(interop::TOTEM_NODE)
+        .args(["status", "--control"])
+        .arg(lab.ours(3).control())
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
+        .unwrap_or_default();
+    assert!(text.contains("LINK ID 0 udp"), "{text}");
+    for id in [1, 2] {
+        assert!(
+            text.lines().any(|l| l.contains("nodeid:")
+                && l.contains(&format!(" {id}:"))
+                && l.contains("\tconnected")),
+            "status lacks connected node {id}:\n{text}"
+        );
+    }
+    eprintln!("totem-node status:\n{text}");
     // (b) CPG both ways.
     let n = run_cpg(&mut lab, "ka", &[1, 2], &[3]);
     let st = lab.ours(3).status().expect("status");
