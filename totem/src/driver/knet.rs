@@ -303,3 +303,32 @@ impl KnetNet {
             .and_then(|l| l.addr)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Capture `3.1.7-knet-01-formation` frame 50: host 1's first orf_token, whose Totem
+    /// header (little-endian, magic 70 c0) names node 2 in `target_nodeid` at bytes 9..13.
+    #[test]
+    fn target_nodeid_in_capture_token() {
+        let frame = hex::decode("010000010000000400000001000070c003000001000000020000000000000000000000ffffffff0100000001000000090000000000000000000000000000000000000000000000").unwrap();
+        let totem = &frame[14..];
+        assert_eq!(target_nodeid(totem), Some(2));
+        let mut m = totem.to_vec();
+        set_target_nodeid(&mut m, 0);
+        assert_eq!(m[9..13], [0, 0, 0, 0]);
+        set_target_nodeid(&mut m, 2);
+        assert_eq!(m, totem);
+        // A big-endian sender (magic c0 70) carries it big-endian.
+        let mut be = vec![0xc0, 0x70, 3, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0];
+        set_target_nodeid(&mut be, 3);
+        assert_eq!(be[9..13], [0, 0, 0, 3]);
+        assert_eq!(target_nodeid(&be), Some(3));
+        // Too short: untouched, no panic.
+        let mut short = vec![0x70, 0xc0, 3];
+        set_target_nodeid(&mut short, 5);
+        assert_eq!(short, [0x70, 0xc0, 3]);
+        assert_eq!(target_nodeid(&short), None);
+    }
+}
