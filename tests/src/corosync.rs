@@ -15,7 +15,8 @@ pub enum Transport {
 }
 
 impl Transport {
-    fn name(self) -> &'static str {
+    /// The corosync.conf `transport` value.
+    pub fn name(self) -> &'static str {
         match self {
             Transport::Udpu => "udpu",
             Transport::Udp => "udp",
@@ -35,16 +36,46 @@ pub fn write_conf(
     ipv6: bool,
     dir: &Path,
 ) -> PathBuf {
+    write_conf_links(lab, members, me, transport, ipv6, 1, dir)
+}
+
+/// The `node {}` entries of a nodelist with `links` ringN_addr each (link 1 on the lab's
+/// second network).
+pub fn nodelist(lab: &Lab, members: &[usize], ipv6: bool, links: usize) -> String {
     let mut nodes = String::new();
     for &i in members {
         let n = lab.node(i);
-        let addr = if ipv6 {
+        let a0 = if ipv6 {
             n.ipv6.to_string()
         } else {
             n.ipv4.to_string()
         };
-        nodes += &format!("    node {{\n        name: n{i}\n        nodeid: {i}\n        ring0_addr: {addr}\n    }}\n");
+        let a1 = if ipv6 {
+            n.ipv6_1.to_string()
+        } else {
+            n.ipv4_1.to_string()
+        };
+        let ring1 = if links > 1 {
+            format!("        ring1_addr: {a1}\n")
+        } else {
+            String::new()
+        };
+        nodes += &format!("    node {{\n        name: n{i}\n        nodeid: {i}\n        ring0_addr: {a0}\n{ring1}    }}\n");
     }
+    nodes
+}
+
+/// [`write_conf`] with `links` knet links per node (1 or 2).
+pub fn write_conf_links(
+    lab: &Lab,
+    members: &[usize],
+    me: usize,
+    transport: Transport,
+    ipv6: bool,
+    links: usize,
+    dir: &Path,
+) -> PathBuf {
+    let nodes = nodelist(lab, members, ipv6, links);
     let iface = match transport {
         Transport::Udp => "    interface {\n        linknumber: 0\n        mcastaddr: 233.252.0.1\n        mcastport: 5405\n    }\n",
         _ => "",

@@ -28,6 +28,11 @@ pub struct LabNode {
     pub ipv6: Ipv6Addr,
     /// The node's veth end in the hub (down = node partitioned).
     pub hub_port: String,
+    /// Second network (after [`Lab::add_second_link`]): the node's address on it.
+    pub ipv4_1: Ipv4Addr,
+    pub ipv6_1: Ipv6Addr,
+    /// The node's `eth1` end in the hub, on bridge `br1`.
+    pub hub_port1: String,
 }
 
 /// Namespaces, bridge and the processes started in them; all removed on drop.
@@ -109,6 +114,9 @@ impl Lab {
                 ipv4: Ipv4Addr::new(192, 0, 2, 10 + i as u8),
                 ipv6: Ipv6Addr::new(0xfd00, 0xdb8, 0, 0, 0, 0, 0, 0x10 + i as u16),
                 hub_port: format!("v{k}n{i}"),
+                ipv4_1: Ipv4Addr::new(198, 51, 100, 10 + i as u8),
+                ipv6_1: Ipv6Addr::new(0xfd00, 0xdb9, 0, 0, 0, 0, 0, 0x10 + i as u16),
+                hub_port1: format!("w{k}n{i}"),
             };
             ip(&["netns", "add", &node.netns])?;
             lab.nodes.push(node.clone());
@@ -156,6 +164,75 @@ impl Lab {
             lab.hub_exec(&["ip", "link", "set", &node.hub_port, "up"])?;
         }
         Ok(lab)
+    }
+
+    /// Adds a second, independent network: bridge `br1` in the hub and `eth1` in every node
+    /// with 198.51.100.(10+i)/24 and fd00:db9::(10+i)/64 (knet link 1).
+    pub fn add_second_link(&self) -> Result<(), LabError> {
+        self.hub_exec(&["ip", "link", "add", "br1", "type", "bridge"])?;
+        self.hub_exec(&[
+            "ip",
+            "link",
+            "set",
+            "br1",
+            "type",
+            "bridge",
+            "stp_state",
+            "0",
+            "forward_delay",
+            "0",
+        ])?;
+        self.hub_exec(&["ip", "link", "set", "br1", "up"])?;
+        for node in &self.nodes {
+            let x = |args: &[&str]| {
+                let mut v = vec!["netns", "exec", node.netns.as_str()];
+                v.extend_from_slice(args);
+                ip(&v)
+            };
+            x(&[
+                "ip",
+                "link",
+                "add",
+                "eth1",
+                "type",
+                "veth",
+                "peer",
+                "name",
+                &node.hub_port1,
+                "netns",
+                &self.hub,
+            ])?;
+            x(&[
+                "ip",
+                "addr",
+                "add",
+                &format!("{}/24", node.ipv4_1),
+                "dev",
+                "eth1",
+            ])?;
+            x(&[
+                "ip",
+                "-6",
+                "addr",
+                "add",
+                &format!("{}/64", node.ipv6_1),
+                "dev",
+                "eth1",
+                "nodad",
+            ])?;
+            x(&["ip", "link", "set", "eth1", "up"])?;
+            self.hub_exec(&["ip", "link", "set", &node.hub_port1, "master", "br1"])?;
+            self.hub_exec(&["ip", "link", "set", &node.hub_port1, "up"])?;
+        }
+        Ok(())
+    }
+
+    /// Takes a node's port on network `net` (0 = br0, 1 = br1) down or up at the bridge.
+    pub fn set_net_link(&self, index: usize, net: usize, up: bool) -> Result<(), LabError> {
+        let n = self.node(index);
+        let port = if net == 0 { &n.hub_port } else { &n.hub_port1 };
+        self.hub_exec(&["ip", "link", "set", port, if up { "up" } else { "down" }])
+            .map(|_| ())
     }
 
     fn hub_exec(&self, args: &[&str]) -> Result<Output, LabError> {

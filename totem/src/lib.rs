@@ -10,6 +10,7 @@ pub mod corosync_conf;
 pub mod cpg;
 pub mod driver;
 pub mod engine;
+pub mod knet;
 pub mod member;
 pub mod node_config;
 pub mod secure;

@@ -59,6 +59,40 @@ pub enum TransportKind {
     Udpu,
     /// IP multicast.
     Udp,
+    /// kronosnet: per-link UDP flows with heartbeats (the corosync 3 default).
+    Knet,
+}
+
+/// One knet link number's settings (`totem.interface` with that `linknumber`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnetLinkConfig {
+    pub linknumber: u8,
+    /// UDP port on both ends (`mcastport`, default 5405 + linknumber).
+    pub port: u16,
+    pub params: crate::knet::LinkParams,
+}
+
+/// knet settings of a node (used with [`TransportKind::Knet`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct KnetSettings {
+    /// `link_mode`.
+    pub link_mode: crate::knet::LinkPolicy,
+    /// Links with an address for our node, by link number.
+    pub links: Vec<KnetLinkConfig>,
+    /// `knet_mtu` (0 = path MTU discovery; we then assume 1500).
+    pub knet_mtu: u32,
+    /// `knet_pmtud_interval` in seconds (accepted; we only answer probes).
+    pub pmtud_interval: u32,
+    /// knet crypto (crypto_model/crypto_cipher/crypto_hash) and the key file; `None` when
+    /// cipher and hash are none.
+    pub crypto: Option<KnetCryptoSetting>,
+}
+
+/// knet crypto settings: the algorithms and where the key is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnetCryptoSetting {
+    pub config: totem_wire::envelope::knet::KnetCryptoConfig,
+    pub keyfile: PathBuf,
 }
 
 /// Address family of the ring.
@@ -96,6 +130,8 @@ pub struct NodeEntry {
     /// IPv6 scope (interface index) for link-local addresses, else 0.
     pub scope_id: u32,
     pub name: Option<String>,
+    /// knet: every `ringN_addr` of the node (link number, address, scope), ring 0 included.
+    pub ring_addrs: Vec<(u8, IpAddr, u32)>,
 }
 
 /// `logging` settings we honour.
@@ -131,6 +167,8 @@ pub struct NodeConfig {
     /// Configured members (including ourselves).
     pub nodes: Vec<NodeEntry>,
     pub crypto: CryptoSetting,
+    /// knet link settings (empty links unless the transport is knet).
+    pub knet: KnetSettings,
     pub logging: LoggingConfig,
     /// Drop datagrams from IPs outside `nodes` (`block_unlisted_ips`, default yes).
     pub block_unlisted_ips: bool,
@@ -144,6 +182,15 @@ impl NodeConfig {
     /// The totempg data budget per Totem mcast: netmtu minus IP/UDP headers, the envelope and
     /// twice the mcast header (corosync 2.4.6+/3.0.3+ accounting, spec §5.1).
     pub fn net_mtu(&self) -> usize {
+        if self.transport == TransportKind::Knet {
+            // corosync over knet: netmtu (default KNET_MAX_PACKET_SIZE 65536) minus two mcast
+            // headers; knet itself fragments to the link MTU.
+            let mcast = totem_wire::srp::mcast::header_len(self.generation);
+            return self
+                .netmtu
+                .saturating_sub(2 * mcast)
+                .max(totem_wire::totempg::fragmenter::NET_MTU_MIN);
+        }
         let ip = match self.ip_version {
             IpVersion::V4 => 28,
             IpVersion::V6 => 48,
@@ -322,6 +369,23 @@ const TOTEM_KEYS: &[&str] = &[
     "rrp_mode",
     "block_unlisted_ips",
     "config_version",
+    "crypto_model",
+    "link_mode",
+    "knet_pmtud_interval",
+    "knet_mtu",
+    "knet_compression_model",
+    "knet_compression_threshold",
+    "knet_compression_level",
+];
+
+/// knet keys of a `totem.interface` section.
+const KNET_IFACE_KEYS: &[&str] = &[
+    "knet_link_priority",
+    "knet_ping_interval",
+    "knet_ping_timeout",
+    "knet_ping_precision",
+    "knet_pong_count",
+    "knet_transport",
 ];
 
 /// Maps `root` with `is_local` telling which addresses are ours.
@@ -363,25 +427,35 @@ pub fn map(root: &Section, ov: Overrides, is_local: &dyn Fn(IpAddr) -> bool) -> 
         Some(e) => match e.value.as_str() {
             "udpu" => TransportKind::Udpu,
             "udp" => TransportKind::Udp,
+            "knet" if gen == Generation::G3 => TransportKind::Knet,
             "knet" => {
                 return Err(refused(
                     &e,
-                    "the knet transport is not implemented yet; use udpu or udp",
+                    "knet exists only in corosync 3 (generation G3)",
                 ))
             }
             "iba" => return Err(refused(&e, "InfiniBand verbs are not implemented")),
             _ => return Err(invalid(&e, "expected udpu, udp or knet")),
         },
-        None if gen == Generation::G3 => {
-            return Err(NodeConfigError::Refused {
-                key: "totem.transport".into(),
-                value: "knet".into(),
-                line: totem.line,
-                reason: "knet (the corosync 3 default when transport is unset) is not implemented yet; set transport: udpu or udp".into(),
-            })
-        }
+        None if gen == Generation::G3 => TransportKind::Knet,
         None => TransportKind::Udp,
     };
+
+    if transport != TransportKind::Knet {
+        for k in [
+            "link_mode",
+            "knet_pmtud_interval",
+            "knet_mtu",
+            "knet_compression_model",
+            "knet_compression_threshold",
+            "knet_compression_level",
+            "crypto_model",
+        ] {
+            if let Some(e) = t(k) {
+                return Err(refused(&e, "a knet option; the transport is not knet"));
+            }
+        }
+    }
 
     // Engine timers and flow control.
     let mut engine = Config::new(gen, 1);
@@ -451,6 +525,7 @@ pub fn map(root: &Section, ov: Overrides, is_local: &dyn Fn(IpAddr) -> bool) -> 
             }
             v
         }
+        None if transport == TransportKind::Knet => crate::knet::MAX_PACKET_SIZE,
         None => 1500,
     };
     let block_unlisted_ips = match t("block_unlisted_ips") {
@@ -478,6 +553,7 @@ pub fn map(root: &Section, ov: Overrides, is_local: &dyn Fn(IpAddr) -> bool) -> 
 
     // Interface (link 0 only).
     let mut iface: Option<&Section> = None;
+    let mut knet_ifaces: Vec<(u8, &Section)> = Vec::new();
     for s in totem.subsections() {
         if s.name != "interface" {
             return Err(NodeConfigError::Refused {
@@ -493,7 +569,26 @@ pub fn map(root: &Section, ov: Overrides, is_local: &dyn Fn(IpAddr) -> bool) -> 
             .map(|e| num::<u32>(&qualified("totem.interface", e)))
             .transpose()?
             .unwrap_or(0);
-        if link != 0 {
+        if transport == TransportKind::Knet {
+            if link >= crate::knet::MAX_LINK as u32 {
+                let e = s.entry("linknumber").or_else(|| s.entry("ringnumber"));
+                return Err(invalid(
+                    &qualified(
+                        "totem.interface",
+                        e.unwrap_or(&Entry {
+                            key: "linknumber".into(),
+                            value: link.to_string(),
+                            line: s.line,
+                        }),
+                    ),
+                    "knet links are numbered 0..7",
+                ));
+            }
+            knet_ifaces.push((link as u8, s));
+            if link != 0 {
+                continue;
+            }
+        } else if link != 0 {
             let e = s.entry("linknumber").or_else(|| s.entry("ringnumber"));
             return Err(refused(
                 &qualified(
@@ -531,6 +626,7 @@ pub fn map(root: &Section, ov: Overrides, is_local: &dyn Fn(IpAddr) -> bool) -> 
                 addr,
                 scope_id,
                 name: None,
+                ring_addrs: vec![(0, addr, scope_id)],
             });
         }
     }
@@ -545,10 +641,11 @@ pub fn map(root: &Section, ov: Overrides, is_local: &dyn Fn(IpAddr) -> bool) -> 
             "ttl",
             "broadcast",
         ];
-        if !known.contains(&e.key.as_str()) {
+        let knet_ok = transport == TransportKind::Knet && KNET_IFACE_KEYS.contains(&e.key.as_str());
+        if !known.contains(&e.key.as_str()) && !knet_ok {
             let q = qualified("totem.interface", e);
             let why = if e.key.starts_with("knet_") {
-                "knet link options need the knet transport, which is not implemented"
+                "knet link options need transport: knet"
             } else {
                 "not supported by this implementation"
             };
@@ -609,7 +706,7 @@ pub fn map(root: &Section, ov: Overrides, is_local: &dyn Fn(IpAddr) -> bool) -> 
                 reason: "transport udp needs a multicast group (deriving one from cluster_name is not implemented)".into(),
             })
         }
-        (TransportKind::Udpu, _) => None,
+        (TransportKind::Udpu | TransportKind::Knet, _) => None,
     };
 
     // Nodelist.
@@ -633,6 +730,7 @@ pub fn map(root: &Section, ov: Overrides, is_local: &dyn Fn(IpAddr) -> bool) -> 
             let mut nodeid = None;
             let mut addr = None;
             let mut name = None;
+            let mut ring_addrs: Vec<(u8, IpAddr, u32)> = Vec::new();
             for e in n.entries() {
                 let q = qualified("nodelist.node", e);
                 match e.key.as_str() {
@@ -643,7 +741,23 @@ pub fn map(root: &Section, ov: Overrides, is_local: &dyn Fn(IpAddr) -> bool) -> 
                         }
                         nodeid = Some(v);
                     }
-                    "ring0_addr" => addr = Some(ip_with_scope(&q)?),
+                    "ring0_addr" => {
+                        let a = ip_with_scope(&q)?;
+                        ring_addrs.push((0, a.0, a.1));
+                        addr = Some(a);
+                    }
+                    k if transport == TransportKind::Knet
+                        && k.starts_with("ring")
+                        && k.ends_with("_addr") =>
+                    {
+                        let n: u8 = k[4..k.len() - 5]
+                            .parse()
+                            .ok()
+                            .filter(|n| usize::from(*n) < crate::knet::MAX_LINK)
+                            .ok_or_else(|| invalid(&q, "knet links are ring0_addr..ring7_addr"))?;
+                        let a = ip_with_scope(&q)?;
+                        ring_addrs.push((n, a.0, a.1));
+                    }
                     "name" => name = Some(e.value.clone()),
                     // votequorum's per-node votes: our votequorum gives every node one vote.
                     "quorum_votes" => {
@@ -688,11 +802,21 @@ pub fn map(root: &Section, ov: Overrides, is_local: &dyn Fn(IpAddr) -> bool) -> 
                     reason: "duplicate nodeid".into(),
                 });
             }
+            if transport == TransportKind::Knet && nodeid > u32::from(u16::MAX) {
+                return Err(NodeConfigError::Invalid {
+                    key: "nodelist.node.nodeid".into(),
+                    value: nodeid.to_string(),
+                    line: n.line,
+                    reason: "knet host ids are 16-bit: nodeid must be below 65536".into(),
+                });
+            }
+            ring_addrs.sort();
             nodes.push(NodeEntry {
                 nodeid,
                 addr,
                 scope_id,
                 name,
+                ring_addrs,
             });
         }
     }
@@ -708,7 +832,7 @@ pub fn map(root: &Section, ov: Overrides, is_local: &dyn Fn(IpAddr) -> bool) -> 
     if from_members {
         nodes = members;
     }
-    if transport == TransportKind::Udpu && nodes.is_empty() {
+    if matches!(transport, TransportKind::Udpu | TransportKind::Knet) && nodes.is_empty() {
         return Err(NodeConfigError::Missing {
             key: "nodelist".into(),
             reason: "transport udpu needs the member addresses".into(),
@@ -771,6 +895,12 @@ pub fn map(root: &Section, ov: Overrides, is_local: &dyn Fn(IpAddr) -> bool) -> 
         }
     }
 
+    let knet = if transport == TransportKind::Knet {
+        knet_settings(&t, &knet_ifaces, &nodes, nodeid, &engine)?
+    } else {
+        KnetSettings::default()
+    };
+
     let mut cfg = NodeConfig {
         generation: gen,
         cluster_name: totem.get("cluster_name").map(str::to_string),
@@ -786,6 +916,7 @@ pub fn map(root: &Section, ov: Overrides, is_local: &dyn Fn(IpAddr) -> bool) -> 
         netmtu,
         nodes,
         crypto,
+        knet,
         logging,
         block_unlisted_ips,
         socket_buffer: 4 * 1024 * 1024,
@@ -877,6 +1008,175 @@ fn own_node(
     Ok((nodeid, addr, scope))
 }
 
+/// The knet part of the configuration: link mode, compression (none only), per-link
+/// heartbeat settings with corosync 3.1.7's defaults (totemconfig.c).
+fn knet_settings(
+    t: &dyn Fn(&str) -> Option<Entry>,
+    ifaces: &[(u8, &Section)],
+    nodes: &[NodeEntry],
+    nodeid: u32,
+    engine: &Config,
+) -> Result<KnetSettings> {
+    use crate::knet::{LinkParams, LinkPolicy};
+    let link_mode = match t("link_mode") {
+        None => LinkPolicy::Passive,
+        Some(e) => match e.value.as_str() {
+            "passive" => LinkPolicy::Passive,
+            "active" => LinkPolicy::Active,
+            "rr" => LinkPolicy::Rr,
+            _ => return Err(invalid(&e, "expected passive, active or rr")),
+        },
+    };
+    if let Some(e) = t("knet_compression_model") {
+        if e.value != "none" {
+            return Err(refused(
+                &e,
+                "knet compression is not built in; set knet_compression_model: none (and on every node)",
+            ));
+        }
+    }
+    for k in ["knet_compression_threshold", "knet_compression_level"] {
+        if let Some(e) = t(k) {
+            e.value
+                .parse::<i64>()
+                .map_err(|_| invalid(&e, "not an integer"))?;
+        }
+    }
+    let knet_mtu = t("knet_mtu")
+        .map(|e| num::<u32>(&e))
+        .transpose()?
+        .unwrap_or(0);
+    if knet_mtu != 0 && knet_mtu < 576 {
+        let e = t("knet_mtu").unwrap_or_default_entry();
+        return Err(invalid(&e, "must be 0 (discover) or at least 576"));
+    }
+    let pmtud_interval = t("knet_pmtud_interval")
+        .map(|e| num::<u32>(&e))
+        .transpose()?
+        .unwrap_or(30);
+    let crypto = knet_crypto(t)?;
+    let me = nodes.iter().find(|n| n.nodeid == nodeid);
+    let token_ms = engine.token_timeout().as_millis() as u64;
+    let whole_ms = std::time::Duration::from_millis;
+    let mut links = Vec::new();
+    for (lid, _, _) in me.map(|n| n.ring_addrs.as_slice()).unwrap_or(&[]) {
+        let sec = ifaces.iter().find(|(l, _)| l == lid).map(|(_, s)| *s);
+        let g = |k: &str| {
+            sec.and_then(|s| s.entry(k))
+                .map(|e| qualified("totem.interface", e))
+        };
+        let port = match g("mcastport") {
+            Some(e) => num::<u16>(&e)?,
+            None => 5405 + u16::from(*lid),
+        };
+        if let Some(e) = g("knet_transport") {
+            match e.value.as_str() {
+                "udp" => {}
+                "sctp" => {
+                    return Err(refused(
+                        &e,
+                        "the knet SCTP transport is not implemented; use knet_transport: udp",
+                    ))
+                }
+                _ => return Err(invalid(&e, "expected udp or sctp")),
+            }
+        }
+        let pong_count = match g("knet_pong_count") {
+            Some(e) => num::<u32>(&e)?,
+            None => 2,
+        };
+        let pc = pong_count.max(1);
+        let ms = |k: &str, dflt: std::time::Duration| -> Result<std::time::Duration> {
+            match g(k) {
+                Some(e) => {
+                    let v: u64 = num(&e)?;
+                    Ok(if v == 0 {
+                        dflt
+                    } else {
+                        std::time::Duration::from_millis(v)
+                    })
+                }
+                None => Ok(dflt),
+            }
+        };
+        let params = LinkParams {
+            // corosync computes these in whole milliseconds.
+            ping_interval: ms("knet_ping_interval", whole_ms(token_ms / u64::from(pc * 2)))?,
+            ping_timeout: ms("knet_ping_timeout", whole_ms(token_ms / u64::from(pc)))?,
+            ping_precision: match g("knet_ping_precision") {
+                Some(e) => num::<u32>(&e)?,
+                None => 2048,
+            },
+            pong_count,
+            priority: match g("knet_link_priority") {
+                Some(e) => num::<u8>(&e)?,
+                None => 1,
+            },
+        };
+        links.push(KnetLinkConfig {
+            linknumber: *lid,
+            port,
+            params,
+        });
+    }
+    if links.is_empty() {
+        return Err(NodeConfigError::OwnNode(
+            "our nodelist entry has no ringN_addr for knet".into(),
+        ));
+    }
+    Ok(KnetSettings {
+        link_mode,
+        links,
+        knet_mtu,
+        pmtud_interval,
+        crypto,
+    })
+}
+
+/// corosync 3.1.7 totem_get_crypto: model nss unless set; `secauth: on` means aes256/sha256;
+/// crypto_cipher/crypto_hash override; a cipher needs a hash. The key file is
+/// `totem.keyfile`, else /etc/corosync/authkey.
+fn knet_crypto(t: &dyn Fn(&str) -> Option<Entry>) -> Result<Option<KnetCryptoSetting>> {
+    use totem_wire::envelope::knet::{KnetCryptoConfig, KnetCryptoError};
+    let pick = |k: &str, dflt: &str| t(k).map(|e| e.value).unwrap_or_else(|| dflt.to_string());
+    let secauth = t("secauth")
+        .map(|e| yes_no(&e))
+        .transpose()?
+        .unwrap_or(false);
+    let (dc, dh) = if secauth {
+        ("aes256", "sha256")
+    } else {
+        ("none", "none")
+    };
+    let model = pick("crypto_model", "nss");
+    let cipher = pick("crypto_cipher", dc);
+    let hash = pick("crypto_hash", dh);
+    let config = KnetCryptoConfig::from_names(&model, &cipher, &hash)
+        .and_then(|c| c.validate().map(|_| c))
+        .map_err(|e| {
+            let key = match &e {
+                KnetCryptoError::Config { field, .. } => format!("totem.{field}"),
+                _ => "totem.crypto_cipher".into(),
+            };
+            let line = t(key.trim_start_matches("totem."))
+                .map(|e| e.line)
+                .unwrap_or(0);
+            NodeConfigError::Invalid {
+                key,
+                value: format!("{model}/{cipher}/{hash}"),
+                line,
+                reason: e.to_string(),
+            }
+        })?;
+    if !config.is_enabled() {
+        return Ok(None);
+    }
+    let keyfile = t("keyfile")
+        .map(|e| PathBuf::from(e.value))
+        .unwrap_or_else(|| PathBuf::from("/etc/corosync/authkey"));
+    Ok(Some(KnetCryptoSetting { config, keyfile }))
+}
+
 fn crypto_setting(
     gen: Generation,
     transport: TransportKind,
@@ -890,7 +1190,11 @@ fn crypto_setting(
     let keyfile = t("keyfile").map(|e| PathBuf::from(e.value));
     match gen {
         Generation::G3 => {
-            let _ = transport;
+            if transport == TransportKind::Knet {
+                // Checked and kept in KnetSettings (knet_crypto); the datagram envelope of
+                // the engine stays bare.
+                return Ok(CryptoSetting::None);
+            }
             for e in [&cipher, &hash].into_iter().flatten() {
                 if e.value != "none" {
                     return Err(refused(

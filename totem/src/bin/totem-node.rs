@@ -238,8 +238,47 @@ async fn status(path: PathBuf, json: bool) -> ExitCode {
         "Local node ID {}, transport {}, generation {}",
         s.nodeid, s.transport, s.generation
     );
-    if let Some(a) = s.local_addr {
-        println!("LINK ID 0\n\taddr\t= {}", a.ip());
+    match &s.knet {
+        // Like corosync-cfgtool -s: every local link and each host's state on it.
+        Some(k) => {
+            for (lid, a) in &k.local {
+                println!("LINK ID {lid} udp\n\taddr\t= {}\n\tstatus:", a.ip());
+                println!("\t\tnodeid: {:>10}:\tlocalhost", s.nodeid);
+                for l in k.links.iter().filter(|l| l.link == *lid) {
+                    println!(
+                        "\t\tnodeid: {:>10}:\t{} (latency {} us, pings {}/{} pongs {}/{}, data {}/{}, tx errors {})",
+                        l.host,
+                        if l.connected { "connected" } else { "disconnected" },
+                        l.latency_us,
+                        l.tx_ping,
+                        l.rx_ping,
+                        l.tx_pong,
+                        l.rx_pong,
+                        l.tx_data,
+                        l.rx_data,
+                        l.tx_errors,
+                    );
+                }
+            }
+            println!(
+                "knet: crypto {}, data MTU {}, tx seq {}, delivered {}, duplicates {}, unreachable rx/tx {}/{}, not for us {}, seal errors {}, compressed refused {}",
+                k.crypto,
+                k.data_mtu,
+                k.tx_seq,
+                k.stats.rx_delivered,
+                k.stats.rx_duplicate,
+                k.stats.rx_unreachable,
+                k.stats.tx_unreachable,
+                k.rx_not_for_us,
+                k.stats.rx_open_errors,
+                k.stats.rx_compressed,
+            );
+        }
+        None => {
+            if let Some(a) = s.local_addr {
+                println!("LINK ID 0\n\taddr\t= {}", a.ip());
+            }
+        }
     }
     println!("Ring ID:          {}.{:x}", s.ring_rep, s.ring_seq);
     println!("State:            {}", s.state);

@@ -2,6 +2,7 @@
 //! envelope, and the node task that drives an [`Engine`](crate::Engine).
 
 pub mod envelope;
+pub mod knet;
 pub mod node;
 pub mod transport;
 

@@ -12,9 +12,10 @@ use totem_wire::header::HeaderView;
 use totem_wire::RingRep;
 
 use super::envelope::Envelope;
+use super::knet::{KnetNet, KnetStatus, Received};
 use super::transport::{Transport, RECV_BUF};
 use crate::engine::{Dest, Engine, Event, Guarantee, State};
-use crate::node_config::NodeConfig;
+use crate::node_config::{NodeConfig, TransportKind};
 
 /// Most packets waiting in the driver in front of the engine's own send queue.
 pub const BACKLOG_MAX: usize = 1 << 16;
@@ -30,6 +31,8 @@ pub enum NodeError {
     Stopped,
     #[error("driver backlog full ({0} packets)")]
     BacklogFull(usize),
+    #[error("knet crypto key {path}: {reason}")]
+    KnetKey { path: String, reason: String },
 }
 
 /// Commands to the node task.
@@ -92,6 +95,9 @@ pub struct Status {
     pub driver: DriverStats,
     /// Engine counters, by name.
     pub engine: Vec<(String, u64)>,
+    /// knet links and counters (transport knet only).
+    #[serde(default)]
+    pub knet: Option<KnetStatus>,
 }
 
 /// Handle to a running node task.
@@ -146,17 +152,75 @@ pub fn spawn(
     cfg: NodeConfig,
 ) -> Result<(NodeHandle, mpsc::UnboundedReceiver<Event>, JoinHandle<()>), NodeError> {
     let envelope = Envelope::from_setting(&cfg.crypto)?;
-    let transport = Transport::bind(&cfg)?;
+    let net = match cfg.transport {
+        TransportKind::Knet => Net::Knet(KnetNet::bind(&cfg, knet_seal(&cfg)?, Instant::now())?),
+        _ => Net::Udp(Transport::bind(&cfg)?),
+    };
     let (tx, rx) = mpsc::channel(256);
     let (ev_tx, ev_rx) = mpsc::unbounded_channel();
-    let task = tokio::spawn(run(cfg, transport, envelope, rx, ev_tx));
+    let task = tokio::spawn(run(cfg, net, envelope, rx, ev_tx));
     Ok((NodeHandle { tx }, ev_rx, task))
+}
+
+/// The knet seal `cfg` asks for: clear, or knet crypto keyed from the key file (corosync
+/// passes the whole file, 128..=4096 bytes, to knet).
+fn knet_seal(cfg: &NodeConfig) -> Result<crate::knet::KnetSeal, NodeError> {
+    use totem_wire::envelope::knet::{key_from_file_contents, KnetCrypto};
+    let Some(c) = &cfg.knet.crypto else {
+        return Ok(crate::knet::KnetSeal::Clear);
+    };
+    let err = |reason: String| NodeError::KnetKey {
+        path: c.keyfile.display().to_string(),
+        reason,
+    };
+    let bytes = std::fs::read(&c.keyfile).map_err(|e| err(e.to_string()))?;
+    let key = key_from_file_contents(&bytes).map_err(|e| err(e.to_string()))?;
+    let crypto = KnetCrypto::new(c.config, key).map_err(|e| err(e.to_string()))?;
+    Ok(crate::knet::KnetSeal::Crypto(Box::new(crypto)))
+}
+
+/// The sockets of a node: udpu/udp or knet (one value per node: size does not matter).
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
+enum Net {
+    Udp(Transport),
+    Knet(KnetNet),
+}
+
+impl Net {
+    fn udp(&self) -> Option<&Transport> {
+        match self {
+            Net::Udp(t) => Some(t),
+            Net::Knet(_) => None,
+        }
+    }
+
+    fn local_addr(&self) -> Option<SocketAddr> {
+        match self {
+            Net::Udp(t) => t.local_addr().ok(),
+            Net::Knet(k) => k.local_addr(),
+        }
+    }
+
+    fn addr_of(&self, nodeid: u32) -> Option<SocketAddr> {
+        match self {
+            Net::Udp(t) => t.addr_of(nodeid),
+            Net::Knet(k) => k.addr_of(nodeid),
+        }
+    }
+}
+
+async fn recv_knet(r: Option<&mut mpsc::Receiver<Received>>) -> Option<Received> {
+    match r {
+        Some(r) => r.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 struct Node {
     cfg: NodeConfig,
     engine: Engine,
-    transport: Transport,
+    net: Net,
     envelope: Envelope,
     events: mpsc::UnboundedSender<Event>,
     backlog: VecDeque<(Vec<u8>, Guarantee)>,
@@ -175,7 +239,7 @@ async fn recv_opt(
 
 async fn run(
     cfg: NodeConfig,
-    transport: Transport,
+    mut net: Net,
     envelope: Envelope,
     mut commands: mpsc::Receiver<Command>,
     events: mpsc::UnboundedSender<Event>,
@@ -185,13 +249,21 @@ async fn run(
         nodeid = cfg.nodeid,
         generation = %cfg.generation,
         transport = ?cfg.transport,
-        addr = ?transport.local_addr().ok(),
+        addr = ?net.local_addr(),
         "node started"
     );
+    // The knet receive queue lives outside `Node` so that the select below can poll it.
+    let mut knet_rx = match &mut net {
+        Net::Knet(k) => {
+            let (_, dummy) = mpsc::channel(1);
+            Some(std::mem::replace(&mut k.rx, dummy))
+        }
+        Net::Udp(_) => None,
+    };
     let mut n = Node {
         cfg,
         engine,
-        transport,
+        net,
         envelope,
         events,
         backlog: VecDeque::new(),
@@ -202,15 +274,27 @@ async fn run(
     loop {
         n.feed_backlog();
         n.flush().await;
-        let deadline = n.engine.poll_timeout();
+        let deadline = match (n.engine.poll_timeout(), n.knet_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let sleep_at = deadline
             .map(tokio::time::Instant::from_std)
             .unwrap_or_else(|| tokio::time::Instant::now() + std::time::Duration::from_secs(3600));
         tokio::select! {
-            r = n.transport.unicast.recv_from(&mut buf1) => n.on_recv(r, &buf1).await,
-            r = recv_opt(n.transport.group.as_ref(), &mut buf2) => n.on_recv(r, &buf2).await,
+            r = recv_opt(n.net.udp().map(|t| &t.unicast), &mut buf1) => n.on_recv(r, &buf1).await,
+            r = recv_opt(n.net.udp().and_then(|t| t.group.as_ref()), &mut buf2) => n.on_recv(r, &buf2).await,
+            Some(r) = recv_knet(knet_rx.as_mut()) => n.on_knet(r),
             _ = tokio::time::sleep_until(sleep_at), if deadline.is_some() => {
-                n.engine.handle_timeout(Instant::now());
+                let now = Instant::now();
+                if n.engine.poll_timeout().is_some_and(|t| t <= now) {
+                    n.engine.handle_timeout(now);
+                }
+                if let Net::Knet(k) = &mut n.net {
+                    if k.layer.poll_timeout().is_some_and(|t| t <= now) {
+                        k.layer.handle_timeout(now);
+                    }
+                }
             }
             cmd = commands.recv() => match cmd {
                 None => {
@@ -243,6 +327,45 @@ async fn run(
 }
 
 impl Node {
+    fn knet_timeout(&self) -> Option<Instant> {
+        match &self.net {
+            Net::Knet(k) => k.layer.poll_timeout(),
+            Net::Udp(_) => None,
+        }
+    }
+
+    fn on_knet(&mut self, r: Received) {
+        self.stats.rx_datagrams += 1;
+        let Net::Knet(k) = &mut self.net else { return };
+        if let Some(msg) = k.receive(Instant::now(), &r) {
+            self.deliver(r.src, msg);
+        }
+    }
+
+    /// Checks a Totem message's header and hands it to the engine.
+    fn deliver(&mut self, src: SocketAddr, msg: Vec<u8>) {
+        let len = msg.len();
+        match HeaderView::new_checked(&msg, self.cfg.generation) {
+            Ok(h) => {
+                if let Net::Udp(t) = &mut self.net {
+                    t.learn(h.nodeid(), src)
+                }
+            }
+            Err(e) => {
+                self.stats.rx_malformed += 1;
+                tracing::warn!(%src, len, error = %e, "not a Totem message in this generation");
+                return;
+            }
+        }
+        let before = self.engine.stats().malformed + self.engine.stats().rejected;
+        self.engine.handle_datagram(Instant::now(), &msg);
+        let after = self.engine.stats().malformed + self.engine.stats().rejected;
+        if after > before {
+            self.stats.rx_malformed += after - before;
+            tracing::warn!(%src, len, "datagram refused by the engine (malformed or inconsistent)");
+        }
+    }
+
     fn feed_backlog(&mut self) {
         // Checked before popping: a refused payload cannot be taken back from `submit`.
         while self.engine.pending() < self.cfg.engine.send_queue_max {
@@ -275,7 +398,10 @@ impl Node {
         };
         self.stats.rx_datagrams += 1;
         let dgram = buf.get(..len).unwrap_or_default();
-        if self.cfg.block_unlisted_ips && !self.transport.is_listed(src.ip()) {
+        let Some(transport) = self.net.udp() else {
+            return;
+        };
+        if self.cfg.block_unlisted_ips && !transport.is_listed(src.ip()) {
             self.stats.rx_unlisted += 1;
             tracing::warn!(%src, len, "datagram from an address outside the nodelist dropped");
             return;
@@ -288,30 +414,13 @@ impl Node {
                 return;
             }
         };
-        match HeaderView::new_checked(&msg, self.cfg.generation) {
-            Ok(h) => self.transport.learn(h.nodeid(), src),
-            Err(e) => {
-                self.stats.rx_malformed += 1;
-                tracing::warn!(%src, len, error = %e, "not a Totem message in this generation");
-                return;
-            }
-        }
-        let before = self.engine.stats().malformed + self.engine.stats().rejected;
-        self.engine.handle_datagram(Instant::now(), &msg);
-        let after = self.engine.stats().malformed + self.engine.stats().rejected;
-        if after > before {
-            self.stats.rx_malformed += after - before;
-            tracing::warn!(%src, len, "datagram refused by the engine (malformed or inconsistent)");
-        }
+        self.deliver(src, msg);
     }
 
-    async fn flush(&mut self) {
-        // Expired timers and loopback work may be due already.
-        if let Some(t) = self.engine.poll_timeout() {
-            if t <= Instant::now() {
-                self.engine.handle_timeout(Instant::now());
-            }
-        }
+    async fn flush_udp(&mut self) {
+        let Net::Udp(transport) = &self.net else {
+            return;
+        };
         while let Some(t) = self.engine.poll_transmit() {
             let bytes = match self.envelope.seal(&t.bytes) {
                 Ok(b) => b,
@@ -323,12 +432,12 @@ impl Node {
             };
             match t.dest {
                 Dest::All => {
-                    let (ok, err) = self.transport.send_all(&bytes).await;
+                    let (ok, err) = transport.send_all(&bytes).await;
                     self.stats.tx_datagrams += ok;
                     self.stats.tx_errors += err;
                 }
-                Dest::Node(id) => match self.transport.addr_of(id) {
-                    Some(a) => match self.transport.send_to(a, &bytes).await {
+                Dest::Node(id) => match transport.addr_of(id) {
+                    Some(a) => match transport.send_to(a, &bytes).await {
                         Ok(()) => self.stats.tx_datagrams += 1,
                         Err(e) => {
                             self.stats.tx_errors += 1;
@@ -341,6 +450,55 @@ impl Node {
                     }
                 },
             }
+        }
+    }
+
+    async fn flush_knet(&mut self) {
+        // Our own unicasts (a one-node ring passes the token to itself) go straight back;
+        // bounded so that a self-looping token cannot starve the loop.
+        for _ in 0..64 {
+            let Net::Knet(k) = &mut self.net else {
+                return;
+            };
+            let mut own = Vec::new();
+            let now = Instant::now();
+            while let Some(t) = self.engine.poll_transmit() {
+                match t.dest {
+                    Dest::All => {
+                        k.send(now, &t.bytes, None);
+                    }
+                    Dest::Node(id) if id == self.cfg.nodeid => own.push(t.bytes),
+                    Dest::Node(id) => {
+                        if k.send(now, &t.bytes, Some(id)) == 0 {
+                            self.stats.tx_unroutable += 1;
+                            tracing::debug!(nodeid = id, "no knet link up to the token target");
+                        }
+                    }
+                }
+            }
+            let (ok, err) = k.flush().await;
+            self.stats.tx_datagrams += ok;
+            self.stats.tx_errors += err;
+            if own.is_empty() {
+                return;
+            }
+            for m in own {
+                self.engine.handle_datagram(Instant::now(), &m);
+            }
+        }
+    }
+
+    async fn flush(&mut self) {
+        // Expired timers and loopback work may be due already.
+        if let Some(t) = self.engine.poll_timeout() {
+            if t <= Instant::now() {
+                self.engine.handle_timeout(Instant::now());
+            }
+        }
+        if let Net::Knet(_) = self.net {
+            self.flush_knet().await;
+        } else {
+            self.flush_udp().await;
         }
         while let Some(e) = self.engine.poll_event() {
             if let Event::Config {
@@ -372,7 +530,7 @@ impl Node {
             .into_iter()
             .map(|id| MemberStatus {
                 nodeid: id,
-                addr: self.transport.addr_of(id),
+                addr: self.net.addr_of(id),
                 local: id == self.cfg.nodeid,
             })
             .collect();
@@ -409,7 +567,7 @@ impl Node {
             nodeid: self.cfg.nodeid,
             generation: self.cfg.generation.to_string(),
             transport: format!("{:?}", self.cfg.transport).to_lowercase(),
-            local_addr: self.transport.local_addr().ok(),
+            local_addr: self.net.local_addr(),
             state: state_name(self.engine.state()).to_string(),
             ring_rep,
             ring_seq: ring.seq,
@@ -418,6 +576,10 @@ impl Node {
             pending: self.engine.pending(),
             driver: self.stats.clone(),
             engine,
+            knet: match &self.net {
+                Net::Knet(k) => Some(k.status()),
+                Net::Udp(_) => None,
+            },
         }
     }
 }

@@ -99,6 +99,12 @@ impl Transport {
             }
         }
         let (unicast, sender, group, group_dest) = match cfg.kind() {
+            TransportKind::Knet => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "knet sockets are bound by driver::knet::KnetNet",
+                ))
+            }
             TransportKind::Udpu => {
                 let unicast = bound(own, false, buf)?;
                 let sender = bound(sockaddr(cfg.bind_addr, 0, cfg.scope_id), false, buf)?;
@@ -227,7 +233,7 @@ impl Transport {
     /// Sends to one node's address.
     pub async fn send_to(&self, dest: SocketAddr, bytes: &[u8]) -> io::Result<()> {
         let sock = match self.kind {
-            TransportKind::Udpu => &self.unicast,
+            TransportKind::Udpu | TransportKind::Knet => &self.unicast,
             TransportKind::Udp => &self.sender,
         };
         sock.send_to(bytes, dest).await.map(|_| ())

@@ -172,23 +172,125 @@ fn ipv6_nodelist() {
 }
 
 #[test]
-fn knet_refused_with_key_and_reason() {
+fn knet_accepted_and_default_in_g3() {
     let t = UDPU_246.replace("transport: udpu", "transport: knet");
-    let (key, reason) = refused_key(conf(&t, Generation::G3, "198.51.100.11"));
-    assert_eq!(key, "totem.transport");
-    assert!(
-        reason.contains("knet transport is not implemented"),
-        "{reason}"
-    );
+    let c = conf(&t, Generation::G3, "198.51.100.11").unwrap();
+    assert_eq!(c.transport, TransportKind::Knet);
+    // corosync 3.1.7 totemconfig.c: net_mtu = KNET_MAX_PACKET_SIZE (65536), minus two
+    // 45-byte mcast headers (totemsrp_net_mtu_adjust).
+    assert_eq!(c.net_mtu(), 65536 - 2 * 45);
+    assert_eq!(c.knet.links.len(), 1);
+    let l = &c.knet.links[0];
+    assert_eq!((l.linknumber, l.port), (0, 5405));
+    // 3 nodes: token timeout 3000 + 650 = 3650 ms; ping interval = 3650 / (2 × pong_count 2),
+    // ping timeout = 3650 / 2 (calc_knet_ping_timers).
+    assert_eq!(l.params.ping_interval.as_millis(), 912);
+    assert_eq!(l.params.ping_timeout.as_millis(), 1825);
+    assert_eq!((l.params.pong_count, l.params.priority), (2, 1));
+    assert_eq!(l.params.ping_precision, 2048);
     let t = UDPU_246.replace("transport: udpu\n", "");
-    let (key, reason) = refused_key(conf(&t, Generation::G3, "198.51.100.11"));
-    assert_eq!(key, "totem.transport");
-    assert!(reason.contains("default"), "{reason}");
+    let c = conf(&t, Generation::G3, "198.51.100.11").unwrap();
+    assert_eq!(c.transport, TransportKind::Knet, "the corosync 3 default");
     // G2 without transport defaults to udp, which then needs mcastaddr.
     assert!(matches!(
         conf(&t, Generation::G2, "198.51.100.11"),
         Err(NodeConfigError::Missing { key, .. }) if key == "totem.interface.mcastaddr"
     ));
+    let (key, _) = refused_key(conf(
+        &UDPU_246.replace("transport: udpu", "transport: knet"),
+        Generation::G2,
+        "198.51.100.11",
+    ));
+    assert_eq!(key, "totem.transport");
+}
+
+#[test]
+fn knet_two_links_and_options() {
+    let t = UDPU_246
+        .replace("transport: udpu", "transport: knet\n    link_mode: active\n    knet_compression_model: none")
+        .replace(
+            "interface {\n        ringnumber: 0\n        bindnetaddr: 198.51.100.0\n        mcastport: 5405\n    }",
+            "interface {\n        linknumber: 0\n        knet_link_priority: 5\n        knet_pong_count: 3\n    }\n    interface {\n        linknumber: 1\n        knet_ping_interval: 200\n        knet_ping_timeout: 1000\n        knet_transport: udp\n    }",
+        )
+        .replace("nodeid: 1\n", "nodeid: 1\n        ring1_addr: 203.0.113.11\n")
+        .replace("nodeid: 2\n", "nodeid: 2\n        ring1_addr: 203.0.113.12\n");
+    let c = conf(&t, Generation::G3, "198.51.100.11").unwrap();
+    assert_eq!(c.knet.link_mode, crate::knet::LinkPolicy::Active);
+    let ports: Vec<(u8, u16, u8)> = c
+        .knet
+        .links
+        .iter()
+        .map(|l| (l.linknumber, l.port, l.params.priority))
+        .collect();
+    // Default port of link N is 5405 + N (totemconfig.c without broadcast).
+    assert_eq!(ports, vec![(0, 5405, 5), (1, 5406, 1)]);
+    assert_eq!(c.knet.links[0].params.pong_count, 3);
+    assert_eq!(
+        c.knet.links[0].params.ping_timeout,
+        std::time::Duration::from_millis(1216)
+    );
+    assert_eq!(c.knet.links[1].params.ping_interval.as_millis(), 200);
+    assert_eq!(c.nodes[1].ring_addrs.len(), 2);
+    assert_eq!(c.nodes[2].ring_addrs.len(), 1);
+    for (from, to, key, why) in [
+        (
+            "knet_transport: udp",
+            "knet_transport: sctp",
+            "totem.interface.knet_transport",
+            "SCTP",
+        ),
+        (
+            "knet_compression_model: none",
+            "knet_compression_model: zlib",
+            "totem.knet_compression_model",
+            "compression",
+        ),
+    ] {
+        let (k, reason) = refused_key(conf(&t.replace(from, to), Generation::G3, "198.51.100.11"));
+        assert_eq!(k, key);
+        assert!(reason.contains(why), "{reason}");
+    }
+    // knet crypto (corosync 3.1.7 totem_get_crypto): a cipher needs a hash.
+    let bad = t.replace("crypto_cipher: none", "crypto_cipher: aes256");
+    assert!(matches!(
+        conf(&bad, Generation::G3, "198.51.100.11"),
+        Err(NodeConfigError::Invalid { key, reason, .. })
+            if key == "totem.crypto_hash" && reason.contains("crypto_hash")
+    ));
+    let on = bad.replace(
+        "crypto_hash: none",
+        "crypto_hash: sha256\n    crypto_model: openssl\n    keyfile: /tmp/k",
+    );
+    let c = conf(&on, Generation::G3, "198.51.100.11").unwrap();
+    let k = c.knet.crypto.expect("crypto on");
+    assert_eq!(k.keyfile, std::path::PathBuf::from("/tmp/k"));
+    assert_eq!(
+        k.config,
+        totem_wire::envelope::knet::KnetCryptoConfig::from_names("openssl", "aes256", "sha256")
+            .unwrap()
+    );
+    assert_eq!(
+        c.crypto,
+        CryptoSetting::None,
+        "the Totem envelope stays bare over knet"
+    );
+    // secauth: on means nss/aes256/sha256 with the default key file.
+    let sec = t
+        .replace("crypto_cipher: none\n", "")
+        .replace("crypto_hash: none\n", "")
+        .replace("link_mode: active", "link_mode: active\n    secauth: on");
+    let c = conf(&sec, Generation::G3, "198.51.100.11").unwrap();
+    let k = c.knet.crypto.expect("secauth on");
+    assert_eq!(
+        k.config,
+        totem_wire::envelope::knet::KnetCryptoConfig::COROSYNC_SECAUTH
+    );
+    assert_eq!(k.keyfile, std::path::PathBuf::from("/etc/corosync/authkey"));
+    assert!(conf(&t, Generation::G3, "198.51.100.11")
+        .unwrap()
+        .knet
+        .crypto
+        .is_none());
 }
 
 #[test]
@@ -219,6 +321,11 @@ fn refusals_name_the_key() {
             "mcastport: 5405",
             "mcastport: 5405\n knet_ping_interval: 5",
             "totem.interface.knet_ping_interval",
+        ),
+        (
+            "transport: udpu",
+            "transport: udpu\n  link_mode: active",
+            "totem.link_mode",
         ),
         (
             "nodeid: 2\n",

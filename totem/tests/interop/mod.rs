@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use totem_tests::corosync::{write_conf, Corosync, Transport};
+pub mod cpg;
+
+use totem_tests::corosync::{nodelist, write_conf_links, Corosync, Transport};
 use totem_tests::netns::{is_root, Lab};
 use totem_tests::wait;
 
@@ -89,19 +91,45 @@ pub struct Interop {
     pub corosync: Vec<Corosync>,
     pub ours: Vec<Ours>,
     pub all: Vec<usize>,
+    /// Transport of every node (udpu unless started with [`Interop::start_with`]).
+    pub transport: Transport,
+    /// knet links per node (2 adds the lab's second network as ring1_addr).
+    pub links: usize,
+    /// Ring over the lab's IPv6 addresses.
+    pub ipv6: bool,
+    /// knet crypto (nss/aes256/sha256) key file of the corosync nodes; `None` = crypto off.
+    pub knet_key: Option<PathBuf>,
+    /// Key file our nodes use (a test may point it at a wrong key before a restart).
+    pub our_key: Option<PathBuf>,
+}
+
+/// The totem lines that turn knet crypto on with `key`.
+fn crypto_lines(key: &Path) -> String {
+    format!(
+        "    crypto_model: nss\n    crypto_cipher: aes256\n    crypto_hash: sha256\n    keyfile: {}\n",
+        key.display()
+    )
 }
 
 /// Our node's corosync.conf: the same nodelist and timers as the corosync nodes.
 pub fn our_conf(lab: &Lab, members: &[usize], dir: &Path) -> PathBuf {
-    let mut nodes = String::new();
-    for &i in members {
-        nodes += &format!(
-            "    node {{\n        name: n{i}\n        nodeid: {i}\n        ring0_addr: {}\n    }}\n",
-            lab.node(i).ipv4
-        );
-    }
+    our_conf_with(lab, members, Transport::Udpu, 1, false, dir)
+}
+
+/// [`our_conf`] for `transport` with `links` knet links.
+pub fn our_conf_with(
+    lab: &Lab,
+    members: &[usize],
+    transport: Transport,
+    links: usize,
+    ipv6: bool,
+    dir: &Path,
+) -> PathBuf {
+    let nodes = nodelist(lab, members, ipv6, links);
     let conf = format!(
-        "totem {{\n    version: 2\n    cluster_name: lab\n    transport: udpu\n    ip_version: ipv4\n}}\n\nnodelist {{\n{nodes}}}\n\nquorum {{\n    provider: corosync_votequorum\n}}\n\nlogging {{\n    to_stderr: no\n    to_logfile: yes\n    logfile: {}\n    debug: off\n}}\n",
+        "totem {{\n    version: 2\n    cluster_name: lab\n    transport: {}\n    ip_version: {}\n}}\n\nnodelist {{\n{nodes}}}\n\nquorum {{\n    provider: corosync_votequorum\n}}\n\nlogging {{\n    to_stderr: no\n    to_logfile: yes\n    logfile: {}\n    debug: off\n}}\n",
+        transport.name(),
+        if ipv6 { "ipv6" } else { "ipv4" },
         dir.join("totem.log").display()
     );
     let path = dir.join("corosync.conf");
@@ -112,6 +140,59 @@ pub fn our_conf(lab: &Lab, members: &[usize], dir: &Path) -> PathBuf {
 impl Interop {
     /// None when not root (the test is skipped).
     pub fn start(prefix: &str, corosync_at: &[usize], ours_at: &[usize]) -> Option<Interop> {
+        Self::start_with(prefix, corosync_at, ours_at, Transport::Udpu, 1)
+    }
+
+    /// [`Interop::start`] with a transport and (knet) number of links per node.
+    pub fn start_with(
+        prefix: &str,
+        corosync_at: &[usize],
+        ours_at: &[usize],
+        transport: Transport,
+        links: usize,
+    ) -> Option<Interop> {
+        Self::start_opts(prefix, corosync_at, ours_at, transport, links, false)
+    }
+
+    /// [`Interop::start_with`], optionally over IPv6.
+    pub fn start_opts(
+        prefix: &str,
+        corosync_at: &[usize],
+        ours_at: &[usize],
+        transport: Transport,
+        links: usize,
+        ipv6: bool,
+    ) -> Option<Interop> {
+        Self::start_inner(prefix, corosync_at, ours_at, transport, links, ipv6, None)
+    }
+
+    /// A knet lab with crypto nss/aes256/sha256 and `key` (128..=4096 bytes) on every node.
+    pub fn start_crypto(
+        prefix: &str,
+        corosync_at: &[usize],
+        ours_at: &[usize],
+        key: &[u8],
+    ) -> Option<Interop> {
+        Self::start_inner(
+            prefix,
+            corosync_at,
+            ours_at,
+            Transport::Knet,
+            1,
+            false,
+            Some(key),
+        )
+    }
+
+    fn start_inner(
+        prefix: &str,
+        corosync_at: &[usize],
+        ours_at: &[usize],
+        transport: Transport,
+        links: usize,
+        ipv6: bool,
+        key: Option<&[u8]>,
+    ) -> Option<Interop> {
         if !is_root() {
             eprintln!("skipped: needs root for network namespaces");
             return None;
@@ -119,6 +200,9 @@ impl Interop {
         let mut all: Vec<usize> = corosync_at.iter().chain(ours_at).copied().collect();
         all.sort();
         let lab = Lab::new(prefix, all.len()).expect("lab");
+        if links > 1 {
+            lab.add_second_link().expect("second network");
+        }
         let tmp = tempfile::tempdir().expect("tmp");
         let mut me = Interop {
             lab,
@@ -126,7 +210,18 @@ impl Interop {
             corosync: Vec::new(),
             ours: Vec::new(),
             all,
+            transport,
+            links,
+            ipv6,
+            knet_key: None,
+            our_key: None,
         };
+        if let Some(k) = key {
+            let path = me.tmp.path().join("authkey");
+            std::fs::write(&path, k).expect("write authkey");
+            me.knet_key = Some(path.clone());
+            me.our_key = Some(path);
+        }
         for &i in ours_at {
             me.start_ours(i);
         }
@@ -139,7 +234,24 @@ impl Interop {
     pub fn start_corosync(&mut self, i: usize) {
         let dir = self.tmp.path().join(format!("c{i}"));
         std::fs::create_dir_all(&dir).unwrap();
-        write_conf(&self.lab, &self.all, i, Transport::Udpu, false, &dir);
+        write_conf_links(
+            &self.lab,
+            &self.all,
+            i,
+            self.transport,
+            self.ipv6,
+            self.links,
+            &dir,
+        );
+        if let Some(k) = &self.knet_key {
+            let p = dir.join("corosync.conf");
+            let t = std::fs::read_to_string(&p).expect("read corosync.conf");
+            let t = t.replace(
+                "    crypto_cipher: none\n    crypto_hash: none\n",
+                &crypto_lines(k),
+            );
+            std::fs::write(&p, t).expect("write corosync.conf");
+        }
         let c = Corosync::start(&mut self.lab, i, &dir).expect("corosync starts");
         self.corosync.retain(|x| x.index != i);
         self.corosync.push(c);
@@ -148,7 +260,23 @@ impl Interop {
     pub fn start_ours(&mut self, i: usize) {
         let dir = self.tmp.path().join(format!("t{i}"));
         std::fs::create_dir_all(&dir).unwrap();
-        let conf = our_conf(&self.lab, &self.all, &dir);
+        let conf = our_conf_with(
+            &self.lab,
+            &self.all,
+            self.transport,
+            self.links,
+            self.ipv6,
+            &dir,
+        );
+        if let Some(k) = &self.our_key {
+            let t = std::fs::read_to_string(&conf).expect("read our conf");
+            let t = t.replacen(
+                "    ip_version:",
+                &format!("{}    ip_version:", crypto_lines(k)),
+                1,
+            );
+            std::fs::write(&conf, t).expect("write our conf");
+        }
         let control = dir.join("totem.sock");
         let pid = self
             .lab

@@ -1,0 +1,334 @@
+//! The knet side of a running node: one UDP socket per local link (our `ringN_addr` and the
+//! link's port, 5405 + N by default), reader tasks feeding received datagrams into the node
+//! loop, and the [`KnetLayer`] that turns Totem messages into knet frames and back.
+//!
+//! As corosync's totemknet does, tokens (unicasts) carry the next node in the Totem header's
+//! `target_nodeid` and go to that host only; every other message has `target_nodeid` 0 and goes
+//! to all hosts. A received message whose `target_nodeid` names another node is dropped.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, SocketAddr, SocketAddrV6};
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::knet::{self, KnetConfig, KnetLayer, KnetSeal, KnetStats, LinkStatus};
+use crate::node_config::NodeConfig;
+
+/// Received datagrams waiting for the node loop.
+const RX_QUEUE: usize = 4096;
+
+/// One datagram received on a link socket.
+#[derive(Debug)]
+pub struct Received {
+    pub link: u8,
+    pub src: SocketAddr,
+    pub bytes: Vec<u8>,
+}
+
+/// knet status for `totem-node status`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct KnetStatus {
+    pub local: Vec<(u8, SocketAddr)>,
+    pub data_mtu: usize,
+    pub tx_seq: u16,
+    pub links: Vec<LinkStatus>,
+    pub stats: KnetStats,
+    /// Delivered messages addressed (target_nodeid) to another node.
+    pub rx_not_for_us: u64,
+    /// The knet crypto in use ("none" or model/cipher/hash).
+    #[serde(default)]
+    pub crypto: String,
+}
+
+/// Bound knet sockets plus the link layer.
+#[derive(Debug)]
+pub struct KnetNet {
+    pub layer: KnetLayer,
+    socks: HashMap<u8, Arc<UdpSocket>>,
+    local: Vec<(u8, SocketAddr)>,
+    readers: Vec<JoinHandle<()>>,
+    /// Received datagrams from every link socket.
+    pub rx: mpsc::Receiver<Received>,
+    nodeid: u32,
+    rx_not_for_us: u64,
+    crypto: String,
+}
+
+impl Drop for KnetNet {
+    fn drop(&mut self) {
+        for r in &self.readers {
+            r.abort();
+        }
+    }
+}
+
+fn sockaddr(ip: IpAddr, port: u16, scope: u32) -> SocketAddr {
+    match ip {
+        IpAddr::V4(v4) => SocketAddr::new(IpAddr::V4(v4), port),
+        IpAddr::V6(v6) => SocketAddr::V6(SocketAddrV6::new(v6, port, 0, scope)),
+    }
+}
+
+fn bind(addr: SocketAddr, bufsize: usize) -> io::Result<UdpSocket> {
+    let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if addr.is_ipv6() {
+        s.set_only_v6(true)?;
+    }
+    // May be clamped to net.core.[rw]mem_max; not an error.
+    let _ = s.set_recv_buffer_size(bufsize);
+    let _ = s.set_send_buffer_size(bufsize);
+    s.set_nonblocking(true)?;
+    s.bind(&SockAddr::from(addr))
+        .map_err(|e| io::Error::new(e.kind(), format!("bind {addr}: {e}")))?;
+    UdpSocket::from_std(s.into())
+}
+
+/// Sets the Totem header's `target_nodeid` (bytes 9..13, in the message's byte order, which
+/// the magic at 0..2 tells).
+pub fn set_target_nodeid(msg: &mut [u8], target: u32) {
+    let bytes = match msg.get(..2) {
+        Some([0x70, 0xc0]) => target.to_le_bytes(),
+        Some(_) => target.to_be_bytes(),
+        None => return,
+    };
+    if let Some(t) = msg.get_mut(9..13) {
+        t.copy_from_slice(&bytes);
+    }
+}
+
+/// The Totem header's `target_nodeid`.
+pub fn target_nodeid(msg: &[u8]) -> Option<u32> {
+    let t: [u8; 4] = msg.get(9..13)?.try_into().ok()?;
+    Some(match msg.get(..2)? {
+        [0x70, 0xc0] => u32::from_le_bytes(t),
+        _ => u32::from_be_bytes(t),
+    })
+}
+
+impl KnetNet {
+    /// Binds one socket per local link and starts their readers (inside a tokio runtime).
+    pub fn bind(cfg: &NodeConfig, seal: KnetSeal, now: Instant) -> io::Result<Self> {
+        let crypto = match &seal {
+            KnetSeal::Clear => "none".to_string(),
+            KnetSeal::Crypto(c) => format!("{:?}", c.config()),
+        };
+        let me = cfg.node(cfg.nodeid).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "own node missing from nodelist",
+            )
+        })?;
+        let port_of = |lid: u8| {
+            cfg.knet
+                .links
+                .iter()
+                .find(|l| l.linknumber == lid)
+                .map(|l| (l.port, l.params))
+        };
+        let mut socks = HashMap::new();
+        let mut local = Vec::new();
+        let mut readers = Vec::new();
+        let (tx, rx) = mpsc::channel(RX_QUEUE);
+        for &(lid, ip, scope) in &me.ring_addrs {
+            let Some((port, _)) = port_of(lid) else {
+                continue;
+            };
+            let a = sockaddr(ip, port, scope);
+            let s = Arc::new(bind(a, cfg.socket_buffer.max(8 << 20))?);
+            local.push((lid, a));
+            socks.insert(lid, s.clone());
+            let tx = tx.clone();
+            readers.push(tokio::spawn(async move {
+                let mut buf = vec![0u8; knet::MAX_PACKET_SIZE + 1024];
+                loop {
+                    match s.recv_from(&mut buf).await {
+                        Ok((n, src)) => {
+                            let bytes = buf.get(..n).unwrap_or_default().to_vec();
+                            if tx
+                                .send(Received {
+                                    link: lid,
+                                    src,
+                                    bytes,
+                                })
+                                .await
+                                .is_err()
+                            {
+                                break;
+                            }
+                        }
+                        Err(e) => {
+                            // ICMP errors of a down peer surface here; keep reading.
+                            tracing::trace!(link = lid, error = %e, "knet receive error");
+                        }
+                    }
+                }
+            }));
+        }
+        let mut hosts = Vec::new();
+        for n in &cfg.nodes {
+            if n.nodeid == cfg.nodeid {
+                continue;
+            }
+            let Ok(id) = u16::try_from(n.nodeid) else {
+                continue;
+            };
+            let links = n
+                .ring_addrs
+                .iter()
+                .filter_map(|&(lid, ip, scope)| {
+                    // A link exists where both ends have an address for it.
+                    let (port, params) = port_of(lid)?;
+                    socks.contains_key(&lid).then(|| {
+                        let scope = if scope == 0 { cfg.scope_id } else { scope };
+                        (lid, sockaddr(ip, port, scope), params)
+                    })
+                })
+                .collect();
+            hosts.push((id, links));
+        }
+        let link_mtu = if cfg.knet.knet_mtu == 0 {
+            1500
+        } else {
+            cfg.knet.knet_mtu as usize
+        };
+        let data_mtu = seal.data_mtu(link_mtu, cfg.bind_addr.is_ipv6());
+        let layer = KnetLayer::new(
+            KnetConfig {
+                host_id: cfg.nodeid as u16,
+                policy: cfg.knet.link_mode,
+                hosts,
+                data_mtu,
+            },
+            seal,
+            now,
+        );
+        Ok(KnetNet {
+            layer,
+            socks,
+            local,
+            readers,
+            rx,
+            nodeid: cfg.nodeid,
+            rx_not_for_us: 0,
+            crypto,
+        })
+    }
+
+    /// Our link-0 address (or the first link's).
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.local.first().map(|(_, a)| *a)
+    }
+
+    /// Hands one Totem message to knet: `dest` None broadcasts, else unicasts with
+    /// `target_nodeid` set. Returns the number of hosts it went to.
+    pub fn send(&mut self, now: Instant, msg: &[u8], dest: Option<u32>) -> usize {
+        let mut m = msg.to_vec();
+        set_target_nodeid(&mut m, dest.unwrap_or(0));
+        match dest {
+            None => self.layer.send(now, &m, None),
+            Some(id) => match u16::try_from(id) {
+                Ok(h) => self.layer.send(now, &m, Some(h)),
+                Err(_) => 0,
+            },
+        }
+    }
+
+    /// Processes a received datagram; returns a Totem message for the engine.
+    pub fn receive(&mut self, now: Instant, r: &Received) -> Option<Vec<u8>> {
+        let d = self.layer.handle_datagram(now, r.src, &r.bytes)?;
+        match target_nodeid(&d.payload) {
+            Some(t) if t != 0 && t != self.nodeid => {
+                self.rx_not_for_us += 1;
+                None
+            }
+            _ => Some(d.payload),
+        }
+    }
+
+    /// Sends every queued frame; returns (sent, errors).
+    pub async fn flush(&mut self) -> (u64, u64) {
+        let (mut ok, mut err) = (0, 0);
+        while let Some(t) = self.layer.poll_transmit() {
+            let Some(s) = self.socks.get(&t.link) else {
+                err += 1;
+                continue;
+            };
+            match s.try_send_to(&t.bytes, t.dest) {
+                Ok(_) => ok += 1,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    match s.send_to(&t.bytes, t.dest).await {
+                        Ok(_) => ok += 1,
+                        Err(_) => {
+                            err += 1;
+                            self.layer.tx_error(t.dest, t.link);
+                        }
+                    }
+                }
+                Err(e) => {
+                    err += 1;
+                    self.layer.tx_error(t.dest, t.link);
+                    tracing::trace!(dest = %t.dest, link = t.link, error = %e, "knet send failed");
+                }
+            }
+        }
+        (ok, err)
+    }
+
+    /// Status for `totem-node status`.
+    pub fn status(&self) -> KnetStatus {
+        KnetStatus {
+            local: self.local.clone(),
+            data_mtu: self.layer.data_mtu(),
+            tx_seq: self.layer.tx_seq(),
+            links: self.layer.link_status(),
+            stats: self.layer.stats().clone(),
+            rx_not_for_us: self.rx_not_for_us,
+            crypto: self.crypto.clone(),
+        }
+    }
+
+    /// The address of `nodeid`'s lowest link.
+    pub fn addr_of(&self, nodeid: u32) -> Option<SocketAddr> {
+        self.layer
+            .link_status()
+            .into_iter()
+            .find(|l| u32::from(l.host) == nodeid)
+            .and_then(|l| l.addr)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Capture `3.1.7-knet-01-formation` frame 50: host 1's first orf_token, whose Totem
+    /// header (little-endian, magic 70 c0) names node 2 in `target_nodeid` at bytes 9..13.
+    #[test]
+    fn target_nodeid_in_capture_token() {
+        let frame = hex::decode("010000010000000400000001000070c003000001000000020000000000000000000000ffffffff0100000001000000090000000000000000000000000000000000000000000000").unwrap();
+        let totem = &frame[14..];
+        assert_eq!(target_nodeid(totem), Some(2));
+        let mut m = totem.to_vec();
+        set_target_nodeid(&mut m, 0);
+        assert_eq!(m[9..13], [0, 0, 0, 0]);
+        set_target_nodeid(&mut m, 2);
+        assert_eq!(m, totem);
+        // A big-endian sender (magic c0 70) carries it big-endian.
+        let mut be = vec![0xc0, 0x70, 3, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0];
+        set_target_nodeid(&mut be, 3);
+        assert_eq!(be[9..13], [0, 0, 0, 3]);
+        assert_eq!(target_nodeid(&be), Some(3));
+        // Too short: untouched, no panic.
+        let mut short = vec![0x70, 0xc0, 3];
+        set_target_nodeid(&mut short, 5);
+        assert_eq!(short, [0x70, 0xc0, 3]);
+        assert_eq!(target_nodeid(&short), None);
+    }
+}

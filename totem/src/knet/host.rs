@@ -1,0 +1,101 @@
+//! One remote host: its links, the link policy's choice of active links, its receive window
+//! and reassembly buffers (host.c `_host_dstcache_update_sync`).
+
+use serde::{Deserialize, Serialize};
+
+use super::defrag::Defrag;
+use super::link::Link;
+use super::seqwin::SeqWindow;
+use super::MAX_LINK;
+
+/// How data is spread over a host's up links (corosync `link_mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum LinkPolicy {
+    /// The up link with the highest priority (the lowest link number on a tie).
+    #[default]
+    Passive,
+    /// Every up link (the receiver drops the copies by sequence number).
+    Active,
+    /// One up link per message, rotating.
+    Rr,
+}
+
+/// A remote host.
+#[derive(Debug, Clone)]
+pub struct Host {
+    pub id: u16,
+    pub links: Vec<Option<Link>>,
+    pub policy: LinkPolicy,
+    pub win: SeqWindow,
+    pub defrag: Defrag,
+    pub timed_rx_seq: u16,
+    pub untimed_rx_seq: u16,
+    pub got_data: bool,
+    /// Link ids data goes over, in order (policy applied).
+    pub active: Vec<u8>,
+    pub reachable: bool,
+}
+
+impl Host {
+    /// A host with no links yet.
+    pub fn new(id: u16, policy: LinkPolicy) -> Self {
+        Host {
+            id,
+            links: vec![None; MAX_LINK],
+            policy,
+            win: SeqWindow::default(),
+            defrag: Defrag::default(),
+            timed_rx_seq: 0,
+            untimed_rx_seq: 0,
+            got_data: false,
+            active: Vec::new(),
+            reachable: false,
+        }
+    }
+
+    /// The link with id `id`.
+    pub fn link_mut(&mut self, id: u8) -> Option<&mut Link> {
+        self.links.get_mut(usize::from(id)).and_then(|l| l.as_mut())
+    }
+
+    /// Recomputes the active links after a link went up or down; returns whether
+    /// reachability changed. An unreachable host's window and buffers are wiped.
+    pub fn update_active(&mut self) -> bool {
+        self.active.clear();
+        let up = self.links.iter().flatten().filter(|l| l.connected);
+        match self.policy {
+            LinkPolicy::Passive => {
+                let mut best: Option<&Link> = None;
+                for l in up {
+                    if best.is_none_or(|b| l.params.priority > b.params.priority) {
+                        best = Some(l);
+                    }
+                }
+                self.active.extend(best.map(|l| l.id));
+            }
+            LinkPolicy::Active | LinkPolicy::Rr => self.active.extend(up.map(|l| l.id)),
+        }
+        let reachable = !self.active.is_empty();
+        if !reachable {
+            self.win.clear(0);
+            self.defrag.clear();
+        }
+        let changed = reachable != self.reachable;
+        self.reachable = reachable;
+        changed
+    }
+
+    /// The links one message goes over (rotating the list in rr mode).
+    pub fn links_for_send(&mut self) -> Vec<u8> {
+        match self.policy {
+            LinkPolicy::Passive | LinkPolicy::Active => self.active.clone(),
+            LinkPolicy::Rr => {
+                let first = self.active.first().copied();
+                if self.active.len() > 1 {
+                    self.active.rotate_left(1);
+                }
+                first.into_iter().collect()
+            }
+        }
+    }
+}
