@@ -124,12 +124,28 @@ impl Ring {
         }
     }
 
-    /// Adds `key: value` to the totem section of the ring's corosync.conf (before any node
-    /// starts), e.g. `netmtu` for an experiment outside corosync's defaults.
+    /// Sets `key: value` in the totem section of the ring's corosync.conf (before any node
+    /// starts): replaces the key's line if there is one, else adds it. E.g. `netmtu` for an
+    /// experiment outside corosync's defaults, or `transport: knet`.
     pub fn totem_option(&self, key: &str, value: &str) -> std::io::Result<()> {
         let path = self.dir.join("corosync.conf");
         let conf = std::fs::read_to_string(&path)?;
-        let conf = conf.replacen("totem {\n", &format!("totem {{\n    {key}: {value}\n"), 1);
+        let prefix = format!("    {key}:");
+        let conf = if conf.lines().any(|l| l.starts_with(&prefix)) {
+            conf.lines()
+                .map(|l| {
+                    if l.starts_with(&prefix) {
+                        format!("    {key}: {value}")
+                    } else {
+                        l.to_string()
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+                + "\n"
+        } else {
+            conf.replacen("totem {\n", &format!("totem {{\n    {key}: {value}\n"), 1)
+        };
         std::fs::write(path, conf)
     }
 

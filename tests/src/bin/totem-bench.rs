@@ -97,6 +97,10 @@ enum Stack {
     /// Mixed udpu ring: corosync 3.1.7 on nodes 1 and 2 (C libcpg clients), our
     /// totem-node on node 3 (`totem-cpgload`).
     Mixed,
+    /// Our totem-node ring over our knet transport (Totem net_mtu 65446 as on corosync's).
+    OursKnet,
+    /// Mixed knet ring: corosync 3.1.7 on nodes 1 and 2, our totem-node on node 3.
+    MixedKnet,
 }
 
 impl Stack {
@@ -107,6 +111,8 @@ impl Stack {
             Stack::Udpu => "corosync udpu",
             Stack::Knet => "corosync knet",
             Stack::Mixed => "mixed 2cs+1ours",
+            Stack::OursKnet => "totem-rs knet",
+            Stack::MixedKnet => "mixed knet",
         }
     }
 }
@@ -214,7 +220,9 @@ fn main() -> ExitCode {
             Stack::Ours,
             Stack::Udpu,
             Stack::Knet,
+            Stack::OursKnet,
             Stack::Mixed,
+            Stack::MixedKnet,
         ]
     } else {
         cli.only.clone()
@@ -227,10 +235,12 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let cpgload = if stacks
-        .iter()
-        .any(|s| matches!(s, Stack::Udpu | Stack::Knet | Stack::Mixed))
-    {
+    let cpgload = if stacks.iter().any(|s| {
+        matches!(
+            s,
+            Stack::Udpu | Stack::Knet | Stack::Mixed | Stack::MixedKnet
+        )
+    }) {
         match compile_cpgload(tmp.path()) {
             Ok(p) => Some(p),
             Err(e) => {
@@ -271,8 +281,8 @@ fn main() -> ExitCode {
             Stack::Udp => {
                 ceiling = udp_ceiling(&mut lab, &bins, tmp.path(), cli.size, cli.secs.min(5.0));
             }
-            Stack::Ours => {
-                let dir = tmp.path().join("ours");
+            Stack::Ours | Stack::OursKnet => {
+                let dir = tmp.path().join(format!("{stack:?}"));
                 let addrs: Vec<_> = (1..=3).map(|i| Ring::lab_addr(&lab, i, false)).collect();
                 // corosync 3.1.7's defaults: token 3000 + 650 per node above two.
                 let timers = Timers {
@@ -280,9 +290,15 @@ fn main() -> ExitCode {
                     token_coefficient_ms: None,
                 };
                 let mut ring = Ring::new(bins.clone(), &addrs, None, timers, &dir);
-                if let Some(mtu) = cli.ours_netmtu {
-                    if let Err(e) = ring.totem_option("netmtu", &mtu.to_string()) {
-                        eprintln!("totem-bench: netmtu: {e}");
+                let mut options = Vec::new();
+                if stack == Stack::OursKnet {
+                    options.push(("transport", "knet".to_string()));
+                } else if let Some(mtu) = cli.ours_netmtu {
+                    options.push(("netmtu", mtu.to_string()));
+                }
+                for (k, v) in options {
+                    if let Err(e) = ring.totem_option(k, &v) {
+                        eprintln!("totem-bench: {k}: {e}");
                         return ExitCode::from(1);
                     }
                 }
@@ -309,17 +325,22 @@ fn main() -> ExitCode {
                     lab.wait_exit(pid, Duration::from_secs(10));
                 }
             }
-            Stack::Mixed => {
+            Stack::Mixed | Stack::MixedKnet => {
                 let Some(cpgload) = cpgload.as_ref() else {
                     continue;
                 };
-                let dir = tmp.path().join("mixed");
+                let transport = if stack == Stack::Mixed {
+                    Transport::Udpu
+                } else {
+                    Transport::Knet
+                };
+                let dir = tmp.path().join(format!("{stack:?}"));
                 let _ = std::fs::create_dir_all(&dir);
                 let mut daemons = Vec::new();
                 for i in 1..=2 {
                     let cdir = dir.join(format!("n{i}"));
                     let _ = std::fs::create_dir_all(&cdir);
-                    write_conf(&lab, &[1, 2, 3], i, Transport::Udpu, false, &cdir);
+                    write_conf(&lab, &[1, 2, 3], i, transport, false, &cdir);
                     match Corosync::start(&mut lab, i, &cdir) {
                         Ok(d) => daemons.push(d),
                         Err(e) => {
@@ -329,7 +350,7 @@ fn main() -> ExitCode {
                     }
                 }
                 let control = dir.join("totem.sock");
-                let conf = mixed_conf(&lab, &dir);
+                let conf = mixed_conf(&lab, &dir, transport.name());
                 let ours = match lab.spawn(
                     3,
                     &[
@@ -750,7 +771,7 @@ fn sh(cmd: &str) -> String {
 
 /// corosync.conf for our node 3 of the mixed ring: the same udpu nodelist (and default
 /// timers) as the corosync nodes' configuration.
-fn mixed_conf(lab: &Lab, dir: &Path) -> PathBuf {
+fn mixed_conf(lab: &Lab, dir: &Path, transport: &str) -> PathBuf {
     let mut nodes = String::new();
     for i in 1..=3 {
         nodes += &format!(
@@ -759,7 +780,7 @@ fn mixed_conf(lab: &Lab, dir: &Path) -> PathBuf {
         );
     }
     let conf = format!(
-        "totem {{\n    version: 2\n    cluster_name: lab\n    transport: udpu\n    ip_version: ipv4\n}}\n\nnodelist {{\n{nodes}}}\n\nquorum {{\n    provider: corosync_votequorum\n}}\n\nlogging {{\n    to_stderr: no\n    to_logfile: yes\n    logfile: {}\n    debug: off\n}}\n",
+        "totem {{\n    version: 2\n    cluster_name: lab\n    transport: {transport}\n    ip_version: ipv4\n}}\n\nnodelist {{\n{nodes}}}\n\nquorum {{\n    provider: corosync_votequorum\n}}\n\nlogging {{\n    to_stderr: no\n    to_logfile: yes\n    logfile: {}\n    debug: off\n}}\n",
         dir.join("totem.log").display()
     );
     let path = dir.join("corosync.conf");

@@ -106,10 +106,9 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             }
             // Read into scratch space and append after: a read cancelled by `select!` then
             // leaves `buf` as it was.
-            let mut scratch = [0u8; 16 * 1024];
-            let n = self.r.read(&mut scratch).await?;
+            let n = self.r.read(&mut self.scratch).await?;
             self.buf
-                .extend_from_slice(scratch.get(..n).unwrap_or_default());
+                .extend_from_slice(self.scratch.get(..n).unwrap_or_default());
             if n == 0 {
                 return if self.buf.len() == self.pos {
                     Ok(None)
