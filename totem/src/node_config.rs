@@ -5,6 +5,34 @@
 //! anything this implementation cannot honour is refused with the key and the reason. Other
 //! top-level sections (quorum, system, amf, ...) are not ours and are listed in
 //! [`NodeConfig::ignored`].
+//!
+//! # Our encrypted rings: the `keygen` section
+//! A top-level section of our own (corosync has no `keygen` section, so no key collides
+//! with one of corosync's) turns on the secure layer ([`crate::secure`]: every datagram
+//! sealed in the native envelope, TGDH group keys agreed on every configuration change,
+//! rekeying by time and volume):
+//!
+//! ```text
+//! keygen {
+//!     enable: yes               # required in the section: yes/no (on/off)
+//!     keyfile: /etc/totem/authkey   # authkey from `totem-keygen`; default totem.keyfile,
+//!                               # else /etc/corosync/authkey (at least 16 bytes)
+//!     rekey_interval: 1000      # ms after a key became active; 0 (default): no timer;
+//!                               # else 100..=86400000
+//!     rekey_packets: 5000       # datagrams sealed + opened under one key; 0 (default):
+//!                               # no volume limit; else at least 100
+//!     retire_grace: 2000        # ms the previous key still opens after the switch
+//!                               # (default 2000; 1..=86400000)
+//! }
+//! ```
+//!
+//! With `enable: yes` the ring is one of ours only: generation G3 (`--generation g1/g2`
+//! is refused at `keygen.enable`), `totem.transport: udpu` or `udp` (knet refused at
+//! `totem.transport`; an absent transport, which means knet in G3, at `keygen.enable`), and
+//! no corosync crypto (`totem.crypto_cipher`, `crypto_hash`, `secauth` other than
+//! none/off, `crypto_model`, `crypto_type`, `crypto_accept` refused at their key). Unknown
+//! keys, out-of-range and malformed values are refused with key, line and reason like the
+//! rest of this module; `enable: no` leaves the ring exactly as without the section.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
