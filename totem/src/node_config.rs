@@ -5,6 +5,34 @@
 //! anything this implementation cannot honour is refused with the key and the reason. Other
 //! top-level sections (quorum, system, amf, ...) are not ours and are listed in
 //! [`NodeConfig::ignored`].
+//!
+//! # Our encrypted rings: the `keygen` section
+//! A top-level section of our own (corosync has no `keygen` section, so no key collides
+//! with one of corosync's) turns on the secure layer ([`crate::secure`]: every datagram
+//! sealed in the native envelope, TGDH group keys agreed on every configuration change,
+//! rekeying by time and volume):
+//!
+//! ```text
+//! keygen {
+//!     enable: yes               # required in the section: yes/no (on/off)
+//!     keyfile: /etc/totem/authkey   # authkey from `totem-keygen`; default totem.keyfile,
+//!                               # else /etc/corosync/authkey (at least 16 bytes)
+//!     rekey_interval: 1000      # ms after a key became active; 0 (default): no timer;
+//!                               # else 100..=86400000
+//!     rekey_packets: 5000       # datagrams sealed + opened under one key; 0 (default):
+//!                               # no volume limit; else at least 100
+//!     retire_grace: 2000        # ms the previous key still opens after the switch
+//!                               # (default 2000; 1..=86400000)
+//! }
+//! ```
+//!
+//! With `enable: yes` the ring is one of ours only: generation G3 (`--generation g1/g2`
+//! is refused at `keygen.enable`), `totem.transport: udpu` or `udp` (knet refused at
+//! `totem.transport`; an absent transport, which means knet in G3, at `keygen.enable`), and
+//! no corosync crypto (`totem.crypto_cipher`, `crypto_hash`, `secauth` other than
+//! none/off, `crypto_model`, `crypto_type`, `crypto_accept` refused at their key). Unknown
+//! keys, out-of-range and malformed values are refused with key, line and reason like the
+//! rest of this module; `enable: no` leaves the ring exactly as without the section.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
@@ -176,7 +204,27 @@ pub struct NodeConfig {
     pub socket_buffer: usize,
     /// Top-level sections that are not ours and were not looked at.
     pub ignored: Vec<String>,
+    /// The secure layer (`keygen { enable: yes }`): sealed datagrams, group keys, rekeying.
+    pub secure: Option<SecureSettings>,
 }
+
+/// Settings of the `keygen` section: our encrypted, rekeying rings ([`crate::secure`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecureSettings {
+    /// The cluster authkey (`keygen.keyfile`, else `totem.keyfile`, else
+    /// `/etc/corosync/authkey`), as `totem-keygen` writes it.
+    pub keyfile: PathBuf,
+    /// `keygen.rekey_interval` in ms (`None`: 0, rekey only on membership changes).
+    pub rekey_interval: Option<Duration>,
+    /// `keygen.rekey_packets` (`None`: 0, no rekey by volume).
+    pub rekey_packets: Option<u64>,
+    /// `keygen.retire_grace` in ms (default 2000).
+    pub retire_grace: Duration,
+}
+
+/// Bytes the secure layer adds to every datagram: the 32-byte envelope header, the 16-byte
+/// tag and the one-byte layer frame of application messages.
+pub const SECURE_OVERHEAD: usize = 32 + 16 + 1;
 
 impl NodeConfig {
     /// The totempg data budget per Totem mcast: netmtu minus IP/UDP headers, the envelope and
@@ -206,6 +254,10 @@ impl NodeConfig {
                     }
             }
             CryptoSetting::Secauth { .. } => 37,
+        } + if self.secure.is_some() {
+            SECURE_OVERHEAD
+        } else {
+            0
         };
         let mcast = totem_wire::srp::mcast::header_len(self.generation);
         self.netmtu
@@ -548,6 +600,12 @@ pub fn map(root: &Section, ov: Overrides, is_local: &dyn Fn(IpAddr) -> bool) -> 
         None => IpVersion::V4,
     };
 
+    // Our secure layer (checked first: it refuses corosync crypto with its own reason).
+    let secure = match root.section("keygen") {
+        Some(k) => secure_settings(k, gen, &t)?,
+        None => None,
+    };
+
     // Crypto.
     let crypto = crypto_setting(gen, transport, &t)?;
 
@@ -886,7 +944,7 @@ pub fn map(root: &Section, ov: Overrides, is_local: &dyn Fn(IpAddr) -> bool) -> 
     let logging = logging_config(root.section("logging").unwrap_or(&empty))?;
     let ignored = root
         .subsections()
-        .filter(|s| !matches!(s.name.as_str(), "totem" | "nodelist" | "logging"))
+        .filter(|s| !matches!(s.name.as_str(), "totem" | "nodelist" | "logging" | "keygen"))
         .map(|s| s.name.clone())
         .collect();
     for e in root.entries() {
@@ -921,9 +979,12 @@ pub fn map(root: &Section, ov: Overrides, is_local: &dyn Fn(IpAddr) -> bool) -> 
         block_unlisted_ips,
         socket_buffer: 4 * 1024 * 1024,
         ignored,
+        secure,
     };
     let budget = cfg.net_mtu();
-    cfg.engine.max_payload = cfg.engine.max_payload.max(budget);
+    // The secure layer frames each application payload with one more byte.
+    let framed = budget + usize::from(cfg.secure.is_some());
+    cfg.engine.max_payload = cfg.engine.max_payload.max(framed);
     Ok(cfg)
 }
 
@@ -1315,6 +1376,150 @@ impl EntryDefault for Option<Entry> {
             line: 0,
         })
     }
+}
+
+/// Keys of the `keygen` section.
+const KEYGEN_KEYS: &[&str] = &[
+    "enable",
+    "keyfile",
+    "rekey_interval",
+    "rekey_packets",
+    "retire_grace",
+];
+
+/// Corosync crypto keys of `totem` that cannot be combined with the secure layer.
+const COROSYNC_CRYPTO_KEYS: &[&str] = &[
+    "crypto_cipher",
+    "crypto_hash",
+    "crypto_model",
+    "crypto_type",
+    "crypto_accept",
+    "secauth",
+];
+
+/// Longest `rekey_interval` / `retire_grace` accepted (one day, in ms).
+const KEYGEN_MAX_MS: u64 = 86_400_000;
+
+/// Maps the `keygen` section; `None` unless `enable: yes`.
+fn secure_settings(
+    k: &Section,
+    gen: Generation,
+    t: &dyn Fn(&str) -> Option<Entry>,
+) -> Result<Option<SecureSettings>> {
+    let q = |e: &Entry| qualified("keygen", e);
+    for e in k.entries() {
+        if !KEYGEN_KEYS.contains(&e.key.as_str()) {
+            return Err(refused(&q(e), "not a keygen option"));
+        }
+    }
+    if let Some(s) = k.subsections().next() {
+        return Err(NodeConfigError::Refused {
+            key: format!("keygen.{}", s.name),
+            value: String::new(),
+            line: s.line,
+            reason: "unknown section".into(),
+        });
+    }
+    let enable = match k.entry("enable").map(q) {
+        Some(e) => (yes_no(&e)?, e),
+        None => {
+            return Err(NodeConfigError::Missing {
+                key: "keygen.enable".into(),
+                reason: "a keygen section must say enable: yes or enable: no".into(),
+            })
+        }
+    };
+    let (true, enable) = enable else {
+        return Ok(None);
+    };
+    if gen != Generation::G3 {
+        return Err(refused(
+            &enable,
+            format!(
+                "the secure layer runs only on our native rings (generation G3); {gen} rings are corosync-compatible and use corosync's own crypto"
+            ),
+        ));
+    }
+    match t("transport") {
+        Some(e) if e.value == "knet" => {
+            return Err(refused(
+                &e,
+                "keygen.enable: yes seals the Totem datagrams itself; use transport udpu or udp (knet has its own envelope)",
+            ))
+        }
+        None => {
+            return Err(refused(
+                &enable,
+                "the G3 default transport is knet; set totem.transport: udpu or udp for a keygen ring",
+            ))
+        }
+        Some(_) => {}
+    }
+    for key in COROSYNC_CRYPTO_KEYS {
+        if let Some(e) = t(key) {
+            let off = matches!(e.value.as_str(), "none" | "off" | "no");
+            if !off || *key == "crypto_model" {
+                return Err(refused(
+                    &e,
+                    "corosync crypto cannot be combined with keygen.enable: yes (the secure layer seals every datagram)",
+                ));
+            }
+        }
+    }
+    let keyfile = k
+        .entry("keyfile")
+        .map(|e| PathBuf::from(&e.value))
+        .or_else(|| t("keyfile").map(|e| PathBuf::from(e.value)))
+        .unwrap_or_else(|| PathBuf::from("/etc/corosync/authkey"));
+    if let Some(e) = k.entry("keyfile").map(q) {
+        if e.value.is_empty() {
+            return Err(invalid(&e, "empty path"));
+        }
+    }
+    let rekey_interval = match k.entry("rekey_interval").map(q) {
+        Some(e) => match num::<u64>(&e)? {
+            0 => None,
+            v if v < 100 => {
+                return Err(invalid(
+                    &e,
+                    "below 100 ms (0 turns rekeying by time off); a refresh needs a few token rotations",
+                ))
+            }
+            v if v > KEYGEN_MAX_MS => return Err(invalid(&e, "above one day (86400000 ms)")),
+            v => Some(Duration::from_millis(v)),
+        },
+        None => None,
+    };
+    let rekey_packets = match k.entry("rekey_packets").map(q) {
+        Some(e) => match num::<u64>(&e)? {
+            0 => None,
+            v if v < 100 => {
+                return Err(invalid(
+                    &e,
+                    "below 100 datagrams (0 turns rekeying by volume off); a refresh itself takes dozens",
+                ))
+            }
+            v => Some(v),
+        },
+        None => None,
+    };
+    let retire_grace = match k.entry("retire_grace").map(q) {
+        Some(e) => match num::<u64>(&e)? {
+            0 => return Err(invalid(
+                &e,
+                "must be at least 1 ms: datagrams sealed just before a switch are still in flight",
+            )),
+            v if v > KEYGEN_MAX_MS => return Err(invalid(&e, "above one day (86400000 ms)")),
+            v => Duration::from_millis(v),
+        },
+        None => Duration::from_secs(2),
+    };
+    Ok(Some(SecureSettings {
+        keyfile,
+        rekey_interval,
+        rekey_packets,
+        retire_grace,
+    }))
 }
 
 fn logging_config(s: &Section) -> Result<LoggingConfig> {

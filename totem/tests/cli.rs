@@ -1,4 +1,4 @@
-//! The totem-sim command line: summary line and exit status.
+//! Command lines: the totem-sim summary line and exit status; totem-node refusing bad keygen setups.
 
 #[test]
 fn summary_line_and_success_exit() {
@@ -9,4 +9,62 @@ fn summary_line_and_success_exit() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(text.lines().last(), Some("seeds=3 violations=0"), "{text}");
     assert!(out.status.success());
+}
+
+/// A keygen ring config on 127.0.0.1 with `extra` totem lines and `keyfile`.
+fn keygen_conf(
+    dir: &std::path::Path,
+    extra: &str,
+    keyfile: &std::path::Path,
+) -> std::path::PathBuf {
+    let text = format!(
+        "totem {{\n    version: 2\n    transport: udpu\n{extra}    interface {{\n        mcastport: 5951\n    }}\n}}\nnodelist {{\n    node {{\n        nodeid: 1\n        ring0_addr: 127.0.0.1\n    }}\n}}\nkeygen {{\n    enable: yes\n    keyfile: {}\n    rekey_interval: 1000\n}}\n",
+        keyfile.display()
+    );
+    let p = dir.join("corosync.conf");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// totem-node refuses a keygen ring mixed with corosync crypto (exit 2, key and line) and
+/// an authkey file that is missing or too short (exit 1, the path and reason), before it
+/// sends anything.
+#[test]
+fn totem_node_refuses_bad_keygen_setups() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = env!("CARGO_BIN_EXE_totem-node");
+    let key = dir.path().join("authkey");
+    let run = |conf: &std::path::Path| {
+        std::process::Command::new(node)
+            .arg("-c")
+            .arg(conf)
+            .args(["--nodeid", "1", "--control"])
+            .arg(dir.path().join("n1.sock"))
+            .output()
+            .expect("runs")
+    };
+
+    let conf = keygen_conf(dir.path(), "    crypto_cipher: aes256\n", &key);
+    let out = run(&conf);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("line 4: totem.crypto_cipher: \"aes256\" refused: corosync crypto cannot be combined with keygen.enable: yes"),
+        "{err}"
+    );
+
+    let conf = keygen_conf(dir.path(), "", &key);
+    let out = run(&conf);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("keygen secure layer: authkey") && err.contains("authkey"),
+        "{err}"
+    );
+
+    std::fs::write(&key, [7u8; 8]).unwrap();
+    let out = run(&conf);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("keygen secure layer: authkey"), "{err}");
 }

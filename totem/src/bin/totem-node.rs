@@ -281,6 +281,44 @@ async fn status(path: PathBuf, json: bool) -> ExitCode {
         }
     }
     println!("Ring ID:          {}.{:x}", s.ring_rep, s.ring_seq);
+    match &s.secure {
+        None => println!("Secure layer:     off"),
+        Some(sec) => {
+            let st = &sec.stats;
+            let slot = |k: &Option<totem::driver::KeySlotStatus>| {
+                k.as_ref()
+                    .map(|k| format!("{} ({})", k.key_id(), k.role))
+                    .unwrap_or_else(|| "-".into())
+            };
+            println!(
+                "Secure layer:     on, epoch {}, key {}, fingerprint {}",
+                sec.active
+                    .as_ref()
+                    .map(|k| k.epoch.to_string())
+                    .unwrap_or_else(|| "-".into()),
+                slot(&sec.active),
+                sec.fingerprint
+            );
+            println!(
+                "    second slot {}, pending {}, superseded {}",
+                slot(&sec.other),
+                slot(&sec.pending),
+                sec.superseded
+            );
+            println!(
+                "    rekeys: agreements {}, activations {}, refreshes started {}",
+                st.agreements, st.activations, st.refreshes_started
+            );
+            println!(
+                "    rejections: stale_epoch {}, unknown_key {}, auth_failed {}, replay {}, malformed {}, switch_rejections {}",
+                st.stale_epoch, st.unknown_key, st.auth_failed, st.replay, st.malformed, st.switch_rejections
+            );
+            println!(
+                "    sealed cluster/group {}/{}, opened cluster/group {}/{}, key-agreement errors {}",
+                st.sealed_cluster, st.sealed_group, st.opened_cluster, st.opened_group, st.ka_errors
+            );
+        }
+    }
     println!("State:            {}", s.state);
     println!(
         "Backlog:          {} (driver) + {} (engine)",

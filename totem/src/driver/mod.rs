@@ -7,5 +7,7 @@ pub mod node;
 pub mod transport;
 
 pub use envelope::Envelope;
-pub use node::{spawn, Command, DriverStats, NodeError, NodeHandle, Status};
+pub use node::{
+    spawn, Command, DriverStats, KeySlotStatus, NodeError, NodeHandle, SecureStatus, Status,
+};
 pub use transport::Transport;

@@ -16,6 +16,7 @@ use super::knet::{KnetNet, KnetStatus, Received};
 use super::transport::{Transport, RECV_BUF};
 use crate::engine::{Dest, Engine, Event, Guarantee, State};
 use crate::node_config::{NodeConfig, TransportKind};
+use crate::secure::{SecureConfig, SecureNode, SecureStats};
 
 /// Most packets waiting in the driver in front of the engine's own send queue.
 pub const BACKLOG_MAX: usize = 1 << 16;
@@ -33,6 +34,8 @@ pub enum NodeError {
     BacklogFull(usize),
     #[error("knet crypto key {path}: {reason}")]
     KnetKey { path: String, reason: String },
+    #[error("keygen secure layer: {0}")]
+    Secure(String),
 }
 
 /// Commands to the node task.
@@ -98,6 +101,76 @@ pub struct Status {
     /// knet links and counters (transport knet only).
     #[serde(default)]
     pub knet: Option<KnetStatus>,
+    /// The secure layer (`keygen { enable: yes }` only; absent: off).
+    #[serde(default)]
+    pub secure: Option<SecureStatus>,
+}
+
+/// One group key in a slot of the secure layer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeySlotStatus {
+    /// Representative nodeid of the ring the key was agreed on.
+    pub rep: u32,
+    /// Sequence of that ring.
+    pub seq: u64,
+    /// Key epoch inside that ring (0 after the configuration change, +1 per refresh).
+    pub epoch: u32,
+    /// `active` (send), `next` (received, not yet sent with), `retiring` or `pending`.
+    pub role: String,
+}
+
+impl KeySlotStatus {
+    fn new(e: totem_keygen::KeyEpoch, role: &str) -> Self {
+        KeySlotStatus {
+            rep: e.ring.rep,
+            seq: e.ring.seq,
+            epoch: e.epoch,
+            role: role.into(),
+        }
+    }
+
+    /// The key id as the envelope names it: `rep.seq:epoch` (seq in hex, like ring ids).
+    pub fn key_id(&self) -> String {
+        format!("{}.{:x}:{}", self.rep, self.seq, self.epoch)
+    }
+}
+
+/// What the secure layer reports: key slots, rekeys and rejection counters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecureStatus {
+    /// The send key (`None` until the first agreement completes).
+    pub active: Option<KeySlotStatus>,
+    /// The second receive slot (next or retiring key).
+    pub other: Option<KeySlotStatus>,
+    /// A key agreed but not yet switched to.
+    pub pending: Option<KeySlotStatus>,
+    /// First 8 bytes (hex) of the send key's fingerprint: equal on every member.
+    pub fingerprint: String,
+    /// Second-slot keys dropped before they retired.
+    pub superseded: u64,
+    /// Seal/open counters, rejections (stale_epoch, unknown_key, auth_failed, replay,
+    /// switch_rejections, malformed) and rekeys (agreements, activations, refreshes_started).
+    pub stats: SecureStats,
+}
+
+fn secure_status(s: &SecureNode) -> SecureStatus {
+    use crate::secure::slots::Role;
+    SecureStatus {
+        active: s.active_epoch().map(|e| KeySlotStatus::new(e, "active")),
+        other: s.other_slot().map(|(e, r)| {
+            KeySlotStatus::new(
+                e,
+                match r {
+                    Role::Next => "next",
+                    Role::Retiring(_) => "retiring",
+                },
+            )
+        }),
+        pending: s.pending_epoch().map(|e| KeySlotStatus::new(e, "pending")),
+        fingerprint: hex::encode(s.active_fingerprint()),
+        superseded: s.superseded(),
+        stats: s.stats(),
+    }
 }
 
 /// Handle to a running node task.
@@ -152,14 +225,38 @@ pub fn spawn(
     cfg: NodeConfig,
 ) -> Result<(NodeHandle, mpsc::UnboundedReceiver<Event>, JoinHandle<()>), NodeError> {
     let envelope = Envelope::from_setting(&cfg.crypto)?;
+    let secure = secure_layer(&cfg)?;
     let net = match cfg.transport {
         TransportKind::Knet => Net::Knet(KnetNet::bind(&cfg, knet_seal(&cfg)?, Instant::now())?),
         _ => Net::Udp(Transport::bind(&cfg)?),
     };
     let (tx, rx) = mpsc::channel(256);
     let (ev_tx, ev_rx) = mpsc::unbounded_channel();
-    let task = tokio::spawn(run(cfg, net, envelope, rx, ev_tx));
+    let task = tokio::spawn(run(cfg, net, envelope, secure, rx, ev_tx));
     Ok((NodeHandle { tx }, ev_rx, task))
+}
+
+/// The secure layer `cfg` asks for (`keygen { enable: yes }`), keyed from its authkey file.
+fn secure_layer(cfg: &NodeConfig) -> Result<Option<SecureNode>, NodeError> {
+    let Some(s) = &cfg.secure else {
+        return Ok(None);
+    };
+    if cfg.transport == TransportKind::Knet {
+        return Err(NodeError::Secure(
+            "the secure layer does not run over knet".into(),
+        ));
+    }
+    let authkey = totem_keygen::keyfile::read_authkey(&s.keyfile)
+        .map_err(|e| NodeError::Secure(format!("authkey: {e}")))?;
+    let sc = SecureConfig {
+        authkey,
+        rekey_interval: s.rekey_interval,
+        rekey_packets: s.rekey_packets,
+        retire_grace: s.retire_grace,
+    };
+    SecureNode::new(cfg.nodeid, cfg.generation, sc, &mut rand_core::OsRng)
+        .map(Some)
+        .map_err(|e| NodeError::Secure(e.to_string()))
 }
 
 /// The knet seal `cfg` asks for: clear, or knet crypto keyed from the key file (corosync
@@ -222,6 +319,8 @@ struct Node {
     engine: Engine,
     net: Net,
     envelope: Envelope,
+    /// The secure layer, between the engine and the sockets (`None`: corosync-compatible).
+    secure: Option<SecureNode>,
     events: mpsc::UnboundedSender<Event>,
     backlog: VecDeque<(Vec<u8>, Guarantee)>,
     stats: DriverStats,
@@ -241,6 +340,7 @@ async fn run(
     cfg: NodeConfig,
     mut net: Net,
     envelope: Envelope,
+    secure: Option<SecureNode>,
     mut commands: mpsc::Receiver<Command>,
     events: mpsc::UnboundedSender<Event>,
 ) {
@@ -250,6 +350,7 @@ async fn run(
         generation = %cfg.generation,
         transport = ?cfg.transport,
         addr = ?net.local_addr(),
+        secure = secure.is_some(),
         "node started"
     );
     // The knet receive queue lives outside `Node` so that the select below can poll it.
@@ -265,6 +366,7 @@ async fn run(
         engine,
         net,
         envelope,
+        secure,
         events,
         backlog: VecDeque::new(),
         stats: DriverStats::default(),
@@ -274,10 +376,14 @@ async fn run(
     loop {
         n.feed_backlog();
         n.flush().await;
-        let deadline = match (n.engine.poll_timeout(), n.knet_timeout()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let deadline = [
+            n.engine.poll_timeout(),
+            n.knet_timeout(),
+            n.secure.as_ref().and_then(SecureNode::poll_timeout),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         let sleep_at = deadline
             .map(tokio::time::Instant::from_std)
             .unwrap_or_else(|| tokio::time::Instant::now() + std::time::Duration::from_secs(3600));
@@ -293,6 +399,11 @@ async fn run(
                 if let Net::Knet(k) = &mut n.net {
                     if k.layer.poll_timeout().is_some_and(|t| t <= now) {
                         k.layer.handle_timeout(now);
+                    }
+                }
+                if let Some(s) = &mut n.secure {
+                    if s.poll_timeout().is_some_and(|t| t <= now) {
+                        s.handle_timeout(now, &mut n.engine, &mut rand_core::OsRng);
                     }
                 }
             }
@@ -359,6 +470,9 @@ impl Node {
         }
         let before = self.engine.stats().malformed + self.engine.stats().rejected;
         self.engine.handle_datagram(Instant::now(), &msg);
+        if let Some(s) = &mut self.secure {
+            s.pump(&mut self.engine);
+        }
         let after = self.engine.stats().malformed + self.engine.stats().rejected;
         if after > before {
             self.stats.rx_malformed += after - before;
@@ -372,7 +486,11 @@ impl Node {
             let Some((p, g)) = self.backlog.pop_front() else {
                 break;
             };
-            match self.engine.submit(p, g) {
+            let r = match &mut self.secure {
+                Some(s) => s.submit(&mut self.engine, &p, g),
+                None => self.engine.submit(p, g),
+            };
+            match r {
                 Ok(()) => {}
                 Err(crate::engine::Backpressure::TooLarge { len, max }) => {
                     self.stats.submit_too_large += 1;
@@ -406,12 +524,25 @@ impl Node {
             tracing::warn!(%src, len, "datagram from an address outside the nodelist dropped");
             return;
         }
-        let msg = match self.envelope.open(dgram) {
-            Ok(m) => m,
-            Err(e) => {
-                self.stats.rx_envelope_errors += 1;
-                tracing::warn!(%src, len, error = %e, "datagram envelope rejected");
-                return;
+        let msg = if let Some(s) = &mut self.secure {
+            match s.open(dgram) {
+                Some(m) => m,
+                None => {
+                    // Counted by cause in the secure layer's stats; a node with a wrong
+                    // authkey would flood the log at warn level.
+                    self.stats.rx_envelope_errors += 1;
+                    tracing::debug!(%src, len, "secure envelope rejected");
+                    return;
+                }
+            }
+        } else {
+            match self.envelope.open(dgram) {
+                Ok(m) => m,
+                Err(e) => {
+                    self.stats.rx_envelope_errors += 1;
+                    tracing::warn!(%src, len, error = %e, "datagram envelope rejected");
+                    return;
+                }
             }
         };
         self.deliver(src, msg);
@@ -422,7 +553,11 @@ impl Node {
             return;
         };
         while let Some(t) = self.engine.poll_transmit() {
-            let bytes = match self.envelope.seal(&t.bytes) {
+            let sealed = match &mut self.secure {
+                Some(s) => s.seal(&t.bytes).map_err(|e| e.to_string()),
+                None => self.envelope.seal(&t.bytes).map_err(|e| e.to_string()),
+            };
+            let bytes = match sealed {
                 Ok(b) => b,
                 Err(e) => {
                     self.stats.tx_errors += 1;
@@ -500,6 +635,10 @@ impl Node {
         } else {
             self.flush_udp().await;
         }
+        if self.secure.is_some() {
+            self.flush_secure().await;
+            return;
+        }
         while let Some(e) = self.engine.poll_event() {
             if let Event::Config {
                 kind,
@@ -512,6 +651,44 @@ impl Node {
                 tracing::info!(?kind, ring = %ring_id, ?members, ?left, ?joined, "configuration change");
             }
             let _ = self.events.send(e);
+        }
+    }
+
+    /// Events through the secure layer, which may answer them with key-agreement messages
+    /// (sent when the token comes) and, rarely, with immediate output: repeated, bounded.
+    async fn flush_secure(&mut self) {
+        for _ in 0..64 {
+            let mut progressed = false;
+            while let Some(e) = self.engine.poll_event() {
+                progressed = true;
+                if let Event::Config {
+                    kind,
+                    ring_id,
+                    members,
+                    left,
+                    joined,
+                } = &e
+                {
+                    tracing::info!(?kind, ring = %ring_id, ?members, ?left, ?joined, "configuration change");
+                }
+                let Some(s) = &mut self.secure else { return };
+                let before = s.stats().activations;
+                let out = s.on_event(Instant::now(), e, &mut self.engine, &mut rand_core::OsRng);
+                if s.stats().activations > before {
+                    tracing::info!(
+                        epoch = ?s.active_epoch(),
+                        fingerprint = %hex::encode(s.active_fingerprint()),
+                        "group key switched to"
+                    );
+                }
+                if let Some(e) = out {
+                    let _ = self.events.send(e);
+                }
+            }
+            if !progressed {
+                return;
+            }
+            self.flush_udp().await;
         }
     }
 
@@ -580,6 +757,7 @@ impl Node {
                 Net::Knet(k) => Some(k.status()),
                 Net::Udp(_) => None,
             },
+            secure: self.secure.as_ref().map(secure_status),
         }
     }
 }

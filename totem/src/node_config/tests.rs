@@ -434,3 +434,185 @@ fn generation_flag() {
     assert_eq!(parse_generation("g3"), Ok(Generation::G3));
     assert!(parse_generation("g4").is_err());
 }
+
+/// MIXED_317 (G3 udpu, node 3) with a `keygen` section made of `body` lines; returns the
+/// text and the line number of the section's first body line.
+fn with_keygen(base: &str, body: &[&str]) -> (String, usize) {
+    let first = base.lines().count() + 2;
+    let mut t = base.to_string();
+    if !t.ends_with('\n') {
+        t.push('\n');
+        return with_keygen(&t, body);
+    }
+    t.push_str("keygen {\n");
+    for l in body {
+        t.push_str("    ");
+        t.push_str(l);
+        t.push('\n');
+    }
+    t.push_str("}\n");
+    (t, first)
+}
+
+fn invalid_at(r: Result<NodeConfig>) -> (String, usize, String) {
+    match r {
+        Err(NodeConfigError::Invalid {
+            key, line, reason, ..
+        }) => (key, line, reason),
+        other => panic!("expected an invalid value, got {other:?}"),
+    }
+}
+
+#[test]
+fn keygen_section_enables_the_secure_layer() {
+    let (t, _) = with_keygen(
+        MIXED_317,
+        &[
+            "enable: yes",
+            "keyfile: /etc/totem/authkey",
+            "rekey_interval: 1000",
+            "rekey_packets: 5000",
+            "retire_grace: 250",
+        ],
+    );
+    let c = conf(&t, Generation::G3, "198.51.100.13").unwrap();
+    assert_eq!(
+        c.secure,
+        Some(SecureSettings {
+            keyfile: PathBuf::from("/etc/totem/authkey"),
+            rekey_interval: Some(Duration::from_millis(1000)),
+            rekey_packets: Some(5000),
+            retire_grace: Duration::from_millis(250),
+        })
+    );
+    // The corosync envelope stays off; the secure envelope (32 + 16) and frame byte count.
+    assert_eq!(c.crypto, CryptoSetting::None);
+    assert_eq!(c.net_mtu(), 1500 - 28 - 49 - 2 * 45);
+    assert!(c.engine.max_payload > c.net_mtu());
+    // The section is ours, not an ignored one.
+    assert_eq!(c.ignored, ["quorum", "system"]);
+
+    // Defaults: totem.keyfile, no rekey by time or volume, 2 s grace.
+    let base = MIXED_317.replace("    crypto_hash: none\n", "    keyfile: /k/auth\n");
+    let (t, _) = with_keygen(&base, &["enable: on", "rekey_interval: 0"]);
+    let c = conf(&t, Generation::G3, "198.51.100.13").unwrap();
+    let s = c.secure.unwrap();
+    assert_eq!(s.keyfile, PathBuf::from("/k/auth"));
+    assert_eq!(s.rekey_interval, None);
+    assert_eq!(s.rekey_packets, None);
+    assert_eq!(s.retire_grace, Duration::from_secs(2));
+
+    // enable: no leaves the ring corosync-compatible.
+    let (t, _) = with_keygen(MIXED_317, &["enable: no"]);
+    let c = conf(&t, Generation::G3, "198.51.100.13").unwrap();
+    assert_eq!(c.secure, None);
+    assert_eq!(c.net_mtu(), 1500 - 28 - 2 * 45);
+}
+
+#[test]
+fn keygen_refuses_corosync_crypto_knet_and_other_generations() {
+    let on = ["enable: yes"];
+    let cases: [(String, &str, &str); 5] = [
+        (
+            MIXED_317.replace("crypto_cipher: none", "crypto_cipher: aes256"),
+            "totem.crypto_cipher",
+            "corosync crypto cannot be combined with keygen.enable",
+        ),
+        (
+            MIXED_317.replace("crypto_hash: none", "crypto_hash: sha256"),
+            "totem.crypto_hash",
+            "corosync crypto cannot be combined with keygen.enable",
+        ),
+        (
+            MIXED_317.replace("crypto_hash: none", "secauth: on"),
+            "totem.secauth",
+            "corosync crypto cannot be combined with keygen.enable",
+        ),
+        (
+            MIXED_317.replace("transport: udpu", "transport: knet"),
+            "totem.transport",
+            "use transport udpu or udp",
+        ),
+        (
+            MIXED_317.replace("    transport: udpu\n", ""),
+            "keygen.enable",
+            "the G3 default transport is knet",
+        ),
+    ];
+    for (base, key, why) in cases {
+        let (t, _) = with_keygen(&base, &on);
+        let (k, reason) = refused_key(conf(&t, Generation::G3, "198.51.100.13"));
+        assert_eq!((k.as_str(), reason.contains(why)), (key, true), "{reason}");
+    }
+    let (t, line) = with_keygen(UDPU_246, &on);
+    for gen in [Generation::G1, Generation::G2] {
+        match conf(&t, gen, "198.51.100.11") {
+            Err(NodeConfigError::Refused {
+                key,
+                line: l,
+                reason,
+                ..
+            }) => {
+                assert_eq!((key.as_str(), l), ("keygen.enable", line));
+                assert!(reason.contains("generation G3"), "{reason}");
+            }
+            other => panic!("{gen}: expected a refusal, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn keygen_invalid_values_name_key_and_line() {
+    let cases: [(&str, &str, &str); 7] = [
+        (
+            "rekey_interval: 50",
+            "keygen.rekey_interval",
+            "below 100 ms",
+        ),
+        (
+            "rekey_interval: 1s",
+            "keygen.rekey_interval",
+            "not an unsigned integer",
+        ),
+        (
+            "rekey_interval: 86400001",
+            "keygen.rekey_interval",
+            "above one day",
+        ),
+        (
+            "rekey_packets: 10",
+            "keygen.rekey_packets",
+            "below 100 datagrams",
+        ),
+        (
+            "rekey_packets: -1",
+            "keygen.rekey_packets",
+            "not an unsigned integer",
+        ),
+        ("retire_grace: 0", "keygen.retire_grace", "at least 1 ms"),
+        ("enable: maybe", "keygen.enable", "expected yes/no"),
+    ];
+    for (entry, key, why) in cases {
+        let lead = if entry.starts_with("enable") {
+            "keyfile: /k"
+        } else {
+            "enable: yes"
+        };
+        let (t, first) = with_keygen(MIXED_317, &[lead, entry]);
+        let (k, line, reason) = invalid_at(conf(&t, Generation::G3, "198.51.100.13"));
+        assert_eq!((k.as_str(), line), (key, first + 1), "{entry}");
+        assert!(reason.contains(why), "{entry}: {reason}");
+    }
+    let (t, first) = with_keygen(MIXED_317, &["enable: yes", "rekey_every: 5"]);
+    match conf(&t, Generation::G3, "198.51.100.13") {
+        Err(NodeConfigError::Refused { key, line, .. }) => {
+            assert_eq!((key.as_str(), line), ("keygen.rekey_every", first + 1))
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    let (t, _) = with_keygen(MIXED_317, &["rekey_interval: 1000"]);
+    match conf(&t, Generation::G3, "198.51.100.13") {
+        Err(NodeConfigError::Missing { key, .. }) => assert_eq!(key, "keygen.enable"),
+        other => panic!("expected enable missing, got {other:?}"),
+    }
+}

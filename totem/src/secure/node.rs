@@ -36,7 +36,7 @@ pub enum SecureError {
 }
 
 /// Counters of the secure layer.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SecureStats {
     /// Datagrams sealed under the cluster key.
     pub sealed_cluster: u64,
@@ -125,6 +125,7 @@ pub struct SecureNode {
     last_agreed: Option<KeyEpoch>,
     pending: Option<KeyEpoch>,
     pending_fp: [u8; 8],
+    active_fp: [u8; 8],
     ready: BTreeSet<u32>,
     switch_epoch: Option<KeyEpoch>,
     switched: BTreeSet<u32>,
@@ -207,6 +208,7 @@ impl SecureNode {
             last_agreed: None,
             pending: None,
             pending_fp: [0; 8],
+            active_fp: [0; 8],
             ready: BTreeSet::new(),
             switch_epoch: None,
             switched: BTreeSet::new(),
@@ -227,6 +229,22 @@ impl SecureNode {
     /// Epoch of the key this node sends with.
     pub fn active_epoch(&self) -> Option<KeyEpoch> {
         self.slots.active_epoch()
+    }
+    /// Fingerprint of the send key (see [`fingerprint`]; zero before the first key).
+    pub fn active_fingerprint(&self) -> [u8; 8] {
+        self.active_fp
+    }
+    /// Epoch and role of the second key slot.
+    pub fn other_slot(&self) -> Option<(KeyEpoch, super::slots::Role)> {
+        self.slots.other_epoch()
+    }
+    /// A key agreed but not yet switched to (waiting for every member's `Ready`).
+    pub fn pending_epoch(&self) -> Option<KeyEpoch> {
+        self.pending
+    }
+    /// Keys dropped from the second slot before they retired (a newer key arrived first).
+    pub fn superseded(&self) -> u64 {
+        self.slots.superseded
     }
     /// The key agreement state.
     pub fn member(&self) -> &Member {
@@ -562,6 +580,7 @@ impl SecureNode {
             self.refresh_due = false;
             self.stats.activations += 1;
             let fp = self.pending_fp;
+            self.active_fp = fp;
             self.notes.push(KeyNote {
                 kind: KeyNoteKind::Activated,
                 at: now,
