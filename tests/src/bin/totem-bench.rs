@@ -54,6 +54,9 @@ struct Cli {
     /// messages per Totem mcast and leave fragmentation to the kernel's IP layer.
     #[arg(long)]
     ours_netmtu: Option<u32>,
+    /// More `key=value` totem options for our ring (e.g. `window_size=100`), repeatable.
+    #[arg(long = "ours-option", value_name = "KEY=VALUE")]
+    ours_options: Vec<String>,
     /// Messages a flat-out client (ours and the C one alike) sends per turn before reading
     /// deliveries again; the window still bounds what is in flight.
     #[arg(long, default_value_t = 64)]
@@ -259,13 +262,14 @@ fn main() -> ExitCode {
         }
     };
     let header = format!(
-        "# totem-bench size={} secs={} rate={} window={} burst={} ours_netmtu={} corosync={} nproc={} kernel={} loadavg={}",
+        "# totem-bench size={} secs={} rate={} window={} burst={} ours_netmtu={} ours_options={:?} corosync={} nproc={} kernel={} loadavg={}",
         cli.size,
         cli.secs,
         cli.rate,
         cli.window,
         cli.burst,
         cli.ours_netmtu.map_or("1500 (default)".to_string(), |m| m.to_string()),
+        cli.ours_options,
         sh("corosync -v | sed -n 's/.*version .\\(.*\\).$/\\1/p'"),
         sh("nproc"),
         sh("uname -r"),
@@ -295,6 +299,15 @@ fn main() -> ExitCode {
                     options.push(("transport", "knet".to_string()));
                 } else if let Some(mtu) = cli.ours_netmtu {
                     options.push(("netmtu", mtu.to_string()));
+                }
+                for kv in &cli.ours_options {
+                    match kv.split_once('=') {
+                        Some((k, v)) => options.push((k, v.to_string())),
+                        None => {
+                            eprintln!("totem-bench: --ours-option {kv}: expected KEY=VALUE");
+                            return ExitCode::from(2);
+                        }
+                    }
                 }
                 for (k, v) in options {
                     if let Err(e) = ring.totem_option(k, &v) {
