@@ -46,6 +46,15 @@ fn ring_ids(lab: &Interop, cs: &[usize], ours: bool) -> Vec<String> {
     v
 }
 
+/// The value of the quorumtool line whose key is exactly `key` ("Quorum" but not "Quorum
+/// information" or "Quorum provider").
+fn value(out: &str, key: &str) -> Option<String> {
+    out.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        (k.trim() == key).then(|| v.trim().to_string())
+    })
+}
+
 /// Node ids listed by `corosync-quorumtool -l` on corosync node `c`.
 fn quorumtool_members(lab: &Interop, c: usize) -> Vec<u32> {
     let out = lab.quorumtool(c, &["-l"]).unwrap_or_default();
@@ -87,7 +96,7 @@ fn votequorum_agrees(
                 ("Quorum", "2"),
                 ("Quorate", yes_no),
             ] {
-                let got = field(&qs, k);
+                let got = value(&qs, k);
                 if got.as_deref() != Some(want) {
                     return Err(format!("corosync {c}: {k} {got:?}, want {want}:\n{qs}"));
                 }
