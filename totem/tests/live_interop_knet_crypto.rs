@@ -7,7 +7,7 @@ mod interop;
 
 use std::time::{Duration, Instant};
 
-use interop::cpg::run_cpg;
+use interop::cpg::{build_cpgsend, cpgsend_deliveries, run_cpg};
 use interop::{field, Interop};
 use totem_tests::wait;
 
@@ -84,7 +84,23 @@ fn votequorum_agrees(
     members: &[u32],
     quorate: bool,
 ) -> String {
+    votequorum_agrees_n(lab, cs, ours.then_some(3), 3, members, quorate)
+}
+
+/// [`votequorum_agrees`] for a ring of `expected` nodes with our node at `ours`.
+fn votequorum_agrees_n(
+    lab: &Interop,
+    cs: &[usize],
+    ours: Option<usize>,
+    expected: usize,
+    members: &[u32],
+    quorate: bool,
+) -> String {
     let votes = members.len().to_string();
+    let expected_s = expected.to_string();
+    let quorum = (expected / 2 + 1).to_string();
+    let exp_line = format!("Expected votes: {expected}");
+    let quorum_line = format!("Quorum: {quorum}");
     let yes_no = if quorate { "Yes" } else { "No" };
     let check = || -> Result<String, String> {
         let mut first = String::new();
@@ -92,8 +108,8 @@ fn votequorum_agrees(
             let qs = lab.quorumtool(c, &["-s"]).unwrap_or_default();
             for (k, want) in [
                 ("Total votes", votes.as_str()),
-                ("Expected votes", "3"),
-                ("Quorum", "2"),
+                ("Expected votes", expected_s.as_str()),
+                ("Quorum", quorum.as_str()),
                 ("Quorate", yes_no),
             ] {
                 let got = value(&qs, k);
@@ -109,23 +125,24 @@ fn votequorum_agrees(
                 first = qs;
             }
         }
-        if ours {
-            let st = lab.ours(3).status().ok_or("no status")?;
+        if let Some(o) = ours {
+            let st = lab.ours(o).status().ok_or("no status")?;
             let q = &st[2]["quorum"];
             if q["quorate"].as_bool() != Some(quorate)
                 || q["total_votes"].as_u64() != Some(members.len() as u64)
             {
                 return Err(format!("ours: {q}"));
             }
-            let cman = lab.ours(3).cman_tool_status().ok_or("no cman view")?;
+            let cman = lab.ours(o).cman_tool_status().ok_or("no cman view")?;
+            let node_id = format!("Node ID: {o}");
             let nodes = format!("Nodes: {}", members.len());
             let total = format!("Total votes: {votes}");
             for line in [
                 nodes.as_str(),
-                "Expected votes: 3",
+                exp_line.as_str(),
                 total.as_str(),
                 "Node votes: 1",
-                "Node ID: 3",
+                node_id.as_str(),
             ] {
                 if !cman.lines().any(|l| l == line) {
                     return Err(format!("ours: no `{line}` in\n{cman}"));
@@ -136,7 +153,7 @@ fn votequorum_agrees(
                 .find(|l| l.starts_with("Quorum: "))
                 .unwrap_or("");
             // cman_tool prints "Activity blocked" after the quorum while inquorate.
-            let ok = q.starts_with("Quorum: 2") && (q.contains("Activity blocked") != quorate);
+            let ok = q.starts_with(&quorum_line) && (q.contains("Activity blocked") != quorate);
             if !ok {
                 return Err(format!("ours: quorum line `{q}`:\n{cman}"));
             }
@@ -144,15 +161,17 @@ fn votequorum_agrees(
         Ok(first)
     };
     let mut last = String::new();
-    let r = wait::until(Duration::from_secs(10), Duration::from_millis(300), || {
-        match check() {
+    let r = wait::until(
+        Duration::from_secs(10),
+        Duration::from_millis(300),
+        || match check() {
             Ok(s) => Some(s),
             Err(e) => {
                 last = e;
                 None
             }
-        }
-    });
+        },
+    );
     r.unwrap_or_else(|| panic!("votequorum views disagree: {last}{}", lab.logs()))
 }
 
@@ -184,6 +203,13 @@ fn membership_quorum_cpg(prefix: &str, model: &'static str) {
             lab.logs()
         );
     }
+    let st = lab.ours(3).status().expect("status");
+    assert_eq!(
+        st[2]["sync_in_progress"].as_bool(),
+        Some(false),
+        "ours: {}",
+        st[2]
+    );
     let t_cpg = Instant::now();
     let n = run_cpg(&mut lab, prefix, &[1, 2], &[3]);
     let cpg = t_cpg.elapsed();
@@ -261,6 +287,122 @@ fn live_knet_crypto_kill_corosync_rejoin() {
     );
 }
 
+/// CPG inside the corosync pair 1, 2 alone (our node cut off): cpgsend on each sends
+/// 3×100 B and one 70 000 B message in group "kxsplit"; both deliver all 8, intact, in one
+/// order. Returns the number delivered.
+fn cpg_corosync_pair(lab: &mut Interop) -> usize {
+    let bin = build_cpgsend(lab.tmp.path());
+    let mut logs = Vec::new();
+    for (c, plan) in [(1usize, "100*3,70000"), (2, "70000,100*3")] {
+        let log = lab.tmp.path().join(format!("split{c}.log"));
+        lab.lab
+            .spawn(
+                c,
+                &[
+                    bin.to_str().unwrap(),
+                    "-g",
+                    "kxsplit",
+                    "-s",
+                    plan,
+                    "-r",
+                    "20",
+                    "-m",
+                    "2",
+                    "-w",
+                    "8",
+                    "-T",
+                    "20",
+                    "-v",
+                ],
+                &log,
+            )
+            .expect("cpgsend");
+        logs.push((c, log));
+    }
+    let mut orders = Vec::new();
+    for (c, log) in &logs {
+        let t = wait::until(Duration::from_secs(25), Duration::from_millis(200), || {
+            let t = std::fs::read_to_string(log).ok()?;
+            t.contains("RESULT").then_some(t)
+        })
+        .unwrap_or_else(|| panic!("cpgsend on {c} did not finish{}", lab.logs()));
+        let (seqs, result) = cpgsend_deliveries(&t);
+        assert!(result.contains(" bad=0"), "node {c}: {result}");
+        assert_eq!(seqs.len(), 8, "node {c}: {result}\n{t}");
+        orders.push(seqs);
+    }
+    assert_eq!(orders[0], orders[1], "corosync pair delivery orders differ");
+    assert_eq!(orders[0].iter().filter(|d| d.2 == 70_000).count(), 2);
+    orders[0].len()
+}
+
+/// (d) with a majority: corosync 1, 2, 3 and ours as node 4 (4 votes, quorum 3). Our veth
+/// goes down: ours alone 1 of 4 inquorate, the corosync trio 3 of 4 quorate; back up: one
+/// ring of four, 4 votes everywhere, CPG both ways across all four.
+#[test]
+fn live_knet_crypto_partition_majority_of_four() {
+    let t0 = Instant::now();
+    let Some(mut lab) = Interop::start_crypto_model("xf", &[1, 2, 3], &[4], &key(), "nss") else {
+        return;
+    };
+    lab.wait_ring(&[1, 2, 3, 4], Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("{e}"));
+    lab.wait_sync(Duration::from_secs(20))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let form = t0.elapsed();
+    let cs = [1, 2, 3];
+    votequorum_agrees_n(&lab, &cs, Some(4), 4, &[1, 2, 3, 4], true);
+    lab.lab.set_link(4, false).expect("link down");
+    let t_split = Instant::now();
+    let split = wait::until(Duration::from_secs(20), Duration::from_millis(250), || {
+        (cs.iter()
+            .all(|&c| lab.corosync(c).members(&lab.lab) == [1, 2, 3])
+            && lab.ours(4).members() == [4])
+        .then_some(())
+    });
+    assert!(
+        split.is_some(),
+        "no split: corosync {:?}, ours {:?}{}",
+        lab.corosync(1).members(&lab.lab),
+        lab.ours(4).members(),
+        lab.logs()
+    );
+    let split_t = t_split.elapsed();
+    votequorum_agrees_n(&lab, &cs, None, 4, &[1, 2, 3], true);
+    votequorum_agrees_n(&lab, &[], Some(4), 4, &[4], false);
+    lab.lab.set_link(4, true).expect("link up");
+    let t_merge = Instant::now();
+    lab.wait_ring(&[1, 2, 3, 4], Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("after merge: {e}"));
+    lab.wait_sync(Duration::from_secs(20))
+        .unwrap_or_else(|e| panic!("after merge: {e}"));
+    let merge = t_merge.elapsed();
+    let mut ids: Vec<String> = cs
+        .iter()
+        .map(|&c| {
+            field(&lab.quorumtool(c, &["-s"]).unwrap_or_default(), "Ring ID").unwrap_or_default()
+        })
+        .collect();
+    ids.push(lab.ours(4).ring_id().unwrap_or_default());
+    assert!(
+        ids.iter().all(|i| !i.is_empty() && *i == ids[0]),
+        "{ids:?}{}",
+        lab.logs()
+    );
+    votequorum_agrees_n(&lab, &cs, Some(4), 4, &[1, 2, 3, 4], true);
+    let n = run_cpg(&mut lab, "xf", &cs, &[4]);
+    let k = lab.ours(4).status().expect("status")[0]["knet"].clone();
+    assert_eq!(k["stats"]["rx_open_errors"].as_u64(), Some(0), "{k}");
+    eprintln!(
+        "xf: ring of 4 formed in {:.1} s, split 3+1 seen in {:.1} s, merged+synced in {:.1} s (ring {}), {n} CPG messages on 4 nodes; total {:.1} s",
+        form.as_secs_f64(),
+        split_t.as_secs_f64(),
+        merge.as_secs_f64(),
+        ids[0],
+        t0.elapsed().as_secs_f64()
+    );
+}
+
 /// (d) our node's veth goes down: it is alone and inquorate (1 of 3), the corosync pair
 /// continues quorate (2 of 3); back up: one ring of three again, quorum 3, CPG both ways.
 #[test]
@@ -277,7 +419,7 @@ fn live_knet_crypto_partition_merge() {
             .iter()
             .all(|&c| lab.corosync(c).members(&lab.lab) == [1, 2])
             && lab.ours(3).members() == [3])
-            .then_some(())
+        .then_some(())
     });
     assert!(
         split.is_some(),
@@ -290,8 +432,12 @@ fn live_knet_crypto_partition_merge() {
     votequorum_agrees(&lab, &[1, 2], false, &[1, 2], true);
     votequorum_agrees(&lab, &[], true, &[3], false);
     let during = ring_ids(&lab, &[1, 2], true);
+    let pair = cpg_corosync_pair(&mut lab);
     assert_eq!(during[0], during[1], "{during:?}");
-    assert_ne!(during[0], during[2], "two partitions, two rings: {during:?}");
+    assert_ne!(
+        during[0], during[2],
+        "two partitions, two rings: {during:?}"
+    );
     assert_ne!(during[0], before[0]);
     lab.lab.set_link(3, true).expect("link up");
     let t_merge = Instant::now();
@@ -311,7 +457,7 @@ fn live_knet_crypto_partition_merge() {
     let k = our_knet(&lab);
     assert_eq!(k["stats"]["rx_open_errors"].as_u64(), Some(0), "{k}");
     eprintln!(
-        "xd: formed in {:.1} s, split seen in {:.1} s (rings {during:?}), merged+synced in {:.1} s (ring {}), {n} CPG messages after; total {:.1} s",
+        "xd: formed in {:.1} s, split seen in {:.1} s (rings {during:?}), {pair} CPG messages in the corosync pair while split, merged+synced in {:.1} s (ring {}), {n} CPG messages after; total {:.1} s",
         form.as_secs_f64(),
         split_t.as_secs_f64(),
         merge.as_secs_f64(),
