@@ -210,9 +210,56 @@ fn membership_quorum_cpg(prefix: &str, model: &'static str) {
         "ours: {}",
         st[2]
     );
+    // Capture our node's UDP traffic during the CPG run: the messages' cleartext header must
+    // not appear on the wire.
+    let pcap = lab.tmp.path().join("cpg.pcapng");
+    let cap = lab
+        .lab
+        .spawn(
+            3,
+            &[
+                "dumpcap",
+                "-q",
+                "-i",
+                "any",
+                "-f",
+                "udp",
+                "-a",
+                "duration:60",
+                "-w",
+                pcap.to_str().unwrap(),
+            ],
+            &lab.tmp.path().join("dumpcap.log"),
+        )
+        .expect("dumpcap");
+    wait::until(Duration::from_secs(10), Duration::from_millis(100), || {
+        std::fs::metadata(&pcap).ok().filter(|m| m.len() > 0)
+    })
+    .expect("dumpcap writes its capture");
+    std::thread::sleep(Duration::from_millis(500));
     let t_cpg = Instant::now();
     let n = run_cpg(&mut lab, prefix, &[1, 2], &[3]);
     let cpg = t_cpg.elapsed();
+    std::thread::sleep(Duration::from_millis(500));
+    lab.lab.signal(cap, "TERM");
+    assert!(
+        lab.lab.wait_exit(cap, Duration::from_secs(10)),
+        "dumpcap exits"
+    );
+    let wire = std::fs::read(&pcap).expect("capture");
+    assert!(
+        wire.len() > 2 * (1 << 20),
+        "the capture must hold the 1 MiB messages: {} bytes",
+        wire.len()
+    );
+    for nodeid in 1..=3u32 {
+        let mut clear = interop::cpg::MAGIC.to_le_bytes().to_vec();
+        clear.extend_from_slice(&nodeid.to_le_bytes());
+        assert!(
+            !wire.windows(clear.len()).any(|w| w == clear),
+            "cleartext CPG header of node {nodeid} on the wire ({model})"
+        );
+    }
     let k = our_knet(&lab);
     assert!(
         k["stats"]["rx_fragments"].as_u64().unwrap_or(0) > 0,
