@@ -24,7 +24,9 @@ fn restart_under_same_nodeid_agrees_after_transitional_cut() {
         log: Vec::new(),
         next_id: sim.next_id,
     };
-    broken.members.insert(3, Member::new(3, creds(), &mut OsRng));
+    broken
+        .members
+        .insert(3, Member::new(3, creds(), &mut OsRng));
     let finished = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| broken.config(&ids)))
         .is_ok()
         && ids.iter().all(|i| !broken.members[i].in_progress());
@@ -32,7 +34,11 @@ fn restart_under_same_nodeid_agrees_after_transitional_cut() {
 
     sim.members.insert(3, Member::new(3, creds(), &mut OsRng));
     for id in [1, 2] {
-        sim.members.get_mut(&id).unwrap().transitional(&[1, 2]).unwrap();
+        sim.members
+            .get_mut(&id)
+            .unwrap()
+            .transitional(&[1, 2])
+            .unwrap();
     }
     sim.members.get_mut(&3).unwrap().transitional(&[3]).unwrap();
     sim.config(&ids);

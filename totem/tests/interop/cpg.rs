@@ -139,10 +139,11 @@ pub async fn our_client(
 pub fn run_cpg(lab: &mut Interop, prefix: &str, corosync_at: &[usize], ours_at: &[usize]) -> usize {
     let t0 = Instant::now();
     let bin = build_cpgsend(lab.tmp.path());
-    // Sends: corosync A: 5×200 B, 64 KiB, 1 MiB; corosync B: 5×1000 B; each of ours:
+    // Sends: corosync A: 5×200 B, 64 KiB, 1 MiB; corosync B: 5×1000 B; corosync C (if
+    // any): 3×500 B; each of ours:
     // 3×300 B, 64 KiB, 1 MiB. Everyone waits for all deliveries.
-    let plans = ["200*5,64k,1024k", "1000*5"];
-    let plan_counts = [7, 5];
+    let plans = ["200*5,64k,1024k", "1000*5", "500*3"];
+    let plan_counts = [7, 5, 3];
     let total: usize = plan_counts[..corosync_at.len()].iter().sum::<usize>() + 5 * ours_at.len();
     let want_members = corosync_at.len() + ours_at.len();
     let mut logs = Vec::new();
@@ -243,8 +244,9 @@ pub fn run_cpg(lab: &mut Interop, prefix: &str, corosync_at: &[usize], ours_at: 
         "64 KiB and 1 MiB messages from both sides: {ours:?}"
     );
     eprintln!(
-        "{prefix}: {} messages in the same order on 3 nodes (every receiver), {:.1} s",
+        "{prefix}: {} messages in the same order on {} nodes (every receiver), {:.1} s",
         ours.len(),
+        corosync_at.len() + ours_at.len(),
         t0.elapsed().as_secs_f64()
     );
     ours.len()

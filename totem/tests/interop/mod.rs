@@ -101,12 +101,15 @@ pub struct Interop {
     pub knet_key: Option<PathBuf>,
     /// Key file our nodes use (a test may point it at a wrong key before a restart).
     pub our_key: Option<PathBuf>,
+    /// knet crypto_model of every node when crypto is on ("nss" unless started with
+    /// [`Interop::start_crypto_model`]).
+    pub crypto_model: &'static str,
 }
 
-/// The totem lines that turn knet crypto on with `key`.
-fn crypto_lines(key: &Path) -> String {
+/// The totem lines that turn knet crypto on with `key` (aes256/sha256 under `model`).
+fn crypto_lines(model: &str, key: &Path) -> String {
     format!(
-        "    crypto_model: nss\n    crypto_cipher: aes256\n    crypto_hash: sha256\n    keyfile: {}\n",
+        "    crypto_model: {model}\n    crypto_cipher: aes256\n    crypto_hash: sha256\n    keyfile: {}\n",
         key.display()
     )
 }
@@ -173,6 +176,17 @@ impl Interop {
         ours_at: &[usize],
         key: &[u8],
     ) -> Option<Interop> {
+        Self::start_crypto_model(prefix, corosync_at, ours_at, key, "nss")
+    }
+
+    /// [`Interop::start_crypto`] with crypto_model `model` ("nss" or "openssl").
+    pub fn start_crypto_model(
+        prefix: &str,
+        corosync_at: &[usize],
+        ours_at: &[usize],
+        key: &[u8],
+        model: &'static str,
+    ) -> Option<Interop> {
         Self::start_inner(
             prefix,
             corosync_at,
@@ -180,7 +194,7 @@ impl Interop {
             Transport::Knet,
             1,
             false,
-            Some(key),
+            Some((key, model)),
         )
     }
 
@@ -191,7 +205,7 @@ impl Interop {
         transport: Transport,
         links: usize,
         ipv6: bool,
-        key: Option<&[u8]>,
+        key: Option<(&[u8], &'static str)>,
     ) -> Option<Interop> {
         if !is_root() {
             eprintln!("skipped: needs root for network namespaces");
@@ -215,8 +229,10 @@ impl Interop {
             ipv6,
             knet_key: None,
             our_key: None,
+            crypto_model: "nss",
         };
-        if let Some(k) = key {
+        if let Some((k, model)) = key {
+            me.crypto_model = model;
             let path = me.tmp.path().join("authkey");
             std::fs::write(&path, k).expect("write authkey");
             me.knet_key = Some(path.clone());
@@ -248,7 +264,7 @@ impl Interop {
             let t = std::fs::read_to_string(&p).expect("read corosync.conf");
             let t = t.replace(
                 "    crypto_cipher: none\n    crypto_hash: none\n",
-                &crypto_lines(k),
+                &crypto_lines(self.crypto_model, k),
             );
             std::fs::write(&p, t).expect("write corosync.conf");
         }
@@ -272,7 +288,7 @@ impl Interop {
             let t = std::fs::read_to_string(&conf).expect("read our conf");
             let t = t.replacen(
                 "    ip_version:",
-                &format!("{}    ip_version:", crypto_lines(k)),
+                &format!("{}    ip_version:", crypto_lines(self.crypto_model, k)),
                 1,
             );
             std::fs::write(&conf, t).expect("write our conf");
