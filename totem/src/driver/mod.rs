@@ -7,5 +7,5 @@ pub mod node;
 pub mod transport;
 
 pub use envelope::Envelope;
-pub use node::{spawn, Command, DriverStats, NodeError, NodeHandle, Status};
+pub use node::{spawn, Command, DriverStats, NodeError, NodeHandle, RekeyStep, Status};
 pub use transport::Transport;

@@ -33,6 +33,8 @@ pub enum NodeError {
     BacklogFull(usize),
     #[error("knet crypto key {path}: {reason}")]
     KnetKey { path: String, reason: String },
+    #[error("knet key change: {0}")]
+    Rekey(String),
 }
 
 /// Commands to the node task.
@@ -48,6 +50,21 @@ pub enum Command {
     Leave { reply: oneshot::Sender<()> },
     /// Report the node's status.
     Status { reply: oneshot::Sender<Status> },
+    /// A knet key change step (see `crate::knet::rekey`).
+    Rekey {
+        step: RekeyStep,
+        reply: oneshot::Sender<Result<bool, NodeError>>,
+    },
+}
+
+/// A step of a run-time knet key change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RekeyStep {
+    /// CFG reload delivered: re-read the crypto settings, load a changed key (answers
+    /// whether it changed).
+    Load,
+    /// Our own crypto reconfig message with this phase was delivered.
+    Phase(u32),
 }
 
 /// Driver-level counters (the engine's own are in [`Status::engine`]).
@@ -125,6 +142,16 @@ impl NodeHandle {
         rx.await.map_err(|_| NodeError::Stopped)?
     }
 
+    /// Runs one knet key change step; `Load` answers whether the key changed.
+    pub async fn rekey(&self, step: RekeyStep) -> Result<bool, NodeError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Command::Rekey { step, reply })
+            .await
+            .map_err(|_| NodeError::Stopped)?;
+        rx.await.map_err(|_| NodeError::Stopped)?
+    }
+
     /// The node's status.
     pub async fn status(&self) -> Result<Status, NodeError> {
         let (reply, rx) = oneshot::channel();
@@ -153,7 +180,10 @@ pub fn spawn(
 ) -> Result<(NodeHandle, mpsc::UnboundedReceiver<Event>, JoinHandle<()>), NodeError> {
     let envelope = Envelope::from_setting(&cfg.crypto)?;
     let net = match cfg.transport {
-        TransportKind::Knet => Net::Knet(KnetNet::bind(&cfg, knet_seal(&cfg)?, Instant::now())?),
+        TransportKind::Knet => {
+            let (seal, key) = knet_seal(&cfg)?;
+            Net::Knet(KnetNet::bind(&cfg, seal, key, Instant::now())?)
+        }
         _ => Net::Udp(Transport::bind(&cfg)?),
     };
     let (tx, rx) = mpsc::channel(256);
@@ -164,10 +194,19 @@ pub fn spawn(
 
 /// The knet seal `cfg` asks for: clear, or knet crypto keyed from the key file (corosync
 /// passes the whole file, 128..=4096 bytes, to knet).
-fn knet_seal(cfg: &NodeConfig) -> Result<crate::knet::KnetSeal, NodeError> {
+#[allow(clippy::type_complexity)]
+fn knet_seal(
+    cfg: &NodeConfig,
+) -> Result<
+    (
+        crate::knet::KnetSeal,
+        Option<(totem_wire::envelope::knet::KnetCryptoConfig, Vec<u8>)>,
+    ),
+    NodeError,
+> {
     use totem_wire::envelope::knet::{key_from_file_contents, KnetCrypto};
     let Some(c) = &cfg.knet.crypto else {
-        return Ok(crate::knet::KnetSeal::Clear);
+        return Ok((crate::knet::KnetSeal::clear(), None));
     };
     let err = |reason: String| NodeError::KnetKey {
         path: c.keyfile.display().to_string(),
@@ -176,7 +215,10 @@ fn knet_seal(cfg: &NodeConfig) -> Result<crate::knet::KnetSeal, NodeError> {
     let bytes = std::fs::read(&c.keyfile).map_err(|e| err(e.to_string()))?;
     let key = key_from_file_contents(&bytes).map_err(|e| err(e.to_string()))?;
     let crypto = KnetCrypto::new(c.config, key).map_err(|e| err(e.to_string()))?;
-    Ok(crate::knet::KnetSeal::Crypto(Box::new(crypto)))
+    Ok((
+        crate::knet::KnetSeal::crypto(crypto),
+        Some((c.config, key.to_vec())),
+    ))
 }
 
 /// The sockets of a node: udpu/udp or knet (one value per node: size does not matter).
@@ -225,6 +267,9 @@ struct Node {
     events: mpsc::UnboundedSender<Event>,
     backlog: VecDeque<(Vec<u8>, Guarantee)>,
     stats: DriverStats,
+    /// The outcome of a key load done as soon as the engine delivered a CFG reload (before
+    /// the service task sees it), for the service's `RekeyStep::Load`.
+    rekey_loaded: Option<Result<bool, String>>,
 }
 
 async fn recv_opt(
@@ -268,6 +313,7 @@ async fn run(
         events,
         backlog: VecDeque::new(),
         stats: DriverStats::default(),
+        rekey_loaded: None,
     };
     let mut buf1 = vec![0u8; RECV_BUF];
     let mut buf2 = vec![0u8; RECV_BUF];
@@ -311,6 +357,22 @@ async fn run(
                 }
                 Some(Command::Status { reply }) => {
                     let _ = reply.send(n.status());
+                }
+                Some(Command::Rekey { step, reply }) => {
+                    let r = match &mut n.net {
+                        Net::Knet(k) => match step {
+                            RekeyStep::Load => match n.rekey_loaded.take() {
+                                Some(r) => r,
+                                None => k.rekey_load(&n.cfg),
+                            },
+                            RekeyStep::Phase(p) => k.rekey_phase(p).map(|()| true),
+                        },
+                        Net::Udp(_) => Ok(false),
+                    };
+                    if let Err(e) = &r {
+                        tracing::error!(?step, error = %e, "knet key change step failed");
+                    }
+                    let _ = reply.send(r.map_err(NodeError::Rekey));
                 }
                 Some(Command::Submit { payloads, guarantee, reply }) => {
                     let r = if n.backlog.len() + payloads.len() > BACKLOG_MAX {
@@ -501,6 +563,13 @@ impl Node {
             self.flush_udp().await;
         }
         while let Some(e) = self.engine.poll_event() {
+            if let (Event::Deliver { payload, .. }, Net::Knet(k)) = (&e, &mut self.net) {
+                // Load a changed key the moment the reload is delivered: peers may seal with
+                // it one token rotation later, before the service task has run.
+                if crate::cpg::codec::carries_cfg_reload(self.cfg.generation, payload) {
+                    self.rekey_loaded = Some(k.rekey_load(&self.cfg));
+                }
+            }
             if let Event::Config {
                 kind,
                 ring_id,
