@@ -509,6 +509,23 @@ fn live_knet_key_change_under_cpg_load() {
         )
     });
 
+    // The corosync nodes did their side: reload seen, new key loaded into config 2.
+    // (corosync writes its log file asynchronously: wait for the lines, bounded.)
+    for c in [1usize, 2] {
+        let path = lab.corosync(c).dir.join("corosync.log");
+        wait::until(Duration::from_secs(10), Duration::from_millis(100), || {
+            let log = String::from_utf8_lossy(&std::fs::read(&path).ok()?).to_string();
+            (log.contains("Config reload requested by node 1")
+                && log.contains("crypto reconfigured on index 2"))
+            .then_some(())
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "corosync {c} log lacks the reload / crypto reconfiguration{}",
+                lab.logs()
+            )
+        });
+    }
     let ours = client.join().expect("our client");
     assert_complete(&ours, &[1, 2, 3], COUNT, "our node");
     for (c, log) in &logs {
@@ -529,6 +546,27 @@ fn live_knet_key_change_under_cpg_load() {
         assert_eq!(
             d, ours,
             "delivery order of corosync node {c} differs from ours"
+        );
+    }
+    // No knet datagram of ours refused by a corosync node during the change (knet logs
+    // every datagram no config opens once clear text is disallowed).
+    for c in [1usize, 2] {
+        let log = String::from_utf8_lossy(
+            &std::fs::read(lab.corosync(c).dir.join("corosync.log")).expect("corosync log"),
+        )
+        .to_string();
+        assert!(
+            log.contains("Config reload requested by node 1"),
+            "corosync {c} log"
+        );
+        let refused: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("Unable to decrypt"))
+            .collect();
+        assert!(
+            refused.is_empty(),
+            "corosync {c} refused datagrams during the key change:\n{}",
+            refused.join("\n")
         );
     }
     let after = ring_ids(&lab, &[1, 2], &[3]);
@@ -599,6 +637,27 @@ fn live_knet_key_change_under_cpg_load() {
         .unwrap_or(0);
     assert!(errors > 0, "old key refused: {}", st[0]["knet"]);
     assert_eq!(lab.ours(3).members(), vec![3], "alone with the old key");
+    for c in [1usize, 2] {
+        let log = String::from_utf8_lossy(
+            &std::fs::read(lab.corosync(c).dir.join("corosync.log")).unwrap_or_default(),
+        )
+        .to_string();
+        for l in log.lines().filter(|l| {
+            l.contains("Crypto reconfiguration phase")
+                || l.contains("crypto reconfigured")
+                || l.contains("reload requested")
+                || l.contains("Clearing old")
+        }) {
+            eprintln!("corosync {c}: {l}");
+        }
+    }
+    for l in lab.ours(3).log().lines().filter(|l| {
+        l.contains("config reload")
+            || l.contains("knet crypto reconfig")
+            || l.contains("first datagram under")
+    }) {
+        eprintln!("ours: {l}");
+    }
     let ms = |d: Option<Duration>| d.map_or(-1.0, |d| d.as_secs_f64() * 1000.0);
     eprintln!(
         "live_knet key change: cfgtool -R returned in {:.0} ms; our node loaded the key at {:.0} ms, sent with it at {:.0} ms, dropped the old at {:.0} ms; {} CPG messages on 3 nodes, ring {} unchanged; config 2 sealed {} opened {}; old key: {errors} datagrams refused in 8 s",

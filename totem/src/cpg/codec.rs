@@ -307,30 +307,56 @@ impl Unpacker {
     }
 }
 
-/// Whether one delivered Totem payload carries a whole CFG reload message (2.x/3.x), looked
-/// at without reassembly state: pieces continued from or into another packet are skipped.
-pub fn carries_cfg_reload(gen: Generation, payload: &[u8]) -> bool {
+/// A CFG message that matters to a knet key change, seen in a delivered payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CfgSeen {
+    /// `MESSAGE_REQ_EXEC_CFG_RELOAD_CONFIG`.
+    Reload,
+    /// `MESSAGE_REQ_EXEC_CFG_CRYPTO_RECONFIG` with this phase.
+    CryptoPhase(u32),
+}
+
+/// The CFG reload and crypto reconfig messages (2.x/3.x) whole in one delivered Totem
+/// payload, looked at without reassembly state: pieces continued from or into another
+/// packet are skipped.
+pub fn scan_cfg(gen: Generation, payload: &[u8]) -> Vec<CfgSeen> {
+    let mut seen = Vec::new();
     if gen == Generation::G1 {
-        return false;
+        return seen;
     }
     let Ok(view) = PacketView::new_checked(payload, Endian::Little) else {
-        return false;
+        return seen;
     };
     let n = view.msg_count();
-    let found = view.pieces().enumerate().any(|(i, piece)| {
+    for (i, piece) in view.pieces().enumerate() {
         if (i == 0 && view.continuation() != 0) || (i + 1 == n && view.fragmented() != 0) {
-            return false;
+            continue;
         }
         let Ok(g) = GroupMessage::parse(piece, Endian::Little) else {
-            return false;
+            continue;
         };
         if g.known_group() != Some(KnownGroup::A) {
-            return false;
+            continue;
         }
-        ServiceHeader::parse(&g.payload, gen, Endian::Little)
-            .is_ok_and(|h| h.service() == CFG_SERVICE && h.fn_id() == CFG_RELOAD_CONFIG)
-    });
-    found
+        let Ok(h) = ServiceHeader::parse(&g.payload, gen, Endian::Little) else {
+            continue;
+        };
+        if h.service() != CFG_SERVICE {
+            continue;
+        }
+        match h.fn_id() {
+            CFG_RELOAD_CONFIG => seen.push(CfgSeen::Reload),
+            CFG_CRYPTO_RECONFIG => {
+                if let Ok(CfgMessage::CryptoReconfig { phase, .. }) =
+                    CfgMessage::parse(&g.payload, gen, Endian::Little)
+                {
+                    seen.push(CfgSeen::CryptoPhase(phase));
+                }
+            }
+            _ => {}
+        }
+    }
+    seen
 }
 
 /// A CFG crypto reconfig message (fn 4, 24 bytes) for `phase`, in group "a".
@@ -461,14 +487,20 @@ mod tests {
         p.push(m.clone(), &mut out).unwrap();
         p.flush(&mut out).unwrap();
         assert_eq!(out.len(), 1);
-        assert!(!carries_cfg_reload(Generation::G3, &out[0]));
+        assert_eq!(
+            scan_cfg(Generation::G3, &out[0]),
+            vec![CfgSeen::CryptoPhase(2)]
+        );
         let mut out = Vec::new();
         p.push(m, &mut out).unwrap();
         p.push(reload, &mut out).unwrap();
         p.flush(&mut out).unwrap();
         assert_eq!(out.len(), 1);
-        assert!(carries_cfg_reload(Generation::G3, &out[0]));
-        assert!(!carries_cfg_reload(Generation::G1, &out[0]));
+        assert_eq!(
+            scan_cfg(Generation::G3, &out[0]),
+            vec![CfgSeen::CryptoPhase(2), CfgSeen::Reload]
+        );
+        assert!(scan_cfg(Generation::G1, &out[0]).is_empty());
         let u = Unpacker::new(Generation::G3).feed(2, &out[0]);
         assert!(matches!(
             &u.msgs[..],

@@ -86,6 +86,8 @@ pub struct KnetNet {
     /// The crypto settings and key bytes now loaded (to tell whether a reload changed them).
     key: Option<(totem_wire::envelope::knet::KnetCryptoConfig, Vec<u8>)>,
     rekey_status: RekeyStatus,
+    /// A loaded key waits for phase 1 / an activated one for phase 2.
+    awaiting: Option<u32>,
 }
 
 impl Drop for KnetNet {
@@ -255,6 +257,7 @@ impl KnetNet {
                 index: 1,
                 ..RekeyStatus::default()
             },
+            awaiting: None,
         })
     }
 
@@ -279,7 +282,19 @@ impl KnetNet {
 
     /// Processes a received datagram; returns a Totem message for the engine.
     pub fn receive(&mut self, now: Instant, r: &Received) -> Option<Vec<u8>> {
-        let d = self.layer.handle_datagram(now, r.src, &r.bytes)?;
+        let d = self.layer.handle_datagram(now, r.src, &r.bytes);
+        // A peer sealing with the key we loaded has passed its phase 1: seal with it too
+        // before that peer's phase 2 drops the old key (its phase 2 is delivered only after
+        // the token has come round through us).
+        if self.awaiting == Some(knet::rekey::PHASE_ACTIVATE)
+            && self.layer.seal().last_opened() == self.rekey.index()
+        {
+            tracing::info!(src = %r.src, "first datagram under the new knet key");
+            if let Err(e) = self.rekey_phase(knet::rekey::PHASE_ACTIVATE) {
+                tracing::error!(error = %e, "knet key activation failed");
+            }
+        }
+        let d = d?;
         match target_nodeid(&d.payload) {
             Some(t) if t != 0 && t != self.nodeid => {
                 self.rx_not_for_us += 1;
@@ -365,6 +380,7 @@ impl KnetNet {
             .load(self.layer.seal_mut(), crypto)
             .map_err(|e| e.to_string())?;
         self.key = new;
+        self.awaiting = Some(knet::rekey::PHASE_ACTIVATE);
         self.rekey_status.loads += 1;
         self.rekey_status.index = self.rekey.index();
         tracing::info!(
@@ -374,9 +390,17 @@ impl KnetNet {
         Ok(true)
     }
 
-    /// Key change steps 2 (`PHASE_ACTIVATE`) and 3 (`PHASE_CLEANUP`), on delivery of our own
-    /// phase message.
+    /// Key change steps 2 (`PHASE_ACTIVATE`) and 3 (`PHASE_CLEANUP`); a step that is not the
+    /// one awaited (activation already done at another node's phase 1) does nothing.
     pub fn rekey_phase(&mut self, phase: u32) -> Result<(), String> {
+        if self.awaiting != Some(phase) {
+            tracing::debug!(phase, awaiting = ?self.awaiting, "knet crypto phase: nothing to do");
+            return Ok(());
+        }
+        self.awaiting = match phase {
+            knet::rekey::PHASE_ACTIVATE => Some(knet::rekey::PHASE_CLEANUP),
+            _ => None,
+        };
         let r = match phase {
             knet::rekey::PHASE_ACTIVATE => {
                 let r = self.rekey.activate(self.layer.seal_mut());

@@ -14,6 +14,7 @@ use totem_wire::RingRep;
 use super::envelope::Envelope;
 use super::knet::{KnetNet, KnetStatus, Received};
 use super::transport::{Transport, RECV_BUF};
+use crate::cpg::codec::CfgSeen;
 use crate::engine::{Dest, Engine, Event, Guarantee, State};
 use crate::node_config::{NodeConfig, TransportKind};
 
@@ -564,10 +565,21 @@ impl Node {
         }
         while let Some(e) = self.engine.poll_event() {
             if let (Event::Deliver { payload, .. }, Net::Knet(k)) = (&e, &mut self.net) {
-                // Load a changed key the moment the reload is delivered: peers may seal with
-                // it one token rotation later, before the service task has run.
-                if crate::cpg::codec::carries_cfg_reload(self.cfg.generation, payload) {
-                    self.rekey_loaded = Some(k.rekey_load(&self.cfg));
+                // Key change steps at delivery time, before the service task runs: load a
+                // changed key with the reload (peers seal with it a few ms later), and seal
+                // with it as soon as any node's phase-1 message is delivered (that node
+                // seals with it from then on, and drops the old key at its phase 2, which
+                // may be ordered before ours).
+                for seen in crate::cpg::codec::scan_cfg(self.cfg.generation, payload) {
+                    match seen {
+                        CfgSeen::Reload => self.rekey_loaded = Some(k.rekey_load(&self.cfg)),
+                        CfgSeen::CryptoPhase(p) if p == crate::knet::rekey::PHASE_ACTIVATE => {
+                            if let Err(e) = k.rekey_phase(p) {
+                                tracing::error!(error = %e, "knet key activation failed");
+                            }
+                        }
+                        CfgSeen::CryptoPhase(_) => {}
+                    }
                 }
             }
             if let Event::Config {

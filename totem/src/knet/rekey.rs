@@ -33,8 +33,24 @@
 //! its sending key at its own step 2 while the others may still seal with the old key; that
 //! is harmless because every member holds both keys from step 1 until its own step 3.
 //!
-//! Our node follows the same steps, sending its own phase messages; [`Rekey`] is the
-//! `crypto_index` bookkeeping over a [`KnetSeal`].
+//! Measured with corosync 3.1.7 in namespaces (debug log, 4 ms resolution): reload, phase 1
+//! and phase 2 are delivered within 10..20 ms of each other under CPG load, and a corosync
+//! node clears its old config a few ms after it started sealing with the new one.
+//!
+//! Our node follows the same steps and sends its own phase messages (so that any node
+//! reading the CFG traffic sees the usual sequence), but takes two steps earlier, because
+//! its own safe messages are ordered after the corosync nodes' and it must never seal with
+//! a key a corosync node has already cleared:
+//!
+//! * load at the delivery of the reload, inside the node task (before the CPG/CFG service
+//!   task sees it);
+//! * activate at the first of: any node's phase-1 message delivered, the first datagram
+//!   that only the new config opens (that peer is past its phase 1, and its phase 2 cannot
+//!   be delivered before the token has passed through us), our own phase 1;
+//! * clean up at the delivery of our own phase 2.
+//!
+//! [`Rekey`] is the `crypto_index` bookkeeping over a [`KnetSeal`]; the driver
+//! (`driver::knet::KnetNet::rekey_load` / `rekey_phase`) runs the steps.
 
 use totem_wire::envelope::knet::KnetCrypto;
 

@@ -54,14 +54,21 @@ fn two_slots_open_either_seal_with_in_use() {
     // The capture's key in config 2: config 1 fails, config 2 opens it.
     s.set_config(2, Some(crypto(&key))).unwrap();
     assert_eq!(s.open(&dgram).unwrap(), Cow::<[u8]>::Owned(ping.clone()));
+    assert_eq!(s.last_opened(), 2);
     let st = s.slot_stats();
-    assert_eq!((st[0].loaded, st[0].opened), (true, 0));
+    assert_eq!(
+        (st[0].loaded, st[0].opened),
+        (true, 0),
+        "config 1 opened nothing yet"
+    );
     assert_eq!((st[1].loaded, st[1].opened), (true, 1));
     // We still seal with config 1: only the old key opens it.
     let out = s.seal(&ping).unwrap();
     assert_eq!(crypto(&old).open(&out).unwrap().frame, ping);
     assert!(crypto(&key).open(&out).is_err());
     assert_eq!(s.slot_stats()[0].sealed, 1);
+    assert!(s.open(&out).is_ok());
+    assert_eq!(s.last_opened(), 1);
     // Config 1 is in use: not replaceable.
     assert_eq!(s.set_config(1, None), Err(SealError::SlotInUse(1)));
     s.use_config(2).unwrap();

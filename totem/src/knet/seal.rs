@@ -61,6 +61,8 @@ pub struct KnetSeal {
     rx_clear: bool,
     /// Clear datagrams accepted.
     clear_opened: u64,
+    /// The config that opened the last datagram (0: clear text or none yet).
+    last_opened: u8,
 }
 
 impl Default for KnetSeal {
@@ -85,6 +87,7 @@ impl KnetSeal {
             in_use: 0,
             rx_clear: true,
             clear_opened: 0,
+            last_opened: 0,
         }
     }
 
@@ -144,6 +147,11 @@ impl KnetSeal {
     /// Clear datagrams accepted.
     pub fn clear_opened(&self) -> u64 {
         self.clear_opened
+    }
+
+    /// The config that opened the last datagram accepted (0: clear text or none yet).
+    pub fn last_opened(&self) -> u8 {
+        self.last_opened
     }
 
     fn current(&self) -> Option<&KnetCrypto> {
@@ -217,6 +225,7 @@ impl KnetSeal {
                     if let Some(st) = self.stats.get_mut(i) {
                         st.opened += 1;
                     }
+                    self.last_opened = if i == 0 { 1 } else { 2 };
                     return Ok(Cow::Owned(o.frame));
                 }
                 Err(e) => last_err = Some(e.to_string()),
@@ -224,6 +233,7 @@ impl KnetSeal {
         }
         if self.rx_clear {
             self.clear_opened += 1;
+            self.last_opened = 0;
             return Ok(Cow::Borrowed(dgram));
         }
         Err(match last_err {
