@@ -3,7 +3,8 @@
 //! corosync's sync completes and quorum counts our vote; (b) CPG messages both ways, 64 KiB
 //! and 1 MiB included (knet fragments them); (c) kill -9 of a corosync node and its rejoin;
 //! (d) two knet links per host: our link 0 goes down and back up without a membership
-//! change on any node.
+//! change on any node; (e) knet crypto, a wrong key, and a run-time key change
+//! (`corosync-cfgtool -R`) under CPG load.
 
 mod interop;
 

@@ -86,8 +86,6 @@ pub struct KnetNet {
     /// The crypto settings and key bytes now loaded (to tell whether a reload changed them).
     key: Option<(totem_wire::envelope::knet::KnetCryptoConfig, Vec<u8>)>,
     rekey_status: RekeyStatus,
-    /// A loaded key waits for phase 1 / an activated one for phase 2.
-    awaiting: Option<u32>,
 }
 
 impl Drop for KnetNet {
@@ -257,7 +255,6 @@ impl KnetNet {
                 index: 1,
                 ..RekeyStatus::default()
             },
-            awaiting: None,
         })
     }
 
@@ -286,9 +283,7 @@ impl KnetNet {
         // A peer sealing with the key we loaded has passed its phase 1: seal with it too
         // before that peer's phase 2 drops the old key (its phase 2 is delivered only after
         // the token has come round through us).
-        if self.awaiting == Some(knet::rekey::PHASE_ACTIVATE)
-            && self.layer.seal().last_opened() == self.rekey.index()
-        {
+        if self.rekey.new_key_seen(self.layer.seal()) {
             tracing::info!(src = %r.src, "first datagram under the new knet key");
             if let Err(e) = self.rekey_phase(knet::rekey::PHASE_ACTIVATE) {
                 tracing::error!(error = %e, "knet key activation failed");
@@ -380,7 +375,6 @@ impl KnetNet {
             .load(self.layer.seal_mut(), crypto)
             .map_err(|e| e.to_string())?;
         self.key = new;
-        self.awaiting = Some(knet::rekey::PHASE_ACTIVATE);
         self.rekey_status.loads += 1;
         self.rekey_status.index = self.rekey.index();
         tracing::info!(
@@ -393,44 +387,36 @@ impl KnetNet {
     /// Key change steps 2 (`PHASE_ACTIVATE`) and 3 (`PHASE_CLEANUP`); a step that is not the
     /// one awaited (activation already done at another node's phase 1) does nothing.
     pub fn rekey_phase(&mut self, phase: u32) -> Result<(), String> {
-        if self.awaiting != Some(phase) {
-            tracing::debug!(phase, awaiting = ?self.awaiting, "knet crypto phase: nothing to do");
-            return Ok(());
+        if phase != knet::rekey::PHASE_ACTIVATE && phase != knet::rekey::PHASE_CLEANUP {
+            return Err(format!("unknown crypto reconfig phase {phase}"));
         }
-        self.awaiting = match phase {
-            knet::rekey::PHASE_ACTIVATE => Some(knet::rekey::PHASE_CLEANUP),
-            _ => None,
-        };
-        let r = match phase {
-            knet::rekey::PHASE_ACTIVATE => {
-                let r = self.rekey.activate(self.layer.seal_mut());
-                if r.is_ok() {
+        match self.rekey.phase(self.layer.seal_mut(), phase) {
+            Ok(false) => {
+                tracing::debug!(phase, awaiting = ?self.rekey.awaiting(), "knet crypto phase: nothing to do");
+                Ok(())
+            }
+            Ok(true) => {
+                if phase == knet::rekey::PHASE_ACTIVATE {
                     self.rekey_status.activations += 1;
                     let mtu = self.layer.seal().data_mtu(self.link_mtu, self.ipv6);
                     self.layer.set_data_mtu(mtu);
-                }
-                r
-            }
-            knet::rekey::PHASE_CLEANUP => {
-                let r = self.rekey.cleanup(self.layer.seal_mut());
-                if r.is_ok() {
+                } else {
                     self.rekey_status.cleanups += 1;
                 }
-                r
+                tracing::info!(
+                    phase,
+                    index = self.rekey.index(),
+                    in_use = self.layer.seal().in_use(),
+                    "knet crypto reconfiguration phase"
+                );
+                Ok(())
             }
-            p => return Err(format!("unknown crypto reconfig phase {p}")),
-        };
-        tracing::info!(
-            phase,
-            index = self.rekey.index(),
-            in_use = self.layer.seal().in_use(),
-            ok = r.is_ok(),
-            "knet crypto reconfiguration phase"
-        );
-        r.map_err(|e| {
-            self.rekey_status.errors += 1;
-            e.to_string()
-        })
+            Err(e) => {
+                self.rekey_status.errors += 1;
+                tracing::error!(phase, error = %e, "knet crypto reconfiguration phase failed");
+                Err(e.to_string())
+            }
+        }
     }
 
     /// The address of `nodeid`'s lowest link.

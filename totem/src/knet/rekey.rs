@@ -61,24 +61,36 @@ pub const PHASE_ACTIVATE: u32 = 1;
 /// `CRYPTO_RECONFIG_PHASE_CLEANUP`.
 pub const PHASE_CLEANUP: u32 = 2;
 
-/// corosync's `crypto_index` and the three steps of a key change over a [`KnetSeal`].
+/// corosync's `crypto_index` and the three steps of a key change over a [`KnetSeal`], with
+/// the step awaited next (so that each step runs once, whichever trigger comes first).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rekey {
     /// The config the latest key was loaded into (1 or 2).
     index: u8,
     /// Whether the latest configuration has crypto on.
     enabled: bool,
+    /// `PHASE_ACTIVATE` after a load, `PHASE_CLEANUP` after activation, else `None`.
+    awaiting: Option<u32>,
 }
 
 impl Rekey {
     /// The state after start: the key (if any) in config 1.
     pub fn new(enabled: bool) -> Self {
-        Rekey { index: 1, enabled }
+        Rekey {
+            index: 1,
+            enabled,
+            awaiting: None,
+        }
     }
 
     /// The config the latest key went into.
     pub fn index(&self) -> u8 {
         self.index
+    }
+
+    /// The phase awaited next, if a key change is under way.
+    pub fn awaiting(&self) -> Option<u32> {
+        self.awaiting
     }
 
     /// Step 1: loads the new crypto (`None`: crypto off) into the other config; both keys
@@ -92,21 +104,44 @@ impl Rekey {
         seal.set_config(next, new)?;
         self.index = next;
         self.enabled = enabled;
+        self.awaiting = Some(PHASE_ACTIVATE);
         Ok(())
     }
 
-    /// Step 2 (own phase-1 message delivered): seal with the new config.
+    /// Step 2: seal with the new config.
     pub fn activate(&self, seal: &mut KnetSeal) -> Result<(), SealError> {
         seal.use_config(if self.enabled { self.index } else { 0 })
     }
 
-    /// Step 3 (own phase-2 message delivered): drop the old config; refuse clear text again
-    /// if crypto is on.
+    /// Step 3: drop the old config; refuse clear text again if crypto is on.
     pub fn cleanup(&self, seal: &mut KnetSeal) -> Result<(), SealError> {
         let r = seal.set_config(3 - self.index, None);
         if self.enabled {
             seal.set_rx_clear(false);
         }
         r
+    }
+
+    /// Runs `phase` if it is the step awaited; `Ok(false)` when there is nothing to do
+    /// (e.g. activation already done at another trigger).
+    pub fn phase(&mut self, seal: &mut KnetSeal, phase: u32) -> Result<bool, SealError> {
+        if self.awaiting != Some(phase) {
+            return Ok(false);
+        }
+        self.awaiting = match phase {
+            PHASE_ACTIVATE => Some(PHASE_CLEANUP),
+            _ => None,
+        };
+        match phase {
+            PHASE_ACTIVATE => self.activate(seal)?,
+            _ => self.cleanup(seal)?,
+        }
+        Ok(true)
+    }
+
+    /// After a datagram was opened: whether it was the first one sealed with the loaded,
+    /// not yet used key (a peer past its phase 1), which is the cue to activate.
+    pub fn new_key_seen(&self, seal: &KnetSeal) -> bool {
+        self.awaiting == Some(PHASE_ACTIVATE) && self.enabled && seal.last_opened() == self.index
     }
 }

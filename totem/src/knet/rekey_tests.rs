@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use totem_wire::envelope::knet::{KnetCrypto, KnetCryptoConfig};
 
 use super::frame;
-use super::rekey::Rekey;
+use super::rekey::{Rekey, PHASE_ACTIVATE, PHASE_CLEANUP};
 use super::seal::{KnetSeal, SealError};
 use super::tests::{fixture, fixture_key};
 
@@ -173,4 +173,47 @@ fn rekey_to_and_from_clear() {
     r.cleanup(&mut c).unwrap();
     assert!(c.open(&ping).is_err());
     assert!(c.open(&dgram).is_ok());
+}
+
+/// Each step runs once, whichever trigger comes first: the first datagram only the new key
+/// opens activates; the own phase-1 message afterwards does nothing; cleanup only after
+/// activation; phases out of turn do nothing.
+#[test]
+fn triggers_run_each_step_once() {
+    let (key, dgram, ping) = captured_ping();
+    let old = other_key(&key, 8);
+    let mut s = KnetSeal::crypto(crypto(&old));
+    let mut r = Rekey::new(true);
+    assert_eq!(r.awaiting(), None);
+    assert_eq!(
+        r.phase(&mut s, PHASE_ACTIVATE),
+        Ok(false),
+        "no change under way"
+    );
+    r.load(&mut s, Some(crypto(&key))).unwrap();
+    assert_eq!(r.awaiting(), Some(PHASE_ACTIVATE));
+    assert_eq!(
+        r.phase(&mut s, PHASE_CLEANUP),
+        Ok(false),
+        "cleanup before activation"
+    );
+    assert!(s.slot_stats()[0].loaded);
+    // A datagram under the old key is no cue; one under the new key is.
+    s.open(&crypto(&old).seal(&ping, &[1; 16])).unwrap();
+    assert!(!r.new_key_seen(&s));
+    s.open(&dgram).unwrap();
+    assert!(r.new_key_seen(&s));
+    assert_eq!(r.phase(&mut s, PHASE_ACTIVATE), Ok(true));
+    assert_eq!(s.in_use(), 2);
+    assert!(!r.new_key_seen(&s), "already active");
+    assert_eq!(
+        r.phase(&mut s, PHASE_ACTIVATE),
+        Ok(false),
+        "own phase 1 later"
+    );
+    assert_eq!(r.awaiting(), Some(PHASE_CLEANUP));
+    assert_eq!(r.phase(&mut s, PHASE_CLEANUP), Ok(true));
+    assert!(!s.slot_stats()[0].loaded);
+    assert_eq!(r.awaiting(), None);
+    assert_eq!(r.phase(&mut s, PHASE_CLEANUP), Ok(false));
 }
