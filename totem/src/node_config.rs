@@ -206,6 +206,8 @@ pub struct NodeConfig {
     pub ignored: Vec<String>,
     /// The secure layer (`keygen { enable: yes }`): sealed datagrams, group keys, rekeying.
     pub secure: Option<SecureSettings>,
+    /// The corosync.conf this was read from (re-read on a CFG reload).
+    pub source: Option<PathBuf>,
 }
 
 /// Settings of the `keygen` section: our encrypted, rekeying rings ([`crate::secure`]).
@@ -299,7 +301,23 @@ pub fn load(path: &std::path::Path, ov: Overrides) -> Result<NodeConfig> {
         reason: e.to_string(),
     })?;
     let root = corosync_conf::parse(&text)?;
-    map(&root, ov, &is_local_address)
+    let mut cfg = map(&root, ov, &is_local_address)?;
+    cfg.source = Some(path.to_path_buf());
+    Ok(cfg)
+}
+
+/// Re-reads the knet crypto settings (`totem.crypto_*`, `secauth`, `keyfile`) of the
+/// corosync.conf at `path`, as corosync's `totem_reread_crypto_config` does on a reload.
+pub fn reread_knet_crypto(path: &std::path::Path) -> Result<Option<KnetCryptoSetting>> {
+    let text = std::fs::read_to_string(path).map_err(|e| NodeConfigError::Read {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    let root = corosync_conf::parse(&text)?;
+    let empty = Section::default();
+    let totem = root.section("totem").unwrap_or(&empty);
+    let t = |k: &str| totem.entry(k).map(|e| qualified("totem", e));
+    knet_crypto(&t)
 }
 
 /// Whether `ip` is an address of this host (binding a UDP socket to it succeeds).
@@ -980,6 +998,7 @@ pub fn map(root: &Section, ov: Overrides, is_local: &dyn Fn(IpAddr) -> bool) -> 
         socket_buffer: 4 * 1024 * 1024,
         ignored,
         secure,
+        source: None,
     };
     let budget = cfg.net_mtu();
     // The secure layer frames each application payload with one more byte.

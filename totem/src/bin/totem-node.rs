@@ -273,6 +273,26 @@ async fn status(path: PathBuf, json: bool) -> ExitCode {
                 k.stats.rx_open_errors,
                 k.stats.rx_compressed,
             );
+            if k.crypto_slots.iter().any(|c| c.loaded) || k.rekey.loads > 0 {
+                for (i, c) in k.crypto_slots.iter().enumerate() {
+                    println!(
+                        "knet crypto config {}: {}{}, sealed {}, opened {}",
+                        i + 1,
+                        if c.loaded { "loaded" } else { "empty" },
+                        if usize::from(k.crypto_in_use) == i + 1 {
+                            ", in use"
+                        } else {
+                            ""
+                        },
+                        c.sealed,
+                        c.opened,
+                    );
+                }
+                println!(
+                    "knet key changes: index {}, loads {}, activations {}, cleanups {}, unchanged {}, errors {}",
+                    k.rekey.index, k.rekey.loads, k.rekey.activations, k.rekey.cleanups, k.rekey.unchanged, k.rekey.errors,
+                );
+            }
         }
         None => {
             if let Some(a) = s.local_addr {

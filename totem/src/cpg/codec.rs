@@ -2,6 +2,7 @@
 //! the totempg packing around them.
 
 use totem_wire::endian::Endian;
+use totem_wire::service::cfg::CfgMessage;
 use totem_wire::service::cmap::CmapMcast;
 use totem_wire::service::cpg::{
     self, CpgMessage, CpgName, JoinList, JoinListEntry, Mcast, MessageSource, PartialMcast,
@@ -23,6 +24,12 @@ pub const PARTIAL_DATA_MAX: usize = MESSAGE_SIZE_MAX - GROUP_A_LEN - cpg::PARTIA
 pub const PARTIAL_FIRST: u32 = 1;
 pub const PARTIAL_CONTINUED: u32 = 2;
 pub const PARTIAL_LAST: u32 = 3;
+/// The CFG service id in corosync 2.x/3.x (spec §9.4).
+pub const CFG_SERVICE: u16 = 1;
+/// CFG exec fn `MESSAGE_REQ_EXEC_CFG_RELOAD_CONFIG`.
+pub const CFG_RELOAD_CONFIG: u16 = 3;
+/// CFG exec fn `MESSAGE_REQ_EXEC_CFG_CRYPTO_RECONFIG` (3.x).
+pub const CFG_CRYPTO_RECONFIG: u16 = 4;
 
 fn header(gen: Generation, fn_id: u16, size: usize) -> ServiceHeader {
     ServiceHeader::new(gen, cpg::service_id(gen), fn_id, size as u32)
@@ -190,6 +197,8 @@ pub enum ExecMessage {
     Sync(SyncMessage),
     Votequorum(VotequorumMessage),
     Cmap(Box<CmapMcast>),
+    /// CFG (2.x/3.x): reload and crypto reconfig phases matter to us.
+    Cfg(Box<CfgMessage>),
 }
 
 /// What one delivered Totem payload held for the executive.
@@ -280,6 +289,11 @@ impl Unpacker {
                         .errors
                         .push(format!("votequorum message from {sender}: {e}")),
                 }
+            } else if self.gen != Generation::G1 && service == CFG_SERVICE {
+                match CfgMessage::parse(&g.payload, self.gen, endian) {
+                    Ok(m) => u.msgs.push(ExecMessage::Cfg(Box::new(m))),
+                    Err(e) => u.errors.push(format!("cfg message from {sender}: {e}")),
+                }
             } else if self.gen != Generation::G1 && service == 0 {
                 match CmapMcast::parse(&g.payload, self.gen, endian) {
                     Ok(m) => u.msgs.push(ExecMessage::Cmap(Box::new(m))),
@@ -291,6 +305,71 @@ impl Unpacker {
         }
         u
     }
+}
+
+/// A CFG message that matters to a knet key change, seen in a delivered payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CfgSeen {
+    /// `MESSAGE_REQ_EXEC_CFG_RELOAD_CONFIG`.
+    Reload,
+    /// `MESSAGE_REQ_EXEC_CFG_CRYPTO_RECONFIG` with this phase.
+    CryptoPhase(u32),
+}
+
+/// The CFG reload and crypto reconfig messages (2.x/3.x) whole in one delivered Totem
+/// payload, looked at without reassembly state: pieces continued from or into another
+/// packet are skipped.
+pub fn scan_cfg(gen: Generation, payload: &[u8]) -> Vec<CfgSeen> {
+    let mut seen = Vec::new();
+    if gen == Generation::G1 {
+        return seen;
+    }
+    let Ok(view) = PacketView::new_checked(payload, Endian::Little) else {
+        return seen;
+    };
+    let n = view.msg_count();
+    for (i, piece) in view.pieces().enumerate() {
+        if (i == 0 && view.continuation() != 0) || (i + 1 == n && view.fragmented() != 0) {
+            continue;
+        }
+        let Ok(g) = GroupMessage::parse(piece, Endian::Little) else {
+            continue;
+        };
+        if g.known_group() != Some(KnownGroup::A) {
+            continue;
+        }
+        let Ok(h) = ServiceHeader::parse(&g.payload, gen, Endian::Little) else {
+            continue;
+        };
+        if h.service() != CFG_SERVICE {
+            continue;
+        }
+        match h.fn_id() {
+            CFG_RELOAD_CONFIG => seen.push(CfgSeen::Reload),
+            CFG_CRYPTO_RECONFIG => {
+                if let Ok(CfgMessage::CryptoReconfig { phase, .. }) =
+                    CfgMessage::parse(&g.payload, gen, Endian::Little)
+                {
+                    seen.push(CfgSeen::CryptoPhase(phase));
+                }
+            }
+            _ => {}
+        }
+    }
+    seen
+}
+
+/// A CFG crypto reconfig message (fn 4, 24 bytes) for `phase`, in group "a".
+pub fn cfg_crypto_reconfig(gen: Generation, phase: u32) -> Result<Vec<u8>, totem_wire::Error> {
+    let m = CfgMessage::CryptoReconfig {
+        header: ServiceHeader::new(gen, CFG_SERVICE, CFG_CRYPTO_RECONFIG, 24),
+        phase,
+        phase_pad: [0; 4],
+    };
+    let mut buf = vec![0u8; m.buffer_len()];
+    let n = m.emit(&mut buf)?;
+    buf.truncate(n);
+    Ok(buf)
 }
 
 #[cfg(test)]
@@ -388,5 +467,46 @@ mod tests {
         assert!(
             matches!(&r.msgs[..], [ExecMessage::Cpg(CpgMessage::JoinList(l))] if l.entries[0].pid == 5)
         );
+    }
+
+    /// corosync 3.1.7 `struct req_exec_cfg_crypto_reconfig`: header id (1 << 16 | 4) and
+    /// size 24, each in an 8-byte slot, then `phase` in an 8-byte slot (little endian).
+    #[test]
+    fn cfg_crypto_reconfig_layout_and_reload_detection() {
+        let m = cfg_crypto_reconfig(Generation::G3, 2).unwrap();
+        let want: [u8; 24] = [
+            4, 0, 1, 0, 0, 0, 0, 0, 24, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0,
+        ];
+        assert_eq!(m, want);
+        // A reload (fn 3, 32 bytes: header and a 16-byte mar_message_source_t) packed after
+        // a CPG message in one packet is seen; the phase message is not a reload.
+        let mut reload = vec![3, 0, 1, 0, 0, 0, 0, 0, 32, 0, 0, 0, 0, 0, 0, 0];
+        reload.extend_from_slice(&[0; 16]);
+        let mut p = Packer::new(1400).unwrap();
+        let mut out = Vec::new();
+        p.push(m.clone(), &mut out).unwrap();
+        p.flush(&mut out).unwrap();
+        assert_eq!(out.len(), 1);
+        assert_eq!(
+            scan_cfg(Generation::G3, &out[0]),
+            vec![CfgSeen::CryptoPhase(2)]
+        );
+        let mut out = Vec::new();
+        p.push(m, &mut out).unwrap();
+        p.push(reload, &mut out).unwrap();
+        p.flush(&mut out).unwrap();
+        assert_eq!(out.len(), 1);
+        assert_eq!(
+            scan_cfg(Generation::G3, &out[0]),
+            vec![CfgSeen::CryptoPhase(2), CfgSeen::Reload]
+        );
+        assert!(scan_cfg(Generation::G1, &out[0]).is_empty());
+        let u = Unpacker::new(Generation::G3).feed(2, &out[0]);
+        assert!(matches!(
+            &u.msgs[..],
+            [ExecMessage::Cfg(a), ExecMessage::Cfg(b)]
+                if matches!(**a, CfgMessage::CryptoReconfig { phase: 2, .. })
+                    && matches!(**b, CfgMessage::ReloadConfig { .. })
+        ));
     }
 }

@@ -4,11 +4,13 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use tokio::sync::{mpsc, oneshot};
+use totem_wire::service::cfg::CfgMessage;
 use totem_wire::service::cpg::CpgMessage;
 use totem_wire::{Generation, KnownGroup};
 
-use super::codec::{self, ExecMessage, Packer, Unpacker};
+use super::codec::{self, cfg_crypto_reconfig, ExecMessage, Packer, Unpacker};
 use super::{CpgError, CpgEvent, ExecOptions, ExecStatus, Process, Reason, Request};
+use crate::driver::node::RekeyStep;
 use crate::driver::NodeHandle;
 use crate::engine::{ConfigKind, Event, Guarantee};
 use crate::sync::quorum::Quorum;
@@ -56,6 +58,8 @@ pub(super) struct Service {
     config_version: Option<u64>,
     /// Messages from a node with no process in the group (not delivered, as corosync).
     unknown_sender_drops: u64,
+    /// knet key change steps delivered and not yet run (see `crate::knet::rekey`).
+    rekey_steps: Vec<RekeyStep>,
 }
 
 type Reply = oneshot::Sender<Result<(), CpgError>>;
@@ -94,6 +98,7 @@ impl Service {
             joinlists: Vec::new(),
             config_version: opts.config_version,
             unknown_sender_drops: 0,
+            rekey_steps: Vec::new(),
         })
     }
 
@@ -151,10 +156,41 @@ impl Service {
                         }
                     }
                     self.send(out, replies).await;
+                    self.run_rekey().await;
                 }
             }
         }
         tracing::debug!(nodeid = self.nodeid, "cpg service stopped");
+    }
+
+    /// Runs delivered key change steps in order: after a load that changed the key, and after
+    /// our own phase 1, multicast our next phase message (safe), as corosync's CFG does.
+    async fn run_rekey(&mut self) {
+        for step in std::mem::take(&mut self.rekey_steps) {
+            let next = match self.node.rekey(step).await {
+                Ok(true) if step == RekeyStep::Load => Some(crate::knet::rekey::PHASE_ACTIVATE),
+                Ok(_) if step == RekeyStep::Phase(crate::knet::rekey::PHASE_ACTIVATE) => {
+                    Some(crate::knet::rekey::PHASE_CLEANUP)
+                }
+                Ok(_) => None,
+                Err(e) => {
+                    tracing::error!(?step, error = %e, "knet key change step failed");
+                    None
+                }
+            };
+            let Some(phase) = next else { continue };
+            let mut out = Vec::new();
+            let r = cfg_crypto_reconfig(self.gen, phase)
+                .and_then(|m| self.packer.push(m, &mut out))
+                .and_then(|()| self.packer.flush(&mut out));
+            if let Err(e) = r {
+                tracing::error!(phase, error = %e, "cannot pack crypto reconfig message");
+                continue;
+            }
+            if let Err(e) = self.node.submit(out, Guarantee::Safe).await {
+                tracing::error!(phase, error = %e, "cannot send crypto reconfig message");
+            }
+        }
     }
 
     async fn send(&mut self, mut out: Vec<Vec<u8>>, replies: Vec<Reply>) {
@@ -339,6 +375,17 @@ impl Service {
                         ExecMessage::Cmap(c) => {
                             tracing::debug!(sender, msg = %c, "cmap message");
                         }
+                        ExecMessage::Cfg(c) => match *c {
+                            CfgMessage::ReloadConfig { .. } => {
+                                tracing::info!(sender, "config reload requested");
+                                self.rekey_steps.push(RekeyStep::Load);
+                            }
+                            // Each node acts on its own phase messages only (corosync cfg.c).
+                            CfgMessage::CryptoReconfig { phase, .. } if sender == self.nodeid => {
+                                self.rekey_steps.push(RekeyStep::Phase(phase));
+                            }
+                            other => tracing::debug!(sender, msg = %other, "cfg message"),
+                        },
                     }
                 }
             }

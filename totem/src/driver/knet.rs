@@ -45,6 +45,28 @@ pub struct KnetStatus {
     /// The knet crypto in use ("none" or model/cipher/hash).
     #[serde(default)]
     pub crypto: String,
+    /// The crypto config we seal with (0 none, 1 or 2).
+    #[serde(default)]
+    pub crypto_in_use: u8,
+    /// Counters of crypto configs 1 and 2.
+    #[serde(default)]
+    pub crypto_slots: [knet::SlotStats; 2],
+    /// Key changes: the config the latest key went into, and steps done (load, activate,
+    /// cleanup).
+    #[serde(default)]
+    pub rekey: RekeyStatus,
+}
+
+/// Progress of run-time key changes (CFG reload).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RekeyStatus {
+    pub index: u8,
+    pub loads: u64,
+    pub activations: u64,
+    pub cleanups: u64,
+    /// Reloads that found the crypto unchanged.
+    pub unchanged: u64,
+    pub errors: u64,
 }
 
 /// Bound knet sockets plus the link layer.
@@ -58,7 +80,12 @@ pub struct KnetNet {
     pub rx: mpsc::Receiver<Received>,
     nodeid: u32,
     rx_not_for_us: u64,
-    crypto: String,
+    link_mtu: usize,
+    ipv6: bool,
+    rekey: knet::Rekey,
+    /// The crypto settings and key bytes now loaded (to tell whether a reload changed them).
+    key: Option<(totem_wire::envelope::knet::KnetCryptoConfig, Vec<u8>)>,
+    rekey_status: RekeyStatus,
 }
 
 impl Drop for KnetNet {
@@ -114,11 +141,12 @@ pub fn target_nodeid(msg: &[u8]) -> Option<u32> {
 
 impl KnetNet {
     /// Binds one socket per local link and starts their readers (inside a tokio runtime).
-    pub fn bind(cfg: &NodeConfig, seal: KnetSeal, now: Instant) -> io::Result<Self> {
-        let crypto = match &seal {
-            KnetSeal::Clear => "none".to_string(),
-            KnetSeal::Crypto(c) => format!("{:?}", c.config()),
-        };
+    pub fn bind(
+        cfg: &NodeConfig,
+        seal: KnetSeal,
+        key: Option<(totem_wire::envelope::knet::KnetCryptoConfig, Vec<u8>)>,
+        now: Instant,
+    ) -> io::Result<Self> {
         let me = cfg.node(cfg.nodeid).ok_or_else(|| {
             io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -198,7 +226,9 @@ impl KnetNet {
         } else {
             cfg.knet.knet_mtu as usize
         };
-        let data_mtu = seal.data_mtu(link_mtu, cfg.bind_addr.is_ipv6());
+        let ipv6 = cfg.bind_addr.is_ipv6();
+        let data_mtu = seal.data_mtu(link_mtu, ipv6);
+        let rekey = knet::Rekey::new(seal.in_use() != 0);
         let layer = KnetLayer::new(
             KnetConfig {
                 host_id: cfg.nodeid as u16,
@@ -217,7 +247,14 @@ impl KnetNet {
             rx,
             nodeid: cfg.nodeid,
             rx_not_for_us: 0,
-            crypto,
+            link_mtu,
+            ipv6,
+            rekey,
+            key,
+            rekey_status: RekeyStatus {
+                index: 1,
+                ..RekeyStatus::default()
+            },
         })
     }
 
@@ -242,7 +279,17 @@ impl KnetNet {
 
     /// Processes a received datagram; returns a Totem message for the engine.
     pub fn receive(&mut self, now: Instant, r: &Received) -> Option<Vec<u8>> {
-        let d = self.layer.handle_datagram(now, r.src, &r.bytes)?;
+        let d = self.layer.handle_datagram(now, r.src, &r.bytes);
+        // A peer sealing with the key we loaded has passed its phase 1: seal with it too
+        // before that peer's phase 2 drops the old key (its phase 2 is delivered only after
+        // the token has come round through us).
+        if self.rekey.new_key_seen(self.layer.seal()) {
+            tracing::info!(src = %r.src, "first datagram under the new knet key");
+            if let Err(e) = self.rekey_phase(knet::rekey::PHASE_ACTIVATE) {
+                tracing::error!(error = %e, "knet key activation failed");
+            }
+        }
+        let d = d?;
         match target_nodeid(&d.payload) {
             Some(t) if t != 0 && t != self.nodeid => {
                 self.rx_not_for_us += 1;
@@ -290,7 +337,85 @@ impl KnetNet {
             links: self.layer.link_status(),
             stats: self.layer.stats().clone(),
             rx_not_for_us: self.rx_not_for_us,
-            crypto: self.crypto.clone(),
+            crypto: self.layer.seal().describe(),
+            crypto_in_use: self.layer.seal().in_use(),
+            crypto_slots: self.layer.seal().slot_stats(),
+            rekey: self.rekey_status.clone(),
+        }
+    }
+
+    /// Key change step 1 (CFG reload delivered): re-reads the knet crypto settings and key
+    /// file; if they changed, loads them into the free crypto config and returns true (the
+    /// caller then sends its phase-1 message, as corosync does).
+    pub fn rekey_load(&mut self, cfg: &NodeConfig) -> Result<bool, String> {
+        use totem_wire::envelope::knet::{key_from_file_contents, KnetCrypto};
+        let setting = match &cfg.source {
+            Some(p) => crate::node_config::reread_knet_crypto(p).map_err(|e| e.to_string())?,
+            None => cfg.knet.crypto.clone(),
+        };
+        let new = match &setting {
+            None => None,
+            Some(s) => {
+                let bytes = std::fs::read(&s.keyfile)
+                    .map_err(|e| format!("{}: {e}", s.keyfile.display()))?;
+                let key = key_from_file_contents(&bytes)
+                    .map_err(|e| format!("{}: {e}", s.keyfile.display()))?;
+                Some((s.config, key.to_vec()))
+            }
+        };
+        if new == self.key {
+            self.rekey_status.unchanged += 1;
+            return Ok(false);
+        }
+        let crypto = match &new {
+            None => None,
+            Some((c, k)) => Some(KnetCrypto::new(*c, k).map_err(|e| e.to_string())?),
+        };
+        self.rekey
+            .load(self.layer.seal_mut(), crypto)
+            .map_err(|e| e.to_string())?;
+        self.key = new;
+        self.rekey_status.loads += 1;
+        self.rekey_status.index = self.rekey.index();
+        tracing::info!(
+            index = self.rekey.index(),
+            "knet crypto reconfigured (new key loaded, not in use yet)"
+        );
+        Ok(true)
+    }
+
+    /// Key change steps 2 (`PHASE_ACTIVATE`) and 3 (`PHASE_CLEANUP`); a step that is not the
+    /// one awaited (activation already done at another node's phase 1) does nothing.
+    pub fn rekey_phase(&mut self, phase: u32) -> Result<(), String> {
+        if phase != knet::rekey::PHASE_ACTIVATE && phase != knet::rekey::PHASE_CLEANUP {
+            return Err(format!("unknown crypto reconfig phase {phase}"));
+        }
+        match self.rekey.phase(self.layer.seal_mut(), phase) {
+            Ok(false) => {
+                tracing::debug!(phase, awaiting = ?self.rekey.awaiting(), "knet crypto phase: nothing to do");
+                Ok(())
+            }
+            Ok(true) => {
+                if phase == knet::rekey::PHASE_ACTIVATE {
+                    self.rekey_status.activations += 1;
+                    let mtu = self.layer.seal().data_mtu(self.link_mtu, self.ipv6);
+                    self.layer.set_data_mtu(mtu);
+                } else {
+                    self.rekey_status.cleanups += 1;
+                }
+                tracing::info!(
+                    phase,
+                    index = self.rekey.index(),
+                    in_use = self.layer.seal().in_use(),
+                    "knet crypto reconfiguration phase"
+                );
+                Ok(())
+            }
+            Err(e) => {
+                self.rekey_status.errors += 1;
+                tracing::error!(phase, error = %e, "knet crypto reconfiguration phase failed");
+                Err(e.to_string())
+            }
         }
     }
 

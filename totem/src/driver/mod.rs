@@ -8,6 +8,7 @@ pub mod transport;
 
 pub use envelope::Envelope;
 pub use node::{
-    spawn, Command, DriverStats, KeySlotStatus, NodeError, NodeHandle, SecureStatus, Status,
+    spawn, Command, DriverStats, KeySlotStatus, NodeError, NodeHandle, RekeyStep, SecureStatus,
+    Status,
 };
 pub use transport::Transport;

@@ -14,6 +14,7 @@ use totem_wire::RingRep;
 use super::envelope::Envelope;
 use super::knet::{KnetNet, KnetStatus, Received};
 use super::transport::{Transport, RECV_BUF};
+use crate::cpg::codec::CfgSeen;
 use crate::engine::{Dest, Engine, Event, Guarantee, State};
 use crate::node_config::{NodeConfig, TransportKind};
 use crate::secure::{SecureConfig, SecureNode, SecureStats};
@@ -36,6 +37,8 @@ pub enum NodeError {
     KnetKey { path: String, reason: String },
     #[error("keygen secure layer: {0}")]
     Secure(String),
+    #[error("knet key change: {0}")]
+    Rekey(String),
 }
 
 /// Commands to the node task.
@@ -51,6 +54,21 @@ pub enum Command {
     Leave { reply: oneshot::Sender<()> },
     /// Report the node's status.
     Status { reply: oneshot::Sender<Status> },
+    /// A knet key change step (see `crate::knet::rekey`).
+    Rekey {
+        step: RekeyStep,
+        reply: oneshot::Sender<Result<bool, NodeError>>,
+    },
+}
+
+/// A step of a run-time knet key change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RekeyStep {
+    /// CFG reload delivered: re-read the crypto settings, load a changed key (answers
+    /// whether it changed).
+    Load,
+    /// Our own crypto reconfig message with this phase was delivered.
+    Phase(u32),
 }
 
 /// Driver-level counters (the engine's own are in [`Status::engine`]).
@@ -198,6 +216,16 @@ impl NodeHandle {
         rx.await.map_err(|_| NodeError::Stopped)?
     }
 
+    /// Runs one knet key change step; `Load` answers whether the key changed.
+    pub async fn rekey(&self, step: RekeyStep) -> Result<bool, NodeError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Command::Rekey { step, reply })
+            .await
+            .map_err(|_| NodeError::Stopped)?;
+        rx.await.map_err(|_| NodeError::Stopped)?
+    }
+
     /// The node's status.
     pub async fn status(&self) -> Result<Status, NodeError> {
         let (reply, rx) = oneshot::channel();
@@ -227,7 +255,10 @@ pub fn spawn(
     let envelope = Envelope::from_setting(&cfg.crypto)?;
     let secure = secure_layer(&cfg)?;
     let net = match cfg.transport {
-        TransportKind::Knet => Net::Knet(KnetNet::bind(&cfg, knet_seal(&cfg)?, Instant::now())?),
+        TransportKind::Knet => {
+            let (seal, key) = knet_seal(&cfg)?;
+            Net::Knet(KnetNet::bind(&cfg, seal, key, Instant::now())?)
+        }
         _ => Net::Udp(Transport::bind(&cfg)?),
     };
     let (tx, rx) = mpsc::channel(256);
@@ -261,10 +292,19 @@ fn secure_layer(cfg: &NodeConfig) -> Result<Option<SecureNode>, NodeError> {
 
 /// The knet seal `cfg` asks for: clear, or knet crypto keyed from the key file (corosync
 /// passes the whole file, 128..=4096 bytes, to knet).
-fn knet_seal(cfg: &NodeConfig) -> Result<crate::knet::KnetSeal, NodeError> {
+#[allow(clippy::type_complexity)]
+fn knet_seal(
+    cfg: &NodeConfig,
+) -> Result<
+    (
+        crate::knet::KnetSeal,
+        Option<(totem_wire::envelope::knet::KnetCryptoConfig, Vec<u8>)>,
+    ),
+    NodeError,
+> {
     use totem_wire::envelope::knet::{key_from_file_contents, KnetCrypto};
     let Some(c) = &cfg.knet.crypto else {
-        return Ok(crate::knet::KnetSeal::Clear);
+        return Ok((crate::knet::KnetSeal::clear(), None));
     };
     let err = |reason: String| NodeError::KnetKey {
         path: c.keyfile.display().to_string(),
@@ -273,7 +313,10 @@ fn knet_seal(cfg: &NodeConfig) -> Result<crate::knet::KnetSeal, NodeError> {
     let bytes = std::fs::read(&c.keyfile).map_err(|e| err(e.to_string()))?;
     let key = key_from_file_contents(&bytes).map_err(|e| err(e.to_string()))?;
     let crypto = KnetCrypto::new(c.config, key).map_err(|e| err(e.to_string()))?;
-    Ok(crate::knet::KnetSeal::Crypto(Box::new(crypto)))
+    Ok((
+        crate::knet::KnetSeal::crypto(crypto),
+        Some((c.config, key.to_vec())),
+    ))
 }
 
 /// The sockets of a node: udpu/udp or knet (one value per node: size does not matter).
@@ -324,6 +367,9 @@ struct Node {
     events: mpsc::UnboundedSender<Event>,
     backlog: VecDeque<(Vec<u8>, Guarantee)>,
     stats: DriverStats,
+    /// The outcome of a key load done as soon as the engine delivered a CFG reload (before
+    /// the service task sees it), for the service's `RekeyStep::Load`.
+    rekey_loaded: Option<Result<bool, String>>,
 }
 
 async fn recv_opt(
@@ -370,6 +416,7 @@ async fn run(
         events,
         backlog: VecDeque::new(),
         stats: DriverStats::default(),
+        rekey_loaded: None,
     };
     let mut buf1 = vec![0u8; RECV_BUF];
     let mut buf2 = vec![0u8; RECV_BUF];
@@ -422,6 +469,22 @@ async fn run(
                 }
                 Some(Command::Status { reply }) => {
                     let _ = reply.send(n.status());
+                }
+                Some(Command::Rekey { step, reply }) => {
+                    let r = match &mut n.net {
+                        Net::Knet(k) => match step {
+                            RekeyStep::Load => match n.rekey_loaded.take() {
+                                Some(r) => r,
+                                None => k.rekey_load(&n.cfg),
+                            },
+                            RekeyStep::Phase(p) => k.rekey_phase(p).map(|()| true),
+                        },
+                        Net::Udp(_) => Ok(false),
+                    };
+                    if let Err(e) = &r {
+                        tracing::error!(?step, error = %e, "knet key change step failed");
+                    }
+                    let _ = reply.send(r.map_err(NodeError::Rekey));
                 }
                 Some(Command::Submit { payloads, guarantee, reply }) => {
                     let r = if n.backlog.len() + payloads.len() > BACKLOG_MAX {
@@ -640,6 +703,24 @@ impl Node {
             return;
         }
         while let Some(e) = self.engine.poll_event() {
+            if let (Event::Deliver { payload, .. }, Net::Knet(k)) = (&e, &mut self.net) {
+                // Key change steps at delivery time, before the service task runs: load a
+                // changed key with the reload (peers seal with it a few ms later), and seal
+                // with it as soon as any node's phase-1 message is delivered (that node
+                // seals with it from then on, and drops the old key at its phase 2, which
+                // may be ordered before ours).
+                for seen in crate::cpg::codec::scan_cfg(self.cfg.generation, payload) {
+                    match seen {
+                        CfgSeen::Reload => self.rekey_loaded = Some(k.rekey_load(&self.cfg)),
+                        CfgSeen::CryptoPhase(p) if p == crate::knet::rekey::PHASE_ACTIVATE => {
+                            if let Err(e) = k.rekey_phase(p) {
+                                tracing::error!(error = %e, "knet key activation failed");
+                            }
+                        }
+                        CfgSeen::CryptoPhase(_) => {}
+                    }
+                }
+            }
             if let Event::Config {
                 kind,
                 ring_id,

@@ -141,6 +141,21 @@ impl KnetLayer {
         self.data_mtu
     }
 
+    /// Sets the payload bytes per fragment (after the crypto in use changed).
+    pub fn set_data_mtu(&mut self, data_mtu: usize) {
+        self.data_mtu = data_mtu.max(1);
+    }
+
+    /// The seal (crypto configs and their counters).
+    pub fn seal(&self) -> &KnetSeal {
+        &self.seal
+    }
+
+    /// The seal, for a key change.
+    pub fn seal_mut(&mut self) -> &mut KnetSeal {
+        &mut self.seal
+    }
+
     /// Our current data sequence number.
     pub fn tx_seq(&self) -> u16 {
         self.tx_seq

@@ -12,12 +12,14 @@ pub mod frame;
 pub mod host;
 pub mod layer;
 pub mod link;
+pub mod rekey;
 pub mod seal;
 pub mod seqwin;
 
 pub use layer::{Delivery, KnetConfig, KnetLayer, KnetStats, LinkPolicy, Transmit};
 pub use link::{LinkParams, LinkStatus};
-pub use seal::{KnetSeal, SealError};
+pub use rekey::Rekey;
+pub use seal::{KnetSeal, SealError, SlotStats, CRYPTO_SLOTS};
 
 /// Links per host (`KNET_MAX_LINK`).
 pub const MAX_LINK: usize = 8;
@@ -41,5 +43,7 @@ pub fn data_mtu(link_mtu: usize, ipv6: bool) -> usize {
 /// knet's failsafe data MTU (`calc_min_mtu`: 576 − IPv6 − SCTP overhead − header).
 pub const MIN_DATA_MTU: usize = 576 - (40 + 28) - HEADER_ALL_SIZE;
 
+#[cfg(test)]
+mod rekey_tests;
 #[cfg(test)]
 mod tests;

@@ -31,7 +31,7 @@ fn layer(me: u16, policy: LinkPolicy, now: Instant) -> KnetLayer {
             hosts,
             data_mtu: data_mtu(1500, false),
         },
-        KnetSeal::Clear,
+        KnetSeal::clear(),
         now,
     )
 }
@@ -296,7 +296,7 @@ fn link_policies() {
             hosts: vec![(2, vec![(0, addr(2), params()), (1, a1, p1)])],
             data_mtu: 1446,
         };
-        let mut l = KnetLayer::new(cfg, KnetSeal::Clear, now);
+        let mut l = KnetLayer::new(cfg, KnetSeal::clear(), now);
         for _ in 0..3 {
             l.handle_timeout(now);
             let pings: Vec<Transmit> = std::iter::from_fn(|| l.poll_transmit()).collect();
@@ -322,7 +322,7 @@ fn link_policies() {
 
 /// Datagrams of `wire/tests/fixtures/knet/<name>.txt` (captures of corosync 3.1.7 with knet
 /// crypto): (source IP, bytes).
-fn fixture(name: &str) -> Vec<(String, Vec<u8>)> {
+pub(super) fn fixture(name: &str) -> Vec<(String, Vec<u8>)> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../wire/tests/fixtures/knet");
     let text = std::fs::read_to_string(dir.join(format!("{name}.txt"))).unwrap();
     text.lines()
@@ -336,7 +336,7 @@ fn fixture(name: &str) -> Vec<(String, Vec<u8>)> {
         .collect()
 }
 
-fn fixture_key(name: &str) -> Vec<u8> {
+pub(super) fn fixture_key(name: &str) -> Vec<u8> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../wire/tests/fixtures/knet");
     hex::decode(
         std::fs::read_to_string(dir.join(format!("{name}.authkey.hex")))
@@ -349,7 +349,7 @@ fn fixture_key(name: &str) -> Vec<u8> {
 fn crypto_layer(me: u16, key: &[u8], now: Instant) -> KnetLayer {
     use totem_wire::envelope::knet::{KnetCrypto, KnetCryptoConfig};
     let cfg = KnetCryptoConfig::from_names("nss", "aes256", "sha256").unwrap();
-    let seal = KnetSeal::Crypto(Box::new(KnetCrypto::new(cfg, key).unwrap()));
+    let seal = KnetSeal::crypto(KnetCrypto::new(cfg, key).unwrap());
     let mtu = seal.data_mtu(1500, false);
     let hosts = (1..=3)
         .map(|h| (h, vec![(0u8, addr(h), params())]))
