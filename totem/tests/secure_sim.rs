@@ -21,6 +21,16 @@ fn secure_cfg() -> SecureConfig {
     c
 }
 
+/// Seed 801254 (G1, 5 nodes, secure): node 4 stalled for 1.938 s; after the heal its stale
+/// backlog (kept due at the stall's old end) split the converged ring into four.
+#[test]
+fn secure_seed_801254_heal_flushes_stalled_backlog() {
+    let mut sc = Scenario::generate(801_254, 5, None);
+    sc.secure = Some(secure_cfg());
+    let out = sc.run();
+    assert!(out.violations.is_empty(), "{:?}", out.violations);
+}
+
 /// Random scenarios (loss, partitions and merges, crashes, leaves, pauses, duplication) on
 /// 3–6 nodes of every generation, with the secure layer and timer/volume rekeying.
 #[test]

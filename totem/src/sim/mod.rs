@@ -337,12 +337,35 @@ impl Sim {
         self.loss = vec![vec![0.0; n]; n];
         self.dup = 0.0;
         let now = self.now;
-        for node in &mut self.nodes {
+        let mut cut: Vec<(usize, Instant)> = Vec::new();
+        for (i, node) in self.nodes.iter_mut().enumerate() {
             node.slow = Duration::ZERO;
-            if node.paused_until.is_some_and(|p| p > now) {
+            if let Some(p) = node.paused_until.filter(|p| *p > now) {
+                cut.push((i, p));
                 node.paused_until = Some(now);
             }
         }
+        self.release_deferred(&cut);
+    }
+
+    /// Datagrams that reached a stalled node wait in the wire until its stall ends; when a
+    /// stall is cut short (`cut` holds each node and its old end), they are due now, not at
+    /// the old end, or the node would replay a stale backlog long after the heal.
+    fn release_deferred(&mut self, cut: &[(usize, Instant)]) {
+        if cut.is_empty() {
+            return;
+        }
+        let now = self.now;
+        let items: Vec<Reverse<InFlight>> = std::mem::take(&mut self.wire).into_vec();
+        self.wire = items
+            .into_iter()
+            .map(|Reverse(mut p)| {
+                if cut.iter().any(|(i, end)| p.to == *i && p.at == *end) {
+                    p.at = now;
+                }
+                Reverse(p)
+            })
+            .collect();
     }
 
     fn index_of(&self, nodeid: u32) -> Option<usize> {
@@ -652,5 +675,41 @@ impl Sim {
                     e.state() == State::Operational && e.ring_id() == ring && m == want
                 })
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Datagrams that reached a stalled node must not outlive a heal: before the fix they
+    /// stayed queued until the stall's old end (2 s later) and replayed stale joins and merge
+    /// detects into the ring that had formed meanwhile (seeds 504167, 801254).
+    #[test]
+    fn heal_releases_datagrams_deferred_by_a_stall() {
+        let mut sim = Sim::new(SimConfig::new(3, Generation::G3, 7));
+        sim.run_until(Duration::from_secs(3));
+        assert!(sim.converged(), "3 nodes form one ring before the stall");
+        sim.pause(0, Duration::from_secs(2));
+        sim.run_until(Duration::from_millis(3_500));
+        let old_end = sim.base + Duration::from_secs(5);
+        let deferred = sim
+            .wire
+            .iter()
+            .filter(|Reverse(p)| p.to == 0 && p.at == old_end)
+            .count();
+        assert!(deferred > 0, "the stall deferred traffic to node 1");
+        sim.heal();
+        let latest = sim.now + sim.cfg.base_delay + sim.cfg.jitter;
+        let late: Vec<Duration> = sim
+            .wire
+            .iter()
+            .filter(|Reverse(p)| p.at > latest)
+            .map(|Reverse(p)| p.at - sim.base)
+            .collect();
+        assert!(
+            late.is_empty(),
+            "datagrams still due after the heal: {late:?}"
+        );
     }
 }
