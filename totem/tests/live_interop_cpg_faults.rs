@@ -8,7 +8,6 @@
 mod interop;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -27,20 +26,6 @@ enum Seen {
     Left(u32, u32),
     /// (nodeid, reason code) of a joined process.
     Joined(u32, u32),
-}
-
-fn build_cpgsend(dir: &Path) -> PathBuf {
-    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../captures/scripts/cpgsend.c");
-    let out = dir.join("cpgsend");
-    let st = Command::new("cc")
-        .args(["-O2", "-Wall", "-o"])
-        .arg(&out)
-        .arg(&src)
-        .arg("-lcpg")
-        .status()
-        .expect("cc");
-    assert!(st.success(), "building cpgsend failed");
-    out
 }
 
 /// Parses a cpgsend -v log into what it saw.
@@ -252,7 +237,7 @@ fn cpg_across_crash_restart_and_partition() {
         .unwrap_or_else(|e| panic!("{e}"));
     lab.wait_sync(Duration::from_secs(15))
         .unwrap_or_else(|e| panic!("{e}"));
-    let bin = build_cpgsend(lab.tmp.path());
+    let bin = interop::cpg::build_cpgsend(lab.tmp.path());
     let r1 = spawn_cpgsend(&mut lab, &bin, 1, "1", 80);
     let r2a = spawn_cpgsend(&mut lab, &bin, 2, "2a", 80);
     let o3a = spawn_ours(lab.ours(3).control(), 3, 80);
@@ -485,7 +470,7 @@ fn cpg_long_run_steady() {
         .unwrap_or_else(|e| panic!("{e}"));
     lab.wait_sync(Duration::from_secs(15))
         .unwrap_or_else(|e| panic!("{e}"));
-    let bin = build_cpgsend(lab.tmp.path());
+    let bin = interop::cpg::build_cpgsend(lab.tmp.path());
     // cpgsend holds at most 4096 messages: 6/s keeps 10 minutes under that.
     let rate = (4000 / secs).clamp(1, 20);
     let r1 = spawn_cpgsend_rate(&mut lab, &bin, 1, "l1", secs, rate);

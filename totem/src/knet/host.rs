@@ -58,6 +58,13 @@ impl Host {
         self.links.get_mut(usize::from(id)).and_then(|l| l.as_mut())
     }
 
+    /// The link a received control frame names (its id taken modulo [`super::MAX_LINK`]),
+    /// if the frame came from that link's address.
+    pub fn link_from(&mut self, id: u8, from: std::net::IpAddr) -> Option<&mut Link> {
+        self.link_mut(id % super::MAX_LINK as u8)
+            .filter(|l| l.addr.ip() == from)
+    }
+
     /// Recomputes the active links after a link went up or down; returns whether
     /// reachability changed. An unreachable host's window and buffers are wiped.
     pub fn update_active(&mut self) -> bool {

@@ -373,14 +373,10 @@ impl KnetLayer {
                 seq,
                 timed,
             } => {
-                let Some(l) = h.link_mut(link % super::MAX_LINK as u8) else {
+                let Some(l) = h.link_from(link, src.ip()) else {
                     self.stats.rx_wrong_link += 1;
                     return None;
                 };
-                if l.addr.ip() != src.ip() {
-                    self.stats.rx_wrong_link += 1;
-                    return None;
-                }
                 l.stats.rx_ping += 1;
                 l.stats.tx_pong += 1;
                 let (lid, addr) = (l.id, l.addr);
@@ -415,14 +411,10 @@ impl KnetLayer {
             } => {
                 let epoch = self.epoch;
                 let host = h.id;
-                let Some(l) = h.link_mut(link % super::MAX_LINK as u8) else {
+                let Some(l) = h.link_from(link, src.ip()) else {
                     self.stats.rx_wrong_link += 1;
                     return None;
                 };
-                if l.addr.ip() != src.ip() {
-                    self.stats.rx_wrong_link += 1;
-                    return None;
-                }
                 let sent = frame::decode_time(&time).map(|d| epoch + d);
                 let rtt = sent
                     .map(|t| now.saturating_duration_since(t))
@@ -445,14 +437,10 @@ impl KnetLayer {
                 link,
                 size,
             } => {
-                let Some(l) = h.link_mut(link % super::MAX_LINK as u8) else {
+                let Some(l) = h.link_from(link, src.ip()) else {
                     self.stats.rx_wrong_link += 1;
                     return None;
                 };
-                if l.addr.ip() != src.ip() {
-                    self.stats.rx_wrong_link += 1;
-                    return None;
-                }
                 l.stats.rx_pmtud += 1;
                 l.stats.tx_pmtud_reply += 1;
                 let (lid, addr) = (l.id, l.addr);

@@ -1,0 +1,123 @@
+//! Helpers of the loopback ring tests (`live_ring_loopback`, `live_secure_ring_loopback`):
+//! child processes reaped on drop, one load phase of `totem-cpgload` clients, and the check
+//! that every node delivered the same messages in the same order.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use totem_tests::load::LoadResult;
+use totem_tests::ring::Ring;
+use totem_tests::wait;
+
+/// Child processes killed (and reaped) on drop.
+#[derive(Default)]
+pub struct Procs(Vec<(usize, Child)>);
+
+impl Procs {
+    pub fn spawn(&mut self, tag: usize, argv: &[String], out: &Path) -> u32 {
+        let f = std::fs::File::create(out).expect("output file");
+        let child = Command::new(&argv[0])
+            .args(&argv[1..])
+            .stdin(Stdio::null())
+            .stdout(f.try_clone().unwrap())
+            .stderr(f)
+            .spawn()
+            .expect("spawn");
+        let pid = child.id();
+        self.0.push((tag, child));
+        pid
+    }
+    pub fn kill9(&mut self, pid: u32) {
+        if let Some(p) = self.0.iter().position(|(_, c)| c.id() == pid) {
+            let (_, mut c) = self.0.remove(p);
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+    pub fn wait_exit(&mut self, pid: u32, timeout: Duration) -> bool {
+        let Some(p) = self.0.iter().position(|(_, c)| c.id() == pid) else {
+            return true;
+        };
+        let done = wait::until(timeout, Duration::from_millis(50), || {
+            matches!(self.0[p].1.try_wait(), Ok(Some(_))).then_some(())
+        });
+        if done.is_some() {
+            self.0.remove(p);
+            true
+        } else {
+            self.kill9(pid);
+            false
+        }
+    }
+}
+
+impl Drop for Procs {
+    fn drop(&mut self) {
+        for (_, c) in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn phase(
+    procs: &mut Procs,
+    ring: &Ring,
+    group: &str,
+    nodes: &[usize],
+    senders: &[usize],
+    count: u64,
+    check: &[usize],
+    during: impl FnOnce(&mut Procs),
+) -> Vec<(usize, LoadResult)> {
+    let (m, e, n) = (
+        nodes.len().to_string(),
+        senders.len().to_string(),
+        count.to_string(),
+    );
+    let mut clients = Vec::new();
+    for &i in nodes {
+        let mut args = vec!["-g", group, "-m", &m, "-e", &e, "-T", "40", "-s", "700"];
+        if senders.contains(&i) {
+            args.extend_from_slice(&["-S", "-n", &n, "-r", "200"]);
+        }
+        let (argv, out) = ring.load_command(i, &format!("{group}-n{i}"), &args);
+        clients.push((i, procs.spawn(100 + i, &argv, &out), out));
+    }
+    during(procs);
+    let mut results = Vec::new();
+    for (i, pid, out) in clients {
+        let exited = procs.wait_exit(pid, Duration::from_secs(45));
+        let text = std::fs::read_to_string(&out).unwrap_or_default();
+        if !check.contains(&i) {
+            continue;
+        }
+        assert!(exited, "{group}: client on node {i} did not exit:\n{text}");
+        let r =
+            LoadResult::find(&text).unwrap_or_else(|e| panic!("{group}: node {i}: {e}:\n{text}"));
+        results.push((i, r));
+    }
+    results
+}
+
+pub fn assert_one_order(group: &str, results: &[(usize, LoadResult)], expect: u64) {
+    let order = results[0].1.text("order").unwrap().to_string();
+    for (i, r) in results {
+        assert!(r.all_ended(), "{group}: node {i}: {r:?}");
+        assert_eq!(
+            r.num("recv").unwrap() as u64,
+            expect,
+            "{group}: node {i}: {r:?}"
+        );
+        assert_eq!(r.num("gaps").unwrap(), 0.0, "{group}: node {i}: {r:?}");
+        assert_eq!(r.num("dups").unwrap(), 0.0, "{group}: node {i}: {r:?}");
+        assert_eq!(
+            r.text("order").unwrap(),
+            order,
+            "{group}: node {i} order differs"
+        );
+    }
+}
