@@ -8,7 +8,7 @@
  *   -g GROUP  group name (default "bench")      -S        send load
  *   -n N      data messages to send (0 = no limit, -t bounds it)
  *   -t SECS   seconds to send (0 = until -n)    -s BYTES  message size (>= 32, default 1024)
- *   -r RATE   messages/s (0 = flat out)         -w N      most own messages in flight (2048)
+ *   -r RATE   messages/s (0 = flat out)         -w N      most own messages in flight (2048; 0 = none)
  *   -m N      group members to wait for before sending (1)
  *   -e N      end messages to wait for before exiting (1; 0 = run until -T)
  *   -T SECS   hard deadline (60)
@@ -272,7 +272,7 @@ int main(int argc, char **argv)
 			} else {
 				/* Send what the rate and the window allow now, at most -b per turn. */
 				for (uint64_t k = 0; k < burst && sent < count; k++) {
-					if (sent - st.own_back >= window) {
+					if (window && sent - st.own_back >= window) {
 						wait_ms = 1;
 						break;
 					}

@@ -107,6 +107,7 @@ impl Lab {
             "0",
         ])?;
         lab.hub_exec(&["ip", "link", "set", "br0", "up"])?;
+        lab.plain_switch();
         for i in 1..=n {
             let node = LabNode {
                 index: i,
@@ -233,6 +234,25 @@ impl Lab {
         let port = if net == 0 { &n.hub_port } else { &n.hub_port1 };
         self.hub_exec(&["ip", "link", "set", port, if up { "up" } else { "down" }])
             .map(|_| ())
+    }
+
+    /// Makes the hub's bridges a plain switch: with the host's `br_netfilter` loaded, every
+    /// bridged frame would also run the IP firewall hooks (`bridge-nf-call-*` = 1), which no
+    /// LAN switch does and which cost as much CPU as the rest of the path. The settings are
+    /// per namespace (Linux >= 5.3); absent without `br_netfilter`, then nothing to do. The
+    /// loss rules of the tests sit in the node namespaces and are not affected.
+    fn plain_switch(&self) {
+        for f in [
+            "bridge-nf-call-iptables",
+            "bridge-nf-call-ip6tables",
+            "bridge-nf-call-arptables",
+        ] {
+            let path = format!("/proc/sys/net/bridge/{f}");
+            let cmd = format!("[ ! -e {path} ] || echo 0 > {path}");
+            if let Err(e) = self.hub_exec(&["sh", "-c", &cmd]) {
+                tracing::debug!(error = %e, setting = f, "bridge netfilter setting left as is");
+            }
+        }
     }
 
     fn hub_exec(&self, args: &[&str]) -> Result<Output, LabError> {

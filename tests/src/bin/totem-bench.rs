@@ -41,8 +41,10 @@ struct Cli {
     /// Rate of the latency test D, messages/s.
     #[arg(long, default_value_t = 1000)]
     rate: u64,
-    /// Most own messages in flight per flat-out sender (both clients).
-    #[arg(long, default_value_t = 2048)]
+    /// Most own messages in flight per flat-out sender, both clients (0: none, as bench.sh's
+    /// cpgload: flat out until the stack's flow control pushes back, TRY_AGAIN for libcpg,
+    /// a control socket the node stops reading for ours).
+    #[arg(long, default_value_t = 0)]
     window: u64,
     /// Stacks to run (default: all).
     #[arg(long, value_delimiter = ',')]
@@ -58,8 +60,8 @@ struct Cli {
     #[arg(long = "ours-option", value_name = "KEY=VALUE")]
     ours_options: Vec<String>,
     /// Messages a flat-out client (ours and the C one alike) sends per turn before reading
-    /// deliveries again; the window still bounds what is in flight.
-    #[arg(long, default_value_t = 64)]
+    /// deliveries again; the window (if any) still bounds what is in flight.
+    #[arg(long, default_value_t = 2048)]
     burst: u64,
 }
 

@@ -48,11 +48,12 @@ struct Cli {
     /// Message size in bytes, header included (at least 32).
     #[arg(short, long, default_value_t = 1024)]
     size: usize,
-    /// Messages per second (0: flat out, bounded by --window).
+    /// Messages per second (0: flat out, bounded by the node's flow control and --window).
     #[arg(short, long, default_value_t = 0)]
     rate: u64,
-    /// Most own messages sent but not yet delivered back (the flow control corosync's
-    /// TRY_AGAIN gives libcpg clients; the control socket has none of its own).
+    /// Most own messages sent but not yet delivered back (0: no window; the node's flow
+    /// control, which stops reading the control socket while its queues are full, as
+    /// corosync answers TRY_AGAIN, still bounds what is in flight).
     #[arg(short, long, default_value_t = 2048)]
     window: u64,
     /// Flat out: messages written per turn before deliveries are read again.
@@ -203,7 +204,7 @@ async fn main() -> ExitCode {
         }
         // When the next data message may go: now (flat out, window open), at the rate's
         // schedule, or never (window closed / not sending).
-        let next_send = if !sending || sent.saturating_sub(own_back) >= cli.window {
+        let next_send = if !sending || window_closed(sent, own_back, cli.window) {
             None
         } else if cli.rate > 0 {
             tx_start.map(|t0| t0 + Duration::from_secs_f64(sent as f64 / cli.rate as f64))
@@ -234,7 +235,7 @@ async fn main() -> ExitCode {
                 // Flat out: a small burst per turn so deliveries are still read in between.
                 let burst = if cli.rate > 0 { 1 } else { cli.burst.max(1) };
                 for _ in 0..burst {
-                    if sent >= count || sent.saturating_sub(own_back) >= cli.window {
+                    if sent >= count || window_closed(sent, own_back, cli.window) {
                         break;
                     }
                     let m = load::encode(KIND_DATA, sent, load::monotonic_ns(), cli.size);
@@ -288,4 +289,9 @@ async fn main() -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// Whether the window (0: none) allows no more own messages in flight.
+fn window_closed(sent: u64, own_back: u64, window: u64) -> bool {
+    window > 0 && sent.saturating_sub(own_back) >= window
 }

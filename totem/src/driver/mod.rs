@@ -9,6 +9,6 @@ pub mod transport;
 pub use envelope::Envelope;
 pub use node::{
     spawn, Command, DriverStats, KeySlotStatus, NodeError, NodeHandle, RekeyStep, SecureStatus,
-    Status,
+    Status, QUEUE_BYTES,
 };
 pub use transport::Transport;

@@ -22,6 +22,14 @@ use crate::secure::{SecureConfig, SecureNode, SecureStats};
 /// Most packets waiting in the driver in front of the engine's own send queue.
 pub const BACKLOG_MAX: usize = 1 << 16;
 
+/// Bytes the node queues for the ring before it holds submitters back: corosync bounds its
+/// new-message queue to 4 MiB (`MESSAGE_QUEUE_MAX` = 4 x 1 MiB / net_mtu packets) and
+/// answers TRY_AGAIN past it. We keep at most this much in the engine's send queue and this
+/// much again in the driver backlog; a `submit` that finds the backlog over it is accepted
+/// but answered only once the ring has drained it below, which holds the CPG service, and
+/// through it every control session's reader, back.
+pub const QUEUE_BYTES: usize = 4 << 20;
+
 /// Why a node could not start or a command failed.
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
@@ -88,6 +96,9 @@ pub struct DriverStats {
     pub tx_unroutable: u64,
     /// Payloads refused by the engine as too large.
     pub submit_too_large: u64,
+    /// Submits answered late because the queues were over [`QUEUE_BYTES`] (flow control).
+    #[serde(default)]
+    pub submit_held: u64,
 }
 
 /// A member of the current ring.
@@ -366,6 +377,14 @@ struct Node {
     secure: Option<SecureNode>,
     events: mpsc::UnboundedSender<Event>,
     backlog: VecDeque<(Vec<u8>, Guarantee)>,
+    /// Bytes in `backlog`.
+    backlog_bytes: usize,
+    /// Sizes of the payloads handed to the engine that may still be in its send queue, oldest
+    /// first (the queue is FIFO: entries beyond `engine.pending()` have been sent).
+    fed: VecDeque<usize>,
+    fed_bytes: usize,
+    /// Submits accepted while the backlog was over [`QUEUE_BYTES`], answered once it is not.
+    held: VecDeque<oneshot::Sender<Result<(), NodeError>>>,
     stats: DriverStats,
     /// The outcome of a key load done as soon as the engine delivered a CFG reload (before
     /// the service task sees it), for the service's `RekeyStep::Load`.
@@ -415,6 +434,10 @@ async fn run(
         secure,
         events,
         backlog: VecDeque::new(),
+        backlog_bytes: 0,
+        fed: VecDeque::new(),
+        fed_bytes: 0,
+        held: VecDeque::new(),
         stats: DriverStats::default(),
         rekey_loaded: None,
     };
@@ -422,6 +445,7 @@ async fn run(
     let mut buf2 = vec![0u8; RECV_BUF];
     loop {
         n.feed_backlog();
+        n.release_held();
         n.flush().await;
         let deadline = [
             n.engine.poll_timeout(),
@@ -486,15 +510,7 @@ async fn run(
                     }
                     let _ = reply.send(r.map_err(NodeError::Rekey));
                 }
-                Some(Command::Submit { payloads, guarantee, reply }) => {
-                    let r = if n.backlog.len() + payloads.len() > BACKLOG_MAX {
-                        Err(NodeError::BacklogFull(n.backlog.len()))
-                    } else {
-                        n.backlog.extend(payloads.into_iter().map(|p| (p, guarantee)));
-                        Ok(())
-                    };
-                    let _ = reply.send(r);
-                }
+                Some(Command::Submit { payloads, guarantee, reply }) => n.submit(payloads, guarantee, reply),
             }
         }
     }
@@ -543,18 +559,63 @@ impl Node {
         }
     }
 
+    /// Queues payloads for the ring; answers at once, or once the backlog has drained below
+    /// [`QUEUE_BYTES`] (the submitter waits: that is the flow control).
+    fn submit(
+        &mut self,
+        payloads: Vec<Vec<u8>>,
+        guarantee: Guarantee,
+        reply: oneshot::Sender<Result<(), NodeError>>,
+    ) {
+        if self.backlog.len() + payloads.len() > BACKLOG_MAX {
+            let _ = reply.send(Err(NodeError::BacklogFull(self.backlog.len())));
+            return;
+        }
+        self.backlog_bytes += payloads.iter().map(Vec::len).sum::<usize>();
+        self.backlog
+            .extend(payloads.into_iter().map(|p| (p, guarantee)));
+        self.feed_backlog();
+        if self.backlog_bytes > QUEUE_BYTES {
+            self.stats.submit_held += 1;
+            self.held.push_back(reply);
+        } else {
+            let _ = reply.send(Ok(()));
+        }
+    }
+
+    /// Answers the held submits once the backlog is below [`QUEUE_BYTES`].
+    fn release_held(&mut self) {
+        if self.backlog_bytes <= QUEUE_BYTES {
+            for r in self.held.drain(..) {
+                let _ = r.send(Ok(()));
+            }
+        }
+    }
+
     fn feed_backlog(&mut self) {
+        // What the engine has sent since: the queue is FIFO, so the oldest entries.
+        while self.fed.len() > self.engine.pending() {
+            if let Some(b) = self.fed.pop_front() {
+                self.fed_bytes -= b;
+            }
+        }
         // Checked before popping: a refused payload cannot be taken back from `submit`.
-        while self.engine.pending() < self.cfg.engine.send_queue_max {
+        while self.engine.pending() < self.cfg.engine.send_queue_max && self.fed_bytes < QUEUE_BYTES
+        {
             let Some((p, g)) = self.backlog.pop_front() else {
                 break;
             };
+            let len = p.len();
+            self.backlog_bytes -= len;
             let r = match &mut self.secure {
                 Some(s) => s.submit(&mut self.engine, &p, g),
                 None => self.engine.submit(p, g),
             };
             match r {
-                Ok(()) => {}
+                Ok(()) => {
+                    self.fed_bytes += len;
+                    self.fed.push_back(len);
+                }
                 Err(crate::engine::Backpressure::TooLarge { len, max }) => {
                     self.stats.submit_too_large += 1;
                     tracing::warn!(len, max, "payload larger than the engine accepts, dropped");
