@@ -227,7 +227,7 @@ impl VoteQuorum {
             Some(id) => self
                 .nodes
                 .get(&id)
-                .map_or(false, |n| n.state == NodeState::Member),
+                .is_some_and(|n| n.state == NodeState::Member),
             None => false,
         }
     }
@@ -388,7 +388,7 @@ impl VoteQuorum {
             let sender_quorate = self
                 .nodes
                 .get(&sender)
-                .map_or(false, |n| n.flags.has(NodeFlags::QUORATE));
+                .is_some_and(|n| n.flags.has(NodeFlags::QUORATE));
             let old = self.qdevice_votes;
             if !self.quorate && sender_quorate {
                 self.qdevice_votes = info.votes;

@@ -189,7 +189,7 @@ impl QuorumOptions {
             });
         }
         if let (Some(dv), Some(ev)) = (qdevice_votes, configured_expected) {
-            if dv > 0 && ev.checked_sub(dv).map_or(true, |d| d < 2) {
+            if dv > 0 && ev.checked_sub(dv).is_none_or(|d| d < 2) {
                 return Err(QuorumError::QdeviceVotesTooHigh {
                     device_votes: dv,
                     expected_votes: ev,

@@ -64,7 +64,7 @@ pub fn run_scenario(
         .nodelist
         .first()
         .and_then(|n| s.opts.resolve(n.nodeid, None).ok())
-        .map_or(false, |c| c.two_node);
+        .is_some_and(|c| c.two_node);
     let mut sim = Vqsim::start(bin, &s.opts, scratch, shim, budget)?;
     let mut report = ScenarioReport::default();
     let result = (|| -> Result<(), VqsimError> {
