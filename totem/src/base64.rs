@@ -73,7 +73,7 @@ pub fn encode(data: &[u8]) -> String {
 /// Decodes padded standard base64.
 pub fn decode(text: &str) -> Result<Vec<u8>, Base64Error> {
     let b = text.as_bytes();
-    if b.len() % 4 != 0 {
+    if !b.len().is_multiple_of(4) {
         return Err(Base64Error::Length(b.len()));
     }
     let pad = b.iter().rev().take(2).take_while(|&&c| c == b'=').count();

@@ -66,7 +66,7 @@ pub fn pids(log: &[String]) -> Vec<u32> {
     v
 }
 
-fn num_after<'a>(s: &'a str, key: &str) -> Option<u32> {
+fn num_after(s: &str, key: &str) -> Option<u32> {
     let i = s.find(key)? + key.len();
     let digits: String = s[i..].chars().take_while(|c| c.is_ascii_digit()).collect();
     digits.parse().ok()
