@@ -587,62 +587,42 @@ impl CpgClient {
 
     /// The next event (`Ok(None)` when the node closed the session).
     pub async fn next(&mut self) -> io::Result<Option<CpgEvent>> {
-        loop {
-            let reply = match &mut self.input {
-                ClientInput::Lines(lines) => {
-                    let Some(line) = lines.next_line().await? else {
-                        return Ok(None);
-                    };
-                    serde_json::from_str::<Reply>(&line).map_err(io::Error::other)?
-                }
-                ClientInput::Frames(r) => {
-                    let Some((kind, body)) = r.next().await? else {
-                        return Ok(None);
-                    };
-                    match kind {
-                        frame::DELIVER => {
-                            let (nodeid, pid, data) = frame::parse_deliver(&body)?;
-                            return Ok(Some(CpgEvent::Deliver {
-                                nodeid,
-                                pid,
-                                data: data.to_vec(),
-                            }));
-                        }
-                        frame::REPLY => {
-                            serde_json::from_slice::<Reply>(&body).map_err(io::Error::other)?
-                        }
-                        k => {
-                            return Err(io::Error::new(
-                                io::ErrorKind::InvalidData,
-                                format!("unknown frame kind {k} from the node"),
-                            ))
-                        }
-                    }
-                }
-            };
-            match reply {
-                Reply::Event(WireEvent::Deliver { nodeid, pid, data }) => {
-                    let data = self.enc.decode(&data).map_err(io::Error::other)?;
-                    return Ok(Some(CpgEvent::Deliver { nodeid, pid, data }));
-                }
-                Reply::Event(WireEvent::ConfChg {
-                    members,
-                    joined,
-                    left,
-                }) => {
-                    return Ok(Some(CpgEvent::ConfChg {
-                        members,
-                        joined,
-                        left,
-                    }))
-                }
-                Reply::Event(WireEvent::Ring { ring_seq, members }) => {
-                    return Ok(Some(CpgEvent::Ring { ring_seq, members }))
-                }
-                Reply::Error(e) => tracing::warn!(error = %e, "node reported an error"),
-                other => tracing::warn!(?other, "unexpected reply"),
-            }
+        next_event(&mut self.input, self.enc).await
+    }
+
+    /// Sends every buffered multicast, handing the events that arrive meanwhile to
+    /// `on_event`: while the node holds this session back (flow control), the client keeps
+    /// taking its deliveries, as a libcpg client dispatches while it gets TRY_AGAIN.
+    pub async fn flush_while_reading(
+        &mut self,
+        mut on_event: impl FnMut(CpgEvent),
+    ) -> io::Result<()> {
+        if self.wbuf.is_empty() {
+            return Ok(());
         }
+        let buf = std::mem::take(&mut self.wbuf);
+        let write = self.w.write_all(&buf);
+        tokio::pin!(write);
+        let r = loop {
+            tokio::select! {
+                biased;
+                r = &mut write => break r,
+                // Both readers are cancel-safe: an event is either returned or stays buffered.
+                ev = next_event(&mut self.input, self.enc) => match ev {
+                    Ok(Some(e)) => on_event(e),
+                    Ok(None) => {
+                        break Err(io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            "the node closed the session",
+                        ))
+                    }
+                    Err(e) => break Err(e),
+                },
+            }
+        };
+        self.wbuf = buf;
+        self.wbuf.clear();
+        r
     }
 
     /// Leaves the group and closes the session.
@@ -656,6 +636,66 @@ impl CpgClient {
             self.w.write_all(b"{\"op\":\"leave\"}\n").await?;
         }
         self.w.shutdown().await
+    }
+}
+
+/// The next event on a session (`Ok(None)` when the node closed it).
+async fn next_event(input: &mut ClientInput, enc: Encoding) -> io::Result<Option<CpgEvent>> {
+    loop {
+        let reply = match input {
+            ClientInput::Lines(lines) => {
+                let Some(line) = lines.next_line().await? else {
+                    return Ok(None);
+                };
+                serde_json::from_str::<Reply>(&line).map_err(io::Error::other)?
+            }
+            ClientInput::Frames(r) => {
+                let Some((kind, body)) = r.next().await? else {
+                    return Ok(None);
+                };
+                match kind {
+                    frame::DELIVER => {
+                        let (nodeid, pid, data) = frame::parse_deliver(&body)?;
+                        return Ok(Some(CpgEvent::Deliver {
+                            nodeid,
+                            pid,
+                            data: data.to_vec(),
+                        }));
+                    }
+                    frame::REPLY => {
+                        serde_json::from_slice::<Reply>(&body).map_err(io::Error::other)?
+                    }
+                    k => {
+                        return Err(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            format!("unknown frame kind {k} from the node"),
+                        ))
+                    }
+                }
+            }
+        };
+        match reply {
+            Reply::Event(WireEvent::Deliver { nodeid, pid, data }) => {
+                let data = enc.decode(&data).map_err(io::Error::other)?;
+                return Ok(Some(CpgEvent::Deliver { nodeid, pid, data }));
+            }
+            Reply::Event(WireEvent::ConfChg {
+                members,
+                joined,
+                left,
+            }) => {
+                return Ok(Some(CpgEvent::ConfChg {
+                    members,
+                    joined,
+                    left,
+                }))
+            }
+            Reply::Event(WireEvent::Ring { ring_seq, members }) => {
+                return Ok(Some(CpgEvent::Ring { ring_seq, members }))
+            }
+            Reply::Error(e) => tracing::warn!(error = %e, "node reported an error"),
+            other => tracing::warn!(?other, "unexpected reply"),
+        }
     }
 }
 

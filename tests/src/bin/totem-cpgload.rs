@@ -214,14 +214,7 @@ async fn main() -> ExitCode {
         tokio::select! {
             biased;
             ev = c.next() => match ev {
-                Ok(Some(CpgEvent::Deliver { nodeid, pid, data })) => {
-                    if (nodeid, pid) == me && load::decode(&data).is_some_and(|h| h.kind == KIND_DATA) {
-                        own_back += 1;
-                    }
-                    rx.deliver(nodeid, pid, &data);
-                }
-                Ok(Some(CpgEvent::ConfChg { members: m, .. })) => members = m.len(),
-                Ok(Some(CpgEvent::Ring { .. })) => {}
+                Ok(Some(ev)) => on_event(ev, me, &mut rx, &mut own_back, &mut members),
                 Ok(None) => {
                     eprintln!("totem-cpgload: the node closed the session");
                     break;
@@ -245,7 +238,10 @@ async fn main() -> ExitCode {
                     }
                     sent += 1;
                 }
-                if let Err(e) = c.flush().await {
+                let r = c
+                    .flush_while_reading(|ev| on_event(ev, me, &mut rx, &mut own_back, &mut members))
+                    .await;
+                if let Err(e) = r {
                     eprintln!("totem-cpgload: {e}");
                     return ExitCode::from(1);
                 }
@@ -288,6 +284,21 @@ async fn main() -> ExitCode {
         ExitCode::from(3)
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+/// Takes one event: counts own data messages back, checks and records deliveries, tracks
+/// the group size.
+fn on_event(ev: CpgEvent, me: (u32, u32), rx: &mut Rx, own_back: &mut u64, members: &mut usize) {
+    match ev {
+        CpgEvent::Deliver { nodeid, pid, data } => {
+            if (nodeid, pid) == me && load::decode(&data).is_some_and(|h| h.kind == KIND_DATA) {
+                *own_back += 1;
+            }
+            rx.deliver(nodeid, pid, &data);
+        }
+        CpgEvent::ConfChg { members: m, .. } => *members = m.len(),
+        CpgEvent::Ring { .. } => {}
     }
 }
 
