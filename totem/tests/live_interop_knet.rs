@@ -56,6 +56,44 @@ fn cfgtool_link(lab: &Interop, c: usize, link: u32, nodeid: u32) -> Option<Strin
     None
 }
 
+/// Kills our node 3, restarts it with `key_file` (a key corosync nodes 1 and 2 do not use)
+/// and checks it stays out: corosync keeps ring [1, 2] and its link to node 3 down, our node
+/// counts the datagrams it cannot open and stays alone. Returns that count.
+fn restart_ours_kept_out(lab: &mut Interop, key_file: std::path::PathBuf, what: &str) -> u64 {
+    let pid = lab.ours(3).pid;
+    lab.lab.signal(pid, "KILL");
+    lab.ours.retain(|o| o.index != 3);
+    // corosync sees node 3 go first.
+    lab.wait_ring(&[1, 2], Duration::from_secs(20))
+        .unwrap_or_else(|e| panic!("after kill: {e}"));
+    lab.our_key = Some(key_file);
+    lab.start_ours(3);
+    std::thread::sleep(Duration::from_secs(8));
+    for c in [1, 2] {
+        assert_eq!(
+            lab.corosync(c).members(&lab.lab),
+            vec![1, 2],
+            "{}",
+            lab.logs()
+        );
+        assert_eq!(
+            cfgtool_link(lab, c, 0, 3).as_deref(),
+            Some("disconnected"),
+            "corosync {c} must not bring up our link with {what}{}",
+            lab.logs()
+        );
+    }
+    let st = lab.ours(3).status().expect("status");
+    let k = &st[0]["knet"];
+    let errors = k["stats"]["rx_open_errors"].as_u64().unwrap_or(0);
+    assert!(
+        errors > 0,
+        "datagrams under {what} must be refused and counted: {k}"
+    );
+    assert_eq!(lab.ours(3).members(), vec![3], "alone with {what}");
+    errors
+}
+
 fn ring_ids(lab: &Interop, corosync_at: &[usize], ours_at: &[usize]) -> Vec<String> {
     let mut v: Vec<String> = corosync_at
         .iter()
@@ -211,39 +249,12 @@ fn live_knet_crypto_ring_and_wrong_key() {
     let n = run_cpg(&mut lab, "kd", &[1, 2], &[3]);
     assert!(n > 0);
     // Restart ours with a wrong key.
-    let pid = lab.ours(3).pid;
-    lab.lab.signal(pid, "KILL");
-    lab.ours.retain(|o| o.index != 3);
     let wrong = lab.tmp.path().join("wrongkey");
     let mut bad = key.clone();
     bad[7] ^= 0x01;
     std::fs::write(&wrong, &bad).unwrap();
-    lab.our_key = Some(wrong);
-    // corosync sees node 3 go first.
-    lab.wait_ring(&[1, 2], Duration::from_secs(20))
-        .unwrap_or_else(|e| panic!("after kill: {e}"));
-    lab.start_ours(3);
-    std::thread::sleep(Duration::from_secs(8));
-    for c in [1, 2] {
-        assert_eq!(
-            lab.corosync(c).members(&lab.lab),
-            vec![1, 2],
-            "{}",
-            lab.logs()
-        );
-        assert_eq!(
-            cfgtool_link(&lab, c, 0, 3).as_deref(),
-            Some("disconnected"),
-            "corosync {c} must not bring our link up{}",
-            lab.logs()
-        );
-    }
-    let st = lab.ours(3).status().expect("status");
-    let k = &st[0]["knet"];
-    let errors = k["stats"]["rx_open_errors"].as_u64().unwrap_or(0);
-    assert!(errors > 0, "wrong key must be counted: {k}");
+    let errors = restart_ours_kept_out(&mut lab, wrong, "a wrong key");
     assert_eq!(our_links(&lab, 3), vec![(1, 0, false), (2, 0, false)]);
-    assert_eq!(lab.ours(3).members(), vec![3], "alone with a wrong key");
     eprintln!(
         "live_knet crypto: {n} CPG messages with aes256/sha256; wrong key: {errors} datagrams refused in 8 s, links down"
     );
@@ -631,34 +642,7 @@ fn live_knet_key_change_under_cpg_load() {
     );
 
     // A node with only the old key cannot join.
-    let pid = lab.ours(3).pid;
-    lab.lab.signal(pid, "KILL");
-    lab.ours.retain(|o| o.index != 3);
-    lab.wait_ring(&[1, 2], Duration::from_secs(20))
-        .unwrap_or_else(|e| panic!("after kill: {e}"));
-    lab.our_key = Some(old_path);
-    lab.start_ours(3);
-    std::thread::sleep(Duration::from_secs(8));
-    for c in [1, 2] {
-        assert_eq!(
-            lab.corosync(c).members(&lab.lab),
-            vec![1, 2],
-            "{}",
-            lab.logs()
-        );
-        assert_eq!(
-            cfgtool_link(&lab, c, 0, 3).as_deref(),
-            Some("disconnected"),
-            "corosync {c} must not bring up a link with the old key{}",
-            lab.logs()
-        );
-    }
-    let st = lab.ours(3).status().expect("status");
-    let errors = st[0]["knet"]["stats"]["rx_open_errors"]
-        .as_u64()
-        .unwrap_or(0);
-    assert!(errors > 0, "old key refused: {}", st[0]["knet"]);
-    assert_eq!(lab.ours(3).members(), vec![3], "alone with the old key");
+    let errors = restart_ours_kept_out(&mut lab, old_path, "the old key");
     for c in [1usize, 2] {
         let log = String::from_utf8_lossy(
             &std::fs::read(lab.corosync(c).dir.join("corosync.log")).unwrap_or_default(),
