@@ -297,18 +297,7 @@ impl CpgHandle {
 
     /// Multicasts `data` (up to 1 MiB) to the group in agreed order.
     pub async fn mcast(&self, data: Vec<u8>) -> Result<(), CpgError> {
-        if data.len() > MESSAGE_MAX {
-            return Err(CpgError::TooLarge(data.len()));
-        }
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Request::Mcast {
-                id: self.id,
-                data,
-                reply,
-            })
-            .await
-            .map_err(|_| CpgError::Stopped)?;
+        let rx = self.mcast_queued(data).await?;
         rx.await.map_err(|_| CpgError::Stopped)?
     }
 
