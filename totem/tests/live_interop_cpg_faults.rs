@@ -222,6 +222,33 @@ fn has(v: &[Seen], from: usize, s: &Seen) -> bool {
     v.get(from..).is_some_and(|t| t.contains(s))
 }
 
+/// Checks that receiver `b` delivered a run of node 1's messages (`a`) in node 1's order:
+/// aligned on `b`'s first message that `a` has (at most `skip_max` of `b`'s come before it),
+/// over 100 messages in common and equal from there on. Returns the run's length.
+fn aligned_run(a: &[Seen], b: &[Seen], skip_max: usize, who: &str) -> usize {
+    let msgs = |v: &[Seen]| -> Vec<Seen> {
+        v.iter()
+            .filter(|s| matches!(s, Seen::Msg(..)))
+            .cloned()
+            .collect()
+    };
+    let (a, b) = (msgs(a), msgs(b));
+    let (k, at) = b
+        .iter()
+        .enumerate()
+        .find_map(|(k, s)| a.iter().position(|x| x == s).map(|p| (k, p)))
+        .unwrap_or_else(|| panic!("{who} and node 1 share no message"));
+    assert!(k <= skip_max, "{who} saw {k} messages node 1 never saw");
+    let run = (b.len() - k).min(a.len() - at);
+    assert!(run > 100, "{who} and node 1 share only {run} messages");
+    assert_eq!(
+        &a[at..at + run],
+        &b[k..k + run],
+        "node 1 and {who} disagree on order"
+    );
+    run
+}
+
 fn lock(v: &Arc<Mutex<Vec<Seen>>>) -> Vec<Seen> {
     v.lock().unwrap().clone()
 }
@@ -406,37 +433,11 @@ fn cpg_across_crash_restart_and_partition() {
     .collect();
     // Same messages in the same order at 1 and 2b while both were up: 2b's deliveries are a
     // contiguous run of 1's.
-    let m1: Vec<&Seen> = v1.iter().filter(|s| matches!(s, Seen::Msg(..))).collect();
-    let m2: Vec<&Seen> = v2b.iter().filter(|s| matches!(s, Seen::Msg(..))).collect();
-    let first = m2.first().expect("2b delivered messages");
-    let at = m1
-        .iter()
-        .position(|s| s == first)
-        .expect("2b's first message reached node 1");
-    let common = m2.len().min(m1.len() - at);
-    assert!(common > 100, "too little overlap: {common}");
-    assert_eq!(
-        &m1[at..at + common],
-        &m2[..common],
-        "1 and 2b disagree on order"
-    );
+    let common = aligned_run(&v1, &v2b, 0, "2b");
     // Our first incarnation (up to its kill, through corosync 2's crash) saw the same run
-    // of messages as node 1, in the same order.
-    let m3: Vec<&Seen> = v3a.iter().filter(|s| matches!(s, Seen::Msg(..))).collect();
-    // Both clients joined at nearly the same time: align on the first message both saw.
-    let (k3, at3) = m3
-        .iter()
-        .enumerate()
-        .find_map(|(k, s)| m1.iter().position(|x| x == s).map(|p| (k, p)))
-        .expect("ours and node 1 share messages");
-    assert!(k3 < 40, "ours saw {k3} messages node 1 never saw");
-    let run = (m3.len() - k3).min(m1.len() - at3);
-    assert!(run > 100, "ours and node 1 share only {run}");
-    assert_eq!(
-        &m1[at3..at3 + run],
-        &m3[k3..k3 + run],
-        "1 and ours disagree on order"
-    );
+    // of messages as node 1, in the same order. Both clients joined at nearly the same
+    // time: align on the first message both saw.
+    aligned_run(&v1, &v3a, 39, "ours (before kill)");
     // Messages from every sender arrived during the faults.
     for n in 1..=3 {
         assert!(
