@@ -21,8 +21,11 @@ use tokio::task::JoinHandle;
 use crate::knet::{self, KnetConfig, KnetLayer, KnetSeal, KnetStats, LinkStatus};
 use crate::node_config::NodeConfig;
 
-/// Received datagrams waiting for the node loop.
-const RX_QUEUE: usize = 4096;
+/// Batches of received datagrams waiting for the node loop (up to RX_QUEUE x RX_BATCH).
+const RX_QUEUE: usize = 64;
+
+/// Most datagrams a link reader hands over in one batch.
+const RX_BATCH: usize = 64;
 
 /// One datagram received on a link socket.
 #[derive(Debug)]
@@ -77,7 +80,7 @@ pub struct KnetNet {
     local: Vec<(u8, SocketAddr)>,
     readers: Vec<JoinHandle<()>>,
     /// Received datagrams from every link socket.
-    pub rx: mpsc::Receiver<Received>,
+    pub rx: mpsc::Receiver<Vec<Received>>,
     nodeid: u32,
     rx_not_for_us: u64,
     link_mtu: usize,
@@ -175,26 +178,29 @@ impl KnetNet {
             let tx = tx.clone();
             readers.push(tokio::spawn(async move {
                 let mut buf = vec![0u8; knet::MAX_PACKET_SIZE + 1024];
+                // Whatever the socket holds goes to the node loop in one batch (one channel
+                // message and one wake-up for up to RX_BATCH datagrams, not one each).
                 loop {
-                    match s.recv_from(&mut buf).await {
-                        Ok((n, src)) => {
-                            let bytes = buf.get(..n).unwrap_or_default().to_vec();
-                            if tx
-                                .send(Received {
-                                    link: lid,
-                                    src,
-                                    bytes,
-                                })
-                                .await
-                                .is_err()
-                            {
-                                break;
+                    if s.readable().await.is_err() {
+                        break;
+                    }
+                    let mut batch = Vec::new();
+                    while batch.len() < RX_BATCH {
+                        match s.try_recv_from(&mut buf) {
+                            Ok((n, src)) => batch.push(Received {
+                                link: lid,
+                                src,
+                                bytes: buf.get(..n).unwrap_or_default().to_vec(),
+                            }),
+                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                            Err(e) => {
+                                // ICMP errors of a down peer surface here; keep reading.
+                                tracing::trace!(link = lid, error = %e, "knet receive error");
                             }
                         }
-                        Err(e) => {
-                            // ICMP errors of a down peer surface here; keep reading.
-                            tracing::trace!(link = lid, error = %e, "knet receive error");
-                        }
+                    }
+                    if !batch.is_empty() && tx.send(batch).await.is_err() {
+                        break;
                     }
                 }
             }));
@@ -299,30 +305,37 @@ impl KnetNet {
         }
     }
 
-    /// Sends every queued frame; returns (sent, errors).
+    /// Sends every queued frame, in batches per link socket (`sendmmsg`); returns (sent,
+    /// errors).
     pub async fn flush(&mut self) -> (u64, u64) {
-        let (mut ok, mut err) = (0, 0);
+        let mut out: Vec<knet::Transmit> = Vec::new();
         while let Some(t) = self.layer.poll_transmit() {
-            let Some(s) = self.socks.get(&t.link) else {
-                err += 1;
+            out.push(t);
+        }
+        if out.is_empty() {
+            return (0, 0);
+        }
+        let (mut ok, mut err) = (0, 0);
+        let mut links: Vec<u8> = out.iter().map(|t| t.link).collect();
+        links.sort_unstable();
+        links.dedup();
+        for link in links {
+            let batch: Vec<&knet::Transmit> = out.iter().filter(|t| t.link == link).collect();
+            let Some(s) = self.socks.get(&link) else {
+                err += batch.len() as u64;
                 continue;
             };
-            match s.try_send_to(&t.bytes, t.dest) {
-                Ok(_) => ok += 1,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    match s.send_to(&t.bytes, t.dest).await {
-                        Ok(_) => ok += 1,
-                        Err(_) => {
-                            err += 1;
-                            self.layer.tx_error(t.dest, t.link);
-                        }
-                    }
-                }
-                Err(e) => {
-                    err += 1;
-                    self.layer.tx_error(t.dest, t.link);
-                    tracing::trace!(dest = %t.dest, link = t.link, error = %e, "knet send failed");
-                }
+            let pkts: Vec<(SocketAddr, &[u8])> =
+                batch.iter().map(|t| (t.dest, t.bytes.as_slice())).collect();
+            let mut failed = Vec::new();
+            ok += super::mmsg::send_all(s, &pkts, |i, e| {
+                tracing::trace!(dest = %pkts[i].0, link, error = %e, "knet send failed");
+                failed.push(pkts[i].0);
+            })
+            .await;
+            err += failed.len() as u64;
+            for dest in failed {
+                self.layer.tx_error(dest, link);
             }
         }
         (ok, err)

@@ -3,6 +3,7 @@
 
 pub mod envelope;
 pub mod knet;
+pub mod mmsg;
 pub mod node;
 pub mod transport;
 

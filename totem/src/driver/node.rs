@@ -22,6 +22,9 @@ use crate::secure::{SecureConfig, SecureNode, SecureStats};
 /// Most packets waiting in the driver in front of the engine's own send queue.
 pub const BACKLOG_MAX: usize = 1 << 16;
 
+/// Most knet datagrams taken from the receive queue in one turn of the node loop.
+const KNET_RX_BATCH: usize = 256;
+
 /// Bytes the node queues for the ring before it holds submitters back: corosync bounds its
 /// new-message queue to 4 MiB (`MESSAGE_QUEUE_MAX` = 4 x 1 MiB / net_mtu packets) and
 /// answers TRY_AGAIN past it. We keep at most this much in the engine's send queue and this
@@ -361,7 +364,7 @@ impl Net {
     }
 }
 
-async fn recv_knet(r: Option<&mut mpsc::Receiver<Received>>) -> Option<Received> {
+async fn recv_knet(r: Option<&mut mpsc::Receiver<Vec<Received>>>) -> Option<Vec<Received>> {
     match r {
         Some(r) => r.recv().await,
         None => std::future::pending().await,
@@ -461,7 +464,24 @@ async fn run(
         tokio::select! {
             r = recv_opt(n.net.udp().map(|t| &t.unicast), &mut buf1) => n.on_recv(r, &buf1).await,
             r = recv_opt(n.net.udp().and_then(|t| t.group.as_ref()), &mut buf2) => n.on_recv(r, &buf2).await,
-            Some(r) = recv_knet(knet_rx.as_mut()) => n.on_knet(r),
+            Some(batch) = recv_knet(knet_rx.as_mut()) => {
+                let mut n_rx = 0;
+                for r in batch {
+                    n.on_knet(r);
+                    n_rx += 1;
+                }
+                // Whatever else has arrived is taken before the next flush: a 64 KiB Totem
+                // frame comes as ~46 knet fragments.
+                if let Some(q) = knet_rx.as_mut() {
+                    while n_rx < KNET_RX_BATCH {
+                        let Ok(batch) = q.try_recv() else { break };
+                        for r in batch {
+                            n.on_knet(r);
+                            n_rx += 1;
+                        }
+                    }
+                }
+            }
             _ = tokio::time::sleep_until(sleep_at), if deadline.is_some() => {
                 let now = Instant::now();
                 if n.engine.poll_timeout().is_some_and(|t| t <= now) {
