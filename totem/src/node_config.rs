@@ -645,36 +645,27 @@ pub fn map(root: &Section, ov: Overrides, is_local: &dyn Fn(IpAddr) -> bool) -> 
             .map(|e| num::<u32>(&qualified("totem.interface", e)))
             .transpose()?
             .unwrap_or(0);
+        // The entry to name when the link number is refused.
+        let link_entry = || {
+            let fallback = Entry {
+                key: "linknumber".into(),
+                value: link.to_string(),
+                line: s.line,
+            };
+            let e = s.entry("linknumber").or_else(|| s.entry("ringnumber"));
+            qualified("totem.interface", e.unwrap_or(&fallback))
+        };
         if transport == TransportKind::Knet {
             if link >= crate::knet::MAX_LINK as u32 {
-                let e = s.entry("linknumber").or_else(|| s.entry("ringnumber"));
-                return Err(invalid(
-                    &qualified(
-                        "totem.interface",
-                        e.unwrap_or(&Entry {
-                            key: "linknumber".into(),
-                            value: link.to_string(),
-                            line: s.line,
-                        }),
-                    ),
-                    "knet links are numbered 0..7",
-                ));
+                return Err(invalid(&link_entry(), "knet links are numbered 0..7"));
             }
             knet_ifaces.push((link as u8, s));
             if link != 0 {
                 continue;
             }
         } else if link != 0 {
-            let e = s.entry("linknumber").or_else(|| s.entry("ringnumber"));
             return Err(refused(
-                &qualified(
-                    "totem.interface",
-                    e.unwrap_or(&Entry {
-                        key: "linknumber".into(),
-                        value: link.to_string(),
-                        line: s.line,
-                    }),
-                ),
+                &link_entry(),
                 "only link/ring 0 is supported (no redundant links)",
             ));
         }

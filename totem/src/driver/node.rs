@@ -802,16 +802,7 @@ impl Node {
                     }
                 }
             }
-            if let Event::Config {
-                kind,
-                ring_id,
-                members,
-                left,
-                joined,
-            } = &e
-            {
-                tracing::info!(?kind, ring = %ring_id, ?members, ?left, ?joined, "configuration change");
-            }
+            log_config(&e);
             let _ = self.events.send(e);
         }
     }
@@ -823,16 +814,7 @@ impl Node {
             let mut progressed = false;
             while let Some(e) = self.engine.poll_event() {
                 progressed = true;
-                if let Event::Config {
-                    kind,
-                    ring_id,
-                    members,
-                    left,
-                    joined,
-                } = &e
-                {
-                    tracing::info!(?kind, ring = %ring_id, ?members, ?left, ?joined, "configuration change");
-                }
+                log_config(&e);
                 let Some(s) = &mut self.secure else { return };
                 let before = s.stats().activations;
                 let out = s.on_event(Instant::now(), e, &mut self.engine, &mut rand_core::OsRng);
@@ -921,6 +903,20 @@ impl Node {
             },
             secure: self.secure.as_ref().map(secure_status),
         }
+    }
+}
+
+/// Logs a configuration change (other events pass silently).
+fn log_config(e: &Event) {
+    if let Event::Config {
+        kind,
+        ring_id,
+        members,
+        left,
+        joined,
+    } = e
+    {
+        tracing::info!(?kind, ring = %ring_id, ?members, ?left, ?joined, "configuration change");
     }
 }
 
