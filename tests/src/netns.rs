@@ -121,48 +121,9 @@ impl Lab {
             };
             ip(&["netns", "add", &node.netns])?;
             lab.nodes.push(node.clone());
-            let ns = node.netns.as_str();
-            let x = |args: &[&str]| {
-                let mut v = vec!["netns", "exec", ns];
-                v.extend_from_slice(args);
-                ip(&v)
-            };
-            x(&["ip", "link", "set", "lo", "up"])?;
-            x(&[
-                "ip",
-                "link",
-                "add",
-                "eth0",
-                "type",
-                "veth",
-                "peer",
-                "name",
-                &node.hub_port,
-                "netns",
-                &hub,
-            ])?;
-            x(&[
-                "ip",
-                "addr",
-                "add",
-                &format!("{}/24", node.ipv4),
-                "dev",
-                "eth0",
-            ])?;
-            x(&[
-                "ip",
-                "-6",
-                "addr",
-                "add",
-                &format!("{}/64", node.ipv6),
-                "dev",
-                "eth0",
-                "nodad",
-            ])?;
-            x(&["ip", "link", "set", "eth0", "up"])?;
-            x(&["ip", "route", "add", "224.0.0.0/4", "dev", "eth0"])?;
-            lab.hub_exec(&["ip", "link", "set", &node.hub_port, "master", "br0"])?;
-            lab.hub_exec(&["ip", "link", "set", &node.hub_port, "up"])?;
+            lab.exec(i, &["ip", "link", "set", "lo", "up"])?;
+            lab.plug(&node, "eth0", &node.hub_port, "br0", node.ipv4, node.ipv6)?;
+            lab.exec(i, &["ip", "route", "add", "224.0.0.0/4", "dev", "eth0"])?;
         }
         Ok(lab)
     }
@@ -185,45 +146,14 @@ impl Lab {
         ])?;
         self.hub_exec(&["ip", "link", "set", "br1", "up"])?;
         for node in &self.nodes {
-            let x = |args: &[&str]| {
-                let mut v = vec!["netns", "exec", node.netns.as_str()];
-                v.extend_from_slice(args);
-                ip(&v)
-            };
-            x(&[
-                "ip",
-                "link",
-                "add",
+            self.plug(
+                node,
                 "eth1",
-                "type",
-                "veth",
-                "peer",
-                "name",
                 &node.hub_port1,
-                "netns",
-                &self.hub,
-            ])?;
-            x(&[
-                "ip",
-                "addr",
-                "add",
-                &format!("{}/24", node.ipv4_1),
-                "dev",
-                "eth1",
-            ])?;
-            x(&[
-                "ip",
-                "-6",
-                "addr",
-                "add",
-                &format!("{}/64", node.ipv6_1),
-                "dev",
-                "eth1",
-                "nodad",
-            ])?;
-            x(&["ip", "link", "set", "eth1", "up"])?;
-            self.hub_exec(&["ip", "link", "set", &node.hub_port1, "master", "br1"])?;
-            self.hub_exec(&["ip", "link", "set", &node.hub_port1, "up"])?;
+                "br1",
+                node.ipv4_1,
+                node.ipv6_1,
+            )?;
         }
         Ok(())
     }
@@ -234,6 +164,45 @@ impl Lab {
         let port = if net == 0 { &n.hub_port } else { &n.hub_port1 };
         self.hub_exec(&["ip", "link", "set", port, if up { "up" } else { "down" }])
             .map(|_| ())
+    }
+
+    /// Wires `node` to `bridge` in the hub: a veth pair, `dev` in the node with `v4`/24 and
+    /// `v6`/64 (no duplicate address detection), `hub_port` in the hub on the bridge, all up.
+    fn plug(
+        &self,
+        node: &LabNode,
+        dev: &str,
+        hub_port: &str,
+        bridge: &str,
+        v4: Ipv4Addr,
+        v6: Ipv6Addr,
+    ) -> Result<(), LabError> {
+        let i = node.index;
+        self.exec(
+            i,
+            &[
+                "ip", "link", "add", dev, "type", "veth", "peer", "name", hub_port, "netns",
+                &self.hub,
+            ],
+        )?;
+        self.exec(i, &["ip", "addr", "add", &format!("{v4}/24"), "dev", dev])?;
+        self.exec(
+            i,
+            &[
+                "ip",
+                "-6",
+                "addr",
+                "add",
+                &format!("{v6}/64"),
+                "dev",
+                dev,
+                "nodad",
+            ],
+        )?;
+        self.exec(i, &["ip", "link", "set", dev, "up"])?;
+        self.hub_exec(&["ip", "link", "set", hub_port, "master", bridge])?;
+        self.hub_exec(&["ip", "link", "set", hub_port, "up"])?;
+        Ok(())
     }
 
     /// Makes the hub's bridges a plain switch: with the host's `br_netfilter` loaded, every
