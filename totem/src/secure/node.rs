@@ -454,17 +454,9 @@ impl SecureNode {
                     ring,
                     members: members.clone(),
                 };
-                let t0 = std::time::Instant::now();
-                let r = self.member.config_change(&cc, rng);
-                self.stats.compute_ns += t0.elapsed().as_nanos() as u64;
-                match r {
-                    Ok(msgs) => self
-                        .outbox
-                        .extend(msgs.iter().map(|m| control::key_agreement(m))),
-                    Err(e) => {
-                        tracing::warn!(node = self.me, "key agreement refused config: {e}");
-                        self.stats.ka_errors += 1;
-                    }
+                let r = self.compute(|m| m.config_change(&cc, rng));
+                if let Err(e) = self.queue_ka(r) {
+                    tracing::warn!(node = self.me, "key agreement refused config: {e}");
                 }
                 self.check_new_key(now, engine);
                 Some(ev)
@@ -494,17 +486,9 @@ impl SecureNode {
                     seq,
                 }),
                 Ok(Control::KeyAgreement(m)) => {
-                    let t0 = std::time::Instant::now();
-                    let r = self.member.receive(m, rng);
-                    self.stats.compute_ns += t0.elapsed().as_nanos() as u64;
-                    match r {
-                        Ok(msgs) => self
-                            .outbox
-                            .extend(msgs.iter().map(|m| control::key_agreement(m))),
-                        Err(e) => {
-                            tracing::debug!(node = self.me, "key agreement message refused: {e}");
-                            self.stats.ka_errors += 1;
-                        }
+                    let r = self.compute(|member| member.receive(m, rng));
+                    if let Err(e) = self.queue_ka(r) {
+                        tracing::debug!(node = self.me, "key agreement message refused: {e}");
                     }
                     self.check_new_key(now, engine);
                     None
@@ -651,6 +635,33 @@ impl SecureNode {
         }
     }
 
+    /// Runs one step of the key agreement, adding its time to `compute_ns`.
+    fn compute<T>(&mut self, step: impl FnOnce(&mut Member) -> T) -> T {
+        let t0 = Instant::now();
+        let r = step(&mut self.member);
+        self.stats.compute_ns += t0.elapsed().as_nanos() as u64;
+        r
+    }
+
+    /// Queues the key-agreement messages a step produced (sent when the token comes); a
+    /// refused step is counted in `ka_errors` and handed back for the caller to log.
+    fn queue_ka(
+        &mut self,
+        r: Result<Vec<Vec<u8>>, totem_keygen::AgreementError>,
+    ) -> Result<(), totem_keygen::AgreementError> {
+        match r {
+            Ok(msgs) => {
+                self.outbox
+                    .extend(msgs.iter().map(|m| control::key_agreement(m)));
+                Ok(())
+            }
+            Err(e) => {
+                self.stats.ka_errors += 1;
+                Err(e)
+            }
+        }
+    }
+
     /// Retires old keys and starts a refresh when one is due.
     pub fn handle_timeout<R: RngCore + CryptoRng>(
         &mut self,
@@ -664,9 +675,7 @@ impl SecureNode {
             (Some(iv), Some(since)) if now >= since + iv
         );
         if (by_time || self.refresh_due) && self.can_refresh() {
-            let t0 = std::time::Instant::now();
-            let r = self.member.start_refresh(rng);
-            self.stats.compute_ns += t0.elapsed().as_nanos() as u64;
+            let r = self.compute(|m| m.start_refresh(rng));
             if let Some(e) = self.slots.active_epoch() {
                 self.notes.push(KeyNote {
                     kind: KeyNoteKind::RefreshStart,
