@@ -163,6 +163,31 @@ impl LoadResult {
     }
 }
 
+/// Checks one load phase: every client in `results` (node, RESULT) got every end message and
+/// `expect` data messages without gaps or duplicates, in the same order as the first.
+pub fn assert_one_order(group: &str, results: &[(usize, LoadResult)], expect: u64) {
+    let order = results[0].1.text("order").unwrap().to_string();
+    for (i, r) in results {
+        assert!(
+            r.all_ended(),
+            "{group}: node {i} missed end messages: {r:?}"
+        );
+        assert_eq!(
+            r.num("recv").unwrap() as u64,
+            expect,
+            "{group}: node {i}: {r:?}"
+        );
+        assert_eq!(r.num("gaps").unwrap(), 0.0, "{group}: node {i}: {r:?}");
+        assert_eq!(r.num("dups").unwrap(), 0.0, "{group}: node {i}: {r:?}");
+        assert_eq!(
+            r.text("order").unwrap(),
+            order,
+            "{group}: node {i} delivered in another order than node {}",
+            results[0].0
+        );
+    }
+}
+
 /// The `q`-quantile (0..=1) of sorted samples, nearest rank; 0 when empty.
 pub fn quantile(sorted: &[u64], q: f64) -> u64 {
     if sorted.is_empty() {

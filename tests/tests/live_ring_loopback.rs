@@ -11,7 +11,8 @@ use totem_tests::ring::{Bins, Ring, Timers};
 
 #[path = "common/loopback.rs"]
 mod loopback;
-use loopback::{assert_one_order, phase, Procs};
+use loopback::{phase, Procs};
+use totem_tests::load::assert_one_order;
 
 #[test]
 fn five_node_ring_on_loopback() {

@@ -22,7 +22,8 @@ const PORT: u16 = 5941;
 
 #[path = "common/loopback.rs"]
 mod loopback;
-use loopback::{assert_one_order, phase, Procs};
+use loopback::{phase, Procs};
+use totem_tests::load::assert_one_order;
 
 /// `totem-node status --json` of node `i`: the node's status object.
 fn status(ring: &Ring, i: usize) -> Option<serde_json::Value> {

@@ -11,7 +11,7 @@
 
 use std::time::{Duration, Instant};
 
-use totem_tests::load::LoadResult;
+use totem_tests::load::{assert_one_order, LoadResult};
 use totem_tests::netns::Lab;
 use totem_tests::ring::{collect, Bins, Ring, Timers};
 
@@ -71,32 +71,6 @@ fn phase(
         }
     }
     ok
-}
-
-/// Every checked client got every end message, `expect` data messages without gaps or
-/// duplicates, and the same order hash.
-fn assert_one_order(group: &str, results: &[(usize, LoadResult)], expect: u64) {
-    let first = &results[0].1;
-    let order = first.text("order").unwrap().to_string();
-    for (i, r) in results {
-        assert!(
-            r.all_ended(),
-            "{group}: node {i} missed end messages: {r:?}"
-        );
-        assert_eq!(
-            r.num("recv").unwrap() as u64,
-            expect,
-            "{group}: node {i}: {r:?}"
-        );
-        assert_eq!(r.num("gaps").unwrap(), 0.0, "{group}: node {i}: {r:?}");
-        assert_eq!(r.num("dups").unwrap(), 0.0, "{group}: node {i}: {r:?}");
-        assert_eq!(
-            r.text("order").unwrap(),
-            order,
-            "{group}: node {i} delivered in another order than node {}",
-            results[0].0
-        );
-    }
 }
 
 /// The whole scenario over IPv4 or IPv6.

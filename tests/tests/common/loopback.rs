@@ -102,22 +102,3 @@ pub fn phase(
     }
     results
 }
-
-pub fn assert_one_order(group: &str, results: &[(usize, LoadResult)], expect: u64) {
-    let order = results[0].1.text("order").unwrap().to_string();
-    for (i, r) in results {
-        assert!(r.all_ended(), "{group}: node {i}: {r:?}");
-        assert_eq!(
-            r.num("recv").unwrap() as u64,
-            expect,
-            "{group}: node {i}: {r:?}"
-        );
-        assert_eq!(r.num("gaps").unwrap(), 0.0, "{group}: node {i}: {r:?}");
-        assert_eq!(r.num("dups").unwrap(), 0.0, "{group}: node {i}: {r:?}");
-        assert_eq!(
-            r.text("order").unwrap(),
-            order,
-            "{group}: node {i} order differs"
-        );
-    }
-}
