@@ -21,6 +21,12 @@ fn params() -> LinkParams {
 }
 
 fn layer(me: u16, policy: LinkPolicy, now: Instant) -> KnetLayer {
+    sealed_layer(me, policy, KnetSeal::clear(), now)
+}
+
+/// Host `me` of three on one link each, with `seal` and the data MTU it leaves on a 1500-byte
+/// IPv4 link.
+fn sealed_layer(me: u16, policy: LinkPolicy, seal: KnetSeal, now: Instant) -> KnetLayer {
     let hosts = (1..=3)
         .map(|h| (h, vec![(0u8, addr(h), params())]))
         .collect();
@@ -29,9 +35,9 @@ fn layer(me: u16, policy: LinkPolicy, now: Instant) -> KnetLayer {
             host_id: me,
             policy,
             hosts,
-            data_mtu: data_mtu(1500, false),
+            data_mtu: seal.data_mtu(1500, false),
         },
-        KnetSeal::clear(),
+        seal,
         now,
     )
 }
@@ -350,20 +356,7 @@ fn crypto_layer(me: u16, key: &[u8], now: Instant) -> KnetLayer {
     use totem_wire::envelope::knet::{KnetCrypto, KnetCryptoConfig};
     let cfg = KnetCryptoConfig::from_names("nss", "aes256", "sha256").unwrap();
     let seal = KnetSeal::crypto(KnetCrypto::new(cfg, key).unwrap());
-    let mtu = seal.data_mtu(1500, false);
-    let hosts = (1..=3)
-        .map(|h| (h, vec![(0u8, addr(h), params())]))
-        .collect();
-    KnetLayer::new(
-        KnetConfig {
-            host_id: me,
-            policy: LinkPolicy::Passive,
-            hosts,
-            data_mtu: mtu,
-        },
-        seal,
-        now,
-    )
+    sealed_layer(me, LinkPolicy::Passive, seal, now)
 }
 
 /// A real encrypted ping (nss/aes256/sha256 capture) opens with the cluster key and is
