@@ -308,35 +308,29 @@ impl KnetNet {
     /// Sends every queued frame, in batches per link socket (`sendmmsg`); returns (sent,
     /// errors).
     pub async fn flush(&mut self) -> (u64, u64) {
-        let mut out: Vec<knet::Transmit> = Vec::new();
-        while let Some(t) = self.layer.poll_transmit() {
-            out.push(t);
-        }
+        let mut out: Vec<knet::Transmit> =
+            std::iter::from_fn(|| self.layer.poll_transmit()).collect();
         if out.is_empty() {
             return (0, 0);
         }
+        // One batch per link socket; the sort is stable, so each link keeps its order.
+        out.sort_by_key(|t| t.link);
         let (mut ok, mut err) = (0, 0);
-        let mut links: Vec<u8> = out.iter().map(|t| t.link).collect();
-        links.sort_unstable();
-        links.dedup();
-        for link in links {
-            let batch: Vec<&knet::Transmit> = out.iter().filter(|t| t.link == link).collect();
+        for batch in out.chunk_by(|a, b| a.link == b.link) {
+            let link = batch[0].link;
             let Some(s) = self.socks.get(&link) else {
                 err += batch.len() as u64;
                 continue;
             };
             let pkts: Vec<(SocketAddr, &[u8])> =
                 batch.iter().map(|t| (t.dest, t.bytes.as_slice())).collect();
-            let mut failed = Vec::new();
+            let layer = &mut self.layer;
             ok += super::mmsg::send_all(s, &pkts, |i, e| {
                 tracing::trace!(dest = %pkts[i].0, link, error = %e, "knet send failed");
-                failed.push(pkts[i].0);
+                err += 1;
+                layer.tx_error(pkts[i].0, link);
             })
             .await;
-            err += failed.len() as u64;
-            for dest in failed {
-                self.layer.tx_error(dest, link);
-            }
         }
         (ok, err)
     }

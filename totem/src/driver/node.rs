@@ -465,21 +465,14 @@ async fn run(
             r = recv_opt(n.net.udp().map(|t| &t.unicast), &mut buf1) => n.on_recv(r, &buf1).await,
             r = recv_opt(n.net.udp().and_then(|t| t.group.as_ref()), &mut buf2) => n.on_recv(r, &buf2).await,
             Some(batch) = recv_knet(knet_rx.as_mut()) => {
-                let mut n_rx = 0;
-                for r in batch {
-                    n.on_knet(r);
-                    n_rx += 1;
-                }
                 // Whatever else has arrived is taken before the next flush: a 64 KiB Totem
                 // frame comes as ~46 knet fragments.
-                if let Some(q) = knet_rx.as_mut() {
-                    while n_rx < KNET_RX_BATCH {
-                        let Ok(batch) = q.try_recv() else { break };
-                        for r in batch {
-                            n.on_knet(r);
-                            n_rx += 1;
-                        }
-                    }
+                let mut taken = n.on_knet_batch(batch);
+                while taken < KNET_RX_BATCH {
+                    let Some(batch) = knet_rx.as_mut().and_then(|q| q.try_recv().ok()) else {
+                        break;
+                    };
+                    taken += n.on_knet_batch(batch);
                 }
             }
             _ = tokio::time::sleep_until(sleep_at), if deadline.is_some() => {
@@ -542,6 +535,15 @@ impl Node {
             Net::Knet(k) => k.layer.poll_timeout(),
             Net::Udp(_) => None,
         }
+    }
+
+    /// Takes a batch of knet datagrams; returns how many.
+    fn on_knet_batch(&mut self, batch: Vec<Received>) -> usize {
+        let n = batch.len();
+        for r in batch {
+            self.on_knet(r);
+        }
+        n
     }
 
     fn on_knet(&mut self, r: Received) {
