@@ -52,6 +52,24 @@ pub struct Config {
     pub send_queue_max: usize,
     /// Largest payload `submit` accepts (frame limit minus the mcast header).
     pub max_payload: usize,
+    /// The nodes allowed in the ring (the nodelist); joins, commit tokens and merge detects
+    /// naming any other node are refused. G3 names members by nodeid, G1/G2 by ring-0
+    /// address (an entry without an address then matches by nodeid). Empty: any node (udp
+    /// without a nodelist).
+    pub nodelist: Vec<Peer>,
+    /// Consecutive consensus timeouts without reaching OPERATIONAL after which the node
+    /// drops what it gathered (failed list, silent members) and gathers afresh, so that a
+    /// gather poisoned by forged or stale joins cannot hold it out of every ring (corosync
+    /// only logs "continuously in gather state"). 0 disables.
+    pub gather_stuck_after: u32,
+}
+
+/// One nodelist entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Peer {
+    pub nodeid: u32,
+    /// Ring-0 address (G1/G2 members are named by it).
+    pub address: Option<TotemIpAddress>,
 }
 
 impl Config {
@@ -82,6 +100,8 @@ impl Config {
                 Generation::G3 => 65_536 - 45 - 45,
                 _ => 10_000 - 99 - 99,
             },
+            nodelist: Vec::new(),
+            gather_stuck_after: 4,
         }
     }
 

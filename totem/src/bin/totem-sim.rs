@@ -44,6 +44,13 @@ struct Args {
     /// Run the secure layer (group key agreement, sealed wire) on every node and check it.
     #[arg(long)]
     secure: bool,
+    /// An attacker on the network during the workload: forged joins, tokens, commit tokens
+    /// and merge detects, replays and mutations, from members' addresses.
+    #[arg(long)]
+    hostile: bool,
+    /// With --hostile: only these attack kinds (join, token, commit, merge, mutate, replay).
+    #[arg(long, value_delimiter = ',')]
+    attacks: Vec<String>,
     /// Secure runs: refresh the group key this many ms after it became active (0: off).
     #[arg(long, default_value_t = 1500)]
     rekey_ms: u64,
@@ -125,8 +132,22 @@ fn main() {
         return;
     }
     let mut violations = 0u64;
+    let mut refusals = totem::engine::Refusals::default();
+    let mut attacked = 0u64;
     for seed in args.start..args.start.saturating_add(args.seeds) {
-        let mut sc = Scenario::generate(seed, args.nodes, generation);
+        let mut sc = if args.hostile {
+            Scenario::generate_hostile(seed, args.nodes, generation)
+        } else {
+            Scenario::generate(seed, args.nodes, generation)
+        };
+        if !args.attacks.is_empty() {
+            sc.actions.retain(|(_, a)| match a {
+                totem::sim::scenario::Action::Attack(x) => {
+                    args.attacks.iter().any(|k| k == x.kind())
+                }
+                _ => true,
+            });
+        }
         if args.secure {
             let mut c = totem::secure::SecureConfig::new(secure_authkey());
             c.rekey_interval =
@@ -142,6 +163,8 @@ fn main() {
             }
         }
         let out = sc.run();
+        refusals.add(&out.refusals);
+        attacked += out.attacked;
         if args.verbose {
             println!(
                 "seed={seed} gen={} nodes={} faults={} lives={} configs={} submitted={} delivered={} datagrams={} converged_after={:?}",
@@ -169,6 +192,14 @@ fn main() {
             println!("seed={seed} gen={} nodes={}: {v}", sc.generation, sc.nodes);
         }
         violations += out.violations.len() as u64;
+    }
+    if refusals.total() > 0 || attacked > 0 {
+        let by: Vec<String> = refusals
+            .iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(r, n)| format!("{r}={n}"))
+            .collect();
+        println!("attacker_datagrams={attacked} refused: {}", by.join(" "));
     }
     println!("seeds={} violations={violations}", args.seeds);
     if violations > 0 {

@@ -144,6 +144,7 @@ impl Engine {
         self.left_gracefully.clear();
         self.state = State::Operational;
         self.stats.operational_entered += 1;
+        self.formation_attempts = 0;
         self.my_received_flg = true;
         self.old_ring_id = self.ring_id;
         self.prev_token_aru = None;

@@ -9,9 +9,11 @@ use totem_wire::srp::memb_join::MembJoin;
 use totem_wire::srp::merge_detect::MergeDetect;
 use totem_wire::srp::orf_token::OrfToken;
 use totem_wire::srp::token_hold_cancel::TokenHoldCancel;
+use totem_wire::srp::PROCESSOR_COUNT_MAX;
 use totem_wire::{header, RingId, SrpAddr, SrpMessage};
 
 use super::queues::SortQueue;
+use super::refusal::{Refusal, RING_SEQ_JUMP_MAX, RING_SEQ_MAX};
 use super::timers::Timer;
 use super::{
     Dest, Engine, State, Transmit, LEAVE_DUMMY_NODEID, SEQNO_START_MSG, SEQNO_START_TOKEN,
@@ -131,6 +133,9 @@ impl Engine {
 
     pub(super) fn consensus_timeout_expired(&mut self) {
         self.stats.consensus_timeouts += 1;
+        if self.gather_stuck() {
+            return;
+        }
         if self.consensus_agreed() {
             self.consensus.clear();
             self.consensus.push(self.me);
@@ -140,6 +145,27 @@ impl Engine {
             set::merge(&mut self.failed_list, &silent);
             self.gather_enter("consensus timeout");
         }
+    }
+
+    /// Counts one more formation attempt that did not reach OPERATIONAL. After
+    /// `gather_stuck_after` of them the node forgets what it gathered (the failed list and
+    /// every silent member) and starts a fresh gather: a gather poisoned by forged, stale
+    /// or mutually exclusive joins would otherwise hold it out of every ring for good.
+    /// Returns whether it restarted.
+    fn gather_stuck(&mut self) -> bool {
+        self.formation_attempts += 1;
+        let limit = self.cfg.gather_stuck_after;
+        if limit == 0 || self.formation_attempts < limit {
+            return false;
+        }
+        self.formation_attempts = 0;
+        self.stats.gather_restarts += 1;
+        self.proc_list = vec![self.me];
+        self.failed_list.clear();
+        self.failed_to_recv = false;
+        self.token_ring_id_seq = self.token_ring_id_seq.max(self.ring_id.seq);
+        self.gather_enter("continuously in gather: starting afresh");
+        true
     }
 
     pub(super) fn on_token_loss_timeout(&mut self) {
@@ -154,12 +180,16 @@ impl Engine {
             }
             State::Commit => {
                 self.stats.token_lost += 1;
-                self.gather_enter("token lost in commit");
+                if !self.gather_stuck() {
+                    self.gather_enter("token lost in commit");
+                }
             }
             State::Recovery => {
                 self.stats.token_lost += 1;
                 self.recovery_token_loss();
-                self.gather_enter("token lost in recovery");
+                if !self.gather_stuck() {
+                    self.gather_enter("token lost in recovery");
+                }
             }
             State::Left => {}
         }
@@ -175,7 +205,80 @@ impl Engine {
             return;
         }
         let from = Member::from_wire(m.system_from);
+        if let Err(r) = self.check_foreign(&from, &m.ring_id) {
+            self.refuse(r);
+            return;
+        }
         self.foreign_member_seen(from);
+    }
+
+    /// Whether `seq` is a ring seq some correct member can have: not past [`RING_SEQ_MAX`]
+    /// and at most [`RING_SEQ_JUMP_MAX`] (plus `slack`) above the ring we are in.
+    pub(super) fn ring_seq_plausible(&self, seq: u64, slack: u64) -> bool {
+        let limit = self
+            .ring_id
+            .seq
+            .saturating_add(RING_SEQ_JUMP_MAX)
+            .saturating_add(slack);
+        seq <= RING_SEQ_MAX && seq <= limit
+    }
+
+    /// Whether `m` may be a member: in the nodelist, when the configuration has one (by
+    /// nodeid in G3, by address in G1/G2, whose leave messages zero the nodeid).
+    pub(super) fn in_nodelist(&self, m: &Member) -> bool {
+        let list = &self.cfg.nodelist;
+        if list.is_empty() {
+            return true;
+        }
+        list.iter().any(|p| match (self.gen, p.address) {
+            (totem_wire::Generation::G3, _) | (_, None) => p.nodeid == m.nodeid(),
+            (gen, Some(a)) => Member::own(gen, p.nodeid, Some(a)) == *m,
+        })
+    }
+
+    /// A message of another ring from `from`: refused when it names a node outside the
+    /// nodelist or a ring no correct member can be in, and when `from` is a member of our
+    /// operational ring whose token reached us within the token timeout. Such a member
+    /// cannot be the representative of another ring (it would have stopped passing our
+    /// token, and our token loss would come first), so the message is a replay or forged;
+    /// refusing it costs a real merge at most one token timeout.
+    pub(super) fn check_foreign(&self, from: &Member, ring: &RingId) -> Result<(), Refusal> {
+        if !self.in_nodelist(from) {
+            return Err(Refusal::NotInNodelist);
+        }
+        if !self.ring_seq_plausible(ring.seq, 8) {
+            return Err(Refusal::RingSeqJump);
+        }
+        let token_alive = self
+            .last_token_at
+            .is_some_and(|t| self.now.saturating_duration_since(t) < self.cfg.token_timeout());
+        if self.state == State::Operational
+            && *from != self.me
+            && set::contains(&self.memb, from)
+            && token_alive
+        {
+            return Err(Refusal::StaleForeign);
+        }
+        Ok(())
+    }
+
+    /// A join that cannot come from a correct member of a ring we could form.
+    fn check_join(&self, j: &MembJoin) -> Result<(), Refusal> {
+        if j.proc_list.is_empty() && j.failed_list.is_empty() {
+            return Err(Refusal::EmptyJoin);
+        }
+        if !self.ring_seq_plausible(j.ring_seq, 0) {
+            return Err(Refusal::RingSeqJump);
+        }
+        let named = std::iter::once(&j.system_from)
+            .chain(&j.proc_list)
+            .chain(&j.failed_list);
+        for a in named {
+            if !self.in_nodelist(&Member::from_wire(*a)) {
+                return Err(Refusal::NotInNodelist);
+            }
+        }
+        Ok(())
     }
 
     /// A message from another ring: OPERATIONAL gathers with its sender; GATHER adds a new
@@ -198,8 +301,8 @@ impl Engine {
 
     pub(super) fn on_join(&mut self, j: MembJoin) {
         self.stats.memb_join_rx += 1;
-        if j.proc_list.is_empty() && j.failed_list.is_empty() {
-            self.stats.rejected += 1;
+        if let Err(r) = self.check_join(&j) {
+            self.refuse(r);
             return;
         }
         if self.token_ring_id_seq < j.ring_seq {
@@ -280,6 +383,13 @@ impl Engine {
         } else if set::contains(&self.failed_list, &from) {
             // From a node we consider failed.
         } else {
+            let mut grown = self.proc_list.clone();
+            set::merge(&mut grown, &procs);
+            set::merge(&mut grown, &failed);
+            if grown.len() > PROCESSOR_COUNT_MAX {
+                self.refuse(Refusal::TooManyMembers);
+                return;
+            }
             let before = (self.proc_list.len(), self.failed_list.len());
             set::merge(&mut self.proc_list, &procs);
             if set::contains(&failed, &self.me) {
@@ -323,7 +433,8 @@ impl Engine {
         self.commit_token = Some(CommitToken {
             header: self.header(MessageType::MembCommitToken),
             token_seq: 0,
-            ring_id: self.me.ring_id(self.token_ring_id_seq + 4),
+            // Never wraps: every seq taken in is at most RING_SEQ_MAX.
+            ring_id: self.me.ring_id(self.token_ring_id_seq.saturating_add(4)),
             retrans_flg: 0,
             memb_index: 0,
             addr: members.iter().map(Member::wire).collect(),
@@ -339,19 +450,41 @@ impl Engine {
         });
     }
 
-    /// Validates a received commit token's shape; returns its members.
-    fn commit_token_members(&self, c: &CommitToken) -> Option<Vec<Member>> {
+    /// Validates a received commit token (shape, members, ring seq); returns its members.
+    fn commit_token_members(&self, c: &CommitToken) -> Result<Vec<Member>, Refusal> {
         let n = c.addr.len();
         if n == 0 || c.memb_list.len() != n || c.memb_index < 0 || c.memb_index as usize > n {
-            return None;
+            return Err(Refusal::CommitTokenShape);
         }
-        Some(c.addr.iter().map(|a| Member::from_wire(*a)).collect())
+        let members: Vec<Member> = c.addr.iter().map(|a| Member::from_wire(*a)).collect();
+        for (i, m) in members.iter().enumerate() {
+            if members[..i].contains(m) {
+                return Err(Refusal::CommitTokenShape);
+            }
+            if !self.in_nodelist(m) {
+                return Err(Refusal::NotInNodelist);
+            }
+        }
+        if !self.ring_seq_plausible(c.ring_id.seq, 8) {
+            return Err(Refusal::RingSeqJump);
+        }
+        // Both rotations pass it along the new ring's order (see the token's rule).
+        if let Some(pos) = members.iter().position(|m| *m == self.me) {
+            let pred = members[(pos + n - 1) % n];
+            if c.header.nodeid != pred.nodeid() {
+                return Err(Refusal::NotFromPredecessor);
+            }
+        }
+        Ok(members)
     }
 
     pub(super) fn on_commit_token(&mut self, c: CommitToken) {
-        let Some(members) = self.commit_token_members(&c) else {
-            self.stats.rejected += 1;
-            return;
+        let members = match self.commit_token_members(&c) {
+            Ok(m) => m,
+            Err(r) => {
+                self.refuse(r);
+                return;
+            }
         };
         match self.state {
             State::Gather => {
@@ -460,6 +593,8 @@ impl Engine {
     /// old-ring messages others may lack, pass the token on and enter RECOVERY.
     fn recovery_enter(&mut self, ct: CommitToken) {
         self.orf_token_discard = false;
+        self.ring_token_seq = SEQNO_START_MSG;
+        self.last_token_at = None;
         self.high_ring_delivered = SEQNO_START_MSG;
         self.recovery = SortQueue::new(SEQNO_START_MSG);
         self.queues.retrans.clear();

@@ -9,6 +9,7 @@
 mod delivery;
 mod membership;
 pub mod queues;
+pub mod refusal;
 pub mod timers;
 mod token;
 
@@ -22,6 +23,7 @@ use totem_wire::{Generation, RingId, SrpMessage};
 use crate::config::Config;
 use crate::member::Member;
 use queues::{Pending, SendQueues, SortQueue};
+pub use refusal::{Refusal, Refusals};
 use timers::{Timer, Timers};
 
 /// Seq before the first message of a ring (SEQNO_START_MSG).
@@ -140,8 +142,10 @@ pub enum Backpressure {
 pub struct Stats {
     /// Datagrams that failed to decode (dropped).
     pub malformed: u64,
-    /// Datagrams decoded but refused as inconsistent (bad indices, empty lists, ...).
+    /// Datagrams decoded but refused as inconsistent with the ring (all reasons).
     pub rejected: u64,
+    /// The same refusals by reason.
+    pub refused: Refusals,
     pub orf_token_rx: u64,
     pub orf_token_tx: u64,
     /// Tokens dropped as retransmitted duplicates (token_seq already seen).
@@ -163,6 +167,9 @@ pub struct Stats {
     pub consensus_timeouts: u64,
     pub failed_to_receive: u64,
     pub foreign_dropped: u64,
+    /// Times the node gave up a gather that went nowhere for several consensus periods and
+    /// started afresh (see `Config::gather_stuck_after`).
+    pub gather_restarts: u64,
     pub delivered: u64,
 }
 
@@ -228,6 +235,13 @@ pub struct Engine {
     safe_point: u32,
 
     last_token: Option<Transmit>,
+    /// When the last token of our ring was accepted.
+    last_token_at: Option<Instant>,
+    /// Highest seq a token of the current ring carried through this node (the bound on
+    /// mcast seqs the ring can have handed out before the token comes back).
+    ring_token_seq: u32,
+    /// Consensus timeouts and commit/recovery token losses since the last OPERATIONAL.
+    formation_attempts: u32,
     timers: Timers,
     out: VecDeque<Transmit>,
     events: VecDeque<Event>,
@@ -290,6 +304,9 @@ impl Engine {
             prev_token_aru: None,
             safe_point: SEQNO_START_MSG,
             last_token: None,
+            last_token_at: None,
+            ring_token_seq: SEQNO_START_MSG,
+            formation_attempts: 0,
             timers: Timers::default(),
             out: VecDeque::new(),
             events: VecDeque::new(),
@@ -480,7 +497,7 @@ impl Engine {
             SrpMessage::MembJoin(j) => self.on_join(j),
             SrpMessage::CommitToken(c) => self.on_commit_token(c),
             SrpMessage::TokenHoldCancel(h) => self.on_token_hold_cancel(h),
-            SrpMessage::RingTest(_) => self.stats.rejected += 1,
+            SrpMessage::RingTest(_) => self.refuse(Refusal::RingTest),
         }
     }
 
@@ -545,5 +562,10 @@ impl Engine {
     }
     fn is_rep(&self) -> bool {
         self.me.is_rep_of(&self.ring_id)
+    }
+    /// Counts a refused message.
+    fn refuse(&mut self, r: Refusal) {
+        self.stats.rejected += 1;
+        self.stats.refused.count(r);
     }
 }

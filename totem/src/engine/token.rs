@@ -9,8 +9,9 @@ use totem_wire::srp::RETRANSMIT_ENTRIES_MAX;
 use totem_wire::SrpMessage;
 
 use super::queues::{SortQueue, QUEUE_SPAN};
+use super::refusal::Refusal;
 use super::timers::Timer;
-use super::{Dest, Engine, State, Transmit};
+use super::{Dest, Engine, State, Transmit, SEQNO_START_TOKEN};
 use crate::member::Member;
 
 impl Engine {
@@ -55,6 +56,11 @@ impl Engine {
             self.stats.orf_token_dup += 1;
             return;
         }
+        if let Err(r) = self.check_token(&mut token) {
+            self.refuse(r);
+            return;
+        }
+        self.last_token_at = Some(self.now);
         if self.state == State::Operational {
             self.messages_free(token.aru);
         }
@@ -134,6 +140,9 @@ impl Engine {
         if self.state == State::Recovery {
             self.recovery_progress(&mut token);
         }
+        if sq_lt(self.ring_token_seq, token.seq) {
+            self.ring_token_seq = token.seq;
+        }
         self.stats.orf_token_tx += 1;
         self.token_send(token, forward);
         if self.state == State::Operational {
@@ -145,6 +154,80 @@ impl Engine {
             self.timers
                 .set(Timer::TokenHold, self.now, self.cfg.hold_timeout());
         }
+    }
+
+    /// Refuses a token of our ring that no correct member can have passed on: a token_seq
+    /// more than one hop per member past ours, a seq below what we hold or further ahead
+    /// than the ring's queues span, an aru above the seq or set by a non-member, retransmit
+    /// requests for seqs the ring has not reached. Requests that can never be served
+    /// (other rings, duplicates) are dropped from it.
+    fn check_token(&self, token: &mut OrfToken) -> Result<(), Refusal> {
+        let ring = self.memb_for_token();
+        let n = ring.len() as u32;
+        // The token comes from the member before us in ring order (every generation puts
+        // the sender's nodeid in the header): a token meant for someone else, replayed or
+        // forged to us, would make two members hand out the same seqs.
+        if let Some(pos) = ring.iter().position(|m| *m == self.me) {
+            let pred = ring[(pos + ring.len() - 1) % ring.len()];
+            if token.header.nodeid != pred.nodeid() {
+                return Err(Refusal::NotFromPredecessor);
+            }
+        }
+        let hops = token.token_seq.wrapping_sub(self.my_token_seq);
+        if self.my_token_seq == SEQNO_START_TOKEN.wrapping_sub(1) {
+            // First token of the ring: the rep sent token_seq 0, each hop adds one.
+            if token.token_seq >= n.max(1) {
+                return Err(Refusal::TokenSeqJump);
+            }
+        } else if hops > n.max(1) {
+            return Err(Refusal::TokenSeqJump);
+        }
+        if sq_lt(token.seq, self.my_high_seq_received) {
+            return Err(Refusal::TokenSeqBehind);
+        }
+        if token.seq.wrapping_sub(self.my_aru) > QUEUE_SPAN {
+            return Err(Refusal::TokenSeqAhead);
+        }
+        if !sq_lte(token.aru, token.seq) {
+            return Err(Refusal::TokenAru);
+        }
+        if token.aru_addr != 0 && !ring.iter().any(|m| m.nodeid() == token.aru_addr) {
+            return Err(Refusal::TokenAru);
+        }
+        let mut bad = false;
+        let mut kept: Vec<RtrItem> = Vec::with_capacity(token.rtr_list.len());
+        for item in &token.rtr_list {
+            if item.ring_id != self.ring_id || kept.iter().any(|k| k.seq == item.seq) {
+                continue;
+            }
+            if item.seq == super::SEQNO_START_MSG || sq_lt(token.seq, item.seq) {
+                bad = true;
+                break;
+            }
+            kept.push(*item);
+        }
+        if bad {
+            return Err(Refusal::TokenRtr);
+        }
+        token.rtr_list = kept;
+        Ok(())
+    }
+
+    /// Refuses an mcast of our ring's active queue whose seq no token can have handed out
+    /// yet: between two visits of the token the whole ring sends at most `window_size`
+    /// messages (the fcc rule), so anything far past the highest token seq we passed on
+    /// is forged.
+    fn check_mcast_seq(&self, seq: u32) -> Result<(), Refusal> {
+        let base = if sq_lt(self.ring_token_seq, self.my_high_seq_received) {
+            self.my_high_seq_received
+        } else {
+            self.ring_token_seq
+        };
+        let bound = 4 * self.cfg.window_size.max(self.cfg.max_messages).max(1);
+        if seq == super::SEQNO_START_MSG || (sq_lt(base, seq) && seq.wrapping_sub(base) > bound) {
+            return Err(Refusal::McastAhead);
+        }
+        Ok(())
     }
 
     /// retrans_flg bookkeeping; enters OPERATIONAL after two quiet rotations past the install
@@ -366,11 +449,21 @@ impl Engine {
         self.stats.mcast_rx += 1;
         if m.ring_id != self.ring_id {
             let from = Member::from_wire(m.system_from);
+            if let Err(r) = self.check_foreign(&from, &m.ring_id) {
+                self.refuse(r);
+                return;
+            }
             self.foreign_member_seen(from);
             return;
         }
         let encapsulated = m.is_encapsulated();
         let seq = m.seq;
+        if encapsulated == (self.state == State::Recovery) {
+            if let Err(r) = self.check_mcast_seq(seq) {
+                self.refuse(r);
+                return;
+            }
+        }
         let q = if encapsulated {
             &mut self.recovery
         } else {

@@ -4,6 +4,7 @@
 //! duplicate and fault, so the same seed replays the same run. The recorded [`Log`] is
 //! checked by [`evs_check`].
 
+pub mod adversary;
 pub mod evs_check;
 pub mod record;
 pub mod rng;
@@ -20,9 +21,11 @@ use totem_wire::ip_address::TotemIpAddress;
 use totem_wire::{Generation, SrpMessage};
 
 use crate::config::Config;
-use crate::engine::{Dest, Engine, Event, Guarantee, State};
+use crate::engine::{Dest, Engine, Event, Guarantee, Refusals, State};
+use crate::member::Member;
 use crate::secure::envelope::{EnvelopeView, HEADER_LEN};
 use crate::secure::{SecureConfig, SecureNode};
+use adversary::{Adversary, Attack};
 pub use record::{Life, Log, MsgId};
 use rng::{CryptoStream, Rng};
 
@@ -43,6 +46,8 @@ pub struct SimConfig {
     pub jitter: Duration,
     /// Run the secure layer on every node (sealed wire, group keys).
     pub secure: Option<SecureConfig>,
+    /// Give every engine the nodelist (as udpu and knet configurations have one).
+    pub nodelist: bool,
 }
 
 impl SimConfig {
@@ -56,6 +61,7 @@ impl SimConfig {
             base_delay: Duration::from_micros(100),
             jitter: Duration::from_micros(1000),
             secure: None,
+            nodelist: true,
         }
     }
 }
@@ -103,6 +109,9 @@ pub struct Sim {
     /// Datagrams after which the run stops as a storm (`overloaded` turns true).
     pub datagram_budget: u64,
     overloaded: bool,
+    adversary: Adversary,
+    /// Refusals of engines that have stopped (crashed or left), by reason.
+    refused_gone: Refusals,
 }
 
 impl Sim {
@@ -126,6 +135,8 @@ impl Sim {
             datagrams: 0,
             datagram_budget: 20_000_000,
             overloaded: false,
+            adversary: Adversary::default(),
+            refused_gone: Refusals::default(),
             cfg,
         };
         for i in 0..n {
@@ -152,18 +163,36 @@ impl Sim {
         let gen = self.cfg.generation;
         let mut c = match gen {
             Generation::G3 => Config::new(gen, nodeid),
-            _ => {
-                // 192.0.2.200 down to .1 for the first 200 nodes, then 198.51.100.255 down
-                // (so addresses stay unique up to MAX_NODES).
-                let ip = match u8::try_from(i) {
-                    Ok(k) if k < 200 => Ipv4Addr::new(192, 0, 2, 200 - k),
-                    _ => Ipv4Addr::new(198, 51, 100, 255u8.saturating_sub((i - 200) as u8)),
-                };
-                Config::with_address(gen, TotemIpAddress::v4(nodeid, ip))
-            }
+            // 192.0.2.200 down to .1 for the first 200 nodes, then 198.51.100.255 down (so
+            // addresses stay unique up to MAX_NODES).
+            _ => match self.peer(i).address {
+                Some(a) => Config::with_address(gen, a),
+                None => Config::new(gen, nodeid),
+            },
         };
         c.token = self.cfg.token;
+        if self.cfg.nodelist {
+            c.nodelist = (0..self.nodes.len().max(self.cfg.nodes))
+                .map(|k| self.peer(k))
+                .collect();
+        }
         c
+    }
+
+    /// Node `k`'s nodelist entry (the addresses `engine_config` assigns).
+    fn peer(&self, k: usize) -> crate::config::Peer {
+        let nodeid = k as u32 + 1;
+        let address = match self.cfg.generation {
+            Generation::G3 => None,
+            _ => {
+                let ip = match u8::try_from(k) {
+                    Ok(x) if x < 200 => Ipv4Addr::new(192, 0, 2, 200 - x),
+                    _ => Ipv4Addr::new(198, 51, 100, 255u8.saturating_sub((k - 200) as u8)),
+                };
+                Some(TotemIpAddress::v4(nodeid, ip))
+            }
+        };
+        crate::config::Peer { nodeid, address }
     }
 
     fn start(&mut self, i: usize) {
@@ -265,6 +294,7 @@ impl Sim {
         if let Some(node) = self.nodes.get_mut(i) {
             if let Some(e) = node.engine.take() {
                 node.stored_ring_seq = e.stored_ring_seq();
+                self.refused_gone.add(&e.stats().refused);
                 self.log.lives[node.life].ended = Some(now);
             }
             if let Some(s) = node.secure.take() {
@@ -397,8 +427,9 @@ impl Sim {
     }
 
     /// Records what a datagram carries for the receiving life (message ids, also inside
-    /// encapsulated recovery copies); reports bytes `totem_wire` cannot parse.
-    fn note_received(&mut self, life: usize, bytes: &[u8], who: u32) {
+    /// encapsulated recovery copies); reports bytes `totem_wire` cannot parse when `strict`
+    /// (what an engine sends; received bytes may be the attacker's garbage).
+    fn note_received(&mut self, life: usize, bytes: &[u8], who: u32, strict: bool) {
         let gen = self.cfg.generation;
         match SrpMessage::parse(bytes, gen) {
             Ok(d) => {
@@ -422,7 +453,8 @@ impl Sim {
                     }
                 }
             }
-            Err(e) => self.log.unparseable.push(format!("node {who}: {e}")),
+            Err(e) if strict => self.log.unparseable.push(format!("node {who}: {e}")),
+            Err(_) => {}
         }
     }
 
@@ -440,7 +472,7 @@ impl Sim {
                 self.datagrams += 1;
                 let life = self.nodes[i].life;
                 let who = self.nodes[i].nodeid;
-                self.note_received(life, &t.bytes, who);
+                self.note_received(life, &t.bytes, who, true);
                 let bytes = match self.nodes[i].secure.as_mut() {
                     Some(s) => match s.seal(&t.bytes) {
                         Ok(b) => {
@@ -457,6 +489,7 @@ impl Sim {
                     },
                     None => t.bytes,
                 };
+                self.adversary.observe(&mut self.rng, i, &bytes);
                 match t.dest {
                     Dest::All => {
                         for j in 0..self.nodes.len() {
@@ -622,7 +655,7 @@ impl Sim {
                     None => Some(p.bytes),
                 };
                 if let Some(plain) = plain {
-                    self.note_received(life, &plain, who);
+                    self.note_received(life, &plain, who, false);
                     let node = &mut self.nodes[to];
                     if let Some(e) = node.engine.as_mut() {
                         e.handle_datagram(now, &plain);
@@ -651,6 +684,110 @@ impl Sim {
         if self.now < end {
             self.now = end;
         }
+    }
+
+    /// Puts `bytes` on the wire to every node but `from`, as if `from` sent it (an attacker
+    /// on the network: partitions and loss do not stop it).
+    pub fn inject(&mut self, from: usize, bytes: &[u8]) {
+        self.adversary.sent += 1;
+        for to in 0..self.nodes.len() {
+            if to == from {
+                continue;
+            }
+            let jitter = self.rng.below(self.cfg.jitter.as_micros() as u64 + 1);
+            let at = self.now + self.cfg.base_delay + Duration::from_micros(jitter);
+            self.order += 1;
+            self.wire.push(Reverse(InFlight {
+                at,
+                order: self.order,
+                to,
+                from,
+                bytes: bytes.to_vec(),
+            }));
+        }
+    }
+
+    /// The identity node `i` has on the wire.
+    fn member(&self, i: usize) -> Member {
+        let c = self.engine_config(i);
+        Member::own(self.cfg.generation, c.nodeid, c.address)
+    }
+
+    /// Carries out one attack (see [`adversary`]).
+    pub fn attack(&mut self, a: &Attack) {
+        let gen = self.cfg.generation;
+        let n = self.nodes.len();
+        let all: Vec<Member> = (0..n).map(|i| self.member(i)).collect();
+        let rings: Vec<totem_wire::RingId> = self
+            .live()
+            .into_iter()
+            .filter_map(|i| self.engine(i).map(Engine::ring_id))
+            .collect();
+        match a {
+            Attack::RingSeqJoin { from, ring_seq } => {
+                let from = (*from).min(n - 1);
+                let b = adversary::ring_seq_join(gen, all[from], &all, *ring_seq);
+                self.inject(from, &b);
+            }
+            Attack::Token { from } => {
+                let from = (*from).min(n - 1);
+                let ring = self
+                    .engine(from)
+                    .map(Engine::ring_id)
+                    .or_else(|| rings.first().copied());
+                if let Some(ring) = ring {
+                    let b = adversary::absurd_token(&mut self.rng, gen, all[from].nodeid(), ring);
+                    self.inject(from, &b);
+                }
+            }
+            Attack::CommitToken { from } => {
+                let from = (*from).min(n - 1);
+                let b = adversary::bogus_commit_token(&mut self.rng, gen, all[from], &all);
+                self.inject(from, &b);
+            }
+            Attack::MergeDetect { from } => {
+                let from = (*from).min(n - 1);
+                let b = adversary::bogus_merge_detect(&mut self.rng, gen, all[from]);
+                self.inject(from, &b);
+            }
+            Attack::Mutate { count } => {
+                for _ in 0..*count {
+                    let Some((from, orig)) = self.adversary.pick(&mut self.rng) else {
+                        return;
+                    };
+                    let b = adversary::mutate(&mut self.rng, &orig);
+                    if self.cfg.secure.is_none() && adversary::is_live_mcast(&b, gen, &rings) {
+                        self.adversary.withheld += 1;
+                        continue;
+                    }
+                    self.inject(from, &b);
+                }
+            }
+            Attack::Replay { count } => {
+                for _ in 0..*count {
+                    let Some((from, orig)) = self.adversary.pick(&mut self.rng) else {
+                        return;
+                    };
+                    self.inject(from, &orig);
+                }
+            }
+        }
+    }
+
+    /// Datagrams the attacker injected, and mutations it withheld (plausible live mcasts).
+    pub fn attacker_counts(&self) -> (u64, u64) {
+        (self.adversary.sent, self.adversary.withheld)
+    }
+
+    /// Refusals by reason over every engine of the run (stopped ones included).
+    pub fn refusals(&self) -> Refusals {
+        let mut r = self.refused_gone.clone();
+        for n in &self.nodes {
+            if let Some(e) = &n.engine {
+                r.add(&e.stats().refused);
+            }
+        }
+        r
     }
 
     /// Whether the run exceeded its datagram budget (a message storm) and was cut short.

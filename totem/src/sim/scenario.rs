@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use totem_wire::Generation;
 
+use super::adversary::Attack;
 use super::evs_check::{self, Ending};
 use super::rng::Rng;
 use super::{Sim, SimConfig};
@@ -31,6 +32,8 @@ pub enum Action {
     Slow(usize, Duration),
     /// Heal the network (partitions, loss, duplication, slowness).
     Heal,
+    /// The attacker sends something (see [`super::adversary`]).
+    Attack(Attack),
 }
 
 /// A reproducible run: the seed decides the actions, and the simulator's network.
@@ -60,6 +63,10 @@ pub struct Outcome {
     pub lives: usize,
     /// Secure-layer totals (secure runs only).
     pub secure: Option<super::secure_check::SecureSummary>,
+    /// Messages the engines refused, by reason.
+    pub refusals: crate::engine::Refusals,
+    /// Datagrams the attacker injected.
+    pub attacked: u64,
 }
 
 fn ms(x: u64) -> Duration {
@@ -151,6 +158,66 @@ impl Scenario {
             actions,
             secure: None,
         }
+    }
+
+    /// [`Scenario::generate`] plus an attacker during the workload: the ring-seq join, the
+    /// absurd token, bogus commit tokens and merge detects, and floods of mutated and
+    /// replayed datagrams (2,000 a second for up to 3 s), all from members' addresses. The
+    /// attacker stops when the workload ends; the usual heal and convergence bound follow.
+    pub fn generate_hostile(seed: u64, nodes: usize, generation: Option<Generation>) -> Self {
+        let mut sc = Scenario::generate(seed, nodes, generation);
+        let mut r = Rng::new(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x0BAD);
+        let w = sc.workload.as_millis() as u64;
+        let n = sc.nodes as u64;
+        for _ in 0..r.range(2, 8) {
+            let at = r.range(500, w.saturating_sub(200).max(501));
+            let from = r.below(n) as usize;
+            match r.below(6) {
+                0 => {
+                    let ring_seq = if r.chance(0.5) {
+                        u64::MAX - 4
+                    } else {
+                        r.next_u64()
+                    };
+                    sc.actions.push((
+                        ms(at),
+                        Action::Attack(Attack::RingSeqJoin { from, ring_seq }),
+                    ));
+                }
+                1 => sc
+                    .actions
+                    .push((ms(at), Action::Attack(Attack::Token { from }))),
+                2 => {
+                    for k in 0..r.range(1, 20) {
+                        sc.actions
+                            .push((ms(at + k * 7), Action::Attack(Attack::CommitToken { from })));
+                    }
+                }
+                3 => {
+                    for k in 0..r.range(1, 20) {
+                        sc.actions
+                            .push((ms(at + k * 7), Action::Attack(Attack::MergeDetect { from })));
+                    }
+                }
+                4 => {
+                    let burst = r.range(100, 3_000);
+                    for k in 0..burst / 10 {
+                        sc.actions
+                            .push((ms(at + k * 5), Action::Attack(Attack::Mutate { count: 10 })));
+                    }
+                }
+                _ => {
+                    let burst = r.range(100, 3_000);
+                    for k in 0..burst / 10 {
+                        sc.actions
+                            .push((ms(at + k * 5), Action::Attack(Attack::Replay { count: 10 })));
+                    }
+                }
+            }
+        }
+        sc.actions.retain(|(t, _)| *t < sc.workload);
+        sc.actions.sort_by_key(|(t, _)| *t);
+        sc
     }
 
     /// Runs the scenario: workload and faults, heal (every node restarted), wait for one
@@ -249,6 +316,8 @@ impl Scenario {
             })
             .sum();
         Outcome {
+            refusals: sim.refusals(),
+            attacked: sim.attacker_counts().0,
             regular_configs,
             secure,
             lives: sim.log.lives.len(),
@@ -282,5 +351,6 @@ pub fn apply(sim: &mut Sim, a: &Action) {
         Action::Pause(n, d) => sim.pause(*n, *d),
         Action::Slow(n, d) => sim.set_slow(*n, *d),
         Action::Heal => sim.heal(),
+        Action::Attack(a) => sim.attack(a),
     }
 }
