@@ -232,7 +232,9 @@ impl Engine {
         }
         list.iter().any(|p| match (self.gen, p.address) {
             (totem_wire::Generation::G3, _) | (_, None) => p.nodeid == m.nodeid(),
-            (gen, Some(a)) => Member::own(gen, p.nodeid, Some(a)) == *m,
+            // The address names the member; its nodeid must be the listed one too (tokens
+            // go to nodeids).
+            (gen, Some(a)) => p.nodeid == m.nodeid() && Member::own(gen, p.nodeid, Some(a)) == *m,
         })
     }
 
@@ -270,10 +272,14 @@ impl Engine {
         if !self.ring_seq_plausible(j.ring_seq, 0) {
             return Err(Refusal::RingSeqJump);
         }
-        let named = std::iter::once(&j.system_from)
-            .chain(&j.proc_list)
-            .chain(&j.failed_list);
-        for a in named {
+        // A leave (header nodeid 0) zeroes the nodeid of system_from in G1/G2; the leaver
+        // is in its failed list, judged below.
+        let from = Member::from_wire(j.system_from);
+        let leave = j.header.nodeid == LEAVE_DUMMY_NODEID && from.nodeid() == LEAVE_DUMMY_NODEID;
+        if !leave && !self.in_nodelist(&from) {
+            return Err(Refusal::NotInNodelist);
+        }
+        for a in j.proc_list.iter().chain(&j.failed_list) {
             if !self.in_nodelist(&Member::from_wire(*a)) {
                 return Err(Refusal::NotInNodelist);
             }
@@ -500,6 +506,10 @@ impl Engine {
             }
             State::Commit => {
                 if c.ring_id == self.ring_id && c.memb_index as usize == members.len() {
+                    if !self.commit_token_unchanged(&c) {
+                        self.refuse(Refusal::CommitTokenChanged);
+                        return;
+                    }
                     self.recovery_enter(c);
                 }
             }
@@ -513,6 +523,29 @@ impl Engine {
             }
             State::Operational | State::Left => {}
         }
+    }
+
+    /// Whether the full commit token agrees with the one we passed on in the first
+    /// rotation: the same members, and our entry and those before it unchanged (later
+    /// members may only clear received_flg). A different one is forged or corrupted; the
+    /// transitional configuration every member computes from it must be the same.
+    fn commit_token_unchanged(&self, c: &CommitToken) -> bool {
+        let Some(sent) = &self.commit_sent else {
+            return false;
+        };
+        if c.addr != sent.addr || c.memb_list.len() != sent.memb_list.len() {
+            return false;
+        }
+        let filled = (sent.memb_index as usize).min(sent.memb_list.len());
+        c.memb_list[..filled]
+            .iter()
+            .zip(&sent.memb_list[..filled])
+            .all(|(got, ours)| {
+                got.ring_id == ours.ring_id
+                    && got.aru == ours.aru
+                    && got.high_delivered == ours.high_delivered
+                    && got.received_flg <= ours.received_flg
+            })
     }
 
     /// Fills our entry of the commit token, adopts its ring and passes it on.
@@ -572,6 +605,7 @@ impl Engine {
         self.my_trc = 0;
         self.my_pbl = 0;
         self.my_cbl = 0;
+        self.commit_sent = Some(ct.clone());
         self.commit_token_send(ct);
     }
 

@@ -194,6 +194,8 @@ pub struct Engine {
     token_ring_id_seq: u64,
     stored_ring_seq: u64,
     commit_token: Option<CommitToken>,
+    /// The commit token as this node passed it on in the first rotation.
+    commit_sent: Option<CommitToken>,
     token_target: u32,
     failed_to_recv: bool,
     originated_orf_token: bool,
@@ -271,6 +273,7 @@ impl Engine {
             token_ring_id_seq: config.ring_seq_start,
             stored_ring_seq: config.ring_seq_start,
             commit_token: None,
+            commit_sent: None,
             token_target: config.nodeid,
             failed_to_recv: false,
             originated_orf_token: false,

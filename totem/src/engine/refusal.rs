@@ -19,6 +19,8 @@ pub enum Refusal {
     NotInNodelist,
     /// A commit token whose lists disagree (lengths, index, duplicate members).
     CommitTokenShape,
+    /// A full commit token (second rotation) that differs from the one this node passed on.
+    CommitTokenChanged,
     /// A token or commit token that does not come from the member before us in ring order.
     NotFromPredecessor,
     /// A token whose token_seq jumps further than one hop per member since our last one.
@@ -44,11 +46,12 @@ pub enum Refusal {
 
 impl Refusal {
     /// Every reason, in the order status lists them.
-    pub const ALL: [Refusal; 14] = [
+    pub const ALL: [Refusal; 15] = [
         Refusal::EmptyJoin,
         Refusal::RingSeqJump,
         Refusal::NotInNodelist,
         Refusal::CommitTokenShape,
+        Refusal::CommitTokenChanged,
         Refusal::NotFromPredecessor,
         Refusal::TokenSeqJump,
         Refusal::TokenSeqBehind,
@@ -68,6 +71,7 @@ impl Refusal {
             Refusal::RingSeqJump => "ring_seq_jump",
             Refusal::NotInNodelist => "not_in_nodelist",
             Refusal::CommitTokenShape => "commit_token_shape",
+            Refusal::CommitTokenChanged => "commit_token_changed",
             Refusal::NotFromPredecessor => "not_from_predecessor",
             Refusal::TokenSeqJump => "token_seq_jump",
             Refusal::TokenSeqBehind => "token_seq_behind",
