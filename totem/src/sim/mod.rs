@@ -85,6 +85,8 @@ struct InFlight {
     to: usize,
     from: usize,
     bytes: Vec<u8>,
+    /// Put on the wire by the attacker.
+    forged: bool,
 }
 
 /// The simulated cluster.
@@ -422,6 +424,7 @@ impl Sim {
                 to,
                 from,
                 bytes: bytes.to_vec(),
+                forged: false,
             }));
         }
     }
@@ -650,7 +653,18 @@ impl Sim {
                 let life = self.nodes[to].life;
                 let who = self.nodes[to].nodeid;
                 let now = self.now;
+                let forged = p.forged;
                 let plain = match self.nodes[to].secure.as_mut() {
+                    Some(s) if forged => {
+                        let before = s.stats();
+                        let plain = s.open(&p.bytes);
+                        let after = s.stats();
+                        let sec = &mut self.log.secure;
+                        sec.forged_auth_failed += after.auth_failed - before.auth_failed;
+                        sec.forged_switch_rejections +=
+                            after.switch_rejections - before.switch_rejections;
+                        plain
+                    }
                     Some(s) => s.open(&p.bytes),
                     None => Some(p.bytes),
                 };
@@ -703,6 +717,7 @@ impl Sim {
                 to,
                 from,
                 bytes: bytes.to_vec(),
+                forged: true,
             }));
         }
     }

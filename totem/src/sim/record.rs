@@ -67,4 +67,8 @@ pub struct SecureLog {
     pub sealed_on_wire: u64,
     /// Counters of each life, taken when it ends (or at the end of the run).
     pub stats: Vec<(usize, crate::secure::SecureStats)>,
+    /// Of the authentication failures and key-switch rejections in `stats`, those of the
+    /// attacker's datagrams (expected; the check counts only the rest).
+    pub forged_auth_failed: u64,
+    pub forged_switch_rejections: u64,
 }

@@ -103,17 +103,17 @@ pub fn check(log: &Log) -> (Vec<String>, SecureSummary) {
     for (_, s) in &sec.stats {
         add(&mut totals, s);
     }
-    if totals.switch_rejections > 0 {
+    let switch_rejections = totals
+        .switch_rejections
+        .saturating_sub(sec.forged_switch_rejections);
+    if switch_rejections > 0 {
         v.push(format!(
-            "{} packets of the receiver's current ring rejected at a key switch",
-            totals.switch_rejections
+            "{switch_rejections} packets of the receiver's current ring rejected at a key switch"
         ));
     }
-    if totals.auth_failed > 0 {
-        v.push(format!(
-            "{} packets failed authentication",
-            totals.auth_failed
-        ));
+    let auth_failed = totals.auth_failed.saturating_sub(sec.forged_auth_failed);
+    if auth_failed > 0 {
+        v.push(format!("{auth_failed} packets failed authentication"));
     }
     // Rekey latency per ring: ConfigStart → Activated(epoch 0), per life, max over lives.
     let mut start: BTreeMap<(usize, u32, u64), u64> = BTreeMap::new();
