@@ -31,6 +31,8 @@ pub enum Refusal {
     TokenSeqAhead,
     /// A token whose aru is above its seq, or whose aru_addr is not a member.
     TokenAru,
+    /// A token whose fcc (messages sent in the last rotation) exceeds the window.
+    TokenFcc,
     /// A token asking for retransmission of messages the ring never sent.
     TokenRtr,
     /// An mcast whose seq no token of this ring could have handed out yet.
@@ -46,7 +48,7 @@ pub enum Refusal {
 
 impl Refusal {
     /// Every reason, in the order status lists them.
-    pub const ALL: [Refusal; 15] = [
+    pub const ALL: [Refusal; 16] = [
         Refusal::EmptyJoin,
         Refusal::RingSeqJump,
         Refusal::NotInNodelist,
@@ -57,6 +59,7 @@ impl Refusal {
         Refusal::TokenSeqBehind,
         Refusal::TokenSeqAhead,
         Refusal::TokenAru,
+        Refusal::TokenFcc,
         Refusal::TokenRtr,
         Refusal::McastAhead,
         Refusal::StaleForeign,
@@ -77,6 +80,7 @@ impl Refusal {
             Refusal::TokenSeqBehind => "token_seq_behind",
             Refusal::TokenSeqAhead => "token_seq_ahead",
             Refusal::TokenAru => "token_aru",
+            Refusal::TokenFcc => "token_fcc",
             Refusal::TokenRtr => "token_rtr",
             Refusal::McastAhead => "mcast_ahead",
             Refusal::StaleForeign => "stale_foreign",

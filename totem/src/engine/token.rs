@@ -65,6 +65,7 @@ impl Engine {
             self.messages_free(token.aru);
         }
 
+        let last_seq_before = self.my_last_seq;
         // Idle-ring detection: merge detect and token hold.
         if token.seq == self.my_last_seq {
             self.timers
@@ -107,6 +108,12 @@ impl Engine {
         let last_aru = self.my_last_aru;
         self.my_last_aru = token.aru;
 
+        // A whole rotation without a new message and without retransmit requests sent
+        // nothing to count: fcc is 0 (heals an offset a corrupted token left in it, which
+        // every member would otherwise carry forward for good).
+        if token.seq == last_seq_before && token.rtr_list.is_empty() && self.my_trc == 0 {
+            token.fcc = 0;
+        }
         let mut allowed = self.fcc_calculate(&token);
         let retransmitted = self.orf_token_rtr(&mut token, &mut allowed);
         self.fcc_rtr_limit(&token, &mut allowed);
@@ -190,6 +197,11 @@ impl Engine {
         }
         if !sq_lte(token.aru, token.seq) {
             return Err(Refusal::TokenAru);
+        }
+        // fcc is the sum of every member's latest transmissions, each at most what the
+        // window left it: it never exceeds window_size on a correct ring.
+        if token.fcc > self.cfg.window_size {
+            return Err(Refusal::TokenFcc);
         }
         if token.aru_addr != 0 && !ring.iter().any(|m| m.nodeid() == token.aru_addr) {
             return Err(Refusal::TokenAru);
