@@ -67,6 +67,7 @@ pub struct Config {
 /// One nodelist entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Peer {
+    /// 0 when the list does not know it (G1/G2 interface members): matched by address.
     pub nodeid: u32,
     /// Ring-0 address (G1/G2 members are named by it).
     pub address: Option<TotemIpAddress>,

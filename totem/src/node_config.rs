@@ -943,6 +943,17 @@ pub fn map(root: &Section, ov: Overrides, is_local: &dyn Fn(IpAddr) -> bool) -> 
 
     engine.nodeid = nodeid;
     engine.nodelist_size = nodes.len();
+    // The engine refuses joins, commit tokens and merge detects naming anyone else.
+    engine.nodelist = nodes
+        .iter()
+        .map(|n| crate::config::Peer {
+            nodeid: n.nodeid,
+            address: (gen != Generation::G3).then(|| match n.addr {
+                IpAddr::V4(v4) => TotemIpAddress::v4(n.nodeid, v4),
+                IpAddr::V6(v6) => TotemIpAddress::v6(n.nodeid, v6),
+            }),
+        })
+        .collect();
     if gen != Generation::G3 {
         engine.address = Some(match bind_addr {
             IpAddr::V4(v4) => TotemIpAddress::v4(nodeid, v4),

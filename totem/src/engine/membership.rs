@@ -233,8 +233,11 @@ impl Engine {
         list.iter().any(|p| match (self.gen, p.address) {
             (totem_wire::Generation::G3, _) | (_, None) => p.nodeid == m.nodeid(),
             // The address names the member; its nodeid must be the listed one too (tokens
-            // go to nodeids).
-            (gen, Some(a)) => p.nodeid == m.nodeid() && Member::own(gen, p.nodeid, Some(a)) == *m,
+            // go to nodeids), unless the list does not know it (0: interface members).
+            (gen, Some(a)) => {
+                (p.nodeid == 0 || p.nodeid == m.nodeid())
+                    && Member::own(gen, p.nodeid, Some(a)) == *m
+            }
         })
     }
 

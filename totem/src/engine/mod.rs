@@ -244,6 +244,8 @@ pub struct Engine {
     ring_token_seq: u32,
     /// Consensus timeouts and commit/recovery token losses since the last OPERATIONAL.
     formation_attempts: u32,
+    /// Consecutive visits of a token whose fcc kept the window full on an idle ring.
+    fcc_stuck_visits: u32,
     timers: Timers,
     out: VecDeque<Transmit>,
     events: VecDeque<Event>,
@@ -310,6 +312,7 @@ impl Engine {
             last_token_at: None,
             ring_token_seq: SEQNO_START_MSG,
             formation_attempts: 0,
+            fcc_stuck_visits: 0,
             timers: Timers::default(),
             out: VecDeque::new(),
             events: VecDeque::new(),

@@ -31,7 +31,8 @@ pub enum Refusal {
     TokenSeqAhead,
     /// A token whose aru is above its seq, or whose aru_addr is not a member.
     TokenAru,
-    /// A token whose fcc (messages sent in the last rotation) exceeds the window.
+    /// Tokens whose fcc kept the flow-control window full on an idle ring for several
+    /// visits while messages waited: a corrupted fcc; the node re-forms the ring.
     TokenFcc,
     /// A token asking for retransmission of messages the ring never sent.
     TokenRtr,

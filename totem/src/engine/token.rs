@@ -14,6 +14,9 @@ use super::timers::Timer;
 use super::{Dest, Engine, State, Transmit, SEQNO_START_TOKEN};
 use crate::member::Member;
 
+/// Token visits with the window full and the ring idle before the fcc is taken as corrupt.
+const FCC_STUCK_VISITS: u32 = 5;
+
 impl Engine {
     pub(super) fn active_queue(&mut self) -> &mut SortQueue {
         if self.state == State::Recovery {
@@ -108,11 +111,26 @@ impl Engine {
         let last_aru = self.my_last_aru;
         self.my_last_aru = token.aru;
 
-        // A whole rotation without a new message and without retransmit requests sent
-        // nothing to count: fcc is 0 (heals an offset a corrupted token left in it, which
-        // every member would otherwise carry forward for good).
-        if token.seq == last_seq_before && token.rtr_list.is_empty() && self.my_trc == 0 {
-            token.fcc = 0;
+        // fcc counts what the ring sent in the last rotation; each member adds its own and
+        // takes back its previous share, so an offset a corrupted token leaves in it is
+        // carried forward for good. A window that stays full while nothing new is sent and
+        // nothing is asked for, with messages waiting here, is such an offset: re-form the
+        // ring (its first token starts at fcc 0).
+        let idle = token.seq == last_seq_before && token.rtr_list.is_empty();
+        if self.state == State::Operational
+            && idle
+            && token.fcc >= self.cfg.window_size
+            && !self.queues.new.is_empty()
+        {
+            self.fcc_stuck_visits += 1;
+        } else {
+            self.fcc_stuck_visits = 0;
+        }
+        if self.fcc_stuck_visits >= FCC_STUCK_VISITS {
+            self.fcc_stuck_visits = 0;
+            self.refuse(Refusal::TokenFcc);
+            self.gather_enter("flow control window stuck full");
+            return;
         }
         let mut allowed = self.fcc_calculate(&token);
         let retransmitted = self.orf_token_rtr(&mut token, &mut allowed);
@@ -198,11 +216,7 @@ impl Engine {
         if !sq_lte(token.aru, token.seq) {
             return Err(Refusal::TokenAru);
         }
-        // fcc is the sum of every member's latest transmissions, each at most what the
-        // window left it: it never exceeds window_size on a correct ring.
-        if token.fcc > self.cfg.window_size {
-            return Err(Refusal::TokenFcc);
-        }
+
         if token.aru_addr != 0 && !ring.iter().any(|m| m.nodeid() == token.aru_addr) {
             return Err(Refusal::TokenAru);
         }

@@ -5,6 +5,7 @@
 //! checked by [`evs_check`].
 
 pub mod adversary;
+pub mod engine_fuzz;
 pub mod evs_check;
 pub mod record;
 pub mod rng;
