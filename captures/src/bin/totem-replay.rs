@@ -61,6 +61,28 @@ enum Command {
         #[arg(long, value_parser = parse_knet_crypto)]
         knet_crypto: Option<KnetCryptoConfig>,
     },
+    /// Membership timeline, token rotation, retransmits, flow control and EVS checks of one
+    /// capture, with a verdict (exit 1 when a check fails).
+    Check {
+        /// Capture file (pcap or pcapng).
+        file: PathBuf,
+        /// corosync authkey file (default: the sibling `<prefix>.authkey`).
+        #[arg(long)]
+        key: Option<PathBuf>,
+        /// knet crypto settings MODEL:CIPHER:HASH (default: the sibling `<prefix>.conf`).
+        #[arg(long, value_parser = parse_knet_crypto)]
+        knet_crypto: Option<KnetCryptoConfig>,
+        /// The report as one JSON object.
+        #[arg(long)]
+        json: bool,
+        /// Also draw membership and token rotation as an SVG file.
+        #[arg(long, value_name = "OUT")]
+        svg: Option<PathBuf>,
+        /// Shortest gap in token circulation counted as a token loss, in ms (default: half
+        /// the token timeout from the sibling corosync.conf, else corosync's default).
+        #[arg(long, value_name = "MS")]
+        token_gap: Option<u64>,
+    },
 }
 
 fn parse_knet_crypto(s: &str) -> Result<KnetCryptoConfig, String> {
@@ -160,6 +182,44 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             }
             println!("{}", total.summary_line());
             Ok(total.passed())
+        }
+        Command::Check {
+            file,
+            key,
+            knet_crypto,
+            json,
+            svg,
+            token_gap,
+        } => {
+            let keys = keys(&file, &key, knet_crypto)?;
+            let t = totem_captures::suite::analyse(&file, &keys, &filter, token_gap)?;
+            if json {
+                println!("{}", t.json());
+            } else {
+                print!("{}", t.text());
+            }
+            if let Some(out) = svg {
+                let title = file
+                    .file_name()
+                    .map(|f| f.to_string_lossy().to_string())
+                    .unwrap_or_default();
+                std::fs::write(&out, totem_captures::svg::render(&t, &title))
+                    .with_context(|| format!("writing {}", out.display()))?;
+            }
+            if !t.passed() {
+                let failed: Vec<&str> = t
+                    .checks
+                    .iter()
+                    .filter(|c| !c.passed)
+                    .map(|c| c.name)
+                    .collect();
+                eprintln!(
+                    "totem-replay: {}: checks failed: {}",
+                    file.display(),
+                    failed.join(", ")
+                );
+            }
+            Ok(t.passed())
         }
     }
 }
