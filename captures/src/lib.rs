@@ -3,6 +3,7 @@
 #![warn(missing_docs)]
 
 pub mod capture_config;
+pub mod differential;
 pub mod dump;
 mod error;
 mod extract;
