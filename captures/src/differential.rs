@@ -184,19 +184,48 @@ pub enum ReplayError {
     Config(#[from] ConfigError),
 }
 
-/// N's ring-0 Totem address as the capture shows it (G1/G2).
+/// N's ring-0 Totem address as the capture shows it (G1/G2): from a message naming it, else
+/// built from the IP N sends from that is nearest another node's ring-0 address (padding
+/// copied from that address).
 pub fn node_address(story: &Story, node: u32) -> Option<TotemIpAddress> {
-    let from = |a: &SrpAddr| match a {
-        SrpAddr::Addrs { addrs, .. } if addrs[0].nodeid == node => Some(addrs[0]),
-        _ => None,
+    let named = |want: Option<u32>| {
+        let from = move |a: &SrpAddr| match a {
+            SrpAddr::Addrs { addrs, .. } if want.is_none_or(|n| addrs[0].nodeid == n) => {
+                Some(addrs[0])
+            }
+            _ => None,
+        };
+        story.msgs.iter().find_map(move |m| match &m.message {
+            SrpMessage::MembJoin(j) => from(&j.system_from),
+            SrpMessage::Mcast(x) => from(&x.system_from),
+            SrpMessage::MergeDetect(x) => from(&x.system_from),
+            SrpMessage::CommitToken(c) => c.addr.iter().find_map(from),
+            _ => None,
+        })
     };
-    story.msgs.iter().find_map(|m| match &m.message {
-        SrpMessage::MembJoin(j) => from(&j.system_from),
-        SrpMessage::Mcast(x) => from(&x.system_from),
-        SrpMessage::MergeDetect(x) => from(&x.system_from),
-        SrpMessage::CommitToken(c) => c.addr.iter().find_map(from),
-        _ => None,
-    })
+    if let Some(a) = named(Some(node)) {
+        return Some(a);
+    }
+    let other = named(None)?;
+    let other_ip = other.ip()?;
+    let common = |ip: &IpAddr| match (ip, other_ip) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => (u32::from(*a) ^ u32::from(b)).leading_zeros(),
+        (IpAddr::V6(a), IpAddr::V6(b)) => (u128::from(*a) ^ u128::from(b)).leading_zeros(),
+        _ => 0,
+    };
+    let ip = story
+        .addresses()
+        .get(&node)?
+        .iter()
+        .max_by_key(|ip| common(ip))
+        .copied()?;
+    let mut a = other;
+    a.nodeid = node;
+    match ip {
+        IpAddr::V4(v4) => a.addr[..4].copy_from_slice(&v4.octets()),
+        IpAddr::V6(v6) => a.addr = v6.octets(),
+    }
+    Some(a)
 }
 
 /// The engine configuration of `node` for the capture `file` (see [`crate::capture_config`]).
@@ -262,9 +291,40 @@ pub fn replay_with<S: Subject>(
         .msgs
         .iter()
         .position(|m| matches!(m.message, SrpMessage::MembJoin(_)) && m.sender() == node);
-    let seed_ring = story.msgs[..first_join.unwrap_or(story.msgs.len())]
+    // The seed: a ring N sent tokens or merge detects in before its first join, or the
+    // singleton its first join and the next commit token show it was operational in.
+    let before = &story.msgs[..first_join.unwrap_or(story.msgs.len())];
+    let seed_ring = before
         .iter()
-        .find_map(|m| tokens_of_node(m).map(|r| (r, m.frame)));
+        .find_map(|m| tokens_of_node(m).map(|r| (r, m.frame)))
+        .or_else(|| {
+            before.iter().find_map(|m| match &m.message {
+                SrpMessage::MergeDetect(d) if d.system_from.nodeid() == node => {
+                    Some((d.ring_id, m.frame))
+                }
+                _ => None,
+            })
+        })
+        .or_else(|| {
+            let i = first_join?;
+            let SrpMessage::MembJoin(j) = &story.msgs[i].message else {
+                return None;
+            };
+            story.msgs[i..].iter().find_map(|m| match &m.message {
+                SrpMessage::CommitToken(c) => c
+                    .addr
+                    .iter()
+                    .zip(&c.memb_list)
+                    .find(|(a, e)| {
+                        a.nodeid() == node
+                            && e.ring_id.rep_nodeid() == node
+                            && e.ring_id.seq == j.ring_seq
+                            && e.aru > 0
+                    })
+                    .map(|(_, e)| (e.ring_id, story.msgs[i].frame)),
+                _ => None,
+            })
+        });
     let seed = seed_ring.map(|(ring, frame)| Decision {
         ring,
         members: members.get(&ring).cloned().unwrap_or_else(|| {
@@ -278,6 +338,9 @@ pub fn replay_with<S: Subject>(
                 .collect();
             s.sort_unstable();
             s.dedup();
+            if s.is_empty() {
+                s.push(node); // a singleton: its token never leaves the node
+            }
             s
         }),
         frame,
