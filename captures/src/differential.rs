@@ -230,7 +230,7 @@ pub fn node_address(story: &Story, node: u32) -> Option<TotemIpAddress> {
 
 /// The engine configuration of `node` for the capture `file` (see [`crate::capture_config`]).
 pub fn config_for(file: Option<&Path>, story: &Story, node: u32) -> Result<Config, ReplayError> {
-    let gen = story.generation();
+    let gen = story.generation_of(node);
     let address = match gen {
         Generation::G3 => None,
         _ => Some(node_address(story, node).ok_or(ReplayError::NoAddress(node))?),
@@ -424,6 +424,7 @@ pub fn replay_with<S: Subject>(
         }
     }
     let t0 = after[0].time;
+    let gen_of_node = cfg.generation;
     let (mut subject, base) = match &seed {
         Some(seed) => {
             let (engine, at) = bootstrap(story, seed, &cfg)?;
@@ -447,7 +448,7 @@ pub fn replay_with<S: Subject>(
     let at = |t: Duration| base + t.saturating_sub(t0);
     let mut ours: Vec<Decision> = Vec::new();
     let mut ours_commit: HashMap<RingId, Decision> = HashMap::new();
-    let gen = story.generation();
+    let gen = gen_of_node;
     let mut drain = |s: &mut S, frame: u64| {
         while let Some(t) = s.transmit() {
             if let Ok(d) = SrpMessage::parse(&t.bytes, gen) {
@@ -587,7 +588,7 @@ fn bootstrap(
     seed: &Decision,
     cfg: &Config,
 ) -> Result<(Engine, Instant), ReplayError> {
-    let gen = story.generation();
+    let gen = cfg.generation;
     let node = cfg.nodeid;
     let mut start_seq = seed.ring.seq.saturating_sub(8);
     let mut last = None;

@@ -117,6 +117,18 @@ impl Story {
             .unwrap_or(Generation::G3)
     }
 
+    /// The generation `node` speaks (of most of its messages); the capture's otherwise.
+    pub fn generation_of(&self, node: u32) -> Generation {
+        let mut n: BTreeMap<Generation, usize> = BTreeMap::new();
+        for m in self.msgs.iter().filter(|m| m.sender() == node) {
+            *n.entry(m.generation).or_default() += 1;
+        }
+        n.into_iter()
+            .max_by_key(|(_, c)| *c)
+            .map(|(g, _)| g)
+            .unwrap_or_else(|| self.generation())
+    }
+
     /// Every node id that sent something.
     pub fn nodes(&self) -> BTreeSet<u32> {
         self.msgs

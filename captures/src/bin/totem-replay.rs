@@ -98,6 +98,15 @@ enum Command {
         #[arg(long, value_parser = parse_knet_crypto)]
         knet_crypto: Option<KnetCryptoConfig>,
     },
+    /// Regression suite: every capture in DIR with a `<capture>.expect` file is checked
+    /// against it; one line per capture, then `N passed, N failed` (exit 1 on a failure).
+    Test {
+        /// Folder of captures and expectation files.
+        dir: PathBuf,
+        /// Also write a JUnit XML report.
+        #[arg(long, value_name = "OUT")]
+        junit: Option<PathBuf>,
+    },
 }
 
 fn parse_knet_crypto(s: &str) -> Result<KnetCryptoConfig, String> {
@@ -268,6 +277,30 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             }
             println!("{}", r.summary_line());
             Ok(r.differ() == 0)
+        }
+        Command::Test { dir, junit } => {
+            use totem_captures::suite;
+            let cases = suite::cases(&dir).with_context(|| format!("reading {}", dir.display()))?;
+            if cases.is_empty() {
+                anyhow::bail!("{}: no capture with a .expect file", dir.display());
+            }
+            let mut results = Vec::new();
+            for c in &cases {
+                let r = suite::run_case(c, &filter);
+                if r.failures.is_empty() {
+                    println!("ok   {} ({:.2} s)", r.name, r.seconds);
+                } else {
+                    println!("FAIL {}: {}", r.name, r.failures.join("; "));
+                }
+                results.push(r);
+            }
+            let failed = results.iter().filter(|r| !r.failures.is_empty()).count();
+            println!("{} passed, {} failed", results.len() - failed, failed);
+            if let Some(out) = junit {
+                std::fs::write(&out, suite::junit(&dir.display().to_string(), &results))
+                    .with_context(|| format!("writing {}", out.display()))?;
+            }
+            Ok(failed == 0)
         }
     }
 }
