@@ -150,7 +150,7 @@ impl Expect {
                     .to_string(),
                 k => {
                     let n: usize = k["ring.".len()..].parse().unwrap_or(0);
-                    let (want_id, want_members) = want.split_once(':').unwrap_or(("*", want));
+                    let (want_id, want_members) = want.rsplit_once(':').unwrap_or(("*", want));
                     let want_members: Vec<String> = want_members
                         .split(',')
                         .map(|s| s.trim().to_string())

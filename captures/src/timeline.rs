@@ -11,8 +11,9 @@
 //!   of that member formed, to the ring's first ORF token.
 //! * Token rotation: per ring, the time between successive ORF tokens sent by the same node
 //!   (each distinct token_seq counted once, so retransmitted or duplicated tokens do not count).
-//! * Token loss: a gap of at least `token_gap` between successive tokens of a ring, or between
-//!   its last token and the next join from one of its members.
+//! * Token loss: a gap of at least `token_gap` between a ring's last token and the next join
+//!   from one of its members (the members gave up on the token and gathered). The same gap
+//!   between two tokens of one ring is a *stall* (the token came back; no new membership).
 //! * Merge: a ring whose commit token names two or more old rings that were operational in the
 //!   capture (they sent tokens or merge detects). Partition: two rings with disjoint members
 //!   whose token spans overlap.
@@ -121,6 +122,14 @@ pub enum Happening {
     },
     /// Tokens stopped for `gap` seconds.
     TokenLoss {
+        /// Ring index.
+        ring: usize,
+        /// Length of the gap.
+        gap: f64,
+    },
+    /// Tokens stopped for `gap` seconds and then went on in the same ring (a retransmitted
+    /// or held token, not a loss: no new membership followed).
+    TokenStall {
         /// Ring index.
         ring: usize,
         /// Length of the gap.
@@ -304,7 +313,7 @@ impl Timeline {
                             events.push(Event {
                                 at: *prev,
                                 frame: r.last_frame,
-                                what: Happening::TokenLoss {
+                                what: Happening::TokenStall {
                                     ring: i,
                                     gap: at - prev,
                                 },
@@ -825,6 +834,7 @@ impl Happening {
             Happening::MergeDetect { .. } => "merge_detect",
             Happening::Formed { .. } => "formed",
             Happening::TokenLoss { .. } => "token_loss",
+            Happening::TokenStall { .. } => "token_stall",
             Happening::Partition { .. } | Happening::PartitionSeen { .. } => "partition",
             Happening::Merge { .. } => "merge",
         }
@@ -865,6 +875,13 @@ impl Happening {
                     format!(" lost {lost:?}")
                 }
             ),
+            Happening::TokenStall { ring, gap } => {
+                format!(
+                    "token stall on ring {}: no token for {:.3} s, then the ring went on",
+                    rid(*ring),
+                    gap
+                )
+            }
             Happening::TokenLoss { ring, gap } => {
                 format!(
                     "token loss on ring {}: no token for {:.3} s",
