@@ -14,6 +14,7 @@ pub mod link;
 mod malformed;
 mod pcap_source;
 mod reassembly;
+pub mod send;
 pub mod story;
 pub mod suite;
 pub mod svg;

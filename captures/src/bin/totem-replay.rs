@@ -107,6 +107,22 @@ enum Command {
         #[arg(long, value_name = "OUT")]
         junit: Option<PathBuf>,
     },
+    /// Put a capture's datagrams back on the wire (UDP), addresses rewritten, with the
+    /// capture's timing scaled by --speed (0: back to back). Ends `sent=N bytes=B skipped=S`.
+    Send {
+        /// Capture file (pcap or pcapng).
+        file: PathBuf,
+        /// Address rewrite OLD=NEW (IP or IP:PORT each side, repeatable). Datagrams whose
+        /// destination no map covers are skipped; a mapped source is bound to its NEW address.
+        #[arg(long = "map", value_name = "OLD=NEW", required = true)]
+        maps: Vec<totem_captures::send::Map>,
+        /// Time scale: 2 plays twice as fast, 0 sends back to back.
+        #[arg(long, default_value_t = 1.0)]
+        speed: f64,
+        /// Allow destinations outside loopback (127.0.0.0/8, ::1).
+        #[arg(long)]
+        allow_remote: bool,
+    },
 }
 
 fn parse_knet_crypto(s: &str) -> Result<KnetCryptoConfig, String> {
@@ -277,6 +293,25 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             }
             println!("{}", r.summary_line());
             Ok(r.differ() == 0)
+        }
+        Command::Send {
+            file,
+            maps,
+            speed,
+            allow_remote,
+        } => {
+            if !(speed >= 0.0 && speed.is_finite()) {
+                anyhow::bail!("--speed {speed}: must be a finite number >= 0");
+            }
+            let (datagrams, _) =
+                read_udp(&file, &filter).with_context(|| format!("reading {}", file.display()))?;
+            let (plan, skipped) = totem_captures::send::plan(&datagrams, &maps, allow_remote)?;
+            let sent = totem_captures::send::send(&plan, speed)?;
+            println!(
+                "sent={} bytes={} skipped={skipped}",
+                sent.datagrams, sent.bytes
+            );
+            Ok(true)
         }
         Command::Test { dir, junit } => {
             use totem_captures::suite;
