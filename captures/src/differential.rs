@@ -251,12 +251,28 @@ pub fn config_for(file: Option<&Path>, story: &Story, node: u32) -> Result<Confi
     Ok(cfg)
 }
 
+/// Members per ring: the last commit token's, else the senders of its tokens.
 fn ring_members(story: &Story) -> HashMap<RingId, Vec<u32>> {
     let mut m: HashMap<RingId, Vec<u32>> = HashMap::new();
     for x in &story.msgs {
         if let SrpMessage::CommitToken(c) = &x.message {
             m.insert(c.ring_id, c.addr.iter().map(|a| a.nodeid()).collect());
         }
+    }
+    let mut senders: HashMap<RingId, Vec<u32>> = HashMap::new();
+    for x in &story.msgs {
+        if let SrpMessage::OrfToken(t) = &x.message {
+            if !m.contains_key(&t.ring_id) {
+                let v = senders.entry(t.ring_id).or_default();
+                if !v.contains(&t.header.nodeid) {
+                    v.push(t.header.nodeid);
+                }
+            }
+        }
+    }
+    for (r, mut v) in senders {
+        v.sort_unstable();
+        m.insert(r, v);
     }
     m
 }

@@ -1021,11 +1021,15 @@ fn evs_checks(
             e.1 = e.1.min(*aru);
         }
         for (old, low_aru) in olds.values() {
-            let Some(high) = mcasts
+            // The old ring's highest seq: its mcasts and, if it ran in the capture, its tokens.
+            let high = mcasts
                 .get(old)
                 .and_then(|m| m.last_key_value().map(|(s, _)| *s))
-            else {
-                continue; // no message of the old ring on the wire
+                .into_iter()
+                .chain(by_id.get(old).map(|r| r.high_seq))
+                .max();
+            let Some(high) = high else {
+                continue; // nothing of the old ring on the wire
             };
             if high <= *low_aru {
                 continue;
