@@ -4,7 +4,8 @@
 //! A datagram is sent when its destination matches a map (`OLD` an address, or address and
 //! port); it goes to `NEW` (with the original port unless `NEW` names one). When its source
 //! matches a map too, it is sent from a socket bound to that `NEW` address (port 0 unless
-//! given), so a receiver sees the rewritten source; otherwise from an unbound socket.
+//! both sides of the map name a port), so a receiver sees the rewritten source; otherwise
+//! from an unbound socket.
 //! Datagrams no map covers are skipped. The payload is sent as captured, byte for byte.
 
 use std::collections::HashMap;
@@ -100,7 +101,7 @@ pub enum SendError {
         to: SocketAddr,
     },
     /// A socket operation failed.
-    #[error("frame {frame}: {op} {addr}: {source}")]
+    #[error("frame {frame}: {op} {addr}")]
     Io {
         /// The frame.
         frame: u64,
@@ -131,8 +132,9 @@ pub fn plan(
         if !allow_remote && !to.ip().is_loopback() {
             return Err(SendError::Remote { frame: d.frame, to });
         }
-        let from = match maps.iter().find(|m| m.old.ip == d.src.ip()) {
-            Some(m) => SocketAddr::new(m.new.ip, m.new.port.unwrap_or(0)),
+        // A source is bound to the NEW address; to its port only if the map names both ports.
+        let from = match maps.iter().find(|m| m.old.matches(d.src)) {
+            Some(m) => SocketAddr::new(m.new.ip, m.old.port.and(m.new.port).unwrap_or(0)),
             None if to.is_ipv4() => SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
             None => SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0),
         };
