@@ -265,7 +265,7 @@ impl Timeline {
         let mut left: BTreeSet<(u32, usize)> = BTreeSet::new();
         let mut merge_seen: BTreeSet<(u32, RingId2)> = BTreeSet::new();
         // mcasts per ring: seq -> (frame, system_from, payload) of the first copy.
-        let mut mcasts: HashMap<RingId, BTreeMap<u32, (u64, u32, Vec<u8>)>> = HashMap::new();
+        let mut mcasts: Mcasts = HashMap::new();
         let mut conflicts: Vec<String> = Vec::new();
         // Encapsulated (recovery) mcasts: new ring -> old ring -> inner seqs.
         let mut recovered: HashMap<RingId, HashMap<RingId, BTreeSet<u32>>> = HashMap::new();
