@@ -15,6 +15,7 @@ captures that have them get no ring lines.
 
 Usage: expect-from-logs.py TOTEM_REPLAY [CAPTURE...]   (default: every bundled capture)
 """
+import ast
 import datetime
 import glob
 import json
@@ -218,7 +219,7 @@ def raw_counts(cap):
     c = re.search(r"counts: (\{.*\})", m.group(1))
     if not c or "opaque" in m.group(1) or "G1secauth" in m.group(1):
         return {}
-    d = eval(c.group(1), {})  # a Python dict literal written by the summary parser
+    d = ast.literal_eval(c.group(1))  # a Python dict literal written by the summary parser
     out = {REAL_TYPES[k]: v for k, v in d.items() if k in REAL_TYPES}
     for k in REAL_TYPES.values():
         out.setdefault(k, 0)
