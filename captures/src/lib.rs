@@ -2,6 +2,8 @@
 //! link layers, IPv4/IPv6 with fragment reassembly, and UDP, parsed without panicking on bad input.
 #![warn(missing_docs)]
 
+pub mod capture_config;
+pub mod differential;
 pub mod dump;
 mod error;
 mod extract;
@@ -12,6 +14,11 @@ pub mod link;
 mod malformed;
 mod pcap_source;
 mod reassembly;
+pub mod send;
+pub mod story;
+pub mod suite;
+pub mod svg;
+pub mod timeline;
 mod udp;
 pub mod verify;
 

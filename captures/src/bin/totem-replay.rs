@@ -61,6 +61,68 @@ enum Command {
         #[arg(long, value_parser = parse_knet_crypto)]
         knet_crypto: Option<KnetCryptoConfig>,
     },
+    /// Membership timeline, token rotation, retransmits, flow control and EVS checks of one
+    /// capture, with a verdict (exit 1 when a check fails).
+    Check {
+        /// Capture file (pcap or pcapng).
+        file: PathBuf,
+        /// corosync authkey file (default: the sibling `<prefix>.authkey`).
+        #[arg(long)]
+        key: Option<PathBuf>,
+        /// knet crypto settings MODEL:CIPHER:HASH (default: the sibling `<prefix>.conf`).
+        #[arg(long, value_parser = parse_knet_crypto)]
+        knet_crypto: Option<KnetCryptoConfig>,
+        /// The report as one JSON object.
+        #[arg(long)]
+        json: bool,
+        /// Also draw membership and token rotation as an SVG file.
+        #[arg(long, value_name = "OUT")]
+        svg: Option<PathBuf>,
+        /// Shortest gap in token circulation counted as a token loss, in ms (default: half
+        /// the token timeout from the sibling corosync.conf, else corosync's default).
+        #[arg(long, value_name = "MS")]
+        token_gap: Option<u64>,
+    },
+    /// Differential replay: our engine in the place of node N, fed what reached N, its
+    /// membership decisions compared with N's (exit 1 when any differs).
+    Engine {
+        /// Capture file (pcap or pcapng).
+        file: PathBuf,
+        /// The node to replay (its nodeid).
+        #[arg(long)]
+        node: u32,
+        /// corosync authkey file (default: the sibling `<prefix>.authkey`).
+        #[arg(long)]
+        key: Option<PathBuf>,
+        /// knet crypto settings MODEL:CIPHER:HASH (default: the sibling `<prefix>.conf`).
+        #[arg(long, value_parser = parse_knet_crypto)]
+        knet_crypto: Option<KnetCryptoConfig>,
+    },
+    /// Regression suite: every capture in DIR with a `<capture>.expect` file is checked
+    /// against it; one line per capture, then `N passed, N failed` (exit 1 on a failure).
+    Test {
+        /// Folder of captures and expectation files.
+        dir: PathBuf,
+        /// Also write a JUnit XML report.
+        #[arg(long, value_name = "OUT")]
+        junit: Option<PathBuf>,
+    },
+    /// Put a capture's datagrams back on the wire (UDP), addresses rewritten, with the
+    /// capture's timing scaled by --speed (0: back to back). Ends `sent=N bytes=B skipped=S`.
+    Send {
+        /// Capture file (pcap or pcapng).
+        file: PathBuf,
+        /// Address rewrite OLD=NEW (IP or IP:PORT each side, repeatable). Datagrams whose
+        /// destination no map covers are skipped; a mapped source is bound to its NEW address.
+        #[arg(long = "map", value_name = "OLD=NEW", required = true)]
+        maps: Vec<totem_captures::send::Map>,
+        /// Time scale: 2 plays twice as fast, 0 sends back to back.
+        #[arg(long, default_value_t = 1.0)]
+        speed: f64,
+        /// Allow destinations outside loopback (127.0.0.0/8, ::1).
+        #[arg(long)]
+        allow_remote: bool,
+    },
 }
 
 fn parse_knet_crypto(s: &str) -> Result<KnetCryptoConfig, String> {
@@ -160,6 +222,120 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             }
             println!("{}", total.summary_line());
             Ok(total.passed())
+        }
+        Command::Check {
+            file,
+            key,
+            knet_crypto,
+            json,
+            svg,
+            token_gap,
+        } => {
+            let keys = keys(&file, &key, knet_crypto)?;
+            let t = totem_captures::suite::analyse(&file, &keys, &filter, token_gap)?;
+            if json {
+                println!("{}", t.json());
+            } else {
+                print!("{}", t.text());
+            }
+            if let Some(out) = svg {
+                let title = file
+                    .file_name()
+                    .map(|f| f.to_string_lossy().to_string())
+                    .unwrap_or_default();
+                std::fs::write(&out, totem_captures::svg::render(&t, &title))
+                    .with_context(|| format!("writing {}", out.display()))?;
+            }
+            if !t.passed() {
+                let failed: Vec<&str> = t
+                    .checks
+                    .iter()
+                    .filter(|c| !c.passed)
+                    .map(|c| c.name)
+                    .collect();
+                eprintln!(
+                    "totem-replay: {}: checks failed: {}",
+                    file.display(),
+                    failed.join(", ")
+                );
+            }
+            Ok(t.passed())
+        }
+        Command::Engine {
+            file,
+            node,
+            key,
+            knet_crypto,
+        } => {
+            let keys = keys(&file, &key, knet_crypto)?;
+            let story = totem_captures::story::read_story(&file, &keys, &filter)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let r = totem_captures::differential::replay(Some(&file), &story, node)?;
+            if let Some(s) = &r.seed {
+                println!(
+                    "seed: ring {} members {:?} (before frame {}, not compared)",
+                    s.ring,
+                    s.members,
+                    r.start_frame.map_or("-".into(), |f| f.to_string())
+                );
+            }
+            for c in &r.rings {
+                if c.differences.is_empty() {
+                    let d = c.capture.as_ref().expect("same rings have both sides");
+                    println!(
+                        "same: ring {} members {:?} (frame {})",
+                        d.ring, d.members, d.frame
+                    );
+                }
+            }
+            for line in r.difference_lines() {
+                println!("{line}");
+            }
+            println!("{}", r.summary_line());
+            Ok(r.differ() == 0)
+        }
+        Command::Send {
+            file,
+            maps,
+            speed,
+            allow_remote,
+        } => {
+            if !(speed >= 0.0 && speed.is_finite()) {
+                anyhow::bail!("--speed {speed}: must be a finite number >= 0");
+            }
+            let (datagrams, _) =
+                read_udp(&file, &filter).with_context(|| format!("reading {}", file.display()))?;
+            let (plan, skipped) = totem_captures::send::plan(&datagrams, &maps, allow_remote)?;
+            let sent = totem_captures::send::send(&plan, speed)?;
+            println!(
+                "sent={} bytes={} skipped={skipped}",
+                sent.datagrams, sent.bytes
+            );
+            Ok(true)
+        }
+        Command::Test { dir, junit } => {
+            use totem_captures::suite;
+            let cases = suite::cases(&dir).with_context(|| format!("reading {}", dir.display()))?;
+            if cases.is_empty() {
+                anyhow::bail!("{}: no capture with a .expect file", dir.display());
+            }
+            let mut results = Vec::new();
+            for c in &cases {
+                let r = suite::run_case(c, &filter);
+                if r.failures.is_empty() {
+                    println!("ok   {} ({:.2} s)", r.name, r.seconds);
+                } else {
+                    println!("FAIL {}: {}", r.name, r.failures.join("; "));
+                }
+                results.push(r);
+            }
+            let failed = results.iter().filter(|r| !r.failures.is_empty()).count();
+            println!("{} passed, {} failed", results.len() - failed, failed);
+            if let Some(out) = junit {
+                std::fs::write(&out, suite::junit(&dir.display().to_string(), &results))
+                    .with_context(|| format!("writing {}", out.display()))?;
+            }
+            Ok(failed == 0)
         }
     }
 }

@@ -1,0 +1,381 @@
+//! `check` and `engine` on the bundled captures: known scenarios found, mutations caught.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use totem::engine::{Engine, Event, Transmit};
+use totem_captures::differential::{self, Subject};
+use totem_captures::story::{read_story, Story};
+use totem_captures::timeline::{Happening, Options, Timeline};
+use totem_captures::PortFilter;
+use totem_wire::{Generation, SrpMessage};
+
+fn path(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+fn story(rel: &str) -> Story {
+    let p = path(rel);
+    let keys = totem_captures::knet::keys_for_capture(&p, None, None).unwrap();
+    read_story(&p, &keys, &PortFilter::default()).unwrap()
+}
+
+fn timeline(s: &Story) -> Timeline {
+    Timeline::build(s, Options::defaults(s.generation(), 3))
+}
+
+fn members(t: &Timeline) -> Vec<Vec<u32>> {
+    t.rings.iter().map(|r| r.members.clone()).collect()
+}
+
+#[test]
+fn node3_killed_shows_a_ring_without_node_3_after_a_token_loss() {
+    for rel in [
+        "g3/3.1.7-udpu-03-node3-killed.pcapng",
+        "g3/3.1.7-udp-03-node3-killed.pcapng",
+        "real/1.4.10-udpu-03-node3-killed.pcapng",
+        "real/2.4.6-udpu-03-node3-killed.pcapng",
+    ] {
+        let t = timeline(&story(rel));
+        assert_eq!(members(&t), vec![vec![1, 2, 3], vec![1, 2]], "{rel}");
+        assert!(t.rings[0].pre_existing && !t.rings[1].pre_existing, "{rel}");
+        let formed = t
+            .events
+            .iter()
+            .find_map(|e| match &e.what {
+                Happening::Formed { ring: 1, lost, .. } => Some(lost.clone()),
+                _ => None,
+            })
+            .expect("ring 2 formed");
+        assert_eq!(formed, vec![3], "{rel}");
+        assert_eq!(t.count("token_loss"), 1, "{rel}");
+        assert!(t.passed(), "{rel}: {}", t.text());
+        // The loss comes before the new ring, and the new ring took a consensus timeout.
+        let loss = t
+            .events
+            .iter()
+            .find(|e| e.what.kind() == "token_loss")
+            .unwrap();
+        assert!(loss.at < t.rings[1].formed_at, "{rel}");
+    }
+    let t = timeline(&story("g3/3.1.7-udpu-03-node3-killed.pcapng"));
+    let f = t.rings[1].formation.unwrap();
+    assert!(
+        (4.0..5.0).contains(&f),
+        "join to operational {f} s (consensus 4380 ms)"
+    );
+}
+
+#[test]
+fn partition_merge_shows_the_split_and_the_merged_ring() {
+    for rel in [
+        "g3/3.1.7-udpu-05-partition-merge.pcapng",
+        "g3/3.1.7-udpu-ipv6-05-partition-merge.pcapng",
+        "real/1.4.10-udpu-05-partition-merge.pcapng",
+        "real/2.4.6-udpu-05-partition-merge.pcapng",
+    ] {
+        let t = timeline(&story(rel));
+        assert_eq!(
+            members(&t),
+            vec![vec![1, 2, 3], vec![1, 2], vec![1, 2, 3]],
+            "{rel}"
+        );
+        assert_eq!(
+            (
+                t.count("partition"),
+                t.count("merge"),
+                t.count("token_loss")
+            ),
+            (1, 1, 1),
+            "{rel}: {}",
+            t.text()
+        );
+        let merge = t
+            .events
+            .iter()
+            .find_map(|e| match &e.what {
+                Happening::Merge { ring, from } => Some((*ring, from.clone())),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(merge.0, 2, "{rel}");
+        assert_eq!(
+            merge.1[0], t.rings[1].id,
+            "{rel}: the 2-node ring is one side"
+        );
+        assert_eq!(
+            merge.1[1].rep_nodeid(),
+            3,
+            "{rel}: node 3's own ring the other"
+        );
+    }
+}
+
+#[test]
+fn rejoin_shows_node_3_joining() {
+    for rel in [
+        "g3/3.1.7-udpu-04-node3-rejoin.pcapng",
+        "real/2.4.6-udp-04-node3-rejoin.pcapng",
+    ] {
+        let t = timeline(&story(rel));
+        assert_eq!(members(&t), vec![vec![1, 2], vec![1, 2, 3]], "{rel}");
+        let joined = t
+            .events
+            .iter()
+            .find_map(|e| match &e.what {
+                Happening::Formed {
+                    ring: 1, joined, ..
+                } => Some(joined.clone()),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(joined, vec![3], "{rel}");
+        assert_eq!(t.count("token_loss") + t.count("merge"), 0, "{rel}");
+    }
+}
+
+#[test]
+fn leave_is_counted_once_and_rotation_is_measured() {
+    let t = timeline(&story("g3/3.1.7-udpu-06-node3-leave.pcapng"));
+    assert_eq!(t.count("leave"), 1, "udpu sends one copy per member");
+    let (p50, p99) = t.rings[0].rotation_ms().unwrap();
+    // An idle corosync 3 ring holds the token for the hold timeout (685 ms) per visit.
+    assert!((600.0..800.0).contains(&p50) && p50 <= p99, "{p50} {p99}");
+}
+
+#[test]
+fn a_missing_message_fails_seq_coverage_with_its_seq() {
+    let mut s = story("g3/3.1.7-udpu-02-steady-cpg.pcapng");
+    assert!(timeline(&s).passed());
+    let victim = s
+        .msgs
+        .iter()
+        .find_map(|m| match &m.message {
+            SrpMessage::Mcast(x) if x.seq == 100 => Some(x.ring_id),
+            _ => None,
+        })
+        .unwrap();
+    s.msgs.retain(
+        |m| !matches!(&m.message, SrpMessage::Mcast(x) if x.seq == 100 && x.ring_id == victim),
+    );
+    let t = timeline(&s);
+    assert!(!t.passed());
+    let c = t.checks.iter().find(|c| c.name == "seq-coverage").unwrap();
+    assert!(
+        !c.passed && c.detail.contains("seqs 100 never"),
+        "{}",
+        c.detail
+    );
+}
+
+#[test]
+fn a_retransmit_with_other_bytes_fails_consistency() {
+    let mut s = story("g3/3.1.7-udpu-02-steady-cpg.pcapng");
+    // udpu sends each mcast once per member: alter the second copy of seq 50.
+    let mut copies = 0;
+    for m in &mut s.msgs {
+        if let SrpMessage::Mcast(x) = &mut m.message {
+            if x.seq == 50 {
+                copies += 1;
+                if copies == 2 {
+                    x.payload[0] ^= 0xff;
+                }
+            }
+        }
+    }
+    assert!(copies >= 2);
+    let t = timeline(&s);
+    let c = t
+        .checks
+        .iter()
+        .find(|c| c.name == "retransmit-consistency")
+        .unwrap();
+    assert!(!c.passed && c.detail.contains("seq 50"), "{}", c.detail);
+}
+
+#[test]
+fn unrecovered_old_ring_messages_fail_recovery() {
+    let mut s = story("g3/3.1.7-udpu-03-node3-killed.pcapng");
+    assert!(timeline(&s).passed());
+    // Pretend node 1 had acknowledged only up to 300 of the old ring's 313: the new ring
+    // would have to re-send 301..=313 encapsulated, and the capture has none.
+    for m in &mut s.msgs {
+        if let SrpMessage::CommitToken(c) = &mut m.message {
+            c.memb_list[0].aru = 300;
+        }
+    }
+    let t = timeline(&s);
+    let c = t.checks.iter().find(|c| c.name == "recovery").unwrap();
+    assert!(!c.passed && c.detail.contains("301-313"), "{}", c.detail);
+}
+
+fn first_token_frame(s: &Story, node: u32, seq: u64) -> u64 {
+    s.msgs
+        .iter()
+        .find_map(|m| match &m.message {
+            SrpMessage::OrfToken(t) if t.header.nodeid == node && t.ring_id.seq == seq => {
+                Some(m.frame)
+            }
+            _ => None,
+        })
+        .unwrap()
+}
+
+#[test]
+fn engine_agrees_with_every_node_of_the_scenarios() {
+    for rel in [
+        "g3/3.1.7-udpu-01-formation.pcapng",
+        "g3/3.1.7-udpu-03-node3-killed.pcapng",
+        "g3/3.1.7-udp-05-partition-merge.pcapng",
+        "g3/3.1.7-knet-01-formation.pcapng",
+        "real/1.4.10-udpu-04-node3-rejoin.pcapng",
+    ] {
+        let p = path(rel);
+        if !p.exists() {
+            continue;
+        }
+        let s = story(rel);
+        for (n, r) in differential::replay_all(Some(&p), &s) {
+            let r = r.unwrap();
+            assert_eq!(r.differ(), 0, "{rel} node {n}: {:?}", r.difference_lines());
+        }
+    }
+}
+
+#[test]
+fn engine_catches_a_mutated_ring_id_at_its_frame() {
+    let rel = "g3/3.1.7-udpu-03-node3-killed.pcapng";
+    let mut s = story(rel);
+    let frame = first_token_frame(&s, 1, 0x11);
+    let r = differential::replay(Some(&path(rel)), &s, 1).unwrap();
+    assert_eq!(r.summary_line(), "rings=1 same=1 differ=0");
+    // Node 1's tokens and merge detects of ring 1.11 now claim ring 1.99.
+    for m in &mut s.msgs {
+        match &mut m.message {
+            SrpMessage::OrfToken(t) if t.header.nodeid == 1 && t.ring_id.seq == 0x11 => {
+                t.ring_id.seq = 0x99;
+            }
+            SrpMessage::MergeDetect(d) if d.system_from.nodeid() == 1 && d.ring_id.seq == 0x11 => {
+                d.ring_id.seq = 0x99;
+            }
+            _ => {}
+        }
+    }
+    let r = differential::replay(Some(&path(rel)), &s, 1).unwrap();
+    assert_eq!(r.summary_line(), "rings=2 same=0 differ=2");
+    let lines = r.difference_lines().join("\n");
+    assert!(
+        lines.contains(&format!(
+            "ring 1.99: ring not installed by ours; capture members [1] (frame {frame})"
+        )),
+        "{lines}"
+    );
+    assert!(
+        lines.contains("ring 1.11: ring not installed by node in capture"),
+        "{lines}"
+    );
+}
+
+/// Our engine with one bug: its regular configurations lose their last member.
+struct Forgetful(Engine);
+
+impl Subject for Forgetful {
+    fn datagram(&mut self, now: Instant, bytes: &[u8]) {
+        self.0.handle_datagram(now, bytes);
+    }
+    fn timeout(&mut self, now: Instant) {
+        self.0.handle_timeout(now);
+    }
+    fn next_timeout(&self) -> Option<Instant> {
+        self.0.poll_timeout()
+    }
+    fn transmit(&mut self) -> Option<Transmit> {
+        self.0.poll_transmit()
+    }
+    fn event(&mut self) -> Option<Event> {
+        match self.0.poll_event() {
+            Some(Event::Config {
+                kind,
+                ring_id,
+                mut members,
+                left,
+                joined,
+            }) => {
+                members.pop();
+                Some(Event::Config {
+                    kind,
+                    ring_id,
+                    members,
+                    left,
+                    joined,
+                })
+            }
+            e => e,
+        }
+    }
+    fn leave(&mut self, now: Instant) {
+        self.0.leave(now);
+    }
+}
+
+#[test]
+fn a_wrong_engine_is_caught_with_frames_and_members() {
+    let rel = "g3/3.1.7-udpu-05-partition-merge.pcapng";
+    let s = story(rel);
+    let cfg = differential::config_for(Some(&path(rel)), &s, 2).unwrap();
+    assert_eq!(cfg.generation, Generation::G3);
+    assert_eq!(
+        cfg.token_timeout().as_millis(),
+        3650,
+        "timers from configs/3.1.7-udpu-n2.conf"
+    );
+    let r = differential::replay_with(&s, 2, Forgetful, cfg).unwrap();
+    assert_eq!(r.summary_line(), "rings=2 same=0 differ=2");
+    let lines = r.difference_lines();
+    let (f1, f2) = (
+        first_token_frame(&s, 2, 0x1a),
+        first_token_frame(&s, 2, 0x1e),
+    );
+    assert!(
+        lines[0].starts_with(&format!(
+            "differ: ring 1.1a: members [1, 2] vs [1]; capture members [1, 2] (frame {f1})"
+        )),
+        "{lines:?}"
+    );
+    assert!(
+        lines[1].contains(&format!(
+            "members [1, 2, 3] vs [1, 2]; capture members [1, 2, 3] (frame {f2})"
+        )),
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn svg_has_a_lane_per_node_and_a_span_per_membership() {
+    let t = timeline(&story("g3/3.1.7-udpu-05-partition-merge.pcapng"));
+    let svg = totem_captures::svg::render(&t, "partition & merge");
+    assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+    for n in 1..=3 {
+        assert!(svg.contains(&format!(">node {n}</text>")), "lane {n}");
+    }
+    // Nodes 1 and 2 are in all three rings, node 3 in the first and last.
+    assert_eq!(svg.matches("<title>ring ").count(), 3 + 3 + 2);
+    assert!(svg.contains("partition &amp; merge"));
+    assert!(svg.contains("<polyline"), "token rotation plot");
+}
+
+mod props {
+    use proptest::prelude::*;
+    use totem_captures::timeline::percentiles;
+
+    proptest! {
+        #[test]
+        fn percentiles_are_ordered_members_of_the_sample(v in proptest::collection::vec(0.0f64..10.0, 1..200)) {
+            let (p50, p99) = percentiles(&v).unwrap();
+            prop_assert!(p50 <= p99);
+            prop_assert!(v.contains(&p50) && v.contains(&p99));
+            let below = v.iter().filter(|x| **x <= p50).count();
+            prop_assert!(below * 2 >= v.len());
+        }
+    }
+}
