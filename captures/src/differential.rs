@@ -47,6 +47,10 @@ pub trait Subject {
     fn event(&mut self) -> Option<Event>;
     /// The node leaves gracefully (the capture shows its leave message).
     fn leave(&mut self, now: Instant);
+    /// Messages it refused, by reason (engines only).
+    fn refused(&self) -> Vec<(&'static str, u64)> {
+        Vec::new()
+    }
 }
 
 impl Subject for Engine {
@@ -67,6 +71,14 @@ impl Subject for Engine {
     }
     fn leave(&mut self, now: Instant) {
         Engine::leave(self, now);
+    }
+    fn refused(&self) -> Vec<(&'static str, u64)> {
+        self.stats()
+            .refused
+            .iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(r, n)| (r.name(), n))
+            .collect()
     }
 }
 
@@ -122,6 +134,9 @@ pub struct Report {
     pub fed: u64,
     /// Rings compared, in order of first appearance.
     pub rings: Vec<Comparison>,
+    /// What the engine refused of the capture's datagrams, by reason (a real daemon's
+    /// traffic should need none).
+    pub refused: Vec<(&'static str, u64)>,
 }
 
 impl Report {
@@ -248,6 +263,8 @@ pub fn config_for(file: Option<&Path>, story: &Story, node: u32) -> Result<Confi
     if conf.is_none() && gen != Generation::G1 {
         cfg.nodelist_size = story.nodes().len();
     }
+    // A capture may show only part of what reached N (one ring of an RRP pair).
+    cfg.partial_view = true;
     Ok(cfg)
 }
 
@@ -373,6 +390,7 @@ pub fn replay_with<S: Subject>(
             start_frame: None,
             fed: 0,
             rings: Vec::new(),
+            refused: Vec::new(),
         });
     };
     let last_own = story
@@ -443,7 +461,9 @@ pub fn replay_with<S: Subject>(
     let gen_of_node = cfg.generation;
     let (mut subject, base) = match &seed {
         Some(seed) => {
-            let (engine, at) = bootstrap(story, seed, &cfg)?;
+            let (mut engine, at) = bootstrap(story, seed, &cfg)?;
+            // The capture's ring counters are not the ones our engines reached.
+            engine.adopt_next_token();
             (wrap(engine), at)
         }
         None => {
@@ -534,6 +554,7 @@ pub fn replay_with<S: Subject>(
     if let Some(end) = after.last() {
         fire(&mut subject, at(end.time), last_frame, &mut drain);
     }
+    let refused = subject.refused();
     // A fresh node's start-up singleton is invisible on the wire unless it sent merge detects.
     if seed.is_none() {
         if let Some(first) = ours.first() {
@@ -593,6 +614,7 @@ pub fn replay_with<S: Subject>(
         start_frame: Some(after[0].frame),
         fed,
         rings,
+        refused,
     })
 }
 

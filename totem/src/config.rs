@@ -62,6 +62,10 @@ pub struct Config {
     /// gather poisoned by forged or stale joins cannot hold it out of every ring (corosync
     /// only logs "continuously in gather state"). 0 disables.
     pub gather_stuck_after: u32,
+    /// Capture replay only: the engine sees part of the ring's traffic (one ring of an RRP
+    /// pair, a capture's edges), so tokens may skip hops; token_seq continuity is not
+    /// checked. A node on the network never sets it.
+    pub partial_view: bool,
 }
 
 /// One nodelist entry.
@@ -103,6 +107,7 @@ impl Config {
             },
             nodelist: Vec::new(),
             gather_stuck_after: 4,
+            partial_view: false,
         }
     }
 

@@ -291,6 +291,10 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             for line in r.difference_lines() {
                 println!("{line}");
             }
+            if !r.refused.is_empty() {
+                let by: Vec<String> = r.refused.iter().map(|(k, n)| format!("{k}={n}")).collect();
+                println!("refused by our engine: {}", by.join(" "));
+            }
             println!("{}", r.summary_line());
             Ok(r.differ() == 0)
         }

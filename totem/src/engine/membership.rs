@@ -529,17 +529,28 @@ impl Engine {
     }
 
     /// Whether the full commit token agrees with the one we passed on in the first
-    /// rotation: the same members, and our entry and those before it unchanged (later
-    /// members may only clear received_flg). A different one is forged or corrupted; the
+    /// rotation: the same members, and the entries before ours unchanged (later members
+    /// may only clear received_flg). A different one is forged or corrupted; the
     /// transitional configuration every member computes from it must be the same.
     fn commit_token_unchanged(&self, c: &CommitToken) -> bool {
         let Some(sent) = &self.commit_sent else {
             return false;
         };
-        if c.addr != sent.addr || c.memb_list.len() != sent.memb_list.len() {
+        // Members compared as members (ring-0 address or nodeid): an RRP member's second
+        // address is its own business.
+        let same_members = c.addr.len() == sent.addr.len()
+            && c.addr
+                .iter()
+                .zip(&sent.addr)
+                .all(|(a, b)| Member::from_wire(*a) == Member::from_wire(*b));
+        if !same_members || c.memb_list.len() != sent.memb_list.len() {
             return false;
         }
-        let filled = (sent.memb_index as usize).min(sent.memb_list.len());
+        // The entries our predecessors filled, as we passed them on (ours is left out: a
+        // capture replay feeds the engine the real node's entry in its place).
+        let filled = (sent.memb_index as usize)
+            .saturating_sub(1)
+            .min(sent.memb_list.len());
         c.memb_list[..filled]
             .iter()
             .zip(&sent.memb_list[..filled])
@@ -632,6 +643,7 @@ impl Engine {
         self.orf_token_discard = false;
         self.ring_token_seq = SEQNO_START_MSG;
         self.last_token_at = None;
+        self.adopt_token = None;
         self.high_ring_delivered = SEQNO_START_MSG;
         self.recovery = SortQueue::new(SEQNO_START_MSG);
         self.queues.retrans.clear();

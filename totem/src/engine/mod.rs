@@ -246,6 +246,8 @@ pub struct Engine {
     formation_attempts: u32,
     /// Consecutive visits of a token whose fcc kept the window full on an idle ring.
     fcc_stuck_visits: u32,
+    /// See [`Engine::adopt_next_token`]: the ring whose next token is adopted.
+    adopt_token: Option<RingId>,
     timers: Timers,
     out: VecDeque<Transmit>,
     events: VecDeque<Event>,
@@ -313,6 +315,7 @@ impl Engine {
             ring_token_seq: SEQNO_START_MSG,
             formation_attempts: 0,
             fcc_stuck_visits: 0,
+            adopt_token: None,
             timers: Timers::default(),
             out: VecDeque::new(),
             events: VecDeque::new(),
@@ -407,6 +410,14 @@ impl Engine {
         self.state = State::Left;
         self.timers.cancel_all();
         self.loopback.clear();
+    }
+
+    /// Capture replay: takes the ring's counters (token_seq, seq, aru) from the next token
+    /// of the current ring instead of checking them against this engine's own. For an
+    /// engine that formed a capture's ring by itself and is then fed the capture from
+    /// inside that ring, whose counters are far from its own; a correct node never needs it.
+    pub fn adopt_next_token(&mut self) {
+        self.adopt_token = Some(self.ring_id);
     }
 
     /// Counters.

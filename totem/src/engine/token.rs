@@ -55,6 +55,15 @@ impl Engine {
             self.stats.foreign_dropped += 1;
             return;
         }
+        if self.adopt_token.take() == Some(token.ring_id) {
+            self.my_token_seq = token.token_seq.wrapping_sub(1);
+            self.my_aru = token.aru;
+            self.my_high_seq_received = token.aru;
+            self.my_high_delivered = token.aru;
+            self.my_last_seq = token.seq;
+            self.ring_token_seq = token.seq;
+            *self.active_queue() = SortQueue::new(token.aru);
+        }
         if sq_lte(token.token_seq, self.my_token_seq) {
             self.stats.orf_token_dup += 1;
             return;
@@ -204,7 +213,7 @@ impl Engine {
             if token.token_seq >= n.max(1) {
                 return Err(Refusal::TokenSeqJump);
             }
-        } else if hops > n.max(1) {
+        } else if hops > n.max(1) && !self.cfg.partial_view {
             return Err(Refusal::TokenSeqJump);
         }
         if sq_lt(token.seq, self.my_high_seq_received) {
