@@ -882,9 +882,12 @@ impl Node {
             ("failed_to_receive", s.failed_to_receive),
             ("foreign_dropped", s.foreign_dropped),
             ("delivered", s.delivered),
+            ("gather_restarts", s.gather_restarts),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
+        // What the engine refused as impossible for its ring, by reason.
+        .chain(s.refused.iter().map(|(r, n)| (format!("refused_{r}"), n)))
         .collect();
         Status {
             nodeid: self.cfg.nodeid,
