@@ -145,6 +145,7 @@ impl Engine {
         self.state = State::Operational;
         self.stats.operational_entered += 1;
         self.formation_attempts = 0;
+        self.join_seqs.clear();
         self.my_received_flg = true;
         self.old_ring_id = self.ring_id;
         self.prev_token_aru = None;

@@ -13,7 +13,7 @@ use totem_wire::srp::PROCESSOR_COUNT_MAX;
 use totem_wire::{header, RingId, SrpAddr, SrpMessage};
 
 use super::queues::SortQueue;
-use super::refusal::{Refusal, RING_SEQ_JUMP_MAX, RING_SEQ_MAX};
+use super::refusal::{Refusal, RING_SEQ_MAX};
 use super::timers::Timer;
 use super::{
     Dest, Engine, State, Transmit, LEAVE_DUMMY_NODEID, SEQNO_START_MSG, SEQNO_START_TOKEN,
@@ -212,15 +212,10 @@ impl Engine {
         self.foreign_member_seen(from);
     }
 
-    /// Whether `seq` is a ring seq some correct member can have: not past [`RING_SEQ_MAX`]
-    /// and at most [`RING_SEQ_JUMP_MAX`] (plus `slack`) above the ring we are in.
+    /// Whether `seq` is a ring seq some correct member can have: at most
+    /// [`RING_SEQ_MAX`], or no further (plus `slack`) than the ring we are in already is.
     pub(super) fn ring_seq_plausible(&self, seq: u64, slack: u64) -> bool {
-        let limit = self
-            .ring_id
-            .seq
-            .saturating_add(RING_SEQ_JUMP_MAX)
-            .saturating_add(slack);
-        seq <= RING_SEQ_MAX && seq <= limit
+        seq <= RING_SEQ_MAX || seq <= self.ring_id.seq.saturating_add(slack)
     }
 
     /// Whether `m` may be a member: in the nodelist, when the configuration has one (by
@@ -314,10 +309,18 @@ impl Engine {
             self.refuse(r);
             return;
         }
-        if self.token_ring_id_seq < j.ring_seq {
-            self.token_ring_id_seq = j.ring_seq;
-        }
         let from = Member::from_wire(j.system_from);
+        // The new ring's seq comes from the members' latest joins (see
+        // `commit_token_create`), not from the highest seq any join ever claimed: a forged
+        // join is overwritten by its "sender's" next real one.
+        if j.header.nodeid != LEAVE_DUMMY_NODEID {
+            let room = self.join_seqs.len() < 2 * PROCESSOR_COUNT_MAX;
+            match self.join_seqs.iter_mut().find(|(m, _)| *m == from) {
+                Some(e) => e.1 = j.ring_seq,
+                None if room => self.join_seqs.push((from, j.ring_seq)),
+                None => {}
+            }
+        }
         match self.state {
             State::Operational => {
                 if !self.ignore_join_under_operational(&j, &from) {
@@ -431,6 +434,15 @@ impl Engine {
     fn commit_token_create(&mut self) {
         let mut members = self.proc_minus_failed();
         members.sort();
+        let highest = self
+            .join_seqs
+            .iter()
+            .filter(|(m, _)| set::contains(&members, m))
+            .map(|(_, s)| *s)
+            .max()
+            .unwrap_or(0)
+            .max(self.token_ring_id_seq)
+            .max(self.ring_id.seq);
         let zero_ring = match self.me.wire() {
             SrpAddr::Node(_) => RingId::node(0, 0),
             SrpAddr::Addrs { .. } => RingId {
@@ -442,8 +454,8 @@ impl Engine {
         self.commit_token = Some(CommitToken {
             header: self.header(MessageType::MembCommitToken),
             token_seq: 0,
-            // Never wraps: every seq taken in is at most RING_SEQ_MAX.
-            ring_id: self.me.ring_id(self.token_ring_id_seq.saturating_add(4)),
+            // Never wraps: seqs past RING_SEQ_MAX are refused unless the ring is there.
+            ring_id: self.me.ring_id(highest.saturating_add(4)),
             retrans_flg: 0,
             memb_index: 0,
             addr: members.iter().map(Member::wire).collect(),

@@ -192,6 +192,8 @@ pub struct Engine {
     failed_list: Vec<Member>,
     consensus: Vec<Member>,
     token_ring_id_seq: u64,
+    /// The ring seq of each member's latest join.
+    join_seqs: Vec<(Member, u64)>,
     stored_ring_seq: u64,
     commit_token: Option<CommitToken>,
     /// The commit token as this node passed it on in the first rotation.
@@ -275,6 +277,7 @@ impl Engine {
             failed_list: Vec::new(),
             consensus: Vec::new(),
             token_ring_id_seq: config.ring_seq_start,
+            join_seqs: Vec::new(),
             stored_ring_seq: config.ring_seq_start,
             commit_token: None,
             commit_sent: None,

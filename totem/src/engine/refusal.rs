@@ -12,8 +12,8 @@ use std::fmt;
 pub enum Refusal {
     /// A join with empty proc and failed lists.
     EmptyJoin,
-    /// A join or commit token whose ring seq is further above ours than any number of
-    /// reconfigurations could take a correct member, or past [`RING_SEQ_MAX`].
+    /// A join, commit token or merge detect whose ring seq is past [`RING_SEQ_MAX`] while
+    /// our ring is not.
     RingSeqJump,
     /// A join, commit token or merge detect naming a node that is not in the nodelist.
     NotInNodelist,
@@ -101,16 +101,12 @@ impl fmt::Display for Refusal {
     }
 }
 
-/// Highest ring seq the engine accepts (half the u64 range): a ring seq grows by 4 per
-/// reconfiguration, so no correct cluster gets near it, and the `+ 4` of a new ring can
-/// never wrap.
-pub const RING_SEQ_MAX: u64 = 1 << 63;
-
-/// How far above our own ring seq a join or commit token may claim to be. A correct member
-/// is ahead of us only by the rings it formed without us (4 per ring); 2^32 is a billion
-/// reconfigurations. Relative to the ring we are in, not to the highest seq seen, so
-/// refused or accepted joins cannot ratchet the limit up.
-pub const RING_SEQ_JUMP_MAX: u64 = 1 << 32;
+/// Highest ring seq the engine accepts from others unless its own ring is already past it:
+/// 2^32 below the end of u64, so the `+ 4` of a new ring never wraps (a ring seq grows by
+/// 4 per reconfiguration; no correct cluster gets anywhere near). Lower, value-based caps
+/// strand a node that legitimately got above them; a forged seq below the cap is transient
+/// instead, since a new ring's seq comes from each member's latest join.
+pub const RING_SEQ_MAX: u64 = u64::MAX - (1 << 32);
 
 /// Refusal counts by reason.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
