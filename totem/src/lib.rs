@@ -13,6 +13,7 @@ pub mod engine;
 pub mod knet;
 pub mod member;
 pub mod node_config;
+pub mod ratelimit;
 pub mod secure;
 pub mod sim;
 pub mod sync;

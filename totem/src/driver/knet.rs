@@ -342,7 +342,7 @@ impl KnetNet {
             data_mtu: self.layer.data_mtu(),
             tx_seq: self.layer.tx_seq(),
             links: self.layer.link_status(),
-            stats: self.layer.stats().clone(),
+            stats: self.layer.stats(),
             rx_not_for_us: self.rx_not_for_us,
             crypto: self.layer.seal().describe(),
             crypto_in_use: self.layer.seal().in_use(),

@@ -17,6 +17,7 @@ use super::transport::{Transport, RECV_BUF};
 use crate::cpg::codec::CfgSeen;
 use crate::engine::{Dest, Engine, Event, Guarantee, State};
 use crate::node_config::{NodeConfig, TransportKind};
+use crate::ratelimit::{self, limited, LogKey, RateLimiter};
 use crate::secure::{SecureConfig, SecureNode, SecureStats};
 
 /// Most packets waiting in the driver in front of the engine's own send queue.
@@ -102,6 +103,10 @@ pub struct DriverStats {
     /// Submits answered late because the queues were over [`QUEUE_BYTES`] (flow control).
     #[serde(default)]
     pub submit_held: u64,
+    /// Refusal log lines of the node loop dropped by its rate limiter (the refusals
+    /// themselves are all counted above).
+    #[serde(default)]
+    pub log_suppressed: u64,
 }
 
 /// A member of the current ring.
@@ -392,6 +397,8 @@ struct Node {
     /// The outcome of a key load done as soon as the engine delivered a CFG reload (before
     /// the service task sees it), for the service's `RekeyStep::Load`.
     rekey_loaded: Option<Result<bool, String>>,
+    /// Rate limiter of the per-datagram refusal log lines.
+    logs: RateLimiter<LogKey>,
 }
 
 async fn recv_opt(
@@ -443,6 +450,7 @@ async fn run(
         held: VecDeque::new(),
         stats: DriverStats::default(),
         rekey_loaded: None,
+        logs: RateLimiter::default(),
     };
     let mut buf1 = vec![0u8; RECV_BUF];
     let mut buf2 = vec![0u8; RECV_BUF];
@@ -454,6 +462,7 @@ async fn run(
             n.engine.poll_timeout(),
             n.knet_timeout(),
             n.secure.as_ref().and_then(SecureNode::poll_timeout),
+            n.logs.poll_timeout(),
         ]
         .into_iter()
         .flatten()
@@ -490,6 +499,7 @@ async fn run(
                         s.handle_timeout(now, &mut n.engine, &mut rand_core::OsRng);
                     }
                 }
+                ratelimit::expire_and_log(&mut n.logs, now);
             }
             cmd = commands.recv() => match cmd {
                 None => {
@@ -565,7 +575,7 @@ impl Node {
             }
             Err(e) => {
                 self.stats.rx_malformed += 1;
-                tracing::warn!(%src, len, error = %e, "not a Totem message in this generation");
+                limited!(self.logs, Instant::now(), warn, "not a Totem message in this generation", %src, len, error = %e);
                 return;
             }
         }
@@ -577,7 +587,7 @@ impl Node {
         let after = self.engine.stats().malformed + self.engine.stats().rejected;
         if after > before {
             self.stats.rx_malformed += after - before;
-            tracing::warn!(%src, len, "datagram refused by the engine (malformed or inconsistent)");
+            limited!(self.logs, Instant::now(), warn, "datagram refused by the engine (malformed or inconsistent)", %src, len);
         }
     }
 
@@ -667,7 +677,7 @@ impl Node {
         };
         if self.cfg.block_unlisted_ips && !transport.is_listed(src.ip()) {
             self.stats.rx_unlisted += 1;
-            tracing::warn!(%src, len, "datagram from an address outside the nodelist dropped");
+            limited!(self.logs, Instant::now(), warn, "datagram from an address outside the nodelist dropped", %src, len);
             return;
         }
         let msg = if let Some(s) = &mut self.secure {
@@ -677,7 +687,7 @@ impl Node {
                     // Counted by cause in the secure layer's stats; a node with a wrong
                     // authkey would flood the log at warn level.
                     self.stats.rx_envelope_errors += 1;
-                    tracing::debug!(%src, len, "secure envelope rejected");
+                    limited!(self.logs, Instant::now(), debug, "secure envelope rejected", %src, len);
                     return;
                 }
             }
@@ -686,7 +696,7 @@ impl Node {
                 Ok(m) => m,
                 Err(e) => {
                     self.stats.rx_envelope_errors += 1;
-                    tracing::warn!(%src, len, error = %e, "datagram envelope rejected");
+                    limited!(self.logs, Instant::now(), warn, "datagram envelope rejected", %src, len, error = %e);
                     return;
                 }
             }
@@ -727,7 +737,13 @@ impl Node {
                     },
                     None => {
                         self.stats.tx_unroutable += 1;
-                        tracing::warn!(nodeid = id, "no address known for nodeid");
+                        limited!(
+                            self.logs,
+                            Instant::now(),
+                            warn,
+                            "no address known for nodeid",
+                            nodeid = id
+                        );
                     }
                 },
             }
@@ -897,7 +913,10 @@ impl Node {
             members,
             backlog: self.backlog.len(),
             pending: self.engine.pending(),
-            driver: self.stats.clone(),
+            driver: DriverStats {
+                log_suppressed: self.logs.suppressed_total(),
+                ..self.stats.clone()
+            },
             engine,
             knet: match &self.net {
                 Net::Knet(k) => Some(k.status()),
