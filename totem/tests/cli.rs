@@ -68,3 +68,34 @@ fn totem_node_refuses_bad_keygen_setups() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("keygen secure layer: authkey"), "{err}");
 }
+
+/// Logs on a stderr that is not a terminal (a pipe here, a file or journald in service)
+/// carry no ANSI colour codes.
+#[test]
+fn logs_to_a_pipe_have_no_colour_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = 20_000 + (std::process::id() % 5000) as u16 * 2;
+    let conf = dir.path().join("corosync.conf");
+    std::fs::write(
+        &conf,
+        format!("totem {{\n    version: 2\n    transport: udpu\n    interface {{\n        mcastport: {port}\n    }}\n}}\nnodelist {{\n    node {{\n        nodeid: 1\n        ring0_addr: 127.0.0.1\n    }}\n}}\nlogging {{\n    to_stderr: yes\n}}\n"),
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_totem-node"))
+        .arg("-c")
+        .arg(&conf)
+        .args(["--nodeid", "1", "--control"])
+        .arg(dir.path().join("n1.sock"))
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("runs");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let _ = child.kill();
+    let out = child.wait_with_output().expect("exits");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("node started"),
+        "no start-up line logged: {err}"
+    );
+    assert!(!err.contains('\x1b'), "escape codes in piped logs: {err}");
+}

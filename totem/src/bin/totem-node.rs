@@ -52,10 +52,8 @@ enum Cmd {
 }
 
 fn init_logging(l: &LoggingConfig) -> Result<(), String> {
-    use tracing_subscriber::EnvFilter;
     let level = if l.debug { "debug" } else { "info" };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
-    let b = tracing_subscriber::fmt().with_env_filter(filter);
+    let b = tracing_subscriber::fmt().with_env_filter(totem_log::env_filter(level));
     match (&l.logfile, l.to_stderr) {
         (Some(path), false) => {
             let f = std::fs::OpenOptions::new()
@@ -67,7 +65,11 @@ fn init_logging(l: &LoggingConfig) -> Result<(), String> {
                 .with_writer(std::sync::Mutex::new(f))
                 .init();
         }
-        _ => b.with_writer(std::io::stderr).init(),
+        // Colour only on a terminal: journald, files and test captures get plain text.
+        _ => b
+            .with_ansi(totem_log::ansi())
+            .with_writer(std::io::stderr)
+            .init(),
     }
     Ok(())
 }
