@@ -11,6 +11,7 @@ pub mod cpg;
 pub mod driver;
 pub mod engine;
 pub mod knet;
+pub mod logfmt;
 pub mod member;
 pub mod node_config;
 pub mod ratelimit;

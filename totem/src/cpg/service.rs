@@ -446,7 +446,12 @@ impl Service {
                     trans,
                     members,
                 } => {
-                    tracing::info!(ring = %ring, ?members, ?trans, "sync round starts");
+                    tracing::info!(
+                        ring = %ring,
+                        members = %crate::logfmt::Ids(&members),
+                        transitional = %crate::logfmt::Ids(&trans),
+                        "sync round starts"
+                    );
                     self.cpg_sync_init(&trans, &members);
                     if let Some(q) = self.quorum.as_mut() {
                         q.sync_init(&members);
@@ -462,10 +467,11 @@ impl Service {
                 }
                 Output::Completed => {
                     let q = self.quorum.as_ref().map(|q| q.status());
+                    use crate::logfmt::Opt;
                     tracing::info!(
-                        ring = ?self.sync.as_ref().and_then(|s| s.ring()).map(|r| r.to_string()),
-                        quorate = ?q.as_ref().map(|q| q.quorate),
-                        total_votes = ?q.as_ref().map(|q| q.total_votes),
+                        ring = %Opt(&self.sync.as_ref().and_then(|s| s.ring())),
+                        quorate = %Opt(&q.as_ref().map(|q| q.quorate)),
+                        total_votes = %Opt(&q.as_ref().map(|q| q.total_votes)),
                         "completed service synchronization"
                     );
                     self.release_held(out, replies);

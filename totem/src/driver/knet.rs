@@ -399,7 +399,7 @@ impl KnetNet {
         }
         match self.rekey.phase(self.layer.seal_mut(), phase) {
             Ok(false) => {
-                tracing::debug!(phase, awaiting = ?self.rekey.awaiting(), "knet crypto phase: nothing to do");
+                tracing::debug!(phase, awaiting = %crate::logfmt::Opt(&self.rekey.awaiting()), "knet crypto phase: nothing to do");
                 Ok(())
             }
             Ok(true) => {

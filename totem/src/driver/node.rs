@@ -423,8 +423,8 @@ async fn run(
     tracing::info!(
         nodeid = cfg.nodeid,
         generation = %cfg.generation,
-        transport = ?cfg.transport,
-        addr = ?net.local_addr(),
+        transport = %format!("{:?}", cfg.transport).to_lowercase(),
+        addr = %crate::logfmt::Opt(&net.local_addr()),
         secure = secure.is_some(),
         "node started"
     );
@@ -838,7 +838,7 @@ impl Node {
                 let out = s.on_event(Instant::now(), e, &mut self.engine, &mut rand_core::OsRng);
                 if s.stats().activations > before {
                     tracing::info!(
-                        epoch = ?s.active_epoch(),
+                        key = %crate::logfmt::Opt(&crate::logfmt::epoch(s.active_epoch())),
                         fingerprint = %hex::encode(s.active_fingerprint()),
                         "group key switched to"
                     );
@@ -937,7 +937,19 @@ fn log_config(e: &Event) {
         joined,
     } = e
     {
-        tracing::info!(?kind, ring = %ring_id, ?members, ?left, ?joined, "configuration change");
+        use crate::logfmt::Ids;
+        let kind = match kind {
+            crate::engine::ConfigKind::Regular => "regular",
+            crate::engine::ConfigKind::Transitional => "transitional",
+        };
+        tracing::info!(
+            kind,
+            ring = %ring_id,
+            members = %Ids(members),
+            left = %Ids(left),
+            joined = %Ids(joined),
+            "configuration change"
+        );
     }
 }
 
