@@ -141,6 +141,9 @@ pub struct Status {
     /// The secure layer (`keygen { enable: yes }` only; absent: off).
     #[serde(default)]
     pub secure: Option<SecureStatus>,
+    /// Control socket counters (filled in by the control server, absent elsewhere).
+    #[serde(default)]
+    pub control: Option<crate::control::ControlStats>,
 }
 
 /// One group key in a slot of the secure layer.
@@ -923,6 +926,7 @@ impl Node {
                 Net::Udp(_) => None,
             },
             secure: self.secure.as_ref().map(secure_status),
+            control: None,
         }
     }
 }
