@@ -14,7 +14,7 @@
 //! `"encoding":"binary"` switches the session to length-prefixed binary frames after the
 //! `joined` line (see [`frame`]): no text encoding of data and no JSON on the hot path.
 //!
-//! Request lengths and each client's delivery queue are bounded (see [`server`]); a CPG
+//! Request lengths and each client's delivery queue are bounded ([`ControlLimits`]); a CPG
 //! member is announced with its client's pid (SO_PEERCRED).
 
 pub mod frame;

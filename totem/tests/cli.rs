@@ -72,7 +72,7 @@ fn totem_node_refuses_bad_keygen_setups() {
 /// Logs on a stderr that is not a terminal (a pipe here, a file or journald in service)
 /// carry no ANSI colour codes.
 #[test]
-fn logs_to_a_pipe_have_no_colour_codes() {
+fn logs_to_a_pipe_have_no_colour_codes_and_status_shows_refusal_counters() {
     let dir = tempfile::tempdir().unwrap();
     let port = 20_000 + (std::process::id() % 5000) as u16 * 2;
     let conf = dir.path().join("corosync.conf");
@@ -90,6 +90,24 @@ fn logs_to_a_pipe_have_no_colour_codes() {
         .spawn()
         .expect("runs");
     std::thread::sleep(std::time::Duration::from_millis(1500));
+    // The status shows the refusal counters of the node loop and the control socket.
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_totem-node"))
+        .args(["status", "--control"])
+        .arg(dir.path().join("n1.sock"))
+        .output()
+        .expect("status runs");
+    let text = String::from_utf8_lossy(&status.stdout);
+    for counter in [
+        "rx_unlisted",
+        "log_suppressed",
+        "requests_too_long",
+        "slow_client_disconnects",
+    ] {
+        assert!(
+            text.lines().any(|l| l.trim_start().starts_with(counter)),
+            "no {counter} in the status: {text}"
+        );
+    }
     let _ = child.kill();
     let out = child.wait_with_output().expect("exits");
     let err = String::from_utf8_lossy(&out.stderr);
