@@ -63,6 +63,19 @@ fn totem_node_refuses_bad_keygen_setups() {
     );
 
     std::fs::write(&key, [7u8; 8]).unwrap();
+    // Readable by others: refused with the file and its mode before anything else.
+    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    let out = run(&conf);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!(
+            "keygen.keyfile: key file {} has mode 0644",
+            key.display()
+        )),
+        "{err}"
+    );
+    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     let out = run(&conf);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
