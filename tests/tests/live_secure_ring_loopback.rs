@@ -110,6 +110,9 @@ fn write_key(path: &Path) {
     std::fs::File::create(path)
         .and_then(|mut f| f.write_all(&k))
         .expect("write authkey");
+    // totem-node refuses key files others can read (corosync-keygen writes 0400).
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .expect("chmod authkey");
 }
 
 /// A running tcpdump of the ring's port on lo, writing a pcap file.

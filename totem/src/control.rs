@@ -13,20 +13,29 @@
 //!
 //! `"encoding":"binary"` switches the session to length-prefixed binary frames after the
 //! `joined` line (see [`frame`]): no text encoding of data and no JSON on the hot path.
+//!
+//! Request lengths and each client's delivery queue are bounded ([`ControlLimits`]); a CPG
+//! member is announced with its client's pid (SO_PEERCRED).
 
 pub mod frame;
+pub mod lines;
+mod server;
+
+pub use server::{
+    serve, serve_with, ControlLimits, ControlStats, DELIVERY_QUEUE_MAX, FIRST_LINE_MAX,
+    REQUEST_LINE_MAX,
+};
 
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::{UnixListener, UnixStream};
-use tokio::task::JoinHandle;
+use tokio::net::UnixStream;
 
-use crate::cpg::{Cpg, CpgEvent, ExecStatus, GroupState, Process, Reason};
-use crate::driver::{NodeHandle, Status};
+use crate::cpg::{CpgEvent, ExecStatus, GroupState, Process, Reason};
+use crate::driver::Status;
 
 /// Default control socket path.
 pub const DEFAULT_PATH: &str = "/run/totem/totem-node.sock";
@@ -206,251 +215,6 @@ fn unhex(text: &str) -> Result<Vec<u8>, hex::FromHexError> {
     let mut out = vec![0u8; text.len() / 2];
     hex::decode_to_slice(text, &mut out)?;
     Ok(out)
-}
-
-async fn write_line(w: &mut OwnedWriteHalf, r: &Reply) -> io::Result<()> {
-    let mut s = serde_json::to_string(r).map_err(io::Error::other)?;
-    s.push('\n');
-    w.write_all(s.as_bytes()).await
-}
-
-/// Binds `path` (replacing a stale socket) and serves connections until the task is dropped.
-pub fn serve(path: &Path, node: NodeHandle, cpg: Cpg) -> io::Result<JoinHandle<()>> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    if path.exists() {
-        if std::os::unix::net::UnixStream::connect(path).is_ok() {
-            return Err(io::Error::new(
-                io::ErrorKind::AddrInUse,
-                format!("{} is in use by a running node", path.display()),
-            ));
-        }
-        std::fs::remove_file(path)?;
-    }
-    let listener = UnixListener::bind(path)?;
-    let path: PathBuf = path.to_path_buf();
-    Ok(tokio::spawn(async move {
-        loop {
-            match listener.accept().await {
-                Ok((s, _)) => {
-                    let (node, cpg) = (node.clone(), cpg.clone());
-                    tokio::spawn(async move {
-                        if let Err(e) = connection(s, node, cpg).await {
-                            tracing::debug!(error = %e, "control connection ended");
-                        }
-                    });
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, path = %path.display(), "control accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                }
-            }
-        }
-    }))
-}
-
-async fn connection(s: UnixStream, node: NodeHandle, cpg: Cpg) -> io::Result<()> {
-    let (r, mut w) = s.into_split();
-    let mut lines = BufReader::new(r).lines();
-    let Some(first) = lines.next_line().await? else {
-        return Ok(());
-    };
-    match serde_json::from_str::<Request>(&first) {
-        Ok(Request::Status) => {
-            let reply = match (node.status().await, cpg.groups().await) {
-                (Ok(status), Ok(groups)) => Reply::Status {
-                    status: Box::new(status),
-                    groups,
-                    exec: cpg.exec_status().await.ok(),
-                },
-                (Err(e), _) => Reply::Error(e.to_string()),
-                (_, Err(e)) => Reply::Error(e.to_string()),
-            };
-            write_line(&mut w, &reply).await
-        }
-        Ok(Request::CpgJoin { group, encoding }) => {
-            cpg_session(group, encoding, lines, w, cpg).await
-        }
-        Ok(other) => {
-            write_line(
-                &mut w,
-                &Reply::Error(format!("{other:?} needs a cpg_join first")),
-            )
-            .await
-        }
-        Err(e) => write_line(&mut w, &Reply::Error(format!("bad request: {e}"))).await,
-    }
-}
-
-/// One request of a CPG session, whichever its framing.
-enum SessionRequest {
-    Mcast(Vec<u8>),
-    Leave,
-    /// A request that could not be taken, with the reason for the client.
-    Bad(String),
-}
-
-/// The reading side of a CPG session: JSON lines or binary frames.
-enum SessionInput {
-    Lines(tokio::io::Lines<BufReader<OwnedReadHalf>>, Encoding),
-    Frames(frame::FrameReader<OwnedReadHalf>),
-}
-
-impl SessionInput {
-    fn new(lines: tokio::io::Lines<BufReader<OwnedReadHalf>>, enc: Encoding) -> Self {
-        if enc == Encoding::Binary {
-            let br = lines.into_inner();
-            let pending = br.buffer().to_vec();
-            SessionInput::Frames(frame::FrameReader::new(br.into_inner(), pending))
-        } else {
-            SessionInput::Lines(lines, enc)
-        }
-    }
-
-    /// The next request (cancel-safe); `Ok(None)` when the client closed.
-    async fn next(&mut self) -> io::Result<Option<SessionRequest>> {
-        match self {
-            SessionInput::Lines(lines, enc) => {
-                let Some(l) = lines.next_line().await? else {
-                    return Ok(None);
-                };
-                Ok(Some(match serde_json::from_str::<Request>(&l) {
-                    Ok(Request::Mcast { data }) => match enc.decode(&data) {
-                        Ok(bytes) => SessionRequest::Mcast(bytes),
-                        Err(e) => SessionRequest::Bad(e),
-                    },
-                    Ok(Request::Leave) => SessionRequest::Leave,
-                    Ok(other) => {
-                        SessionRequest::Bad(format!("{other:?} is not valid in a cpg session"))
-                    }
-                    Err(e) => SessionRequest::Bad(format!("bad request: {e}")),
-                }))
-            }
-            SessionInput::Frames(r) => Ok(r.next().await?.map(|(kind, body)| match kind {
-                frame::MCAST => SessionRequest::Mcast(body),
-                frame::LEAVE => SessionRequest::Leave,
-                k => SessionRequest::Bad(format!("unknown frame kind {k}")),
-            })),
-        }
-    }
-}
-
-async fn cpg_session(
-    group: String,
-    enc: Encoding,
-    lines: tokio::io::Lines<BufReader<OwnedReadHalf>>,
-    mut w: OwnedWriteHalf,
-    cpg: Cpg,
-) -> io::Result<()> {
-    let mut input = SessionInput::new(lines, enc);
-    let mut h = match cpg.join(group.as_bytes()).await {
-        Ok(h) => h,
-        Err(e) => return write_line(&mut w, &Reply::Error(e.to_string())).await,
-    };
-    write_line(
-        &mut w,
-        &Reply::Joined {
-            nodeid: h.nodeid(),
-            pid: h.pid(),
-        },
-    )
-    .await?;
-    // Writes go through their own task so that reading requests never waits on a client
-    // that is itself blocked writing to us (both socket buffers full).
-    let (out, mut out_rx) = tokio::sync::mpsc::unbounded_channel::<Out>();
-    let writer = tokio::spawn(async move {
-        // Everything queued goes out in one write (one syscall per batch, not per event).
-        let mut buf = Vec::with_capacity(64 * 1024);
-        while let Some(r) = out_rx.recv().await {
-            let mut next = Some(r);
-            while let Some(r) = next.take() {
-                match r {
-                    Out::Deliver { nodeid, pid, data } if enc == Encoding::Binary => {
-                        frame::put_deliver(&mut buf, nodeid, pid, &data)
-                    }
-                    Out::Deliver { nodeid, pid, data } => {
-                        deliver_line(&mut buf, nodeid, pid, &data, enc)
-                    }
-                    Out::Reply(r) if enc == Encoding::Binary => match serde_json::to_vec(&r) {
-                        Ok(json) => frame::put(&mut buf, frame::REPLY, &[&json]),
-                        Err(_) => tracing::warn!("control reply not serializable"),
-                    },
-                    Out::Reply(r) => {
-                        if serde_json::to_writer(&mut buf, &r).is_err() {
-                            tracing::warn!("control reply not serializable");
-                        } else {
-                            buf.push(b'\n');
-                        }
-                    }
-                }
-                if buf.len() < 256 * 1024 {
-                    next = out_rx.try_recv().ok();
-                }
-            }
-            if w.write_all(&buf).await.is_err() {
-                break;
-            }
-            buf.clear();
-        }
-    });
-    // Acceptances are awaited in order by their own task; its bounded queue is the
-    // pipelining window, and a full window holds the reader back.
-    let (acks, mut acks_rx) = tokio::sync::mpsc::channel::<
-        tokio::sync::oneshot::Receiver<Result<(), crate::cpg::CpgError>>,
-    >(MCAST_WINDOW);
-    let ack_out = out.clone();
-    let acker = tokio::spawn(async move {
-        while let Some(rx) = acks_rx.recv().await {
-            let err = match rx.await {
-                Ok(Ok(())) => continue,
-                Ok(Err(e)) => e.to_string(),
-                Err(_) => "the CPG service stopped".to_string(),
-            };
-            if ack_out.send(Out::Reply(Reply::Error(err))).is_err() {
-                break;
-            }
-        }
-    });
-    loop {
-        tokio::select! {
-            ev = h.recv() => match ev {
-                Some(ev) => {
-                    let o = match ev {
-                        CpgEvent::Deliver { nodeid, pid, data } => Out::Deliver { nodeid, pid, data },
-                        ev => Out::Reply(Reply::Event(WireEvent::encoded(ev, enc))),
-                    };
-                    if out.send(o).is_err() {
-                        break;
-                    }
-                }
-                None => break,
-            },
-            req = input.next() => match req? {
-                None | Some(SessionRequest::Leave) => break,
-                Some(SessionRequest::Mcast(bytes)) => match h.mcast_queued(bytes).await {
-                    Ok(rx) => {
-                        if acks.send(rx).await.is_err() {
-                            break;
-                        }
-                    }
-                    Err(e) => {
-                        let _ = out.send(Out::Reply(Reply::Error(e.to_string())));
-                    }
-                },
-                Some(SessionRequest::Bad(e)) => {
-                    let _ = out.send(Out::Reply(Reply::Error(e)));
-                }
-            },
-        }
-    }
-    // Every queued mcast is accepted (or refused) before the member leaves.
-    drop(acks);
-    let _ = acker.await;
-    let _ = h.leave().await;
-    drop(out);
-    let _ = writer.await;
-    Ok(())
 }
 
 /// Asks a running node for its status.

@@ -30,6 +30,32 @@ pub enum ConfError {
     /// Something after `{` or `}` on the same line.
     #[error("line {line}: unexpected text after brace: {text:?}")]
     TrailingText { line: usize, text: String },
+    /// A line longer than corosync reads ([`LINE_MAX`] bytes).
+    #[error("line {line}: {len} bytes long; corosync reads lines of at most {max} bytes")]
+    LineTooLong { line: usize, len: usize, max: usize },
+}
+
+/// Longest line corosync's parser reads (a 512-byte buffer with the newline).
+pub const LINE_MAX: usize = 511;
+
+/// Characters of a bad line or value quoted in an error message.
+pub const EXCERPT_MAX: usize = 80;
+
+/// `text` for an error message: at most [`EXCERPT_MAX`] characters, `…` when cut.
+fn cut(text: &str) -> String {
+    match text.char_indices().nth(EXCERPT_MAX) {
+        Some((i, _)) => format!("{}…", &text[..i]),
+        None => text.to_string(),
+    }
+}
+
+/// `text` quoted for an error message: at most [`EXCERPT_MAX`] characters, `…` after the
+/// closing quote when cut.
+pub fn excerpt(text: &str) -> String {
+    match text.char_indices().nth(EXCERPT_MAX) {
+        Some((i, _)) => format!("{:?}…", &text[..i]),
+        None => format!("{text:?}"),
+    }
 }
 
 /// One `key: value` pair with the line it came from.
@@ -134,6 +160,13 @@ pub fn parse(text: &str) -> Result<Section, ConfError> {
     let mut stack: Vec<Section> = vec![Section::default()];
     for (idx, raw) in text.lines().enumerate() {
         let line = idx + 1;
+        if raw.len() > LINE_MAX {
+            return Err(ConfError::LineTooLong {
+                line,
+                len: raw.len(),
+                max: LINE_MAX,
+            });
+        }
         let l = raw.trim();
         if l.is_empty() || l.starts_with('#') {
             continue;
@@ -147,7 +180,7 @@ pub fn parse(text: &str) -> Result<Section, ConfError> {
             if !rest.is_empty() {
                 return Err(ConfError::TrailingText {
                     line,
-                    text: rest.to_string(),
+                    text: cut(rest),
                 });
             }
             stack.push(Section {
@@ -171,7 +204,10 @@ pub fn parse(text: &str) -> Result<Section, ConfError> {
         } else if let Some(pos) = l.find('}') {
             let rest = (l[..pos].to_string() + &l[pos + 1..]).trim().to_string();
             if !rest.is_empty() {
-                return Err(ConfError::TrailingText { line, text: rest });
+                return Err(ConfError::TrailingText {
+                    line,
+                    text: cut(&rest),
+                });
             }
             if stack.len() < 2 {
                 return Err(ConfError::UnexpectedClose { line });
@@ -182,10 +218,7 @@ pub fn parse(text: &str) -> Result<Section, ConfError> {
                 }
             }
         } else {
-            return Err(ConfError::Unrecognised {
-                line,
-                text: l.to_string(),
-            });
+            return Err(ConfError::Unrecognised { line, text: cut(l) });
         }
     }
     if stack.len() > 1 {

@@ -45,6 +45,9 @@ use totem_wire::Generation;
 use crate::config::Config;
 use crate::corosync_conf::{self, ConfError, Entry, Section};
 
+mod checks;
+pub use checks::{MINIMUM_HOLD, MINIMUM_TIMEOUT};
+
 /// Why a corosync.conf cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NodeConfigError {
@@ -55,7 +58,7 @@ pub enum NodeConfigError {
     #[error(transparent)]
     Syntax(#[from] ConfError),
     /// A key this implementation cannot honour.
-    #[error("line {line}: {key}: {value:?} refused: {reason}")]
+    #[error("line {line}: {}: {} refused: {reason}", bounded(.key), excerpt(.value))]
     Refused {
         key: String,
         value: String,
@@ -63,7 +66,7 @@ pub enum NodeConfigError {
         reason: String,
     },
     /// A value that does not parse or is out of range.
-    #[error("line {line}: {key}: invalid value {value:?}: {reason}")]
+    #[error("line {line}: {}: invalid value {}: {reason}", bounded(.key), excerpt(.value))]
     Invalid {
         key: String,
         value: String,
@@ -76,7 +79,37 @@ pub enum NodeConfigError {
     /// Our own node cannot be identified.
     #[error("own node: {0}")]
     OwnNode(String),
+    /// A top-level section given twice.
+    #[error("line {line}: a second {section} section (the first is at line {first}); give each section once")]
+    Repeated {
+        section: String,
+        line: usize,
+        first: usize,
+    },
+    /// A key file that group or others may read.
+    #[error("line {line}: {key}: key file {path} has mode {mode:04o}, readable by group or others; chmod 600 {path} (corosync-keygen writes 0400)")]
+    KeyFileMode {
+        key: String,
+        line: usize,
+        path: String,
+        mode: u32,
+    },
 }
+
+/// A key or other config text for an error message, at most [`EXCERPT_MAX`] characters.
+fn bounded(s: &str) -> String {
+    match s.char_indices().nth(EXCERPT_MAX) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
+}
+
+/// A value for an error message: quoted, at most [`EXCERPT_MAX`] characters.
+fn excerpt(s: &str) -> String {
+    corosync_conf::excerpt(s)
+}
+
+pub use corosync_conf::EXCERPT_MAX;
 
 type Result<T> = std::result::Result<T, NodeConfigError>;
 
@@ -302,8 +335,46 @@ pub fn load(path: &std::path::Path, ov: Overrides) -> Result<NodeConfig> {
     })?;
     let root = corosync_conf::parse(&text)?;
     let mut cfg = map(&root, ov, &is_local_address)?;
+    key_file_modes(&cfg, &root)?;
     cfg.source = Some(path.to_path_buf());
     Ok(cfg)
+}
+
+/// Refuses the key files `cfg` will read if group or others may read them (see
+/// [`checks`]); the error names the key and line that set the path (or the section that
+/// implies the default).
+pub fn key_file_modes(cfg: &NodeConfig, root: &Section) -> Result<()> {
+    let empty = Section::default();
+    let totem = root.section("totem").unwrap_or(&empty);
+    let at = |sec: &str, s: &Section| {
+        s.entry("keyfile")
+            .map(|e| (format!("{sec}.keyfile"), e.line))
+            .unwrap_or_else(|| (format!("{sec}.keyfile (default)"), s.line))
+    };
+    let mut files = Vec::new();
+    match &cfg.crypto {
+        CryptoSetting::TotemCrypto {
+            keyfile: Some(k), ..
+        }
+        | CryptoSetting::Secauth { keyfile: k, .. } => files.push((k.clone(), at("totem", totem))),
+        _ => {}
+    }
+    if let Some(c) = &cfg.knet.crypto {
+        files.push((c.keyfile.clone(), at("totem", totem)));
+    }
+    if let Some(s) = &cfg.secure {
+        let k = root.section("keygen").unwrap_or(&empty);
+        let where_ = if k.entry("keyfile").is_some() {
+            at("keygen", k)
+        } else {
+            at("totem", totem)
+        };
+        files.push((s.keyfile.clone(), where_));
+    }
+    for (path, (key, line)) in files {
+        checks::key_file_mode(&path, &key, line)?;
+    }
+    Ok(())
 }
 
 /// Re-reads the knet crypto settings (`totem.crypto_*`, `secauth`, `keyfile`) of the
@@ -464,6 +535,7 @@ pub fn map(root: &Section, ov: Overrides, is_local: &dyn Fn(IpAddr) -> bool) -> 
     let empty = Section::default();
     let totem = root.section("totem").unwrap_or(&empty);
     let t = |k: &str| totem.entry(k).map(|e| qualified("totem", e));
+    checks::repeated_sections(root)?;
 
     for e in totem.entries() {
         if !TOTEM_KEYS.contains(&e.key.as_str()) {
@@ -576,17 +648,6 @@ pub fn map(root: &Section, ov: Overrides, is_local: &dyn Fn(IpAddr) -> bool) -> 
             }
         }
     }
-    if engine.token.is_zero() {
-        if let Some(e) = t("token") {
-            return Err(invalid(&e, "must be at least 1 ms"));
-        }
-    }
-    if let (Some(c), Some(e)) = (engine.consensus, t("consensus")) {
-        if c < engine.token_timeout().mul_f64(1.2) {
-            // corosync only warns; we follow it and log at start-up.
-            tracing::warn!(line = e.line, "totem.consensus is below 1.2 × token");
-        }
-    }
     let netmtu = match t("netmtu") {
         Some(e) => {
             let v: usize = num(&e)?;
@@ -688,6 +749,7 @@ pub fn map(root: &Section, ov: Overrides, is_local: &dyn Fn(IpAddr) -> bool) -> 
                 return Err(refused(&q, "not supported by this implementation"));
             }
             let (addr, scope_id) = ip_with_scope(&q)?;
+            checks::family(&q, addr, ip_version == IpVersion::V6)?;
             members.push(NodeEntry {
                 nodeid: 0,
                 addr,
@@ -756,6 +818,7 @@ pub fn map(root: &Section, ov: Overrides, is_local: &dyn Fn(IpAddr) -> bool) -> 
         }
         None => 1,
     };
+    checks::ttl(transport, i("ttl").map(|e| (ttl, e)))?;
     let bindnetaddr = i("bindnetaddr")
         .map(|e| ip_with_scope(&e).map(|a| (a, e)))
         .transpose()?;
@@ -778,6 +841,8 @@ pub fn map(root: &Section, ov: Overrides, is_local: &dyn Fn(IpAddr) -> bool) -> 
 
     // Nodelist.
     let mut nodes: Vec<NodeEntry> = Vec::new();
+    // Family of each knet link's addresses, and the nodeid that set it.
+    let mut link_family: std::collections::BTreeMap<u8, (bool, u32)> = Default::default();
     if let Some(nl) = root.section("nodelist") {
         if let Some(e) = nl.entries().next() {
             return Err(refused(
@@ -810,6 +875,8 @@ pub fn map(root: &Section, ov: Overrides, is_local: &dyn Fn(IpAddr) -> bool) -> 
                     }
                     "ring0_addr" => {
                         let a = ip_with_scope(&q)?;
+                        checks::family(&q, a.0, ip_version == IpVersion::V6)?;
+                        checks::duplicate_address(&nodes, &ring_addrs, &q, a.0)?;
                         ring_addrs.push((0, a.0, a.1));
                         addr = Some(a);
                     }
@@ -823,6 +890,15 @@ pub fn map(root: &Section, ov: Overrides, is_local: &dyn Fn(IpAddr) -> bool) -> 
                             .filter(|n| usize::from(*n) < crate::knet::MAX_LINK)
                             .ok_or_else(|| invalid(&q, "knet links are ring0_addr..ring7_addr"))?;
                         let a = ip_with_scope(&q)?;
+                        checks::duplicate_address(&nodes, &ring_addrs, &q, a.0)?;
+                        if let Some((v6, id)) = link_family.get(&n) {
+                            if *v6 != a.0.is_ipv6() {
+                                return Err(invalid(
+                                    &q,
+                                    format!("link {n} of nodeid {id} has an address of the other family (the nodes of a link share one)"),
+                                ));
+                            }
+                        }
                         ring_addrs.push((n, a.0, a.1));
                     }
                     "name" => name = Some(e.value.clone()),
@@ -865,9 +941,16 @@ pub fn map(root: &Section, ov: Overrides, is_local: &dyn Fn(IpAddr) -> bool) -> 
                 return Err(NodeConfigError::Invalid {
                     key: "nodelist.node.nodeid".into(),
                     value: nodeid.to_string(),
-                    line: n.line,
-                    reason: "duplicate nodeid".into(),
+                    line: n.entry("nodeid").map_or(n.line, |e| e.line),
+                    reason: if n.entry("nodeid").is_some() {
+                        "duplicate nodeid: an earlier node has it".into()
+                    } else {
+                        "the nodeid derived from ring0_addr is an earlier node's".into()
+                    },
                 });
+            }
+            for (l, a, _) in &ring_addrs {
+                link_family.entry(*l).or_insert((a.is_ipv6(), nodeid));
             }
             if transport == TransportKind::Knet && nodeid > u32::from(u16::MAX) {
                 return Err(NodeConfigError::Invalid {
@@ -905,20 +988,6 @@ pub fn map(root: &Section, ov: Overrides, is_local: &dyn Fn(IpAddr) -> bool) -> 
             reason: "transport udpu needs the member addresses".into(),
         });
     }
-    for n in &nodes {
-        let fam_ok = match ip_version {
-            IpVersion::V4 => n.addr.is_ipv4(),
-            IpVersion::V6 => n.addr.is_ipv6(),
-        };
-        if !fam_ok {
-            return Err(NodeConfigError::Invalid {
-                key: "nodelist.node.ring0_addr".into(),
-                value: n.addr.to_string(),
-                line: 0,
-                reason: format!("address family does not match totem.ip_version {ip_version:?}"),
-            });
-        }
-    }
 
     // Own node.
     let totem_nodeid = t("nodeid").map(|e| num::<u32>(&e)).transpose()?;
@@ -954,6 +1023,7 @@ pub fn map(root: &Section, ov: Overrides, is_local: &dyn Fn(IpAddr) -> bool) -> 
             }),
         })
         .collect();
+    checks::timers(&engine, &t)?;
     if gen != Generation::G3 {
         engine.address = Some(match bind_addr {
             IpAddr::V4(v4) => TotemIpAddress::v4(nodeid, v4),
@@ -1240,9 +1310,18 @@ fn knet_crypto(t: &dyn Fn(&str) -> Option<Entry>) -> Result<Option<KnetCryptoSet
                 KnetCryptoError::Config { field, .. } => format!("totem.{field}"),
                 _ => "totem.crypto_cipher".into(),
             };
-            let line = t(key.trim_start_matches("totem."))
-                .map(|e| e.line)
-                .unwrap_or(0);
+            // The key at fault, else whichever crypto key is set (one is: the defaults
+            // are valid).
+            let line = [
+                key.trim_start_matches("totem."),
+                "crypto_cipher",
+                "crypto_hash",
+                "crypto_model",
+                "secauth",
+            ]
+            .into_iter()
+            .find_map(|k| t(k).map(|e| e.line))
+            .unwrap_or(0);
             NodeConfigError::Invalid {
                 key,
                 value: format!("{model}/{cipher}/{hash}"),

@@ -15,6 +15,8 @@ fn migrated_cluster_conf_starts_a_node() {
     let tmp = tempfile::tempdir().unwrap();
     let key = tmp.path().join("authkey");
     std::fs::write(&key, (0u8..128).collect::<Vec<u8>>()).unwrap();
+    // A key file others can read is refused (corosync-keygen writes 0400).
+    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     // A cman udpu cluster on loopback addresses (no namespace needed), secauth from a keyfile.
     let xml = format!(
         r#"<cluster name="mig" config_version="3">

@@ -26,9 +26,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .init();
+    totem_log::init("info");
     let args = Args::parse();
     let xml = match std::fs::read_to_string(&args.input) {
         Ok(x) => x,

@@ -49,9 +49,7 @@ fn read_input(p: &PathBuf) -> Result<String, std::io::Error> {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .init();
+    totem_log::init("info");
     let args = Args::parse();
     let text = match read_input(&args.input) {
         Ok(t) => t,

@@ -26,9 +26,7 @@ struct Args {
 }
 
 fn main() {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .init();
+    totem_log::init("info");
     let args = Args::parse();
     let Some(bin) = find_vqsim() else {
         println!("SKIP: corosync-vqsim missing");

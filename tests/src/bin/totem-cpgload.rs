@@ -121,13 +121,7 @@ impl Rx {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error")),
-        )
-        .init();
+    totem_log::init("error");
     if cli.size < load::HEADER_LEN {
         eprintln!(
             "totem-cpgload: --size {} is below the {}-byte header",

@@ -67,13 +67,7 @@ fn generated(seq: u64, size: usize) -> Vec<u8> {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .init();
+    totem_log::init("warn");
     let mut c = match CpgClient::join(&cli.control, &cli.group).await {
         Ok(c) => c,
         Err(e) => {

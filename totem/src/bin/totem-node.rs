@@ -52,10 +52,8 @@ enum Cmd {
 }
 
 fn init_logging(l: &LoggingConfig) -> Result<(), String> {
-    use tracing_subscriber::EnvFilter;
     let level = if l.debug { "debug" } else { "info" };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
-    let b = tracing_subscriber::fmt().with_env_filter(filter);
+    let b = tracing_subscriber::fmt().with_env_filter(totem_log::env_filter(level));
     match (&l.logfile, l.to_stderr) {
         (Some(path), false) => {
             let f = std::fs::OpenOptions::new()
@@ -67,7 +65,11 @@ fn init_logging(l: &LoggingConfig) -> Result<(), String> {
                 .with_writer(std::sync::Mutex::new(f))
                 .init();
         }
-        _ => b.with_writer(std::io::stderr).init(),
+        // Colour only on a terminal: journald, files and test captures get plain text.
+        _ => b
+            .with_ansi(totem_log::ansi())
+            .with_writer(std::io::stderr)
+            .init(),
     }
     Ok(())
 }
@@ -414,8 +416,35 @@ async fn status(path: PathBuf, json: bool) -> ExitCode {
         ("tx_errors", d.tx_errors),
         ("tx_unroutable", d.tx_unroutable),
         ("submit_too_large", d.submit_too_large),
+        ("submit_held", d.submit_held),
+        ("log_suppressed", d.log_suppressed),
     ] {
         println!("    {k:<24}{v}");
+    }
+    if let Some(k) = &s.knet {
+        for (key, v) in [
+            ("knet_rx_open_errors", k.stats.rx_open_errors),
+            ("knet_rx_malformed", k.stats.rx_malformed),
+            ("knet_rx_unknown_host", k.stats.rx_unknown_host),
+            ("knet_rx_wrong_link", k.stats.rx_wrong_link),
+            ("knet_rx_defrag_invalid", k.stats.rx_defrag_invalid),
+            ("knet_rx_compressed", k.stats.rx_compressed),
+            ("knet_log_suppressed", k.stats.log_suppressed),
+        ] {
+            println!("    {key:<24}{v}");
+        }
+    }
+    if let Some(c) = &s.control {
+        for (k, v) in [
+            ("control_connections", c.connections),
+            ("control_sessions_open", c.sessions_open),
+            ("requests_too_long", c.requests_too_long),
+            ("bad_requests", c.bad_requests),
+            ("slow_client_disconnects", c.slow_client_disconnects),
+            ("queued_bytes", c.queued_bytes),
+        ] {
+            println!("    {k:<24}{v}");
+        }
     }
     for (k, v) in &s.engine {
         println!("    {k:<24}{v}");

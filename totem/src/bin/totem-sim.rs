@@ -65,13 +65,7 @@ fn secure_authkey() -> Vec<u8> {
 }
 
 fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    totem_log::init("error");
     let args = Args::parse();
     let generation = match args
         .generation

@@ -28,6 +28,22 @@ pub const REPLY: u8 = 2;
 /// Longest frame accepted: a largest CPG message plus the delivery header.
 pub const FRAME_MAX: usize = crate::cpg::MESSAGE_MAX + 16;
 
+/// A length prefix of 0 or over [`FRAME_MAX`] (the `io::Error` payload of
+/// [`FrameReader::next`], see [`BadFrameLength::of`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("frame length {len} outside 1..={max} bytes")]
+pub struct BadFrameLength {
+    pub len: usize,
+    pub max: usize,
+}
+
+impl BadFrameLength {
+    /// The bad length `e` reports, if that is what it is.
+    pub fn of(e: &io::Error) -> Option<BadFrameLength> {
+        e.get_ref()?.downcast_ref::<BadFrameLength>().copied()
+    }
+}
+
 /// Appends one frame of `kind` whose body is `parts` concatenated.
 pub fn put(buf: &mut Vec<u8>, kind: u8, parts: &[&[u8]]) {
     let body: usize = parts.iter().map(|p| p.len()).sum();
@@ -133,9 +149,13 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         };
         let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
         if len == 0 || len > FRAME_MAX {
+            // Refused from the length prefix alone: nothing of the frame is buffered.
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
-                format!("frame length {len} outside 1..={FRAME_MAX}"),
+                BadFrameLength {
+                    len,
+                    max: FRAME_MAX,
+                },
             ));
         }
         let Some(frame) = avail.get(4..4 + len) else {
@@ -179,7 +199,15 @@ mod tests {
         assert!(r.next().await.is_err(), "zero length");
         let big = ((FRAME_MAX + 1) as u32).to_le_bytes();
         let mut r = FrameReader::new(&big[..], Vec::new());
-        assert!(r.next().await.is_err(), "too long");
+        let e = r.next().await.unwrap_err();
+        assert_eq!(
+            BadFrameLength::of(&e),
+            Some(BadFrameLength {
+                len: FRAME_MAX + 1,
+                max: FRAME_MAX
+            }),
+            "too long: {e}"
+        );
         let mut r = FrameReader::new(&[5u8, 0, 0, 0, 1, b'a'][..], Vec::new());
         assert!(r.next().await.is_err(), "ends inside a frame");
         assert!(parse_deliver(&[1, 2, 3]).is_err());

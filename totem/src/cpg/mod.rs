@@ -16,7 +16,7 @@ use totem_wire::Generation;
 use crate::driver::{NodeError, NodeHandle};
 use crate::engine::Event;
 
-pub use service::GroupState;
+pub use service::{GroupState, IN_PROCESS_PID_BASE};
 
 /// Largest application message [`CpgHandle::mcast`] accepts (1 MiB).
 pub const MESSAGE_MAX: usize = totem_wire::totempg::MESSAGE_SIZE_MAX;
@@ -38,6 +38,9 @@ pub enum CpgError {
     Wire(#[from] totem_wire::Error),
     #[error("configuration: {0}")]
     Config(String),
+    /// The process already has a member in the group on this node (corosync: CS_ERR_EXIST).
+    #[error("process {pid} is already a member of group {group:?} on this node")]
+    AlreadyJoined { pid: u32, group: String },
 }
 
 /// What the executive task (CPG, sync, votequorum) needs to know about its node.
@@ -150,6 +153,9 @@ pub(crate) type Joined = (u64, u32, mpsc::UnboundedReceiver<CpgEvent>);
 pub(crate) enum Request {
     Join {
         group: Vec<u8>,
+        /// The member's real pid (a control socket client's, from SO_PEERCRED); `None`:
+        /// an in-process member, numbered from the node's own pid.
+        pid: Option<u32>,
         reply: oneshot::Sender<Result<Joined, CpgError>>,
     },
     Leave {
@@ -235,8 +241,17 @@ impl Cpg {
         self.nodeid
     }
 
-    /// Joins `group`; membership changes and messages arrive on the handle.
+    /// Joins `group`; membership changes and messages arrive on the handle. The member is
+    /// known by a pid of [`IN_PROCESS_PID_BASE`] plus a per-member number (several may
+    /// share this process; no real pid is that large).
     pub async fn join(&self, group: &[u8]) -> Result<CpgHandle, CpgError> {
+        self.join_as(group, None).await
+    }
+
+    /// Joins `group` as the process `pid` of this host (what peers and `totem-node status`
+    /// show, as corosync announces its libcpg clients' pids); a second member with the same
+    /// pid in the same group is refused ([`CpgError::AlreadyJoined`]), as corosync does.
+    pub async fn join_as(&self, group: &[u8], pid: Option<u32>) -> Result<CpgHandle, CpgError> {
         if group.len() > GROUP_NAME_MAX {
             return Err(CpgError::NameTooLong(group.len()));
         }
@@ -244,6 +259,7 @@ impl Cpg {
         self.tx
             .send(Request::Join {
                 group: group.to_vec(),
+                pid,
                 reply,
             })
             .await

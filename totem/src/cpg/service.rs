@@ -64,6 +64,11 @@ pub(super) struct Service {
 
 type Reply = oneshot::Sender<Result<(), CpgError>>;
 
+/// Pids of in-process members (no process of their own): numbered from above Linux's
+/// largest pid (`PID_MAX_LIMIT`, 2^22), so that they never collide with a control socket
+/// client's real pid.
+pub const IN_PROCESS_PID_BASE: u32 = 1 << 22;
+
 impl Service {
     pub(super) fn new(node: NodeHandle, opts: &ExecOptions) -> Result<Self, CpgError> {
         let (gen, nodeid, net_mtu) = (opts.generation, opts.nodeid, opts.net_mtu);
@@ -246,10 +251,19 @@ impl Service {
             Request::Status { reply } => {
                 let _ = reply.send(self.exec_status());
             }
-            Request::Join { group, reply } => {
+            Request::Join { group, pid, reply } => {
+                if let Some(p) = pid {
+                    if self.local.values().any(|l| l.pid == p && l.group == group) {
+                        let _ = reply.send(Err(CpgError::AlreadyJoined {
+                            pid: p,
+                            group: String::from_utf8_lossy(&group).into_owned(),
+                        }));
+                        return;
+                    }
+                }
                 let id = self.next_id;
                 self.next_id += 1;
-                let pid = std::process::id().wrapping_add(id as u32);
+                let pid = pid.unwrap_or_else(|| IN_PROCESS_PID_BASE.wrapping_add(id as u32));
                 let (tx, rx) = mpsc::unbounded_channel();
                 let msg = codec::procjoin(self.gen, &group, pid, false);
                 match self.push(msg, out) {
@@ -446,7 +460,12 @@ impl Service {
                     trans,
                     members,
                 } => {
-                    tracing::info!(ring = %ring, ?members, ?trans, "sync round starts");
+                    tracing::info!(
+                        ring = %ring,
+                        members = %crate::logfmt::Ids(&members),
+                        transitional = %crate::logfmt::Ids(&trans),
+                        "sync round starts"
+                    );
                     self.cpg_sync_init(&trans, &members);
                     if let Some(q) = self.quorum.as_mut() {
                         q.sync_init(&members);
@@ -462,10 +481,11 @@ impl Service {
                 }
                 Output::Completed => {
                     let q = self.quorum.as_ref().map(|q| q.status());
+                    use crate::logfmt::Opt;
                     tracing::info!(
-                        ring = ?self.sync.as_ref().and_then(|s| s.ring()).map(|r| r.to_string()),
-                        quorate = ?q.as_ref().map(|q| q.quorate),
-                        total_votes = ?q.as_ref().map(|q| q.total_votes),
+                        ring = %Opt(&self.sync.as_ref().and_then(|s| s.ring())),
+                        quorate = %Opt(&q.as_ref().map(|q| q.quorate)),
+                        total_votes = %Opt(&q.as_ref().map(|q| q.total_votes)),
                         "completed service synchronization"
                     );
                     self.release_held(out, replies);

@@ -342,7 +342,7 @@ impl KnetNet {
             data_mtu: self.layer.data_mtu(),
             tx_seq: self.layer.tx_seq(),
             links: self.layer.link_status(),
-            stats: self.layer.stats().clone(),
+            stats: self.layer.stats(),
             rx_not_for_us: self.rx_not_for_us,
             crypto: self.layer.seal().describe(),
             crypto_in_use: self.layer.seal().in_use(),
@@ -399,7 +399,7 @@ impl KnetNet {
         }
         match self.rekey.phase(self.layer.seal_mut(), phase) {
             Ok(false) => {
-                tracing::debug!(phase, awaiting = ?self.rekey.awaiting(), "knet crypto phase: nothing to do");
+                tracing::debug!(phase, awaiting = %crate::logfmt::Opt(&self.rekey.awaiting()), "knet crypto phase: nothing to do");
                 Ok(())
             }
             Ok(true) => {

@@ -17,6 +17,7 @@ use super::transport::{Transport, RECV_BUF};
 use crate::cpg::codec::CfgSeen;
 use crate::engine::{Dest, Engine, Event, Guarantee, State};
 use crate::node_config::{NodeConfig, TransportKind};
+use crate::ratelimit::{self, limited, LogKey, RateLimiter};
 use crate::secure::{SecureConfig, SecureNode, SecureStats};
 
 /// Most packets waiting in the driver in front of the engine's own send queue.
@@ -102,6 +103,10 @@ pub struct DriverStats {
     /// Submits answered late because the queues were over [`QUEUE_BYTES`] (flow control).
     #[serde(default)]
     pub submit_held: u64,
+    /// Refusal log lines of the node loop dropped by its rate limiter (the refusals
+    /// themselves are all counted above).
+    #[serde(default)]
+    pub log_suppressed: u64,
 }
 
 /// A member of the current ring.
@@ -136,6 +141,9 @@ pub struct Status {
     /// The secure layer (`keygen { enable: yes }` only; absent: off).
     #[serde(default)]
     pub secure: Option<SecureStatus>,
+    /// Control socket counters (filled in by the control server, absent elsewhere).
+    #[serde(default)]
+    pub control: Option<crate::control::ControlStats>,
 }
 
 /// One group key in a slot of the secure layer.
@@ -392,6 +400,8 @@ struct Node {
     /// The outcome of a key load done as soon as the engine delivered a CFG reload (before
     /// the service task sees it), for the service's `RekeyStep::Load`.
     rekey_loaded: Option<Result<bool, String>>,
+    /// Rate limiter of the per-datagram refusal log lines.
+    logs: RateLimiter<LogKey>,
 }
 
 async fn recv_opt(
@@ -416,8 +426,8 @@ async fn run(
     tracing::info!(
         nodeid = cfg.nodeid,
         generation = %cfg.generation,
-        transport = ?cfg.transport,
-        addr = ?net.local_addr(),
+        transport = %format!("{:?}", cfg.transport).to_lowercase(),
+        addr = %crate::logfmt::Opt(&net.local_addr()),
         secure = secure.is_some(),
         "node started"
     );
@@ -443,6 +453,7 @@ async fn run(
         held: VecDeque::new(),
         stats: DriverStats::default(),
         rekey_loaded: None,
+        logs: RateLimiter::default(),
     };
     let mut buf1 = vec![0u8; RECV_BUF];
     let mut buf2 = vec![0u8; RECV_BUF];
@@ -454,6 +465,7 @@ async fn run(
             n.engine.poll_timeout(),
             n.knet_timeout(),
             n.secure.as_ref().and_then(SecureNode::poll_timeout),
+            n.logs.poll_timeout(),
         ]
         .into_iter()
         .flatten()
@@ -490,6 +502,7 @@ async fn run(
                         s.handle_timeout(now, &mut n.engine, &mut rand_core::OsRng);
                     }
                 }
+                ratelimit::expire_and_log(&mut n.logs, now);
             }
             cmd = commands.recv() => match cmd {
                 None => {
@@ -565,7 +578,7 @@ impl Node {
             }
             Err(e) => {
                 self.stats.rx_malformed += 1;
-                tracing::warn!(%src, len, error = %e, "not a Totem message in this generation");
+                limited!(self.logs, Instant::now(), warn, "not a Totem message in this generation", %src, len, error = %e);
                 return;
             }
         }
@@ -577,7 +590,7 @@ impl Node {
         let after = self.engine.stats().malformed + self.engine.stats().rejected;
         if after > before {
             self.stats.rx_malformed += after - before;
-            tracing::warn!(%src, len, "datagram refused by the engine (malformed or inconsistent)");
+            limited!(self.logs, Instant::now(), warn, "datagram refused by the engine (malformed or inconsistent)", %src, len);
         }
     }
 
@@ -667,7 +680,7 @@ impl Node {
         };
         if self.cfg.block_unlisted_ips && !transport.is_listed(src.ip()) {
             self.stats.rx_unlisted += 1;
-            tracing::warn!(%src, len, "datagram from an address outside the nodelist dropped");
+            limited!(self.logs, Instant::now(), warn, "datagram from an address outside the nodelist dropped", %src, len);
             return;
         }
         let msg = if let Some(s) = &mut self.secure {
@@ -677,7 +690,7 @@ impl Node {
                     // Counted by cause in the secure layer's stats; a node with a wrong
                     // authkey would flood the log at warn level.
                     self.stats.rx_envelope_errors += 1;
-                    tracing::debug!(%src, len, "secure envelope rejected");
+                    limited!(self.logs, Instant::now(), debug, "secure envelope rejected", %src, len);
                     return;
                 }
             }
@@ -686,7 +699,7 @@ impl Node {
                 Ok(m) => m,
                 Err(e) => {
                     self.stats.rx_envelope_errors += 1;
-                    tracing::warn!(%src, len, error = %e, "datagram envelope rejected");
+                    limited!(self.logs, Instant::now(), warn, "datagram envelope rejected", %src, len, error = %e);
                     return;
                 }
             }
@@ -727,7 +740,13 @@ impl Node {
                     },
                     None => {
                         self.stats.tx_unroutable += 1;
-                        tracing::warn!(nodeid = id, "no address known for nodeid");
+                        limited!(
+                            self.logs,
+                            Instant::now(),
+                            warn,
+                            "no address known for nodeid",
+                            nodeid = id
+                        );
                     }
                 },
             }
@@ -822,7 +841,7 @@ impl Node {
                 let out = s.on_event(Instant::now(), e, &mut self.engine, &mut rand_core::OsRng);
                 if s.stats().activations > before {
                     tracing::info!(
-                        epoch = ?s.active_epoch(),
+                        key = %crate::logfmt::Opt(&crate::logfmt::epoch(s.active_epoch())),
                         fingerprint = %hex::encode(s.active_fingerprint()),
                         "group key switched to"
                     );
@@ -900,13 +919,17 @@ impl Node {
             members,
             backlog: self.backlog.len(),
             pending: self.engine.pending(),
-            driver: self.stats.clone(),
+            driver: DriverStats {
+                log_suppressed: self.logs.suppressed_total(),
+                ..self.stats.clone()
+            },
             engine,
             knet: match &self.net {
                 Net::Knet(k) => Some(k.status()),
                 Net::Udp(_) => None,
             },
             secure: self.secure.as_ref().map(secure_status),
+            control: None,
         }
     }
 }
@@ -921,7 +944,19 @@ fn log_config(e: &Event) {
         joined,
     } = e
     {
-        tracing::info!(?kind, ring = %ring_id, ?members, ?left, ?joined, "configuration change");
+        use crate::logfmt::Ids;
+        let kind = match kind {
+            crate::engine::ConfigKind::Regular => "regular",
+            crate::engine::ConfigKind::Transitional => "transitional",
+        };
+        tracing::info!(
+            kind,
+            ring = %ring_id,
+            members = %Ids(members),
+            left = %Ids(left),
+            joined = %Ids(joined),
+            "configuration change"
+        );
     }
 }
 

@@ -15,6 +15,7 @@ pub use super::host::LinkPolicy;
 use super::link::{Link, LinkParams, LinkStatus};
 use super::seal::KnetSeal;
 use super::seqwin::Map;
+use crate::ratelimit::{limited, LogKey, RateLimiter};
 
 /// Every SEQ_MAX / 8 data sequence numbers knet sends untimed pings on every link.
 const UNTIMED_PING_EVERY: u16 = u16::MAX / 8;
@@ -85,6 +86,9 @@ pub struct KnetStats {
     /// Messages too large for 255 fragments.
     pub tx_too_large: u64,
     pub tx_seal_errors: u64,
+    /// Refusal log lines dropped by the rate limiter (the refusals are counted above).
+    #[serde(default)]
+    pub log_suppressed: u64,
 }
 
 /// The knet state of one node.
@@ -99,6 +103,8 @@ pub struct KnetLayer {
     epoch: Instant,
     next_backoff: Instant,
     stats: KnetStats,
+    /// Rate limiter of the per-datagram refusal log lines.
+    logs: RateLimiter<LogKey>,
 }
 
 impl KnetLayer {
@@ -128,12 +134,16 @@ impl KnetLayer {
             epoch: now,
             next_backoff: now + Duration::from_secs(1),
             stats: KnetStats::default(),
+            logs: RateLimiter::default(),
         }
     }
 
     /// Handle-wide counters.
-    pub fn stats(&self) -> &KnetStats {
-        &self.stats
+    pub fn stats(&self) -> KnetStats {
+        KnetStats {
+            log_suppressed: self.logs.suppressed_total(),
+            ..self.stats.clone()
+        }
     }
 
     /// Payload bytes per fragment.
@@ -181,7 +191,10 @@ impl KnetLayer {
 
     /// When [`handle_timeout`](Self::handle_timeout) must run next.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let mut t = Some(self.next_backoff);
+        let mut t = Some(match self.logs.poll_timeout() {
+            Some(l) => l.min(self.next_backoff),
+            None => self.next_backoff,
+        });
         for l in self.hosts.values().flat_map(|h| h.links.iter().flatten()) {
             for c in [Some(l.next_ping().unwrap_or(self.epoch)), l.down_at()]
                 .into_iter()
@@ -221,6 +234,7 @@ impl KnetLayer {
 
     /// Runs the heartbeat: due pings, pong timeouts, the once-a-second backoff step.
     pub fn handle_timeout(&mut self, now: Instant) {
+        crate::ratelimit::expire_and_log(&mut self.logs, now);
         if now >= self.next_backoff {
             for l in self
                 .hosts
@@ -347,7 +361,7 @@ impl KnetLayer {
             Ok(b) => b,
             Err(e) => {
                 self.stats.rx_open_errors += 1;
-                tracing::warn!(%src, len = dgram.len(), error = %e, "knet datagram refused by the seal");
+                limited!(self.logs, now, warn, "knet datagram refused by the seal", %src, len = dgram.len(), error = %e);
                 return None;
             }
         };
@@ -355,14 +369,14 @@ impl KnetLayer {
             Ok(f) => f,
             Err(e) => {
                 self.stats.rx_malformed += 1;
-                tracing::warn!(%src, error = %e, "not a knet frame");
+                limited!(self.logs, now, warn, "not a knet frame", %src, error = %e);
                 return None;
             }
         };
         let me = self.host_id;
         let Some(h) = self.hosts.get_mut(&f.src_host) else {
             self.stats.rx_unknown_host += 1;
-            tracing::debug!(%src, host = f.src_host, "knet frame from an unknown host id");
+            limited!(self.logs, now, debug, "knet frame from an unknown host id", %src, host = f.src_host);
             return None;
         };
         match f.body {
@@ -468,7 +482,7 @@ impl KnetLayer {
             } => {
                 let Some(l) = h.links.iter_mut().flatten().find(|l| l.addr == src) else {
                     self.stats.rx_wrong_link += 1;
-                    tracing::debug!(%src, host = h.id, "knet data from no configured link");
+                    limited!(self.logs, now, debug, "knet data from no configured link", %src, host = h.id);
                     return None;
                 };
                 l.stats.rx_data += 1;
@@ -497,13 +511,16 @@ impl KnetLayer {
                         }
                         Defragged::Invalid(why) => {
                             self.stats.rx_defrag_invalid += 1;
-                            tracing::warn!(
+                            limited!(
+                                self.logs,
+                                now,
+                                warn,
+                                "knet fragment refused",
                                 host = h.id,
                                 seq,
                                 frag_num,
                                 frag_seq,
-                                why,
-                                "knet fragment refused"
+                                why
                             );
                             return None;
                         }
@@ -513,12 +530,7 @@ impl KnetLayer {
                 };
                 if compress != 0 {
                     self.stats.rx_compressed += 1;
-                    tracing::error!(
-                        host = h.id,
-                        seq,
-                        compress,
-                        "compressed knet data refused: compression is not built in; set totem.knet_compression_model: none on every node"
-                    );
+                    limited!(self.logs, now, error, "compressed knet data refused: compression is not built in; set totem.knet_compression_model: none on every node", host = h.id, seq, compress);
                     return None;
                 }
                 if channel != 0 {

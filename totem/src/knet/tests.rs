@@ -449,3 +449,22 @@ fn crypto_round_trip_fragmented() {
     assert_eq!(got, Some(m));
     assert_eq!(b.stats().rx_open_errors, 0);
 }
+
+/// A flood of garbage is counted exactly while its log lines are rate limited: one line in
+/// the first second, the rest suppressed (and counted), the limiter's timer in poll_timeout.
+#[test]
+fn refusal_flood_counted_exactly_and_logged_once_per_second() {
+    let t0 = Instant::now();
+    let mut l = layer(1, LinkPolicy::Passive, t0);
+    for i in 0..500u64 {
+        let now = t0 + Duration::from_micros(i * 100);
+        assert_eq!(l.handle_datagram(now, addr(2), &[0xff, 0x00, 0x01]), None);
+    }
+    assert_eq!(l.stats().rx_malformed, 500);
+    assert_eq!(l.stats().log_suppressed, 499);
+    assert!(
+        l.poll_timeout()
+            .is_some_and(|t| t <= t0 + Duration::from_secs(1)),
+        "the summary of the suppressed lines is due at the end of the window"
+    );
+}

@@ -374,7 +374,7 @@ fn invalid_values_carry_line_numbers() {
     let t = UDPU_246.replace("nodeid: 3", "nodeid: 2");
     assert!(matches!(
         conf(&t, Generation::G3, "198.51.100.11"),
-        Err(NodeConfigError::Invalid { reason, .. }) if reason == "duplicate nodeid"
+        Err(NodeConfigError::Invalid { reason, line: 25, .. }) if reason.starts_with("duplicate nodeid")
     ));
 }
 
@@ -614,5 +614,317 @@ fn keygen_invalid_values_name_key_and_line() {
     match conf(&t, Generation::G3, "198.51.100.13") {
         Err(NodeConfigError::Missing { key, .. }) => assert_eq!(key, "keygen.enable"),
         other => panic!("expected enable missing, got {other:?}"),
+    }
+}
+
+/// Every corosync.conf bundled with the repository (and the shared capture configs, where
+/// present) in the generation its file name says, as the node of its `-nN` suffix.
+fn bundled_configs() -> Vec<(String, String, Generation, Option<u32>)> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut out = Vec::new();
+    for dir in [
+        "totem/tests/data",
+        "captures/g3",
+        "../shared/captures/configs",
+    ] {
+        let Ok(rd) = std::fs::read_dir(root.join(dir)) else {
+            continue;
+        };
+        let mut files: Vec<_> = rd.flatten().map(|e| e.path()).collect();
+        files.sort();
+        for p in files {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            if !name.ends_with(".conf") {
+                continue;
+            }
+            let gen = if name.starts_with("3.") {
+                Generation::G3
+            } else if name.starts_with("2.") || name.starts_with("mixed-2") {
+                Generation::G2
+            } else {
+                Generation::G1
+            };
+            let n = name
+                .rsplit_once("-n")
+                .and_then(|(_, r)| r.trim_end_matches(".conf").parse().ok());
+            out.push((name, std::fs::read_to_string(&p).unwrap(), gen, n));
+        }
+    }
+    out
+}
+
+/// The new consistency checks refuse none of the configs corosync ran for the captures:
+/// each maps, or stops only at what was refused before (rrp_mode, the own-node choice).
+#[test]
+fn every_bundled_config_still_maps() {
+    let all = bundled_configs();
+    assert!(all.len() >= 10, "only {} configs found", all.len());
+    let mut ok = 0;
+    for (name, text, gen, n) in all {
+        let root = corosync_conf::parse(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let ov = Overrides {
+            generation: Some(gen),
+            nodeid: n.filter(|_| root.section("nodelist").is_some()),
+        };
+        match map(&root, ov, &|_| true) {
+            Ok(_) => ok += 1,
+            Err(NodeConfigError::OwnNode(_)) => {}
+            Err(NodeConfigError::Refused { key, .. }) if key == "totem.rrp_mode" => {}
+            Err(e) => panic!("{name}: {e}"),
+        }
+    }
+    assert!(ok >= 6, "only {ok} configs mapped");
+}
+
+fn with_totem(extra: &str) -> String {
+    UDPU_246.replace("transport: udpu", &format!("transport: udpu\n{extra}"))
+}
+
+fn invalid_key(r: Result<NodeConfig>) -> (String, usize, String) {
+    match r {
+        Err(NodeConfigError::Invalid {
+            key, line, reason, ..
+        }) => (key, line, reason),
+        other => panic!("expected an invalid value, got {other:?}"),
+    }
+}
+
+/// corosync 3's timer minimums (30 ms; hold 14 ms) and consensus ≥ join, at the key, with
+/// its line; a derived value is refused at the key it comes from.
+#[test]
+fn timers_below_corosyncs_minimums_are_refused() {
+    for (extra, key, why) in [
+        (
+            "    token: 20",
+            "totem.token",
+            "below corosync's minimum of 30 ms",
+        ),
+        (
+            "    join: 10",
+            "totem.join",
+            "below corosync's minimum of 30 ms",
+        ),
+        (
+            "    merge: 5",
+            "totem.merge",
+            "below corosync's minimum of 30 ms",
+        ),
+        (
+            "    downcheck: 29",
+            "totem.downcheck",
+            "below corosync's minimum of 30 ms",
+        ),
+        (
+            "    consensus: 20",
+            "totem.consensus",
+            "below corosync's minimum of 30 ms",
+        ),
+        (
+            "    hold: 10",
+            "totem.hold",
+            "below corosync's minimum of 14 ms",
+        ),
+        (
+            "    token_retransmit: 25",
+            "totem.token_retransmit",
+            "below corosync's minimum of 30 ms",
+        ),
+        (
+            "    join: 500\n    consensus: 400",
+            "totem.consensus",
+            "may not be below join (500 ms)",
+        ),
+        (
+            "    token: 100\n    token_coefficient: 0\n    token_retransmits_before_loss_const: 10",
+            "totem.token_retransmits_before_loss_const",
+            "token retransmit timeout it gives",
+        ),
+    ] {
+        let t = with_totem(extra);
+        let (k, line, reason) = invalid_key(conf(&t, Generation::G3, "198.51.100.11"));
+        assert_eq!(k, key, "{extra}");
+        assert!(line >= 5, "{extra}: line {line}");
+        assert!(reason.contains(why), "{extra}: {reason}");
+    }
+    // corosync accepts consensus below 1.2 × token (its man page calls it safe with two
+    // nodes): warned about, not refused.
+    assert!(conf(
+        &with_totem("    token: 1000\n    consensus: 900"),
+        Generation::G3,
+        "198.51.100.11"
+    )
+    .is_ok());
+    assert!(conf(
+        &with_totem("    token: 30\n    join: 30"),
+        Generation::G3,
+        "198.51.100.11"
+    )
+    .is_ok());
+}
+
+/// Two nodes with one address, or one node with an address twice, are refused at the
+/// second address's line; so is a duplicate nodeid, derived (G2, IPv4) or written.
+#[test]
+fn duplicate_addresses_and_nodeids_are_refused() {
+    let t = UDPU_246.replace("ring0_addr: 198.51.100.13", "ring0_addr: 198.51.100.12");
+    let (k, line, reason) = invalid_key(conf(&t, Generation::G2, "198.51.100.11"));
+    assert_eq!((k.as_str(), line), ("nodelist.node.ring0_addr", 24));
+    assert!(
+        reason.contains("already in the nodelist for nodeid 2"),
+        "{reason}"
+    );
+    let knet = UDPU_246
+        .replace("transport: udpu", "transport: knet")
+        .replace(
+            "nodeid: 1\n",
+            "nodeid: 1\n        ring1_addr: 198.51.100.11\n",
+        );
+    let (_, _, reason) = invalid_key(conf(&knet, Generation::G3, "198.51.100.11"));
+    assert!(reason.contains("another link of this node"), "{reason}");
+    let knet = UDPU_246
+        .replace("transport: udpu", "transport: knet")
+        .replace(
+            "nodeid: 1\n",
+            "nodeid: 1\n        ring1_addr: 203.0.113.11\n",
+        )
+        .replace(
+            "nodeid: 2\n",
+            "nodeid: 2\n        ring1_addr: 203.0.113.11\n",
+        );
+    let (k, _, reason) = invalid_key(conf(&knet, Generation::G3, "198.51.100.11"));
+    assert_eq!(k, "nodelist.node.ring1_addr");
+    assert!(reason.contains("for nodeid 1"), "{reason}");
+}
+
+/// An address of the other family is refused at its own line (it was once "line 0").
+#[test]
+fn a_mixed_family_nodelist_names_the_real_line() {
+    let t = UDPU_246.replace("ring0_addr: 198.51.100.13", "ring0_addr: fd00::13");
+    let (k, line, reason) = invalid_key(conf(&t, Generation::G2, "198.51.100.11"));
+    assert_eq!((k.as_str(), line), ("nodelist.node.ring0_addr", 24));
+    assert!(
+        reason.contains("an IPv6 address, but totem.ip_version is ipv4"),
+        "{reason}"
+    );
+    let e = conf(&t, Generation::G2, "198.51.100.11")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("line 24: nodelist.node.ring0_addr: invalid value \"fd00::13\""),
+        "{e}"
+    );
+    let knet = UDPU_246
+        .replace("transport: udpu", "transport: knet")
+        .replace(
+            "nodeid: 1\n",
+            "nodeid: 1\n        ring1_addr: 203.0.113.11\n",
+        )
+        .replace("nodeid: 2\n", "nodeid: 2\n        ring1_addr: fd00::12\n");
+    let (k, _, reason) = invalid_key(conf(&knet, Generation::G3, "198.51.100.11"));
+    assert_eq!(k, "nodelist.node.ring1_addr");
+    assert!(reason.contains("link 1 of nodeid 1"), "{reason}");
+}
+
+/// A second totem (or nodelist, logging, ...) section is refused, naming both lines.
+#[test]
+fn repeated_top_level_sections_are_refused() {
+    for section in ["totem", "nodelist", "logging", "quorum"] {
+        let t = format!("{UDPU_246}\n{section} {{\n}}\n");
+        let last = t.lines().count() - 1;
+        match conf(&t, Generation::G2, "198.51.100.11") {
+            Err(NodeConfigError::Repeated {
+                section: s,
+                line,
+                first,
+            }) => {
+                assert_eq!((s.as_str(), line), (section, last));
+                assert!(first < line);
+            }
+            other => panic!("{section}: {other:?}"),
+        }
+    }
+}
+
+/// ttl is refused outside multicast, as corosync 3 refuses it.
+#[test]
+fn ttl_outside_multicast_is_refused() {
+    let t = UDPU_246.replace("mcastport: 5405", "mcastport: 5405\n        ttl: 4");
+    let (k, _) = refused_key(conf(&t, Generation::G2, "198.51.100.11"));
+    assert_eq!(k, "totem.interface.ttl");
+    let ok = UDPU_246.replace("mcastport: 5405", "mcastport: 5405\n        ttl: 1");
+    assert!(conf(&ok, Generation::G2, "198.51.100.11").is_ok());
+}
+
+/// Error messages quote at most 80 characters of a bad line or value, always with the line.
+#[test]
+fn long_bad_text_is_quoted_in_part() {
+    let junk = "x".repeat(400);
+    let e = corosync_conf::parse(&format!("totem {{\n {junk}\n}}\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("line 2: "), "{e}");
+    assert!(
+        e.contains(&format!("{}…", "x".repeat(80))) && !e.contains(&"x".repeat(81)),
+        "{e}"
+    );
+    let e = conf(
+        &with_totem(&format!("    token: {junk}")),
+        Generation::G3,
+        "198.51.100.11",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.starts_with("line 5: totem.token: invalid value \""),
+        "{e}"
+    );
+    assert!(e.len() < 200, "{e}");
+    let e = corosync_conf::parse(&format!("totem {{\n a: {}\n}}\n", "y".repeat(600)))
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        e,
+        "line 2: 604 bytes long; corosync reads lines of at most 511 bytes"
+    );
+}
+
+/// Key files readable by group or others are refused like OpenSSH refuses private keys,
+/// naming the file, its mode and the key that set the path; 0600 and 0400 are fine.
+#[test]
+fn key_files_open_to_others_are_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("authkey");
+    std::fs::write(&key, [7u8; 128]).unwrap();
+    let t = AES_246.replace(
+        "keyfile: @RUNDIR@/authkey",
+        &format!("keyfile: {}", key.display()),
+    );
+    assert!(
+        t.contains(&key.display().to_string()),
+        "the capture config names a keyfile"
+    );
+    let root = corosync_conf::parse(&t).unwrap();
+    let cfg = conf(&t, Generation::G2, "198.51.100.11").unwrap();
+    for (mode, ok) in [
+        (0o644, false),
+        (0o640, false),
+        (0o604, false),
+        (0o600, true),
+        (0o400, true),
+    ] {
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(mode)).unwrap();
+        match key_file_modes(&cfg, &root) {
+            Ok(()) => assert!(ok, "mode {mode:o} accepted"),
+            Err(e) => {
+                assert!(!ok, "mode {mode:o} refused: {e}");
+                let msg = e.to_string();
+                assert!(
+                    msg.contains("totem.keyfile") && msg.contains(&key.display().to_string()),
+                    "{msg}"
+                );
+                assert!(msg.contains(&format!("mode {mode:04o}")), "{msg}");
+            }
+        }
     }
 }

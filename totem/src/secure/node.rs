@@ -15,6 +15,7 @@ use super::envelope::{self, EnvelopeView, Header, KeyId};
 use super::slots::{KeySlots, Window};
 use super::SecureConfig;
 use crate::engine::{ConfigKind, Engine, Event, Guarantee};
+use crate::logfmt::{epoch as epoch_of, Epoch, Opt};
 
 /// Salt of the cluster key derivation.
 pub const CLUSTER_SALT: &[u8] = b"totem-secure cluster v1";
@@ -369,10 +370,10 @@ impl SecureNode {
                         tracing::debug!(
                             node = self.me,
                             sender,
-                            ?epoch,
-                            active = ?self.slots.active_epoch(),
-                            other = ?self.slots.other_epoch(),
-                            pending = ?self.pending,
+                            epoch = %Epoch(epoch),
+                            active = %Opt(&epoch_of(self.slots.active_epoch())),
+                            other = %Opt(&epoch_of(self.slots.other_epoch().map(|(e, _)| e))),
+                            pending = %Opt(&epoch_of(self.pending)),
                             "switch rejection"
                         );
                     }

@@ -235,6 +235,9 @@ impl Interop {
             me.crypto_model = model;
             let path = me.tmp.path().join("authkey");
             std::fs::write(&path, k).expect("write authkey");
+            // Our node refuses key files others can read (corosync-keygen writes 0400).
+            std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+                .expect("chmod authkey");
             me.knet_key = Some(path.clone());
             me.our_key = Some(path);
         }
