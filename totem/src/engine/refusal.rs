@@ -34,7 +34,8 @@ pub enum Refusal {
     /// Tokens whose fcc kept the flow-control window full on an idle ring for several
     /// visits while messages waited: a corrupted fcc; the node re-forms the ring.
     TokenFcc,
-    /// A token asking for retransmission of messages the ring never sent.
+    /// A token asking for retransmission of messages the ring never sent, or whose
+    /// retrans_flg is neither 0 nor 1.
     TokenRtr,
     /// An mcast whose seq no token of this ring could have handed out yet.
     McastAhead,

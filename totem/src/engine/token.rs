@@ -225,6 +225,10 @@ impl Engine {
         if !sq_lte(token.aru, token.seq) {
             return Err(Refusal::TokenAru);
         }
+        // A flag: corosync and we only ever write 0 or 1.
+        if !matches!(token.retrans_flg, 0 | 1) {
+            return Err(Refusal::TokenRtr);
+        }
 
         if token.aru_addr != 0 && !ring.iter().any(|m| m.nodeid() == token.aru_addr) {
             return Err(Refusal::TokenAru);
