@@ -46,8 +46,43 @@ struct Live {
     attacker: UdpSocket,
 }
 
+/// Writes a 128-byte authkey (mode 0600, as the config checks want it).
+fn write_key(path: &Path, seed: u64) {
+    use std::os::unix::fs::PermissionsExt;
+    let mut rng = Rng::new(seed);
+    let key: Vec<u8> = (0..128).map(|_| rng.next_u64() as u8).collect();
+    std::fs::write(path, key).expect("write authkey");
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+}
+
+/// Turns the ring's corosync.conf into a sealed one (G1 secauth, G2 aes256/sha1) with
+/// `key`.
+fn seal_conf(conf: &str, gen: Generation, key: &Path) -> String {
+    let settings = match gen {
+        Generation::G1 => format!("    secauth: on\n    keyfile: {}\n", key.display()),
+        _ => format!(
+            "    crypto_cipher: aes256\n    crypto_hash: sha1\n    keyfile: {}\n",
+            key.display()
+        ),
+    };
+    let kept: String = conf
+        .lines()
+        .filter(|l| {
+            !l.contains("crypto_cipher") && !l.contains("crypto_hash") && !l.contains("secauth")
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    kept.replacen("totem {\n", &format!("totem {{\n{settings}"), 1)
+}
+
 impl Live {
     fn start(gen: Generation, port: u16, dir: &Path) -> Live {
+        Live::start_with(gen, port, dir, false)
+    }
+
+    /// `sealed`: the ring runs G1 secauth or G2 aes256/sha1 with one key, and the attacker
+    /// seals with another.
+    fn start_with(gen: Generation, port: u16, dir: &Path, sealed: bool) -> Live {
         let bins = Bins {
             node: env!("CARGO_BIN_EXE_lab-totem-node").into(),
             load: env!("CARGO_BIN_EXE_totem-cpgload").into(),
@@ -69,14 +104,28 @@ impl Live {
             )
             .expect("write conf");
         }
+        let mut attacker_conf = dir.join("corosync.conf");
+        if sealed {
+            let path = dir.join("corosync.conf");
+            let conf = std::fs::read_to_string(&path).expect("conf");
+            write_key(&dir.join("authkey"), 1);
+            write_key(&dir.join("attacker.authkey"), 2);
+            std::fs::write(&path, seal_conf(&conf, gen, &dir.join("authkey"))).expect("conf");
+            attacker_conf = dir.join("attacker.conf");
+            std::fs::write(
+                &attacker_conf,
+                seal_conf(&conf, gen, &dir.join("attacker.authkey")),
+            )
+            .expect("attacker conf");
+        }
         let conf = node_config::load(
-            &dir.join("corosync.conf"),
+            &attacker_conf,
             Overrides {
                 generation: Some(gen),
                 nodeid: Some(2),
             },
         )
-        .expect("the ring's corosync.conf");
+        .expect("the attacker's corosync.conf");
         let envelope = Envelope::from_setting(&conf.crypto).expect("envelope");
         // The attacker sends from node 2's address (another port: the nodes check addresses).
         let attacker = UdpSocket::bind(SocketAddr::new(addr(2), 0)).expect("attacker socket");
@@ -169,6 +218,14 @@ impl Live {
                 .attacker
                 .send_to(&wire, SocketAddr::new(addr(i), self.port));
         }
+    }
+
+    /// Driver counter `key` of node `i`.
+    fn driver(&self, i: usize, key: &str) -> u64 {
+        let s = self.status_json(i);
+        s["driver"][key]
+            .as_u64()
+            .unwrap_or_else(|| panic!("node {i}: no driver counter {key} in {s}"))
     }
 
     fn wait_ring(&self, what: &str) {
@@ -370,4 +427,96 @@ fn hostile_datagrams_cannot_stall_split_or_lose_g2() {
 fn hostile_datagrams_cannot_stall_split_or_lose_g1() {
     let tmp = tempfile::tempdir().unwrap();
     run_generation(Generation::G1, 5955, tmp.path());
+}
+
+/// The same attacks against a sealed ring (G1 secauth, G2 aes256/sha1), the attacker sealing
+/// with a key the ring does not use: no effect at all. The ring id never changes, the
+/// engines refuse nothing (nothing reaches them), every datagram is counted as an envelope
+/// error, and the CPG load runs through untouched.
+fn sealed_generation(gen: Generation, port: u16, dir: &Path) {
+    let mut l = Live::start_with(gen, port, dir, true);
+    l.wait_ring("start");
+    let nodes = [1usize, 2, 3];
+    let ring = l.ring_id(1);
+    let env_before: u64 = nodes
+        .iter()
+        .map(|&i| l.driver(i, "rx_envelope_errors"))
+        .sum();
+    let members: Vec<Member> = (1..=3).map(|i| l.member(i)).collect();
+    let base = capture_messages(gen);
+    let mut sent = 0u64;
+    let mut procs = std::mem::take(&mut l.procs);
+    let r = phase(
+        &mut procs,
+        &l.ring,
+        "sealed",
+        &nodes,
+        &[1, 3],
+        800,
+        &nodes,
+        |_| {
+            let mut rng = Rng::new(0x5EA1);
+            l.send_all(&adversary::ring_seq_join(
+                gen,
+                members[1],
+                &members,
+                u64::MAX - 4,
+            ));
+            for _ in 0..5 {
+                l.send_all(&adversary::absurd_token(&mut rng, gen, 2, ring));
+            }
+            sent += 6;
+            let start = Instant::now();
+            for k in 0..10_000u64 {
+                if k % 500 == 0 {
+                    let due = Duration::from_micros(k * 200);
+                    if let Some(wait) = due.checked_sub(start.elapsed()) {
+                        std::thread::sleep(wait);
+                    }
+                }
+                let orig = &base[rng.below(base.len() as u64) as usize];
+                l.send_all(&adversary::mutate(&mut rng, orig));
+                sent += 1;
+            }
+        },
+    );
+    l.procs = procs;
+    assert_one_order(&format!("{gen} sealed ring under attack"), &r, 1600);
+    for i in nodes {
+        assert_eq!(l.ring_id(i), ring, "{gen}: node {i} changed ring");
+        let refused: u64 = totem::engine::Refusal::ALL
+            .iter()
+            .map(|r| l.counter(i, &format!("refused_{r}")))
+            .sum();
+        assert_eq!(
+            refused, 0,
+            "{gen}: forged datagrams reached node {i}'s engine"
+        );
+    }
+    let env: u64 = nodes
+        .iter()
+        .map(|&i| l.driver(i, "rx_envelope_errors"))
+        .sum();
+    assert!(
+        env - env_before >= sent * 3 * 9 / 10,
+        "{gen}: {} envelope errors for {} datagrams to 3 nodes",
+        env - env_before,
+        sent
+    );
+    eprintln!(
+        "[{gen} sealed] {sent} datagrams x 3 nodes, {} envelope errors, ring {ring} unchanged",
+        env - env_before
+    );
+}
+
+#[test]
+fn sealed_g2_ring_ignores_the_attacker() {
+    let tmp = tempfile::tempdir().unwrap();
+    sealed_generation(Generation::G2, 5957, tmp.path());
+}
+
+#[test]
+fn sealed_g1_ring_ignores_the_attacker() {
+    let tmp = tempfile::tempdir().unwrap();
+    sealed_generation(Generation::G1, 5959, tmp.path());
 }
