@@ -266,7 +266,10 @@ fn aru_rules_and_token_dedupe() {
             }
             fwd
         };
-    // Node 2 has everything up to seq 1 (the "hello").
+    // Node 2 has everything up to seq 1 (the "hello"). The hand-made tokens start far from
+    // the ring's own token_seq: take the first one's counters (a correct ring's tokens
+    // advance one hop per member, anything else is refused).
+    e.adopt_next_token();
     let t = feed(e, 1_000_001, 1, 1, 0).unwrap();
     assert_eq!((t.aru, t.aru_addr), (1, 0), "aru == seq: aru_addr cleared");
     let t = feed(e, 1_000_002, 5, 3, 3).unwrap();
