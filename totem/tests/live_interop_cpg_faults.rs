@@ -103,6 +103,9 @@ fn spawn_cpgsend_rate(
     log
 }
 
+/// Clients started by this test process (see `spawn_ours_period`).
+static INSTANCE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
 /// Our client in a thread: joins, sends a 200-byte seq message every 50 ms for `secs` and
 /// records what it sees until the session ends or time is up.
 fn spawn_ours(control: PathBuf, nodeid: u32, secs: u64) -> Arc<Mutex<Vec<Seen>>> {
@@ -133,7 +136,9 @@ fn spawn_ours_period(
             let end = tokio::time::Instant::now() + Duration::from_secs(secs + 5);
             let stop_send = tokio::time::Instant::now() + Duration::from_secs(secs);
             let mut tick = tokio::time::interval(Duration::from_millis(period_ms));
-            let mut seq = 0u32;
+            // Each client of this process numbers its messages in a range of its own: our
+            // node announces the real pid, which every client thread here shares.
+            let mut seq = INSTANCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed) * 1_000_000;
             loop {
                 tokio::select! {
                     _ = tokio::time::sleep_until(end) => break,
