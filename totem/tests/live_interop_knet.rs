@@ -67,8 +67,11 @@ fn restart_ours_kept_out(lab: &mut Interop, key_file: std::path::PathBuf, what: 
     lab.wait_ring(&[1, 2], Duration::from_secs(20))
         .unwrap_or_else(|e| panic!("after kill: {e}"));
     // Our node refuses key files others can read (corosync-keygen writes 0400).
-    std::fs::set_permissions(&key_file, std::os::unix::fs::PermissionsExt::from_mode(0o600))
-        .expect("chmod key");
+    std::fs::set_permissions(
+        &key_file,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .expect("chmod key");
     lab.our_key = Some(key_file);
     lab.start_ours(3);
     std::thread::sleep(Duration::from_secs(8));

@@ -222,6 +222,13 @@ impl Engine {
         if token.seq.wrapping_sub(self.my_aru) > QUEUE_SPAN {
             return Err(Refusal::TokenSeqAhead);
         }
+        // Between two visits the ring hands out at most window_size new seqs (the fcc
+        // rule); a token that comes back further ahead than the mcast bound names seqs no
+        // member sent, holes nobody can ever fill.
+        if !self.cfg.partial_view && token.seq != super::SEQNO_START_MSG {
+            self.check_mcast_seq(token.seq)
+                .map_err(|_| Refusal::TokenSeqAhead)?;
+        }
         if !sq_lte(token.aru, token.seq) {
             return Err(Refusal::TokenAru);
         }
