@@ -582,7 +582,8 @@ impl Node {
                 return;
             }
         }
-        let before = self.engine.stats().malformed + self.engine.stats().rejected;
+        let rejected_before = self.engine.stats().rejected;
+        let before = self.engine.stats().malformed + rejected_before;
         self.engine.handle_datagram(Instant::now(), &msg);
         if let Some(s) = &mut self.secure {
             s.pump(&mut self.engine);
@@ -590,7 +591,15 @@ impl Node {
         let after = self.engine.stats().malformed + self.engine.stats().rejected;
         if after > before {
             self.stats.rx_malformed += after - before;
-            limited!(self.logs, Instant::now(), warn, "datagram refused by the engine (malformed or inconsistent)", %src, len);
+            // The refusal's reason when the engine refused it, else it did not decode.
+            let reason = if self.engine.stats().rejected > rejected_before {
+                self.engine
+                    .last_refusal()
+                    .map_or("inconsistent", |r| r.name())
+            } else {
+                "malformed"
+            };
+            limited!(self.logs, Instant::now(), warn, "datagram refused by the engine (malformed or impossible for the ring)", %src, len, reason);
         }
     }
 

@@ -250,6 +250,7 @@ pub struct Engine {
     fcc_stuck_visits: u32,
     /// See [`Engine::adopt_next_token`]: the ring whose next token is adopted.
     adopt_token: Option<RingId>,
+    last_refusal: Option<Refusal>,
     timers: Timers,
     out: VecDeque<Transmit>,
     events: VecDeque<Event>,
@@ -319,6 +320,7 @@ impl Engine {
             formation_attempts: 0,
             fcc_stuck_visits: 0,
             adopt_token: None,
+            last_refusal: None,
             timers: Timers::default(),
             out: VecDeque::new(),
             events: VecDeque::new(),
@@ -421,6 +423,11 @@ impl Engine {
     /// inside that ring, whose counters are far from its own; a correct node never needs it.
     pub fn adopt_next_token(&mut self) {
         self.adopt_token = Some(self.ring_id);
+    }
+
+    /// The reason of the latest refusal (for the caller's log line).
+    pub fn last_refusal(&self) -> Option<Refusal> {
+        self.last_refusal
     }
 
     /// Counters.
@@ -587,5 +594,6 @@ impl Engine {
     fn refuse(&mut self, r: Refusal) {
         self.stats.rejected += 1;
         self.stats.refused.count(r);
+        self.last_refusal = Some(r);
     }
 }
