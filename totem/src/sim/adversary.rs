@@ -152,8 +152,9 @@ pub fn mutate(rng: &mut Rng, bytes: &[u8]) -> Vec<u8> {
     b
 }
 
-/// Whether `bytes` is an mcast of one of `rings` (content the attacker may not forge).
-pub fn is_live_mcast(bytes: &[u8], gen: Generation, rings: &[RingId]) -> bool {
+/// Whether `bytes` is an mcast of one of `rings` (content the attacker may not forge); with
+/// `tokens`, also a token or commit token of one of them.
+pub fn is_live(bytes: &[u8], gen: Generation, rings: &[RingId], tokens: bool) -> bool {
     match SrpMessage::parse(bytes, gen) {
         Ok(d) => match d.message {
             SrpMessage::Mcast(m) => {
@@ -162,6 +163,8 @@ pub fn is_live_mcast(bytes: &[u8], gen: Generation, rings: &[RingId]) -> bool {
                         .and_then(Result::ok)
                         .is_some_and(|i| rings.contains(&i.ring_id))
             }
+            SrpMessage::OrfToken(t) => tokens && rings.contains(&t.ring_id),
+            SrpMessage::CommitToken(c) => tokens && rings.contains(&c.ring_id),
             _ => false,
         },
         Err(_) => false,

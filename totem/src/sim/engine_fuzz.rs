@@ -13,7 +13,7 @@
 
 use std::time::Duration;
 
-use totem_wire::{Generation, SrpMessage};
+use totem_wire::Generation;
 
 use super::adversary::Attack;
 use super::evs_check::{self, Ending};
@@ -35,23 +35,6 @@ pub struct FuzzRun {
     pub withheld: u64,
     /// Messages the engines refused.
     pub refused: u64,
-}
-
-fn is_live_step(bytes: &[u8], gen: Generation, rings: &[totem_wire::RingId]) -> bool {
-    match SrpMessage::parse(bytes, gen) {
-        Ok(d) => match d.message {
-            SrpMessage::Mcast(m) => {
-                rings.contains(&m.ring_id)
-                    || m.inner()
-                        .and_then(Result::ok)
-                        .is_some_and(|i| rings.contains(&i.ring_id))
-            }
-            SrpMessage::OrfToken(t) => rings.contains(&t.ring_id),
-            SrpMessage::CommitToken(c) => rings.contains(&c.ring_id),
-            _ => false,
-        },
-        Err(_) => false,
-    }
 }
 
 /// Runs the program in `data`; `Err` names the violated property.
@@ -89,7 +72,7 @@ pub fn run(data: &[u8]) -> Result<FuzzRun, String> {
                     .into_iter()
                     .filter_map(|i| sim.engine(i).map(Engine::ring_id))
                     .collect();
-                if is_live_step(&bytes, gen, &rings) {
+                if super::adversary::is_live(&bytes, gen, &rings, true) {
                     out.withheld += 1;
                 } else {
                     sim.inject(node, &bytes);

@@ -411,22 +411,9 @@ impl Sim {
             return;
         }
         let copies = if self.rng.chance(self.dup) { 2 } else { 1 };
+        let slow = self.nodes[from].slow + self.nodes[to].slow;
         for _ in 0..copies {
-            let jitter = self.rng.below(self.cfg.jitter.as_micros() as u64 + 1);
-            let at = self.now
-                + self.cfg.base_delay
-                + Duration::from_micros(jitter)
-                + self.nodes[from].slow
-                + self.nodes[to].slow;
-            self.order += 1;
-            self.wire.push(Reverse(InFlight {
-                at,
-                order: self.order,
-                to,
-                from,
-                bytes: bytes.to_vec(),
-                forged: false,
-            }));
+            self.put_on_wire(from, to, bytes, slow, false);
         }
     }
 
@@ -709,18 +696,23 @@ impl Sim {
             if to == from {
                 continue;
             }
-            let jitter = self.rng.below(self.cfg.jitter.as_micros() as u64 + 1);
-            let at = self.now + self.cfg.base_delay + Duration::from_micros(jitter);
-            self.order += 1;
-            self.wire.push(Reverse(InFlight {
-                at,
-                order: self.order,
-                to,
-                from,
-                bytes: bytes.to_vec(),
-                forged: true,
-            }));
+            self.put_on_wire(from, to, bytes, Duration::ZERO, true);
         }
+    }
+
+    /// One datagram from `from` to `to`, due after the base delay, jitter and `extra`.
+    fn put_on_wire(&mut self, from: usize, to: usize, bytes: &[u8], extra: Duration, forged: bool) {
+        let jitter = self.rng.below(self.cfg.jitter.as_micros() as u64 + 1);
+        let at = self.now + self.cfg.base_delay + Duration::from_micros(jitter) + extra;
+        self.order += 1;
+        self.wire.push(Reverse(InFlight {
+            at,
+            order: self.order,
+            to,
+            from,
+            bytes: bytes.to_vec(),
+            forged,
+        }));
     }
 
     /// The identity node `i` has on the wire.
@@ -772,7 +764,7 @@ impl Sim {
                         return;
                     };
                     let b = adversary::mutate(&mut self.rng, &orig);
-                    if self.cfg.secure.is_none() && adversary::is_live_mcast(&b, gen, &rings) {
+                    if self.cfg.secure.is_none() && adversary::is_live(&b, gen, &rings, false) {
                         self.adversary.withheld += 1;
                         continue;
                     }
