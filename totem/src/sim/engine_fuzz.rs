@@ -16,7 +16,7 @@ use std::time::Duration;
 use totem_wire::Generation;
 
 use super::adversary::Attack;
-use super::evs_check::{self, Ending};
+use super::evs_check;
 use super::{Sim, SimConfig};
 use crate::engine::{Engine, Guarantee};
 
@@ -100,34 +100,15 @@ pub fn run(data: &[u8]) -> Result<FuzzRun, String> {
     }
     out.injected = sim.attacker_counts().0;
     // The attacker stops; the network heals; every node is up.
-    sim.heal();
-    for i in 0..nodes {
-        sim.restart(i);
-    }
-    let heal_at = sim.elapsed();
-    let c = sim.engine_config(0);
-    let bound = c.consensus_timeout() * (c.gather_stuck_after + 3)
-        + c.token_timeout() * 4
-        + Duration::from_secs(2);
-    let mut converged_at = None;
-    let mut t = heal_at;
-    while t <= heal_at + bound {
-        t += Duration::from_millis(50);
-        sim.run_until(t);
-        if sim.converged() {
-            converged_at = Some(sim.elapsed());
-            break;
-        }
-    }
-    let mut probes = Vec::new();
-    if converged_at.is_some() {
-        for i in sim.live() {
-            if let Some(id) = sim.submit(i, Guarantee::Safe, 3) {
-                probes.push(id);
-            }
-        }
-    }
-    sim.run_until(sim.elapsed() + c.token_timeout() * 3);
+    let ending = super::scenario::heal_and_probe(
+        &mut sim,
+        |c| {
+            c.consensus_timeout() * (c.gather_stuck_after + 3)
+                + c.token_timeout() * 4
+                + Duration::from_secs(2)
+        },
+        Duration::ZERO,
+    );
     out.refused = sim.refusals().total();
     if sim.overloaded() {
         return Err(format!(
@@ -135,12 +116,6 @@ pub fn run(data: &[u8]) -> Result<FuzzRun, String> {
             sim.datagram_budget
         ));
     }
-    let ending = Ending {
-        heal_at,
-        bound,
-        converged_at,
-        probes,
-    };
     let v = evs_check::check(&sim.log, Some(&ending));
     if let Some(first) = v.first() {
         return Err(format!(

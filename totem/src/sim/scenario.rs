@@ -235,46 +235,18 @@ impl Scenario {
             apply(&mut sim, a);
         }
         sim.run_until(self.workload);
-        sim.heal();
-        for i in 0..sim.len() {
-            sim.restart(i);
-        }
-        let heal_at = sim.elapsed();
-        let c = sim.engine_config(0);
-        let bound = c.consensus_timeout() * 3 + c.token_timeout() * 4 + ms(2_000);
-        let mut converged_at = None;
-        let mut t = heal_at;
-        while t <= heal_at + bound + ms(5_000) {
-            t += ms(50);
-            sim.run_until(t);
-            if sim.converged() {
-                converged_at = Some(sim.elapsed());
-                break;
-            }
-        }
-        let mut probes = Vec::new();
-        if converged_at.is_some() {
-            for i in sim.live() {
-                if let Some(id) = sim.submit(i, Guarantee::Safe, 3) {
-                    probes.push(id);
-                }
-            }
-        }
-        let settle = sim.elapsed() + c.token_timeout() * 3;
-        sim.run_until(settle);
-        let ending = Ending {
-            heal_at,
-            bound,
-            converged_at,
-            probes,
-        };
+        let ending = heal_and_probe(
+            &mut sim,
+            |c| c.consensus_timeout() * 3 + c.token_timeout() * 4 + ms(2_000),
+            ms(5_000),
+        );
         let mut violations = evs_check::check(&sim.log, Some(&ending));
         let mut secure = None;
         if self.secure.is_some() {
             sim.record_secure_stats();
             let (sv, summary) = super::secure_check::check(&sim.log);
             violations.extend(sv);
-            if converged_at.is_some() {
+            if ending.converged_at.is_some() {
                 violations.extend(super::secure_check::check_final(&sim));
             }
             secure = Some(summary);
@@ -327,6 +299,48 @@ impl Scenario {
             delivered,
             submitted: sim.log.submitted.len(),
         }
+    }
+}
+
+/// The end of every run: the network heals and every node is up; the cluster has `bound`
+/// (of the engine configuration), plus `grace` to be seen, to form one ring; then every
+/// live node sends a safe probe and the ring settles for three token timeouts.
+pub fn heal_and_probe(
+    sim: &mut Sim,
+    bound: impl FnOnce(&crate::config::Config) -> Duration,
+    grace: Duration,
+) -> Ending {
+    sim.heal();
+    for i in 0..sim.len() {
+        sim.restart(i);
+    }
+    let heal_at = sim.elapsed();
+    let c = sim.engine_config(0);
+    let bound = bound(&c);
+    let mut converged_at = None;
+    let mut t = heal_at;
+    while t <= heal_at + bound + grace {
+        t += ms(50);
+        sim.run_until(t);
+        if sim.converged() {
+            converged_at = Some(sim.elapsed());
+            break;
+        }
+    }
+    let mut probes = Vec::new();
+    if converged_at.is_some() {
+        for i in sim.live() {
+            if let Some(id) = sim.submit(i, Guarantee::Safe, 3) {
+                probes.push(id);
+            }
+        }
+    }
+    sim.run_until(sim.elapsed() + c.token_timeout() * 3);
+    Ending {
+        heal_at,
+        bound,
+        converged_at,
+        probes,
     }
 }
 
