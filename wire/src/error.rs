@@ -26,6 +26,14 @@ pub enum Error {
     /// The bytes are not a Totem message of any generation we know.
     #[error("not a Totem message: {0}")]
     Unrecognized(&'static str),
+    /// A member identity or ring representative of the other generation's shape was given
+    /// to a generation's encoder (a nodeid where G1/G2 carry an address, or the reverse).
+    #[error("{field}: node {value} has no {generation} form here (a nodeid and an address are not interchangeable without an address book)")]
+    ShapeMismatch {
+        field: &'static str,
+        generation: &'static str,
+        value: u32,
+    },
     /// A buffer handed to `emit` is smaller than `buffer_len`.
     #[error("{message}: output buffer too small: need {need} bytes, have {have}")]
     BufferTooSmall {

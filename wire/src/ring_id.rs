@@ -1,7 +1,7 @@
 //! `memb_ring_id`: the identity of a ring configuration (30 or 12 bytes).
 
 use crate::endian::{Reader, Writer};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::generation::Generation;
 use crate::ip_address::TotemIpAddress;
 
@@ -44,17 +44,27 @@ impl RingId {
         let seq = r.u64(field)?;
         Ok(RingId { rep, seq })
     }
-    pub(crate) fn write(&self, w: &mut Writer<'_>, gen: Generation) {
+    /// Whether the representative has the shape `gen` carries.
+    pub fn fits(&self, gen: Generation) -> bool {
+        matches!(self.rep, RingRep::Node(_)) == !gen.uses_addresses()
+    }
+
+    /// Writes in `gen`'s layout; a representative of the other shape is an error naming
+    /// `field` (see [`SrpAddr::write`](crate::SrpAddr)).
+    pub(crate) fn write(&self, w: &mut Writer<'_>, gen: Generation, field: &'static str) -> Result<()> {
         match (gen, self.rep) {
-            (Generation::G3, _) => w.u32(self.rep_nodeid()),
-            (_, RingRep::Addr(a)) => a.write(w),
-            (_, RingRep::Node(n)) => TotemIpAddress {
-                nodeid: n,
-                ..Default::default()
+            (Generation::G3, RingRep::Node(n)) => w.u32(n),
+            (Generation::G1 | Generation::G2, RingRep::Addr(a)) => a.write(w),
+            _ => {
+                return Err(Error::ShapeMismatch {
+                    field,
+                    generation: gen.label(),
+                    value: self.rep_nodeid(),
+                })
             }
-            .write(w),
         }
         w.u64(self.seq);
+        Ok(())
     }
 }
 

@@ -1,7 +1,7 @@
 //! `srp_addr`: how a message names a member (44, 45 or 4 bytes by generation).
 
 use crate::endian::{Reader, Writer};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::generation::Generation;
 use crate::ip_address::TotemIpAddress;
 
@@ -61,30 +61,33 @@ impl SrpAddr {
         })
     }
 
-    /// Writes in `gen`'s layout. A value of the other shape is converted (nodeid kept), so a
-    /// mismatch never fails; values that were parsed in `gen` come back byte for byte.
-    pub(crate) fn write(&self, w: &mut Writer<'_>, gen: Generation) {
+    /// Whether this value has the shape `gen` carries (addresses in G1/G2, a nodeid in G3).
+    pub fn fits(&self, gen: Generation) -> bool {
+        matches!(self, SrpAddr::Node(_)) == !gen.uses_addresses()
+    }
+
+    /// Writes in `gen`'s layout. A value of the other shape is an error naming `field`:
+    /// turning a nodeid into an address (or back) needs an address book
+    /// (`crate::retarget`), never a silent default.
+    pub(crate) fn write(&self, w: &mut Writer<'_>, gen: Generation, field: &'static str) -> Result<()> {
         match (gen, self) {
-            (Generation::G3, s) => w.u32(s.nodeid()),
-            (g, SrpAddr::Addrs { no_addrs, addrs }) => {
-                if g == Generation::G2 {
+            (Generation::G3, SrpAddr::Node(n)) => w.u32(*n),
+            (Generation::G1 | Generation::G2, SrpAddr::Addrs { no_addrs, addrs }) => {
+                if gen == Generation::G2 {
                     w.u8(*no_addrs);
                 }
                 addrs[0].write(w);
                 addrs[1].write(w);
             }
-            (g, SrpAddr::Node(n)) => {
-                if g == Generation::G2 {
-                    w.u8(2);
-                }
-                TotemIpAddress {
-                    nodeid: *n,
-                    ..Default::default()
-                }
-                .write(w);
-                TotemIpAddress::default().write(w);
+            _ => {
+                return Err(Error::ShapeMismatch {
+                    field,
+                    generation: gen.label(),
+                    value: self.nodeid(),
+                })
             }
         }
+        Ok(())
     }
 }
 

@@ -227,13 +227,14 @@ impl AppMessage {
         }
     }
 
-    fn group_header_len(&self) -> usize {
+    /// Size of the group header before the service message.
+    pub fn groups_len(&self) -> usize {
         2 + 2 * self.groups.len() + self.groups.iter().map(Vec::len).sum::<usize>()
     }
 
     /// Encoded size.
     pub fn buffer_len(&self) -> usize {
-        self.group_header_len() + self.message.buffer_len() + self.trailer.len()
+        self.groups_len() + self.message.buffer_len() + self.trailer.len()
     }
 
     /// Encodes into `buf`.

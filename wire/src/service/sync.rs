@@ -86,7 +86,7 @@ impl RingMessage {
             self.buffer_len(),
         )?;
         self.header.write(&mut w);
-        self.ring_id.write(&mut w, g);
+        self.ring_id.write(&mut w, g, "ring_id")?;
         w.bytes(&self.pad[..ring_pad(g)]);
         Ok(w.pos())
     }
@@ -154,7 +154,7 @@ impl ServiceBuild {
             self.buffer_len(),
         )?;
         self.header.write(&mut w);
-        self.ring_id.write(&mut w, g);
+        self.ring_id.write(&mut w, g, "ring_id")?;
         w.bytes(&self.pad[..ring_pad(g)]);
         w.i32(self.service_list_entries);
         w.bytes(&self.entries_pad);

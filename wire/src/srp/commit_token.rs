@@ -98,15 +98,15 @@ impl CommitToken {
         )?;
         self.header.write(&mut w);
         w.u32(self.token_seq);
-        self.ring_id.write(&mut w, g);
+        self.ring_id.write(&mut w, g, "ring_id")?;
         w.u32(self.retrans_flg);
         w.i32(self.memb_index);
         w.u32(self.addr.len() as u32);
         for a in &self.addr {
-            a.write(&mut w, g);
+            a.write(&mut w, g, "addr")?;
         }
         for m in &self.memb_list {
-            m.ring_id.write(&mut w, g);
+            m.ring_id.write(&mut w, g, "memb_list")?;
             w.u32(m.aru);
             w.u32(m.high_delivered);
             w.u32(m.received_flg);

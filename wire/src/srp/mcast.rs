@@ -65,10 +65,10 @@ impl Mcast {
         let g = self.header.generation;
         let mut w = Writer::new(buf, self.header.endian, "mcast", self.buffer_len())?;
         self.header.write(&mut w);
-        self.system_from.write(&mut w, g);
+        self.system_from.write(&mut w, g, "system_from")?;
         w.u32(self.seq);
         w.i32(self.this_seqno);
-        self.ring_id.write(&mut w, g);
+        self.ring_id.write(&mut w, g, "ring_id")?;
         w.u32(self.node_id);
         w.i32(self.guarantee);
         w.bytes(&self.payload);

@@ -59,12 +59,12 @@ impl MembJoin {
         let g = self.header.generation;
         let mut w = Writer::new(buf, self.header.endian, "memb_join", self.buffer_len())?;
         self.header.write(&mut w);
-        self.system_from.write(&mut w, g);
+        self.system_from.write(&mut w, g, "system_from")?;
         w.u32(self.proc_list.len() as u32);
         w.u32(self.failed_list.len() as u32);
         w.u64(self.ring_seq);
         for a in self.proc_list.iter().chain(&self.failed_list) {
-            a.write(&mut w, g);
+            a.write(&mut w, g, "proc_list")?;
         }
         Ok(w.pos())
     }

@@ -44,8 +44,8 @@ impl MergeDetect {
             self.buffer_len(),
         )?;
         self.header.write(&mut w);
-        self.system_from.write(&mut w, g);
-        self.ring_id.write(&mut w, g);
+        self.system_from.write(&mut w, g, "system_from")?;
+        self.ring_id.write(&mut w, g, "ring_id")?;
         Ok(w.pos())
     }
 }

@@ -120,13 +120,28 @@ impl SrpMessage {
         }
     }
 
-    /// Encodes into a new vector.
-    pub fn to_vec(&self) -> Vec<u8> {
+    /// Encodes into a new vector; a value that does not fit its generation's layout (an
+    /// srp_addr or ring id of the other shape) is an error naming the field.
+    pub fn try_to_vec(&self) -> Result<Vec<u8>> {
         let mut v = vec![0u8; self.buffer_len()];
-        // The buffer is exactly buffer_len long, so emit cannot fail.
-        let n = self.emit(&mut v).unwrap_or(0);
+        let n = self.emit(&mut v)?;
         v.truncate(n);
-        v
+        Ok(v)
+    }
+
+    /// Encodes into a new vector, for messages built in their own generation's shape (as
+    /// the engine builds them): the buffer is exactly `buffer_len` long, so only a shape
+    /// mismatch can fail, which debug builds assert and release builds turn into an empty
+    /// vector (a datagram no receiver accepts). Use [`try_to_vec`](Self::try_to_vec) for
+    /// messages built from someone else's fields.
+    pub fn to_vec(&self) -> Vec<u8> {
+        match self.try_to_vec() {
+            Ok(v) => v,
+            Err(e) => {
+                debug_assert!(false, "encoding a {}: {e}", self.msg_type().name());
+                Vec::new()
+            }
+        }
     }
 }
 

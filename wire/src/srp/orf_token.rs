@@ -98,13 +98,13 @@ impl OrfToken {
         w.u32(self.token_seq);
         w.u32(self.aru);
         w.u32(self.aru_addr);
-        self.ring_id.write(&mut w, g);
+        self.ring_id.write(&mut w, g, "ring_id")?;
         w.u32(self.backlog);
         w.u32(self.fcc);
         w.i32(self.retrans_flg);
         w.u32(self.rtr_list.len() as u32);
         for item in &self.rtr_list {
-            item.ring_id.write(&mut w, g);
+            item.ring_id.write(&mut w, g, "rtr_list")?;
             w.u32(item.seq);
         }
         Ok(w.pos())
