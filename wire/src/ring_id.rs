@@ -51,7 +51,12 @@ impl RingId {
 
     /// Writes in `gen`'s layout; a representative of the other shape is an error naming
     /// `field` (see [`SrpAddr::write`](crate::SrpAddr)).
-    pub(crate) fn write(&self, w: &mut Writer<'_>, gen: Generation, field: &'static str) -> Result<()> {
+    pub(crate) fn write(
+        &self,
+        w: &mut Writer<'_>,
+        gen: Generation,
+        field: &'static str,
+    ) -> Result<()> {
         match (gen, self.rep) {
             (Generation::G3, RingRep::Node(n)) => w.u32(n),
             (Generation::G1 | Generation::G2, RingRep::Addr(a)) => a.write(w),

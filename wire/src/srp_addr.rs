@@ -69,7 +69,12 @@ impl SrpAddr {
     /// Writes in `gen`'s layout. A value of the other shape is an error naming `field`:
     /// turning a nodeid into an address (or back) needs an address book
     /// (`crate::retarget`), never a silent default.
-    pub(crate) fn write(&self, w: &mut Writer<'_>, gen: Generation, field: &'static str) -> Result<()> {
+    pub(crate) fn write(
+        &self,
+        w: &mut Writer<'_>,
+        gen: Generation,
+        field: &'static str,
+    ) -> Result<()> {
         match (gen, self) {
             (Generation::G3, SrpAddr::Node(n)) => w.u32(*n),
             (Generation::G1 | Generation::G2, SrpAddr::Addrs { no_addrs, addrs }) => {

@@ -138,7 +138,11 @@ impl AddressBook {
     }
 
     /// Sets the G1 form of a listed node (the padding bytes its 1.x daemon writes).
-    pub fn set_g1_form(&mut self, nodeid: u32, g1: [TotemIpAddress; 2]) -> Result<(), RetargetError> {
+    pub fn set_g1_form(
+        &mut self,
+        nodeid: u32,
+        g1: [TotemIpAddress; 2],
+    ) -> Result<(), RetargetError> {
         let e = self
             .entries
             .iter_mut()
@@ -228,7 +232,11 @@ mod tests {
         );
         assert!(matches!(
             b.insert(BookEntry::new(3, ip(2), None)),
-            Err(BookError::DuplicateAddress { first: 2, second: 3, .. })
+            Err(BookError::DuplicateAddress {
+                first: 2,
+                second: 3,
+                ..
+            })
         ));
         assert_eq!(b.node(7), Err(RetargetError::UnknownNode(7)));
         let stranger = TotemIpAddress::v4(3, Ipv4Addr::new(192, 0, 2, 3));

@@ -128,8 +128,8 @@ fn first_fragment(
 /// whose bodies the two tables share are rewritten.
 fn cross_g1_header(t: &Retarget<'_>, h: &ServiceHeader) -> Result<ServiceHeader, RetargetError> {
     let name = |h: &ServiceHeader| format!("service {} fn {}", h.service(), h.fn_id());
-    let s = Service::from_id(t.from_table, h.service())
-        .ok_or_else(|| no_counterpart(&name(h), t))?;
+    let s =
+        Service::from_id(t.from_table, h.service()).ok_or_else(|| no_counterpart(&name(h), t))?;
     let fname = s
         .fn_name(t.from_table, h.fn_id())
         .ok_or_else(|| no_counterpart(&name(h), t))?;
@@ -183,7 +183,11 @@ fn sync(t: &Retarget<'_>, s: &SyncMessage) -> Result<SyncMessage, RetargetError>
         }
         SyncMessage::ServiceBuild(m) => {
             let mut n: ServiceBuild = (**m).clone();
-            n.header = header(&m.header, service_build_len(t.from), service_build_len(t.to));
+            n.header = header(
+                &m.header,
+                service_build_len(t.from),
+                service_build_len(t.to),
+            );
             n.ring_id = t.ring_id(&m.ring_id)?;
             if crosses_g1(t) {
                 let count = m.services().len();

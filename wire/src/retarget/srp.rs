@@ -159,4 +159,3 @@ fn mcast(t: &Retarget<'_>, m: &Mcast) -> Result<Mcast, RetargetError> {
         ..m.clone()
     })
 }
-

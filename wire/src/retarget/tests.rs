@@ -34,7 +34,10 @@ fn token(gen: Generation, rep: RingId) -> SrpMessage {
         backlog: 0,
         fcc: 1,
         retrans_flg: 1,
-        rtr_list: vec![RtrItem { ring_id: rep, seq: 8 }],
+        rtr_list: vec![RtrItem {
+            ring_id: rep,
+            seq: 8,
+        }],
     })
 }
 
@@ -44,7 +47,9 @@ fn token_g3_to_g2_and_back() {
     let g3 = token(Generation::G3, RingId::node(1, 0x18));
     let to2 = Retarget::new(&b, Generation::G3, Generation::G2);
     let g2 = to2.message(&g3).unwrap();
-    let SrpMessage::OrfToken(t) = &g2 else { panic!() };
+    let SrpMessage::OrfToken(t) = &g2 else {
+        panic!()
+    };
     assert_eq!(t.header.generation, Generation::G2);
     assert_eq!(t.ring_id.rep, RingRep::Addr(b.node(1).unwrap().g2[0]));
     assert_eq!(t.rtr_list[0].ring_id, t.ring_id);
@@ -80,7 +85,10 @@ fn a_shape_mismatch_no_longer_encodes() {
     let m = token(Generation::G2, RingId::node(1, 4));
     assert!(matches!(
         m.try_to_vec(),
-        Err(crate::error::Error::ShapeMismatch { field: "ring_id", .. })
+        Err(crate::error::Error::ShapeMismatch {
+            field: "ring_id",
+            ..
+        })
     ));
 }
 
@@ -116,7 +124,9 @@ fn sync_barrier_changes_size_inside_the_mcast() {
     let SrpMessage::Mcast(mc) = &g2 else { panic!() };
     let p2 = crate::totempg::Packet::parse(&mc.payload, crate::Endian::Little).unwrap();
     let a = AppMessage::decode(&p2.pieces[0], Generation::G2, crate::Endian::Little).unwrap();
-    let ServiceMessage::Sync(SyncMessage::Barrier(bm)) = a.message else { panic!() };
+    let ServiceMessage::Sync(SyncMessage::Barrier(bm)) = a.message else {
+        panic!()
+    };
     assert_eq!(bm.header.size, 48);
     assert_eq!(bm.ring_id.rep, RingRep::Addr(b.node(1).unwrap().g2[0]));
     assert_eq!(to2.reverse().message(&g2).unwrap(), m);
@@ -130,9 +140,14 @@ fn ring_tests_have_no_g3_form() {
         .message;
     assert!(matches!(
         Retarget::new(&b, Generation::G2, Generation::G3).message(&rt),
-        Err(RetargetError::NoCounterpart { to: Generation::G3, .. })
+        Err(RetargetError::NoCounterpart {
+            to: Generation::G3,
+            ..
+        })
     ));
-    assert!(Retarget::new(&b, Generation::G2, Generation::G1).message(&rt).is_ok());
+    assert!(Retarget::new(&b, Generation::G2, Generation::G1)
+        .message(&rt)
+        .is_ok());
 }
 
 use crate::group::KnownGroup;

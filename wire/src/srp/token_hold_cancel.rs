@@ -36,7 +36,8 @@ impl TokenHoldCancel {
             self.buffer_len(),
         )?;
         self.header.write(&mut w);
-        self.ring_id.write(&mut w, self.header.generation, "ring_id")?;
+        self.ring_id
+            .write(&mut w, self.header.generation, "ring_id")?;
         Ok(w.pos())
     }
 }
