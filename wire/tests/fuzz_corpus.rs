@@ -127,3 +127,56 @@ fn cman_target() {
     // to reach deep into the decoders (largest coverage first).
     assert!(exercise("cman", roundtrip::cman) > 500);
 }
+
+/// Seeds for the retarget target: the real G3 seeds, carried into each source generation
+/// through the fuzz address book, behind each selector byte. `TOTEM_WRITE_SEEDS=1` writes
+/// them to `fuzz/corpus/retarget` for cargo fuzz.
+fn retarget_seeds() -> Vec<Vec<u8>> {
+    use totem_wire::retarget::Retarget;
+    let book = roundtrip::fuzz_book();
+    let mut out = Vec::new();
+    for seed in seeds("srp_g3") {
+        let m = totem_wire::SrpMessage::parse(&seed, Generation::G3).unwrap().message;
+        for sel in 0u8..9 {
+            let from = Generation::ALL[usize::from(sel % 3)];
+            let Ok(src) = Retarget::new(&book, Generation::G3, from).message(&m) else {
+                continue;
+            };
+            let mut v = vec![sel | 0x20];
+            v.extend(src.try_to_vec().unwrap());
+            out.push(v);
+        }
+    }
+    out
+}
+
+#[test]
+fn retarget_target() {
+    let seeds = retarget_seeds();
+    assert!(seeds.len() > 30, "{} retarget seeds", seeds.len());
+    if std::env::var_os("TOTEM_WRITE_SEEDS").is_some() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/retarget");
+        std::fs::create_dir_all(&dir).unwrap();
+        for (i, s) in seeds.iter().enumerate() {
+            std::fs::write(dir.join(format!("seed-{i:03}")), s).unwrap();
+        }
+    }
+    let mut runs = 0;
+    for seed in &seeds {
+        roundtrip::retarget(seed);
+        for n in (1..seed.len()).step_by(5) {
+            roundtrip::retarget(&seed[..n]);
+            runs += 1;
+        }
+        let mut m = seed.clone();
+        for i in (1..m.len()).step_by(7) {
+            for x in [0x01u8, 0x80, 0xFF] {
+                m[i] ^= x;
+                roundtrip::retarget(&m);
+                m[i] ^= x;
+                runs += 1;
+            }
+        }
+    }
+    assert!(runs > 5000, "{runs}");
+}
