@@ -53,6 +53,8 @@ fn scenario(
         workload: ms(workload),
         actions,
         secure: None,
+        generations: Vec::new(),
+        relays: Vec::new(),
     }
 }
 

@@ -223,7 +223,9 @@ pub fn retarget(data: &[u8]) {
     let y = SrpMessage::parse(&wire, to).expect("a retargeted message decodes in its generation");
     assert_eq!(y.message, x, "{from} -> {to}: decodes as written");
     if let Ok(back) = there.reverse().message(&y.message) {
-        let again = there.message(&back).expect("what came back goes there again");
+        let again = there
+            .message(&back)
+            .expect("what came back goes there again");
         assert_eq!(again, x, "{from} -> {to} -> {from} -> {to} is stable");
     }
 }

@@ -136,7 +136,9 @@ fn retarget_seeds() -> Vec<Vec<u8>> {
     let book = roundtrip::fuzz_book();
     let mut out = Vec::new();
     for seed in seeds("srp_g3") {
-        let m = totem_wire::SrpMessage::parse(&seed, Generation::G3).unwrap().message;
+        let m = totem_wire::SrpMessage::parse(&seed, Generation::G3)
+            .unwrap()
+            .message;
         for sel in 0u8..9 {
             let from = Generation::ALL[usize::from(sel % 3)];
             let Ok(src) = Retarget::new(&book, Generation::G3, from).message(&m) else {

@@ -48,6 +48,10 @@ struct Args {
     /// and merge detects, replays and mutations, from members' addresses.
     #[arg(long)]
     hostile: bool,
+    /// A ring of G2 and G3 engines with a relay (decode, rewrite for the receiver's
+    /// generation, re-encode) on every link between them and on some others.
+    #[arg(long, conflicts_with_all = ["hostile", "secure", "generation"])]
+    mixed: bool,
     /// With --hostile: only these attack kinds (join, token, commit, merge, mutate, replay).
     #[arg(long, value_delimiter = ',')]
     attacks: Vec<String>,
@@ -128,9 +132,12 @@ fn main() {
     let mut violations = 0u64;
     let mut refusals = totem::engine::Refusals::default();
     let mut attacked = 0u64;
+    let mut relayed = (0u64, 0u64);
     for seed in args.start..args.start.saturating_add(args.seeds) {
         let mut sc = if args.hostile {
             Scenario::generate_hostile(seed, args.nodes, generation)
+        } else if args.mixed {
+            Scenario::generate_mixed(seed, args.nodes)
         } else {
             Scenario::generate(seed, args.nodes, generation)
         };
@@ -159,6 +166,8 @@ fn main() {
         let out = sc.run();
         refusals.add(&out.refusals);
         attacked += out.attacked;
+        relayed.0 += out.relayed.passed;
+        relayed.1 += out.relayed.rewritten;
         if args.verbose {
             println!(
                 "seed={seed} gen={} nodes={} faults={} lives={} configs={} submitted={} delivered={} datagrams={} converged_after={:?}",
@@ -194,6 +203,9 @@ fn main() {
             .map(|(r, n)| format!("{r}={n}"))
             .collect();
         println!("attacker_datagrams={attacked} refused: {}", by.join(" "));
+    }
+    if args.mixed {
+        println!("relayed unchanged={} rewritten={}", relayed.0, relayed.1);
     }
     println!("seeds={} violations={violations}", args.seeds);
     if violations > 0 {

@@ -7,6 +7,7 @@
 pub mod adversary;
 pub mod engine_fuzz;
 pub mod evs_check;
+pub mod middlebox;
 pub mod record;
 pub mod rng;
 pub mod scenario;
@@ -49,6 +50,11 @@ pub struct SimConfig {
     pub secure: Option<SecureConfig>,
     /// Give every engine the nodelist (as udpu and knet configurations have one).
     pub nodelist: bool,
+    /// Per-node generations (node `i` runs `generations[i]`); empty: all `generation`. A
+    /// ring of several generations needs a [`middlebox::Relay`] on every link between two
+    /// of them, and gives every node an address that rises with its nodeid (one member
+    /// order for G1/G2, which order by address, and G3, which orders by nodeid).
+    pub generations: Vec<Generation>,
 }
 
 impl SimConfig {
@@ -63,7 +69,18 @@ impl SimConfig {
             jitter: Duration::from_micros(1000),
             secure: None,
             nodelist: true,
+            generations: Vec::new(),
         }
+    }
+
+    /// Node `i`'s generation.
+    pub fn generation_of(&self, i: usize) -> Generation {
+        self.generations.get(i).copied().unwrap_or(self.generation)
+    }
+
+    /// Whether the nodes run more than one generation.
+    pub fn is_mixed(&self) -> bool {
+        self.generations.iter().any(|g| *g != self.generation_of(0))
     }
 }
 
@@ -115,11 +132,24 @@ pub struct Sim {
     adversary: Adversary,
     /// Refusals of engines that have stopped (crashed or left), by reason.
     refused_gone: Refusals,
+    /// Boxes on links, and which box (if any) sits on each link `[from][to]`.
+    boxes: Vec<Box<dyn middlebox::Middlebox>>,
+    link_box: Vec<Vec<Option<usize>>>,
 }
 
 impl Sim {
     /// A cluster of `cfg.nodes` nodes (nodeids 1..=n), all started at time 0.
     pub fn new(cfg: SimConfig) -> Self {
+        Self::with_middleboxes(cfg, |_| Vec::new())
+    }
+
+    /// As [`Sim::new`], with the boxes `boxes` returns (each with its links) in place before
+    /// any node starts, so not even the first joins bypass them.
+    #[allow(clippy::type_complexity)]
+    pub fn with_middleboxes(
+        cfg: SimConfig,
+        boxes: impl FnOnce(&Sim) -> Vec<(Box<dyn middlebox::Middlebox>, Vec<(usize, usize)>)>,
+    ) -> Self {
         let base = Instant::now();
         let n = cfg.nodes;
         let mut sim = Sim {
@@ -140,6 +170,8 @@ impl Sim {
             overloaded: false,
             adversary: Adversary::default(),
             refused_gone: Refusals::default(),
+            boxes: Vec::new(),
+            link_box: vec![vec![None; n]; n],
             cfg,
         };
         for i in 0..n {
@@ -153,6 +185,11 @@ impl Sim {
                 paused_until: None,
                 slow: Duration::ZERO,
             });
+        }
+        for (mb, links) in boxes(&sim) {
+            sim.add_middlebox(mb, &links);
+        }
+        for i in 0..n {
             sim.start(i);
         }
         sim
@@ -163,7 +200,7 @@ impl Sim {
     /// the first 200 nodes; larger simulations continue in 198.51.100.0/24).
     pub fn engine_config(&self, i: usize) -> Config {
         let nodeid = i as u32 + 1;
-        let gen = self.cfg.generation;
+        let gen = self.cfg.generation_of(i);
         let mut c = match gen {
             Generation::G3 => Config::new(gen, nodeid),
             // 192.0.2.200 down to .1 for the first 200 nodes, then 198.51.100.255 down (so
@@ -185,6 +222,17 @@ impl Sim {
     /// Node `k`'s nodelist entry (the addresses `engine_config` assigns).
     fn peer(&self, k: usize) -> crate::config::Peer {
         let nodeid = k as u32 + 1;
+        if self.cfg.is_mixed() {
+            // Ascending with the nodeid, so both orders agree.
+            let ip = match u8::try_from(k) {
+                Ok(x) if x < 200 => Ipv4Addr::new(192, 0, 2, x + 1),
+                _ => Ipv4Addr::new(198, 51, 100, (k - 199).min(255) as u8),
+            };
+            return crate::config::Peer {
+                nodeid,
+                address: Some(TotemIpAddress::v4(nodeid, ip)),
+            };
+        }
         let address = match self.cfg.generation {
             Generation::G3 => None,
             _ => {
@@ -201,7 +249,8 @@ impl Sim {
     fn start(&mut self, i: usize) {
         let mut c = self.engine_config(i);
         let node = &mut self.nodes[i];
-        c.ring_seq_start = if node.incarnation == 0 && self.cfg.generation == Generation::G1 {
+        let gen = self.cfg.generation_of(i);
+        c.ring_seq_start = if node.incarnation == 0 && gen == Generation::G1 {
             0
         } else {
             node.stored_ring_seq + 1
@@ -217,23 +266,16 @@ impl Sim {
         });
         node.engine = Some(Engine::new(c, self.now));
         node.secure = match &self.cfg.secure {
-            Some(sc) => {
-                match SecureNode::new(
-                    node.nodeid,
-                    self.cfg.generation,
-                    sc.clone(),
-                    &mut self.crypto,
-                ) {
-                    Ok(s) => Some(s),
-                    Err(e) => {
-                        self.log
-                            .secure
-                            .unsealed
-                            .push(format!("node {}: {e}", node.nodeid));
-                        None
-                    }
+            Some(sc) => match SecureNode::new(node.nodeid, gen, sc.clone(), &mut self.crypto) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    self.log
+                        .secure
+                        .unsealed
+                        .push(format!("node {}: {e}", node.nodeid));
+                    None
                 }
-            }
+            },
             None => None,
         };
         self.drain(i);
@@ -412,16 +454,79 @@ impl Sim {
         }
         let copies = if self.rng.chance(self.dup) { 2 } else { 1 };
         let slow = self.nodes[from].slow + self.nodes[to].slow;
-        for _ in 0..copies {
-            self.put_on_wire(from, to, bytes, slow, false);
+        let through = match self.link_box[from][to] {
+            Some(b) => {
+                let (f, t) = (self.hop(from), self.hop(to));
+                self.boxes[b].on_datagram(f, t, bytes)
+            }
+            None => vec![(bytes.to_vec(), Duration::ZERO)],
+        };
+        for (bytes, extra) in through {
+            for _ in 0..copies {
+                self.put_on_wire(from, to, &bytes, slow + extra, false);
+            }
         }
+    }
+
+    fn hop(&self, i: usize) -> middlebox::Hop {
+        middlebox::Hop {
+            index: i,
+            nodeid: self.nodes[i].nodeid,
+            generation: self.cfg.generation_of(i),
+        }
+    }
+
+    /// Puts `mb` on the links `from → to` listed (both directions are separate links);
+    /// returns its handle for [`Sim::middlebox_stats`]. A link keeps its newest box.
+    pub fn add_middlebox(
+        &mut self,
+        mb: Box<dyn middlebox::Middlebox>,
+        links: &[(usize, usize)],
+    ) -> usize {
+        let id = self.boxes.len();
+        self.boxes.push(mb);
+        for &(a, b) in links {
+            if a < self.nodes.len() && b < self.nodes.len() && a != b {
+                self.link_box[a][b] = Some(id);
+            }
+        }
+        id
+    }
+
+    /// Takes every box off link `from → to`.
+    pub fn clear_middlebox(&mut self, from: usize, to: usize) {
+        if let Some(l) = self.link_box.get_mut(from).and_then(|r| r.get_mut(to)) {
+            *l = None;
+        }
+    }
+
+    /// The counters of box `id`.
+    pub fn middlebox_stats(&self, id: usize) -> Option<middlebox::BoxStats> {
+        self.boxes.get(id).map(|b| b.stats())
+    }
+
+    /// The address book of this simulation: every node's nodeid and address (as
+    /// [`Sim::engine_config`] assigns them) in every generation's form.
+    pub fn address_book(&self) -> totem_wire::retarget::AddressBook {
+        let mut b = totem_wire::retarget::AddressBook::new();
+        for k in 0..self.nodes.len() {
+            let p = self.peer(k);
+            if let Some(ip) = p.address.and_then(|a| a.ip()) {
+                // Distinct by construction; a clash would be a simulator bug.
+                let _ = b.insert(totem_wire::retarget::BookEntry::new(p.nodeid, ip, None));
+            }
+        }
+        b
     }
 
     /// Records what a datagram carries for the receiving life (message ids, also inside
     /// encapsulated recovery copies); reports bytes `totem_wire` cannot parse when `strict`
     /// (what an engine sends; received bytes may be the attacker's garbage).
     fn note_received(&mut self, life: usize, bytes: &[u8], who: u32, strict: bool) {
-        let gen = self.cfg.generation;
+        let gen = match self.index_of(who) {
+            Some(i) => self.cfg.generation_of(i),
+            None => self.cfg.generation,
+        };
         match SrpMessage::parse(bytes, gen) {
             Ok(d) => {
                 if let SrpMessage::Mcast(m) = d.message {
@@ -718,7 +823,7 @@ impl Sim {
     /// The identity node `i` has on the wire.
     fn member(&self, i: usize) -> Member {
         let c = self.engine_config(i);
-        Member::own(self.cfg.generation, c.nodeid, c.address)
+        Member::own(self.cfg.generation_of(i), c.nodeid, c.address)
     }
 
     /// Carries out one attack (see [`adversary`]).
@@ -809,7 +914,9 @@ impl Sim {
         let Some(first) = live.first().and_then(|i| self.engine(*i)) else {
             return true;
         };
-        let ring = first.ring_id();
+        // By representative nodeid and seq: nodes of two generations name one ring in two shapes.
+        let key = |r: totem_wire::RingId| (r.rep_nodeid(), r.seq);
+        let ring = key(first.ring_id());
         let want: Vec<u32> = live.iter().map(|i| self.nodes[*i].nodeid).collect();
         let now = self.now;
         live.iter().all(|i| {
@@ -817,7 +924,7 @@ impl Sim {
                 && self.engine(*i).is_some_and(|e| {
                     let mut m = e.members();
                     m.sort_unstable();
-                    e.state() == State::Operational && e.ring_id() == ring && m == want
+                    e.state() == State::Operational && key(e.ring_id()) == ring && m == want
                 })
         })
     }

@@ -47,6 +47,11 @@ pub struct Scenario {
     pub actions: Vec<(Duration, Action)>,
     /// Run the secure layer on every node (see [`crate::secure`]).
     pub secure: Option<crate::secure::SecureConfig>,
+    /// Per-node generations; empty: every node runs `generation`.
+    pub generations: Vec<Generation>,
+    /// Links `(from, to)` with a [`super::middlebox::Relay`] and the delay it adds. Every
+    /// link between two generations has one.
+    pub relays: Vec<(usize, usize, Duration)>,
 }
 
 /// The result of running a scenario.
@@ -67,6 +72,8 @@ pub struct Outcome {
     pub refusals: crate::engine::Refusals,
     /// Datagrams the attacker injected.
     pub attacked: u64,
+    /// What the relays did, summed.
+    pub relayed: super::middlebox::BoxStats,
 }
 
 fn ms(x: u64) -> Duration {
@@ -157,6 +164,8 @@ impl Scenario {
             workload: ms(w),
             actions,
             secure: None,
+            generations: Vec::new(),
+            relays: Vec::new(),
         }
     }
 
@@ -220,12 +229,60 @@ impl Scenario {
         sc
     }
 
+    /// [`Scenario::generate`] on a ring of G2 and G3 engines (at least one of each, drawn
+    /// per node), a relay on every link between the two generations and on some links
+    /// within one, each adding 0–300 µs.
+    pub fn generate_mixed(seed: u64, nodes: usize) -> Self {
+        let mut sc = Scenario::generate(seed, nodes.max(2), Some(Generation::G2));
+        let mut r = Rng::new(seed.wrapping_mul(0xD6E8_FEB8_6659_FD93) ^ 0x6A7E);
+        let n = sc.nodes;
+        let mut gens: Vec<Generation> = (0..n)
+            .map(|_| {
+                if r.chance(0.5) {
+                    Generation::G2
+                } else {
+                    Generation::G3
+                }
+            })
+            .collect();
+        let k = r.below(n as u64) as usize;
+        if gens.iter().all(|g| *g == gens[0]) {
+            gens[k] = if gens[0] == Generation::G2 {
+                Generation::G3
+            } else {
+                Generation::G2
+            };
+        }
+        for a in 0..n {
+            for b in 0..n {
+                if a != b && (gens[a] != gens[b] || r.chance(0.3)) {
+                    sc.relays.push((a, b, Duration::from_micros(r.below(301))));
+                }
+            }
+        }
+        sc.generation = gens[0];
+        sc.generations = gens;
+        sc
+    }
+
     /// Runs the scenario: workload and faults, heal (every node restarted), wait for one
     /// ring, send a probe from every node, let it settle, and check.
     pub fn run(&self) -> Outcome {
         let mut sc = SimConfig::new(self.nodes, self.generation, self.seed);
         sc.secure = self.secure.clone();
-        let mut sim = Sim::new(sc);
+        sc.generations = self.generations.clone();
+        let relays = self.relays.clone();
+        let mut sim = Sim::with_middleboxes(sc, |sim| {
+            let book = sim.address_book();
+            relays
+                .iter()
+                .map(|&(a, b, d)| {
+                    let r: Box<dyn super::middlebox::Middlebox> =
+                        Box::new(super::middlebox::Relay::new(book.clone(), d));
+                    (r, vec![(a, b)])
+                })
+                .collect()
+        });
         sim.datagram_budget = 200_000 * self.nodes as u64;
         for (t, a) in &self.actions {
             if *t > self.workload + ms(5_000) {
@@ -241,6 +298,20 @@ impl Scenario {
             ms(5_000),
         );
         let mut violations = evs_check::check(&sim.log, Some(&ending));
+        let mut relayed = super::middlebox::BoxStats::default();
+        for id in 0..self.relays.len() {
+            if let Some(st) = sim.middlebox_stats(id) {
+                relayed.passed += st.passed;
+                relayed.rewritten += st.rewritten;
+                for (why, n) in st.dropped {
+                    *relayed.dropped.entry(why).or_default() += n;
+                }
+            }
+        }
+        // Honest nodes send nothing a relay may not carry: a drop would be a lost message.
+        for (why, n) in &relayed.dropped {
+            violations.push(format!("relay dropped {n} datagrams: {why}"));
+        }
         let mut secure = None;
         if self.secure.is_some() {
             sim.record_secure_stats();
@@ -288,6 +359,7 @@ impl Scenario {
             })
             .sum();
         Outcome {
+            relayed,
             refusals: sim.refusals(),
             attacked: sim.attacker_counts().0,
             regular_configs,

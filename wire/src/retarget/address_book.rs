@@ -191,6 +191,23 @@ impl AddressBook {
         Ok(e)
     }
 
+    /// The sender of a leave (a join with header nodeid 0): G1 and G2 zero the nodeid in
+    /// its ring 0 address, G3 keeps the real one; the address alone names the node.
+    pub fn resolve_leaver(&self, s: &SrpAddr) -> Result<&BookEntry, RetargetError> {
+        match s {
+            SrpAddr::Addrs { addrs, .. } if addrs[0].nodeid == 0 => {
+                let a = addrs[0];
+                let e = self
+                    .entries
+                    .iter()
+                    .find(|e| !e.g2[0].is_empty() && same_address(&a, &e.g2[0]))
+                    .ok_or_else(|| RetargetError::UnknownAddress(a.to_string()))?;
+                Ok(e)
+            }
+            s => self.resolve(s),
+        }
+    }
+
     /// The node an srp_addr of any generation names, checked against the book: every
     /// non-empty address must be the node's, in its ring slot.
     pub fn resolve(&self, s: &SrpAddr) -> Result<&BookEntry, RetargetError> {

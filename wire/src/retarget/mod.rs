@@ -60,6 +60,18 @@ pub struct Retarget<'a> {
     /// The G3 header's `target_nodeid` when writing G3: the destination nodeid of a unicast
     /// (the token's next hop), 0 for a broadcast.
     pub target_nodeid: u32,
+    /// What an mcast carries above SRP.
+    pub payload: Payload,
+}
+
+/// The layer above SRP in an mcast.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Payload {
+    /// corosync's totempg packets and service messages, rewritten message by message.
+    Totempg,
+    /// Bytes that name no node and hold no generation-sized field (our native format's
+    /// sealed payloads, a test's own): carried as they are.
+    Opaque,
 }
 
 impl<'a> Retarget<'a> {
@@ -72,7 +84,14 @@ impl<'a> Retarget<'a> {
             from_table: ServiceTable::for_generation(from),
             to_table: ServiceTable::for_generation(to),
             target_nodeid: 0,
+            payload: Payload::Totempg,
         }
+    }
+
+    /// With mcast payloads carried as they are (see [`Payload::Opaque`]).
+    pub fn opaque_payloads(mut self) -> Self {
+        self.payload = Payload::Opaque;
+        self
     }
 
     /// With the G3 `target_nodeid` to write.

@@ -93,7 +93,11 @@ pub(super) fn message(t: &Retarget<'_>, m: &SrpMessage) -> Result<SrpMessage, Re
         }),
         SrpMessage::MembJoin(m) => SrpMessage::MembJoin(MembJoin {
             header: t.header(&m.header),
-            system_from: t.srp_addr(&m.system_from)?,
+            system_from: if m.is_leave() && t.from != t.to {
+                leaver(t, &m.system_from)?
+            } else {
+                t.srp_addr(&m.system_from)?
+            },
             ring_seq: m.ring_seq,
             proc_list: addrs(t, &m.proc_list)?,
             failed_list: addrs(t, &m.failed_list)?,
@@ -132,6 +136,16 @@ pub(super) fn message(t: &Retarget<'_>, m: &SrpMessage) -> Result<SrpMessage, Re
     })
 }
 
+/// The sender of a leave: G1/G2 write it with nodeid 0 in its ring 0 address, G3 with its
+/// real nodeid.
+fn leaver(t: &Retarget<'_>, a: &SrpAddr) -> Result<SrpAddr, RetargetError> {
+    let mut out = t.book.resolve_leaver(a)?.srp_addr(t.to);
+    if let SrpAddr::Addrs { addrs, .. } = &mut out {
+        addrs[0].nodeid = 0;
+    }
+    Ok(out)
+}
+
 fn addrs(t: &Retarget<'_>, l: &[SrpAddr]) -> Result<Vec<SrpAddr>, RetargetError> {
     l.iter().map(|a| t.srp_addr(a)).collect()
 }
@@ -148,6 +162,8 @@ fn mcast(t: &Retarget<'_>, m: &Mcast) -> Result<Mcast, RetargetError> {
             });
         }
         SrpMessage::Mcast(mcast(t, &inner)?).try_to_vec()?
+    } else if t.payload == super::Payload::Opaque {
+        m.payload.clone()
     } else {
         service::totempg(t, &m.payload, m.header.endian)?
     };

@@ -154,3 +154,38 @@ use crate::group::KnownGroup;
 use crate::ring_id::RingRep;
 use crate::service::message::{AppMessage, ServiceMessage};
 use crate::service::sync::SyncMessage;
+
+#[test]
+fn a_leave_keeps_each_generations_form_of_its_sender() {
+    let b = book();
+    let leave = |gen: Generation, from: SrpAddr| {
+        let mut h = Header::new(gen, MessageType::MembJoin, 2);
+        h.nodeid = 0;
+        SrpMessage::MembJoin(MembJoin {
+            header: h,
+            system_from: from,
+            ring_seq: 8,
+            proc_list: vec![],
+            failed_list: vec![from],
+        })
+    };
+    let g3 = leave(Generation::G3, SrpAddr::Node(2));
+    let g2 = Retarget::new(&b, Generation::G3, Generation::G2)
+        .message(&g3)
+        .unwrap();
+    let SrpMessage::MembJoin(j) = &g2 else {
+        panic!()
+    };
+    let SrpAddr::Addrs { addrs, .. } = j.system_from else {
+        panic!()
+    };
+    assert_eq!(
+        (addrs[0].nodeid, addrs[0].ip()),
+        (0, b.node(2).unwrap().g2[0].ip())
+    );
+    assert_eq!(j.failed_list[0].nodeid(), 2);
+    let back = Retarget::new(&b, Generation::G2, Generation::G3)
+        .message(&g2)
+        .unwrap();
+    assert_eq!(back, g3);
+}
