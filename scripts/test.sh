@@ -63,4 +63,8 @@ cargo run -q --locked -p totem --bin totem-sim -- --seeds 100 --nodes 5 --secure
 log "totem-sim --mixed: 500 seeds x 5 nodes, 40 seeds x 12 nodes"
 cargo run -q --locked -p totem --bin totem-sim -- --seeds 500 --nodes 5 --mixed --start 400000
 cargo run -q --locked -p totem --bin totem-sim -- --seeds 40 --nodes 12 --mixed --start 410000
+# Rolling upgrades in the simulator: G2 nodes moved one by one to G3 engines behind
+# gateways, with loss, partitions and crashes beside each step.
+log "gateway: 300 rolling-upgrade seeds"
+TOTEM_GATEWAY_SEEDS=300 cargo test -q --locked -p totem-gateway --test sim_upgrade rolling
 log "done"

@@ -55,6 +55,9 @@ pub struct SimConfig {
     /// of them, and gives every node an address that rises with its nodeid (one member
     /// order for G1/G2, which order by address, and G3, which orders by nodeid).
     pub generations: Vec<Generation>,
+    /// Give every node an address rising with its nodeid, as mixed rings need, even while
+    /// all nodes run one generation (a rolling upgrade starts that way).
+    pub ascending_addresses: bool,
 }
 
 impl SimConfig {
@@ -70,6 +73,7 @@ impl SimConfig {
             secure: None,
             nodelist: true,
             generations: Vec::new(),
+            ascending_addresses: false,
         }
     }
 
@@ -132,9 +136,11 @@ pub struct Sim {
     adversary: Adversary,
     /// Refusals of engines that have stopped (crashed or left), by reason.
     refused_gone: Refusals,
-    /// Boxes on links, and which box (if any) sits on each link `[from][to]`.
+    /// Boxes on links, and the chain of boxes each link `[from][to]` passes, in order.
     boxes: Vec<Box<dyn middlebox::Middlebox>>,
-    link_box: Vec<Vec<Option<usize>>>,
+    link_box: Vec<Vec<Vec<usize>>>,
+    /// Boxes that are down (their process killed): every datagram through them is lost.
+    box_down: Vec<bool>,
 }
 
 impl Sim {
@@ -171,7 +177,8 @@ impl Sim {
             adversary: Adversary::default(),
             refused_gone: Refusals::default(),
             boxes: Vec::new(),
-            link_box: vec![vec![None; n]; n],
+            link_box: vec![vec![Vec::new(); n]; n],
+            box_down: Vec::new(),
             cfg,
         };
         for i in 0..n {
@@ -222,7 +229,7 @@ impl Sim {
     /// Node `k`'s nodelist entry (the addresses `engine_config` assigns).
     fn peer(&self, k: usize) -> crate::config::Peer {
         let nodeid = k as u32 + 1;
-        if self.cfg.is_mixed() {
+        if self.cfg.is_mixed() || self.cfg.ascending_addresses {
             // Ascending with the nodeid, so both orders agree.
             let ip = match u8::try_from(k) {
                 Ok(x) if x < 200 => Ipv4Addr::new(192, 0, 2, x + 1),
@@ -454,13 +461,23 @@ impl Sim {
         }
         let copies = if self.rng.chance(self.dup) { 2 } else { 1 };
         let slow = self.nodes[from].slow + self.nodes[to].slow;
-        let through = match self.link_box[from][to] {
-            Some(b) => {
-                let (f, t) = (self.hop(from), self.hop(to));
-                self.boxes[b].on_datagram(f, t, bytes)
+        let mut through = vec![(bytes.to_vec(), Duration::ZERO)];
+        if !self.link_box[from][to].is_empty() {
+            let (f, t) = (self.hop(from), self.hop(to));
+            for b in self.link_box[from][to].clone() {
+                through = through
+                    .into_iter()
+                    .flat_map(|(bytes, d)| {
+                        let out = if self.box_down[b] {
+                            Vec::new()
+                        } else {
+                            self.boxes[b].on_datagram(f, t, &bytes)
+                        };
+                        out.into_iter().map(move |(x, e)| (x, d + e))
+                    })
+                    .collect();
             }
-            None => vec![(bytes.to_vec(), Duration::ZERO)],
-        };
+        }
         for (bytes, extra) in through {
             for _ in 0..copies {
                 self.put_on_wire(from, to, &bytes, slow + extra, false);
@@ -476,8 +493,8 @@ impl Sim {
         }
     }
 
-    /// Puts `mb` on the links `from → to` listed (both directions are separate links);
-    /// returns its handle for [`Sim::middlebox_stats`]. A link keeps its newest box.
+    /// Puts `mb` on the links `from → to` listed (both directions are separate links), after
+    /// any box already there; returns its handle.
     pub fn add_middlebox(
         &mut self,
         mb: Box<dyn middlebox::Middlebox>,
@@ -485,18 +502,46 @@ impl Sim {
     ) -> usize {
         let id = self.boxes.len();
         self.boxes.push(mb);
+        self.box_down.push(false);
         for &(a, b) in links {
             if a < self.nodes.len() && b < self.nodes.len() && a != b {
-                self.link_box[a][b] = Some(id);
+                self.link_box[a][b].push(id);
             }
         }
         id
     }
 
+    /// Box `id` goes down (`true`: everything through it is lost) or comes back.
+    pub fn set_box_down(&mut self, id: usize, down: bool) {
+        if let Some(d) = self.box_down.get_mut(id) {
+            *d = down;
+        }
+    }
+
     /// Takes every box off link `from → to`.
     pub fn clear_middlebox(&mut self, from: usize, to: usize) {
         if let Some(l) = self.link_box.get_mut(from).and_then(|r| r.get_mut(to)) {
-            *l = None;
+            l.clear();
+        }
+    }
+
+    /// Sets the chain of boxes (handles from [`Sim::add_middlebox`]) link `from → to`
+    /// passes, in order; unknown handles are ignored.
+    pub fn set_link_chain(&mut self, from: usize, to: usize, chain: &[usize]) {
+        let known = self.boxes.len();
+        if let Some(l) = self.link_box.get_mut(from).and_then(|r| r.get_mut(to)) {
+            *l = chain.iter().copied().filter(|b| *b < known).collect();
+        }
+    }
+
+    /// Node `i` runs `gen` from its next start (a rolling upgrade: stop, change, restart).
+    pub fn set_generation(&mut self, i: usize, gen: Generation) {
+        if i < self.nodes.len() {
+            if self.cfg.generations.len() < self.nodes.len() {
+                let n = self.nodes.len();
+                self.cfg.generations = (0..n).map(|k| self.cfg.generation_of(k)).collect();
+            }
+            self.cfg.generations[i] = gen;
         }
     }
 

@@ -216,7 +216,8 @@ impl AddressBook {
             SrpAddr::Addrs { addrs, .. } => {
                 let e = self.by_address(&addrs[0])?;
                 let r1 = &addrs[1];
-                if !r1.is_empty() && !(same_address(r1, &e.g2[1]) && r1.nodeid == e.nodeid) {
+                let matches = same_address(r1, &e.g2[1]) && r1.nodeid == e.nodeid;
+                if !r1.is_empty() && !matches {
                     return Err(RetargetError::AddressMismatch {
                         nodeid: e.nodeid,
                         addr: format!("ring 1 {r1}"),
