@@ -21,7 +21,7 @@ pub const G2_FRAME_MAX: usize = 10_000;
 /// Why a datagram was not forwarded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GatewayError {
-    #[error("{0}")]
+    #[error("{0}: {1}")]
     Refused(Refusal, String),
 }
 

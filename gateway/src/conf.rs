@@ -1,0 +1,168 @@
+//! `gateway.conf`: what `totem-gateway run` needs, in corosync.conf syntax.
+//!
+//! ```text
+//! gateway {
+//!     nodeid: 3              # the node this gateway serves (runs corosync 3)
+//!     ring_port: 5405        # where the corosync 2 daemons send (on this node's ring0_addr)
+//!     daemon_addr: 127.0.1.3 # the local corosync 3's address (its own ring0_addr)
+//!     daemon_port: 5405      # its port
+//! }
+//! nodelist {
+//!     node {
+//!         nodeid: 1
+//!         ring0_addr: 192.0.2.11   # the address the 2.x ring knows
+//!         shadow_addr: 127.0.1.1   # where the local corosync 3 reaches node 1
+//!     }
+//! }
+//! ```
+
+use std::net::{IpAddr, SocketAddr};
+
+use totem::corosync_conf::{parse, Section};
+use totem_wire::retarget::{AddressBook, BookEntry};
+
+/// One node as the gateway sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Node {
+    pub nodeid: u32,
+    pub ring0: IpAddr,
+    /// Where the local daemon reaches this node (its address in the corosync 3 config).
+    pub shadow: IpAddr,
+}
+
+/// A parsed gateway.conf.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayConf {
+    pub nodeid: u32,
+    pub ring_port: u16,
+    pub daemon_addr: IpAddr,
+    pub daemon_port: u16,
+    pub nodes: Vec<Node>,
+}
+
+/// What is wrong with a gateway.conf.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfError {
+    #[error("{0}")]
+    Syntax(String),
+    #[error("missing {0}")]
+    Missing(&'static str),
+    #[error("line {line}: {key}: {value:?} is not {what}")]
+    Value {
+        line: usize,
+        key: String,
+        value: String,
+        what: &'static str,
+    },
+    #[error("node {0} (gateway.nodeid) is not in the nodelist")]
+    NotListed(u32),
+    #[error("{0}")]
+    Book(String),
+}
+
+fn value<T: std::str::FromStr>(
+    s: &Section,
+    key: &'static str,
+    what: &'static str,
+) -> Result<T, ConfError> {
+    let e = s.entry(key).ok_or(ConfError::Missing(key))?;
+    e.value.trim().parse().map_err(|_| ConfError::Value {
+        line: e.line,
+        key: key.into(),
+        value: e.value.clone(),
+        what,
+    })
+}
+
+impl GatewayConf {
+    /// Parses the text of a gateway.conf.
+    pub fn parse(text: &str) -> Result<Self, ConfError> {
+        let root = parse(text).map_err(|e| ConfError::Syntax(e.to_string()))?;
+        let g = root
+            .section("gateway")
+            .ok_or(ConfError::Missing("gateway section"))?;
+        let nl = root
+            .section("nodelist")
+            .ok_or(ConfError::Missing("nodelist section"))?;
+        let mut nodes = Vec::new();
+        for n in nl.sections("node") {
+            nodes.push(Node {
+                nodeid: value(n, "nodeid", "a nodeid")?,
+                ring0: value(n, "ring0_addr", "an IP address")?,
+                shadow: value(n, "shadow_addr", "an IP address")?,
+            });
+        }
+        let c = GatewayConf {
+            nodeid: value(g, "nodeid", "a nodeid")?,
+            ring_port: value(g, "ring_port", "a port")?,
+            daemon_addr: value(g, "daemon_addr", "an IP address")?,
+            daemon_port: value(g, "daemon_port", "a port")?,
+            nodes,
+        };
+        if !c.nodes.iter().any(|n| n.nodeid == c.nodeid) {
+            return Err(ConfError::NotListed(c.nodeid));
+        }
+        c.book()?;
+        Ok(c)
+    }
+
+    /// The cluster's address book (ring 0 addresses as the 2.x ring knows them).
+    pub fn book(&self) -> Result<AddressBook, ConfError> {
+        let mut b = AddressBook::new();
+        for n in &self.nodes {
+            b.insert(BookEntry::new(n.nodeid, n.ring0, None))
+                .map_err(|e| ConfError::Book(e.to_string()))?;
+        }
+        Ok(b)
+    }
+
+    /// This node's entry.
+    pub fn local(&self) -> &Node {
+        // parse() checked it is listed.
+        self.nodes
+            .iter()
+            .find(|n| n.nodeid == self.nodeid)
+            .unwrap_or(&self.nodes[0])
+    }
+
+    /// The node whose ring 0 address is `ip`.
+    pub fn by_ring_addr(&self, ip: IpAddr) -> Option<&Node> {
+        self.nodes.iter().find(|n| n.ring0 == ip)
+    }
+
+    /// The local daemon's socket address.
+    pub fn daemon(&self) -> SocketAddr {
+        SocketAddr::new(self.daemon_addr, self.daemon_port)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CONF: &str = "gateway {\n nodeid: 2\n ring_port: 5405\n daemon_addr: 127.0.1.2\n daemon_port: 5405\n}\nnodelist {\n node {\n  nodeid: 1\n  ring0_addr: 192.0.2.11\n  shadow_addr: 127.0.1.1\n }\n node {\n  nodeid: 2\n  ring0_addr: 192.0.2.12\n  shadow_addr: 127.0.1.2\n }\n}\n";
+
+    #[test]
+    fn parses_and_names_what_is_wrong() {
+        let c = GatewayConf::parse(CONF).unwrap();
+        assert_eq!((c.nodeid, c.nodes.len()), (2, 2));
+        assert_eq!(
+            c.by_ring_addr("192.0.2.11".parse().unwrap())
+                .unwrap()
+                .nodeid,
+            1
+        );
+        let bad = CONF.replace("192.0.2.11", "192.0.2.x");
+        let e = GatewayConf::parse(&bad).unwrap_err();
+        assert!(
+            matches!(e, ConfError::Value { ref key, .. } if key == "ring0_addr"),
+            "{e}"
+        );
+        assert!(e.to_string().contains("line 10"), "{e}");
+        let e = GatewayConf::parse(&CONF.replace("nodeid: 2\n ring_port", "nodeid: 7\n ring_port"))
+            .unwrap_err();
+        assert_eq!(e, ConfError::NotListed(7));
+        let e = GatewayConf::parse(&CONF.replace("192.0.2.12", "192.0.2.11")).unwrap_err();
+        assert!(matches!(e, ConfError::Book(_)), "{e}");
+    }
+}

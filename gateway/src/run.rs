@@ -1,0 +1,249 @@
+//! `totem-gateway run`: the upgrade gateway's sockets around its sans-IO core.
+//!
+//! The ring side is one UDP socket on this node's ring 0 address, where the corosync 2
+//! daemons send (udpu). The local side is one socket per other node on that node's *shadow*
+//! address: the local corosync 3 (udpu) lists every other node at its shadow address, so
+//! what it sends to node k arrives on k's shadow socket, and what node k sends it leaves
+//! from there. Each datagram goes through [`Gateway`] once.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+
+use totem_wire::datagram::{decode, Datagram, Envelope, Keys};
+use totem_wire::envelope::{Cipher, CryptoConfig, Hash, TotemCryptoParams, Variant};
+
+use crate::conf::GatewayConf;
+use crate::upgrade::{Direction, Gateway, GatewayConfig, Stats};
+use totem_wire::retarget::Payload;
+use totem_wire::Generation;
+
+/// Where a datagram came in.
+#[derive(Debug, Clone, Copy)]
+enum Side {
+    Ring,
+    /// The shadow socket of node k.
+    Shadow(u32),
+}
+
+/// Why the driver could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("bind {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Gateway(#[from] crate::upgrade::GatewayError),
+    #[error("{0}")]
+    Conf(#[from] crate::conf::ConfError),
+}
+
+/// Counters the driver keeps beside the core's.
+#[derive(Debug, Clone, Default)]
+pub struct DriverStats {
+    /// Ring datagrams from an address that is no node's ring 0 address.
+    pub unknown_source: u64,
+    /// Shadow datagrams not from the local daemon.
+    pub not_daemon: u64,
+    /// Send errors.
+    pub send_errors: u64,
+    /// Time spent in the core per datagram, summed (latency added by translation).
+    pub busy: Duration,
+    pub datagrams: u64,
+}
+
+async fn bind(addr: SocketAddr) -> Result<Arc<UdpSocket>, RunError> {
+    UdpSocket::bind(addr)
+        .await
+        .map(Arc::new)
+        .map_err(|source| RunError::Bind { addr, source })
+}
+
+/// Runs until `stop` resolves; returns the counters.
+pub async fn run(
+    conf: GatewayConf,
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<(Stats, DriverStats), RunError> {
+    let mut gw = Gateway::new(GatewayConfig {
+        book: conf.book()?,
+        local: conf.nodeid,
+        ring: Generation::G2,
+        daemon: Generation::G3,
+        payload: Payload::Totempg,
+    })?;
+    let local = conf.local().clone();
+    let ring = bind(SocketAddr::new(local.ring0, conf.ring_port)).await?;
+    let mut shadows: BTreeMap<u32, Arc<UdpSocket>> = BTreeMap::new();
+    for n in conf.nodes.iter().filter(|n| n.nodeid != conf.nodeid) {
+        shadows.insert(
+            n.nodeid,
+            bind(SocketAddr::new(n.shadow, conf.daemon_port)).await?,
+        );
+    }
+    let (tx, mut rx) = mpsc::channel::<(Side, SocketAddr, Vec<u8>)>(4096);
+    let mut tasks = Vec::new();
+    let socks: Vec<(Side, Arc<UdpSocket>)> = std::iter::once((Side::Ring, ring.clone()))
+        .chain(shadows.iter().map(|(k, s)| (Side::Shadow(*k), s.clone())))
+        .collect();
+    for (side, sock) in socks {
+        let tx = tx.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut buf = vec![0u8; 65_536];
+            loop {
+                match sock.recv_from(&mut buf).await {
+                    Ok((n, src)) => {
+                        if tx.send((side, src, buf[..n].to_vec())).await.is_err() {
+                            break;
+                        }
+                    }
+                    Err(e) => tracing::debug!(error = %e, "recv"),
+                }
+            }
+        }));
+    }
+    drop(tx);
+    tracing::info!(
+        nodeid = conf.nodeid,
+        ring = %SocketAddr::new(local.ring0, conf.ring_port),
+        daemon = %conf.daemon(),
+        peers = shadows.len(),
+        "gateway running"
+    );
+    let mut ds = DriverStats::default();
+    // corosync 2.3+ puts a 4-byte totemcrypto header on every datagram, crypto or not;
+    // without crypto it carries no salt, so one envelope serves every datagram we send.
+    let keys = Keys::none();
+    let ring_envelope = Envelope::TotemCrypto {
+        config: CryptoConfig {
+            cipher: Cipher::None,
+            hash: Hash::None,
+            variant: Variant::V2_3,
+        },
+        params: TotemCryptoParams {
+            salt: None,
+            pads: [0; 2],
+        },
+    };
+    let daemon = conf.daemon();
+    let mut report = tokio::time::interval(Duration::from_secs(10));
+    // Refusal reasons already logged in this report interval: one line per reason, the
+    // counts go to the periodic line.
+    let mut logged: Vec<crate::upgrade::Refusal> = Vec::new();
+    let mut logged_env = false;
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            _ = report.tick() => {
+                logged.clear();
+                logged_env = false;
+                let s = gw.stats();
+                tracing::info!(
+                    to_ring = s.translated_total(Direction::ToRing),
+                    to_local = s.translated_total(Direction::ToLocal),
+                    refused = s.refused_total(),
+                    unknown_source = ds.unknown_source,
+                    "gateway counters"
+                );
+            }
+            m = rx.recv() => {
+                let Some((side, src, bytes)) = m else { break };
+                let t0 = Instant::now();
+                ds.datagrams += 1;
+                match side {
+                    Side::Ring => {
+                        let Some(k) = conf.by_ring_addr(src.ip()).map(|n| n.nodeid) else {
+                            ds.unknown_source += 1;
+                            continue;
+                        };
+                        let Some(out) = shadows.get(&k) else { continue };
+                        let body = match decode(&bytes, &keys) {
+                            Ok(d) if d.generation == Generation::G2 => d.body.to_vec(),
+                            Ok(d) => {
+                                note_text(&mut logged_env, format!("a {} datagram on the G2 ring", d.generation), k);
+                                continue;
+                            }
+                            Err(e) => {
+                                note_text(&mut logged_env, e.to_string(), k);
+                                continue;
+                            }
+                        };
+                        match gw.from_ring(&body, k) {
+                            Ok(v) => {
+                                ds.busy += t0.elapsed();
+                                if out.send_to(&v, daemon).await.is_err() {
+                                    ds.send_errors += 1;
+                                }
+                            }
+                            Err(e) => note(&mut logged, e, k, "ring"),
+                        }
+                    }
+                    Side::Shadow(k) => {
+                        if src.ip() != daemon.ip() {
+                            ds.not_daemon += 1;
+                            continue;
+                        }
+                        let Some(n) = conf.nodes.iter().find(|n| n.nodeid == k) else { continue };
+                        match gw.from_local(&bytes, Some(k)) {
+                            Ok(v) => {
+                                ds.busy += t0.elapsed();
+                                let to = SocketAddr::new(n.ring0, conf.ring_port);
+                                let sealed = totem_wire::SrpMessage::parse(&v, Generation::G2)
+                                    .ok()
+                                    .and_then(|body| {
+                                        Datagram {
+                                            generation: Generation::G2,
+                                            envelope: ring_envelope.clone(),
+                                            body,
+                                        }
+                                        .encode(&keys)
+                                        .ok()
+                                    });
+                                let Some(v) = sealed else {
+                                    ds.send_errors += 1;
+                                    continue;
+                                };
+                                if ring.send_to(&v, to).await.is_err() {
+                                    ds.send_errors += 1;
+                                }
+                            }
+                            Err(e) => note(&mut logged, e, k, "local"),
+                        }
+                    }
+                }
+            }
+        }
+    }
+    for t in tasks {
+        t.abort();
+    }
+    Ok((gw.stats().clone(), ds))
+}
+
+/// Logs the first refusal of each reason per report interval.
+fn note(
+    logged: &mut Vec<crate::upgrade::Refusal>,
+    e: crate::upgrade::GatewayError,
+    peer: u32,
+    side: &str,
+) {
+    let r = e.refusal();
+    if !logged.contains(&r) {
+        logged.push(r);
+        tracing::warn!(reason = %r, peer, side, detail = %e, "datagram refused (further ones this interval only counted)");
+    }
+}
+
+/// Logs the first envelope refusal per report interval.
+fn note_text(logged: &mut bool, why: String, peer: u32) {
+    if !*logged {
+        *logged = true;
+        tracing::warn!(peer, reason = %why, "ring datagram refused (further ones this interval only counted)");
+    }
+}
