@@ -7,5 +7,6 @@
 pub mod corosync;
 pub mod load;
 pub mod netns;
+pub mod oldcs;
 pub mod ring;
 pub mod wait;

@@ -1,0 +1,368 @@
+//! A rolling upgrade with real daemons: three corosync 2.4.6 nodes (udpu) upgraded one at
+//! a time to Debian's corosync 3.1.7 behind `totem-gateway`, judged by each daemon's own
+//! tools at every step: one membership (2.4.6 `runtime.totem.pg.mrp.srp.members`, 3.1.7
+//! `runtime.members`), the nodes not being upgraded quorate throughout (quorumtool), libcpg
+//! clients on both generations delivering every message once in one order; a gateway
+//! killed with SIGKILL takes out only its node, and its restart brings the node back.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use totem_tests::corosync::Corosync;
+use totem_tests::netns::{is_root, Lab};
+use totem_tests::oldcs::{self, OldCorosync};
+use totem_tests::wait;
+
+const T: Duration = Duration::from_secs(30);
+
+fn shadow(k: usize) -> String {
+    format!("127.0.1.{k}")
+}
+
+/// corosync 3.1.7's config on an upgraded node: udpu, every node at its shadow address.
+fn conf3(me: usize, dir: &Path) -> String {
+    let mut nl = String::new();
+    for k in 1..=3 {
+        nl.push_str(&format!(
+            "    node {{\n        ring0_addr: {}\n        nodeid: {k}\n    }}\n",
+            shadow(k)
+        ));
+    }
+    let _ = me;
+    format!(
+        "totem {{\n    version: 2\n    cluster_name: upgrade\n    transport: udpu\n    \
+         crypto_cipher: none\n    crypto_hash: none\n}}\nnodelist {{\n{nl}}}\nquorum {{\n    \
+         provider: corosync_votequorum\n}}\nlogging {{\n    to_stderr: no\n    to_syslog: no\n    \
+         to_logfile: yes\n    logfile: {}/corosync.log\n    timestamp: on\n}}\n",
+        dir.display()
+    )
+}
+
+fn gateway_conf(lab: &Lab, me: usize) -> String {
+    let mut nl = String::new();
+    for k in 1..=3 {
+        nl.push_str(&format!(
+            "    node {{\n        nodeid: {k}\n        ring0_addr: {}\n        shadow_addr: {}\n    }}\n",
+            lab.node(k).ipv4,
+            shadow(k)
+        ));
+    }
+    format!(
+        "gateway {{\n    nodeid: {me}\n    ring_port: 5405\n    daemon_addr: {}\n    daemon_port: 5405\n}}\nnodelist {{\n{nl}}}\n",
+        shadow(me)
+    )
+}
+
+enum Daemon {
+    Old(OldCorosync),
+    New { cs: Corosync, gateway: u32 },
+}
+
+struct Cluster {
+    lab: Lab,
+    root: PathBuf,
+    nodes: Vec<Daemon>,
+}
+
+impl Cluster {
+    fn members(&self, i: usize) -> Vec<u32> {
+        match &self.nodes[i - 1] {
+            Daemon::Old(o) => o.members(&self.lab),
+            Daemon::New { cs, .. } => cs.members(&self.lab),
+        }
+    }
+    fn quorate(&self, i: usize) -> bool {
+        match &self.nodes[i - 1] {
+            Daemon::Old(o) => o.quorate(&self.lab),
+            Daemon::New { cs, .. } => {
+                oldcs::quorate(&cs.tool(&self.lab, &["corosync-quorumtool", "-s"]))
+            }
+        }
+    }
+    /// Waits until every node in `who` lists exactly `want` and is quorate.
+    fn wait_view(&self, who: &[usize], want: &[u32]) -> Result<(), String> {
+        wait::until(T, Duration::from_millis(250), || {
+            who.iter()
+                .all(|i| self.members(*i) == want && self.quorate(*i))
+                .then_some(())
+        })
+        .ok_or_else(|| {
+            let seen: Vec<String> = who
+                .iter()
+                .map(|i| {
+                    format!(
+                        "node {i}: {:?} quorate={}",
+                        self.members(*i),
+                        self.quorate(*i)
+                    )
+                })
+                .collect();
+            let logs: Vec<String> = self
+                .nodes
+                .iter()
+                .filter_map(|d| match d {
+                    Daemon::New { cs, .. } => Some(format!(
+                        "corosync 3.1.7 on node {}:\n{}\nstdout: {}\ngateway: {}",
+                        cs.index,
+                        cs.log_tail(15),
+                        std::fs::read_to_string(cs.dir.join("stdout.log")).unwrap_or_default(),
+                        last_gateway_log(&cs.dir)
+                    )),
+                    Daemon::Old(_) => None,
+                })
+                .collect();
+            format!(
+                "wanted {want:?} on {who:?}; {}\n{}",
+                seen.join("; "),
+                logs.join("\n")
+            )
+        })
+    }
+    fn start_gateway(&mut self, i: usize) -> u32 {
+        let dir = self.root.join(format!("n{i}"));
+        let log = dir.join(format!(
+            "gateway-{}.log",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis()
+        ));
+        self.lab
+            .spawn(
+                i,
+                &[
+                    env!("CARGO_BIN_EXE_lab-totem-gateway"),
+                    "run",
+                    "-c",
+                    &dir.join("gateway.conf").display().to_string(),
+                ],
+                &log,
+            )
+            .expect("gateway starts")
+    }
+    /// Stops 2.4.6 on node i and starts 3.1.7 behind a gateway there.
+    fn upgrade(&mut self, i: usize) {
+        let Daemon::Old(o) = &self.nodes[i - 1] else {
+            panic!("node {i} already upgraded")
+        };
+        let pid = o.pid;
+        self.lab.signal(pid, "TERM");
+        assert!(
+            self.lab.wait_exit(pid, Duration::from_secs(15)),
+            "2.4.6 on node {i} did not stop"
+        );
+        let dir = self.root.join(format!("n{i}"));
+        std::fs::create_dir_all(dir.join("run")).unwrap();
+        // corosync 3 takes as its own the first nodelist address it finds on an interface,
+        // so only this node's shadow address is added; the gateway binds the others, which
+        // are local anyway (127.0.0.0/8 is).
+        self.lab
+            .exec(
+                i,
+                &[
+                    "ip",
+                    "addr",
+                    "add",
+                    &format!("{}/32", shadow(i)),
+                    "dev",
+                    "lo",
+                ],
+            )
+            .expect("own shadow address");
+        std::fs::write(dir.join("corosync.conf"), conf3(i, &dir)).unwrap();
+        std::fs::write(dir.join("gateway.conf"), gateway_conf(&self.lab, i)).unwrap();
+        let gateway = self.start_gateway(i);
+        let cs = Corosync::start(&mut self.lab, i, &dir).expect("corosync 3.1.7 starts");
+        self.nodes[i - 1] = Daemon::New { cs, gateway };
+    }
+}
+
+fn last_gateway_log(dir: &Path) -> String {
+    let mut logs: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|r| r.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    logs.retain(|p| {
+        p.file_name()
+            .is_some_and(|f| f.to_string_lossy().starts_with("gateway-"))
+    });
+    logs.sort();
+    logs.last()
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .map(|t| t.lines().rev().take(8).collect::<Vec<_>>().join("\n"))
+        .unwrap_or_default()
+}
+
+/// Builds the libcpg load client against 2.4.6 and against 3.1.7.
+fn build_clients(dir: &Path) -> (PathBuf, PathBuf) {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/cpgload.c");
+    let old = dir.join("cpgload-2.4.6");
+    let new = dir.join("cpgload-3.1.7");
+    let inc = format!("-I{}/include", oldcs::PREFIX);
+    let lib = format!("-L{}/lib", oldcs::PREFIX);
+    let rpath = format!("-Wl,-rpath,{}/lib", oldcs::PREFIX);
+    let ok = Command::new("gcc")
+        .args(["-O2", "-o"])
+        .arg(&old)
+        .arg(&src)
+        .args([&inc, &lib, &rpath, "-lcpg"])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "building the 2.4.6 libcpg client");
+    let flags = Command::new("pkg-config")
+        .args(["--cflags", "--libs", "libcpg"])
+        .output()
+        .unwrap();
+    let flags = String::from_utf8_lossy(&flags.stdout).to_string();
+    let ok = Command::new("gcc")
+        .args(["-O2", "-o"])
+        .arg(&new)
+        .arg(&src)
+        .args(flags.split_whitespace())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "building the 3.1.7 libcpg client");
+    (old, new)
+}
+
+/// One libcpg client per node (each built for its daemon), 1000 messages each at 400/s;
+/// returns their RESULT lines.
+fn cpg_round(c: &mut Cluster, clients: &(PathBuf, PathBuf), tag: &str) -> Vec<String> {
+    let mut pids = Vec::new();
+    let mut outs = Vec::new();
+    for i in 1..=3 {
+        let bin = match c.nodes[i - 1] {
+            Daemon::Old(_) => &clients.0,
+            Daemon::New { .. } => &clients.1,
+        };
+        let out = c.root.join(format!("n{i}/cpg-{tag}.out"));
+        let pid = c
+            .lab
+            .spawn(
+                i,
+                &[
+                    &bin.display().to_string(),
+                    "-g",
+                    tag,
+                    "-S",
+                    "-n",
+                    "1000",
+                    "-s",
+                    "200",
+                    "-r",
+                    "400",
+                    "-m",
+                    "3",
+                    "-e",
+                    "3",
+                    "-T",
+                    "40",
+                ],
+                &out,
+            )
+            .unwrap();
+        pids.push(pid);
+        outs.push(out);
+    }
+    for pid in pids {
+        assert!(
+            c.lab.wait_exit(pid, Duration::from_secs(50)),
+            "cpg client did not finish"
+        );
+    }
+    outs.iter()
+        .map(|o| {
+            let t = std::fs::read_to_string(o).unwrap_or_default();
+            t.lines()
+                .find(|l| l.starts_with("RESULT"))
+                .unwrap_or("no RESULT")
+                .to_string()
+        })
+        .collect()
+}
+
+fn field<'a>(line: &'a str, k: &str) -> &'a str {
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix(&format!("{k}=")))
+        .unwrap_or("?")
+}
+
+fn check_cpg(results: &[String], what: &str) {
+    for r in results {
+        assert_eq!(field(r, "recv"), "3000", "{what}: {r}");
+        assert_eq!(field(r, "gaps"), "0", "{what}: {r}");
+        assert_eq!(field(r, "dups"), "0", "{what}: {r}");
+        assert_eq!(
+            field(r, "order"),
+            field(&results[0], "order"),
+            "{what}: one order: {results:?}"
+        );
+    }
+}
+
+#[test]
+fn live_rolling_upgrade_2_4_6_to_3_1_7_through_gateways() {
+    if !is_root() {
+        eprintln!("skipped: live tests need root");
+        return;
+    }
+    oldcs::install().expect("corosync 2.4.6 installs from ../shared/old-corosync");
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().to_path_buf();
+    let clients = build_clients(&root);
+    let mut lab = Lab::new("gu", 3).expect("lab");
+    let nodes: Vec<(u32, String)> = (1..=3)
+        .map(|k| (k as u32, lab.node(k).ipv4.to_string()))
+        .collect();
+    let mut daemons = Vec::new();
+    for i in 1..=3 {
+        let dir = root.join(format!("n{i}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("corosync.conf"),
+            oldcs::conf(&nodes, "192.0.2.0", &dir),
+        )
+        .unwrap();
+        daemons.push(Daemon::Old(
+            OldCorosync::start(&mut lab, i, &dir).expect("2.4.6 starts"),
+        ));
+    }
+    let mut c = Cluster {
+        lab,
+        root,
+        nodes: daemons,
+    };
+    c.wait_view(&[1, 2, 3], &[1, 2, 3])
+        .expect("2.4.6 ring of three");
+
+    // Node 3, then node 2: stop 2.4.6 (the others stay one quorate ring), start 3.1.7 and
+    // its gateway; every daemon sees the three.
+    for i in [3, 2] {
+        c.upgrade(i);
+        c.wait_view(&[1, 2, 3], &[1, 2, 3])
+            .unwrap_or_else(|e| panic!("after upgrading node {i}: {e}"));
+        let r = cpg_round(&mut c, &clients, &format!("step{i}"));
+        check_cpg(&r, &format!("after upgrading node {i}"));
+    }
+
+    // SIGKILL node 3's gateway: only node 3 leaves; a new gateway brings it back.
+    let Daemon::New { gateway, .. } = c.nodes[2] else {
+        unreachable!()
+    };
+    c.lab.signal(gateway, "KILL");
+    c.wait_view(&[1, 2], &[1, 2])
+        .expect("nodes 1 and 2 go on as a quorate ring of two");
+    let g = c.start_gateway(3);
+    if let Daemon::New { gateway, .. } = &mut c.nodes[2] {
+        *gateway = g;
+    }
+    c.wait_view(&[1, 2, 3], &[1, 2, 3])
+        .expect("node 3 back after its gateway's restart");
+
+    // The last 2.x node: afterwards three 3.1.7 daemons, still one ring through gateways.
+    c.upgrade(1);
+    c.wait_view(&[1, 2, 3], &[1, 2, 3])
+        .expect("all three on 3.1.7");
+    let r = cpg_round(&mut c, &clients, "final");
+    check_cpg(&r, "all on 3.1.7");
+}
