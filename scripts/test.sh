@@ -8,9 +8,12 @@ log() { printf '[test.sh %(%H:%M:%S)T] %s\n' -1 "$*"; }
 
 # Debian packages the suite uses: real corosync 3.1.7 peers and its tools, tshark as the
 # independent G1 decoder, iproute2/nftables for namespaces and loss, a C compiler and the
-# libcpg headers for the CPG client the captures script builds, vqsim for quorum checks.
+# libcpg headers for the CPG client the captures script builds, vqsim for quorum checks;
+# the runtime libraries of the corosync 2.4.6 build in ../shared/old-corosync (the tests
+# unpack it into /opt/oldcs themselves).
 packages=(corosync corosync-vqsim tshark tcpdump iproute2 nftables gcc libc6-dev pkg-config
-  libcpg-dev libcorosync-common-dev libquorum-dev libvotequorum-dev libcmap-dev)
+  libcpg-dev libcorosync-common-dev libquorum-dev libvotequorum-dev libcmap-dev
+  libqb100 libnss3 libnspr4 xz-utils)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
