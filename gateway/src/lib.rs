@@ -8,6 +8,7 @@
 
 pub mod conf;
 pub mod order;
+pub mod plan;
 pub mod run;
 pub mod sim;
 pub mod upgrade;

@@ -16,44 +16,6 @@ use totem_tests::wait;
 
 const T: Duration = Duration::from_secs(30);
 
-fn shadow(k: usize) -> String {
-    format!("127.0.1.{k}")
-}
-
-/// corosync 3.1.7's config on an upgraded node: udpu, every node at its shadow address.
-fn conf3(me: usize, dir: &Path) -> String {
-    let mut nl = String::new();
-    for k in 1..=3 {
-        nl.push_str(&format!(
-            "    node {{\n        ring0_addr: {}\n        nodeid: {k}\n    }}\n",
-            shadow(k)
-        ));
-    }
-    let _ = me;
-    format!(
-        "totem {{\n    version: 2\n    cluster_name: upgrade\n    transport: udpu\n    \
-         crypto_cipher: none\n    crypto_hash: none\n}}\nnodelist {{\n{nl}}}\nquorum {{\n    \
-         provider: corosync_votequorum\n}}\nlogging {{\n    to_stderr: no\n    to_syslog: no\n    \
-         to_logfile: yes\n    logfile: {}/corosync.log\n    timestamp: on\n}}\n",
-        dir.display()
-    )
-}
-
-fn gateway_conf(lab: &Lab, me: usize) -> String {
-    let mut nl = String::new();
-    for k in 1..=3 {
-        nl.push_str(&format!(
-            "    node {{\n        nodeid: {k}\n        ring0_addr: {}\n        shadow_addr: {}\n    }}\n",
-            lab.node(k).ipv4,
-            shadow(k)
-        ));
-    }
-    format!(
-        "gateway {{\n    nodeid: {me}\n    ring_port: 5405\n    daemon_addr: {}\n    daemon_port: 5405\n}}\nnodelist {{\n{nl}}}\n",
-        shadow(me)
-    )
-}
-
 enum Daemon {
     Old(OldCorosync),
     New { cs: Corosync, gateway: u32 },
@@ -154,24 +116,31 @@ impl Cluster {
         );
         let dir = self.root.join(format!("n{i}"));
         std::fs::create_dir_all(dir.join("run")).unwrap();
-        // corosync 3 takes as its own the first nodelist address it finds on an interface,
-        // so only this node's shadow address is added; the gateway binds the others, which
-        // are local anyway (127.0.0.0/8 is).
-        self.lab
-            .exec(
-                i,
-                &[
-                    "ip",
-                    "addr",
-                    "add",
-                    &format!("{}/32", shadow(i)),
-                    "dev",
-                    "lo",
-                ],
-            )
-            .expect("own shadow address");
-        std::fs::write(dir.join("corosync.conf"), conf3(i, &dir)).unwrap();
-        std::fs::write(dir.join("gateway.conf"), gateway_conf(&self.lab, i)).unwrap();
+        // The operator's commands: plan, prepare.sh, then the gateway and corosync 3 with
+        // the planned files (the log goes to the test's folder instead of /var/log).
+        let plan = Command::new(env!("CARGO_BIN_EXE_lab-totem-gateway"))
+            .args(["plan", "--cluster-conf"])
+            .arg(self.root.join("n1/corosync.conf"))
+            .args(["--node", &i.to_string(), "--out"])
+            .arg(&dir)
+            .output()
+            .expect("plan runs");
+        assert!(
+            plan.status.success(),
+            "plan: {}",
+            String::from_utf8_lossy(&plan.stderr)
+        );
+        assert!(
+            String::from_utf8_lossy(&plan.stdout).contains(&format!("Upgrade step for node {i}"))
+        );
+        let prep = dir.join("prepare.sh").display().to_string();
+        self.lab.exec(i, &["sh", &prep]).expect("prepare.sh");
+        let conf = std::fs::read_to_string(dir.join("corosync.conf")).unwrap();
+        let conf = conf.replace(
+            "/var/log/corosync/corosync.log",
+            &dir.join("corosync.log").display().to_string(),
+        );
+        std::fs::write(dir.join("corosync.conf"), conf).unwrap();
         let gateway = self.start_gateway(i);
         let cs = Corosync::start(&mut self.lab, i, &dir).expect("corosync 3.1.7 starts");
         self.nodes[i - 1] = Daemon::New { cs, gateway };

@@ -15,6 +15,22 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// Write the files one upgrade step needs on node N (or, with --final, the direct
+    /// corosync 3 configuration once no 2.x node is left), and print the runbook.
+    Plan {
+        /// The cluster's corosync 2.x corosync.conf.
+        #[arg(long = "cluster-conf")]
+        cluster_conf: std::path::PathBuf,
+        /// The node being upgraded (its nodeid).
+        #[arg(long)]
+        node: u32,
+        /// Where to write corosync.conf, gateway.conf, prepare.sh and the unit file.
+        #[arg(long)]
+        out: std::path::PathBuf,
+        /// The direct corosync 3 configuration (knet), for after the last 2.x node.
+        #[arg(long = "final")]
+        final_: bool,
+    },
     /// Run the gateway beside this node's corosync 3.
     Run {
         /// The gateway configuration.
@@ -34,6 +50,47 @@ fn main() {
 fn real_main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.cmd {
+        Cmd::Plan {
+            cluster_conf,
+            node,
+            out,
+            final_,
+        } => {
+            use totem_gateway::plan;
+            let text = std::fs::read_to_string(&cluster_conf)
+                .with_context(|| format!("reading {}", cluster_conf.display()))?;
+            let c = plan::read_cluster(&text).with_context(|| {
+                format!(
+                    "{} cannot be upgraded through the gateway",
+                    cluster_conf.display()
+                )
+            })?;
+            std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+            let write = |name: &str, body: &str| {
+                let p = out.join(name);
+                std::fs::write(&p, body).with_context(|| format!("writing {}", p.display()))
+            };
+            if final_ {
+                write("corosync.conf", &plan::final_conf(&c))?;
+                println!(
+                    "Final step: every node runs corosync 3. On each node in turn: stop corosync and its gateway,
+  install {}/corosync.conf as /etc/corosync/corosync.conf, disable totem-gateway.service, start corosync.",
+                    out.display()
+                );
+                return Ok(());
+            }
+            let bin = std::env::current_exe()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|_| "totem-gateway".into());
+            let dir = out.display().to_string();
+            let s = plan::step(&c, node, &bin, &dir)?;
+            write("corosync.conf", &s.corosync_conf)?;
+            write("gateway.conf", &s.gateway_conf)?;
+            write("prepare.sh", &s.prepare_sh)?;
+            write("totem-gateway.service", &s.unit)?;
+            print!("{}", s.runbook);
+            Ok(())
+        }
         Cmd::Run { config } => {
             let text = std::fs::read_to_string(&config)
                 .with_context(|| format!("reading {}", config.display()))?;

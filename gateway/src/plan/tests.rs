@@ -1,0 +1,54 @@
+use super::*;
+
+const C2: &str = "totem {\n    version: 2\n    cluster_name: prod\n    transport: udpu\n    token: 3000\n    crypto_cipher: none\n    crypto_hash: none\n    interface {\n        ringnumber: 0\n        bindnetaddr: 192.0.2.0\n        mcastport: 5405\n    }\n}\nnodelist {\n    node {\n        ring0_addr: 192.0.2.11\n        nodeid: 1\n    }\n    node {\n        ring0_addr: 192.0.2.12\n        nodeid: 2\n    }\n}\nquorum {\n    provider: corosync_votequorum\n    two_node: 1\n}\n";
+
+#[test]
+fn a_udpu_cluster_gets_a_step_and_a_final_config() {
+    let c = read_cluster(C2).unwrap();
+    assert_eq!(
+        (c.cluster_name.as_str(), c.port, c.nodes.len()),
+        ("prod", 5405, 2)
+    );
+    let s = step(&c, 2, "/usr/bin/totem-gateway", "/etc/totem-gateway").unwrap();
+    // The corosync 3 config parses with our own grammar and says what the gateway expects.
+    let root = parse(&s.corosync_conf).unwrap();
+    let t = root.section("totem").unwrap();
+    assert_eq!(t.get("transport"), Some("udpu"));
+    assert_eq!(t.get("token"), Some("3000"));
+    assert_eq!(root.section("quorum").unwrap().get("two_node"), Some("1"));
+    let g = crate::conf::GatewayConf::parse(&s.gateway_conf).unwrap();
+    assert_eq!(g.nodeid, 2);
+    assert_eq!(g.daemon_addr.to_string(), shadow(2));
+    assert_eq!(
+        g.by_ring_addr("192.0.2.11".parse().unwrap())
+            .unwrap()
+            .shadow
+            .to_string(),
+        shadow(1)
+    );
+    assert!(s.prepare_sh.contains("127.1.0.2/32"));
+    assert!(s
+        .unit
+        .contains("ExecStart=/usr/bin/totem-gateway run -c /etc/totem-gateway/gateway.conf"));
+    let f = parse(&final_conf(&c)).unwrap();
+    assert_eq!(f.section("totem").unwrap().get("transport"), Some("knet"));
+    assert_eq!(f.section("nodelist").unwrap().sections("node").count(), 2);
+}
+
+#[test]
+fn what_cannot_be_bridged_is_refused_with_the_way_out() {
+    for (from, to, why) in [
+        ("transport: udpu", "transport: udp", "udpu"),
+        ("crypto_cipher: none", "crypto_cipher: aes256", "crypto"),
+        ("nodeid: 2", "nodeid: 0\n", "nodeid"),
+    ] {
+        let e = read_cluster(&C2.replace(from, to)).unwrap_err();
+        assert!(e.to_string().contains(why), "{to}: {e}");
+    }
+    // Node ids falling as addresses rise: the generations would order the ring two ways.
+    let swapped = C2.replace("nodeid: 1", "nodeid: 9");
+    let e = read_cluster(&swapped).unwrap_err();
+    assert!(e.to_string().contains("renumber"), "{e}");
+    let e = step(&read_cluster(C2).unwrap(), 5, "b", "d").unwrap_err();
+    assert!(e.to_string().contains("node 5"), "{e}");
+}
