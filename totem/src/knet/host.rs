@@ -2,10 +2,9 @@
 //! and reassembly buffers (host.c `_host_dstcache_update_sync`).
 
 use serde::{Deserialize, Serialize};
-
-use super::link::Link;
 use totem_wire::knet::{DataHeader, DefragEvent, HostDefrag, MAX_LINK};
 
+use super::link::Link;
 use super::seqwin::{Map, SeqWindow};
 
 /// How data is spread over a host's up links (corosync `link_mode`).
