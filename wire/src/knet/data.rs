@@ -25,7 +25,12 @@ impl<'a> DataView<'a> {
 
     /// Checks the common header (type data) and that the 14-byte data header is present.
     pub fn new_checked(buf: &'a [u8]) -> Result<Self> {
-        let h = HeaderView::new_checked(buf)?;
+        Self::from_header(HeaderView::new_checked(buf)?)
+    }
+
+    /// As [`Self::new_checked`] for a frame whose common header was checked already.
+    pub fn from_header(h: HeaderView<'a>) -> Result<Self> {
+        let buf = h.bytes();
         if h.kind() != KnetKind::Data {
             return Err(Error::Invalid {
                 message: "knet data",
@@ -34,7 +39,8 @@ impl<'a> DataView<'a> {
                 value: u64::from(h.type_byte()),
             });
         }
-        DataHeader::parse(h.payload())?;
+        // Length only: the getters read the fields.
+        Reader::new(h.payload(), Endian::Big, "knet data").bytes("data header", DATA_LEN)?;
         Ok(DataView { buf })
     }
 

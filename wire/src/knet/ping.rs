@@ -27,7 +27,12 @@ impl<'a> PingView<'a> {
 
     /// Checks the common header (type ping or pong) and the 20-byte ping payload.
     pub fn new_checked(buf: &'a [u8]) -> Result<Self> {
-        let h = HeaderView::new_checked(buf)?;
+        Self::from_header(HeaderView::new_checked(buf)?)
+    }
+
+    /// As [`Self::new_checked`] for a frame whose common header was checked already.
+    pub fn from_header(h: HeaderView<'a>) -> Result<Self> {
+        let buf = h.bytes();
         if !matches!(h.kind(), KnetKind::Ping | KnetKind::Pong) {
             return Err(Error::Invalid {
                 message: "knet ping",

@@ -25,7 +25,12 @@ impl<'a> PmtudView<'a> {
 
     /// Checks the common header (type pmtud or pmtud reply) and the 3-byte payload header.
     pub fn new_checked(buf: &'a [u8]) -> Result<Self> {
-        let h = HeaderView::new_checked(buf)?;
+        Self::from_header(HeaderView::new_checked(buf)?)
+    }
+
+    /// As [`Self::new_checked`] for a frame whose common header was checked already.
+    pub fn from_header(h: HeaderView<'a>) -> Result<Self> {
+        let buf = h.bytes();
         if !matches!(h.kind(), KnetKind::Pmtud | KnetKind::PmtudReply) {
             return Err(Error::Invalid {
                 message: "knet pmtud",

@@ -26,12 +26,13 @@ pub enum FrameView<'a> {
 impl<'a> FrameView<'a> {
     /// Checks version, type and the kind's payload header length.
     pub fn new_checked(buf: &'a [u8]) -> Result<Self> {
-        Ok(match HeaderView::new_checked(buf)?.kind() {
-            KnetKind::Data => FrameView::Data(DataView::new_checked(buf)?),
-            KnetKind::Ping => FrameView::Ping(PingView::new_checked(buf)?),
-            KnetKind::Pong => FrameView::Pong(PingView::new_checked(buf)?),
-            KnetKind::Pmtud => FrameView::Pmtud(PmtudView::new_checked(buf)?),
-            KnetKind::PmtudReply => FrameView::PmtudReply(PmtudView::new_checked(buf)?),
+        let h = HeaderView::new_checked(buf)?;
+        Ok(match h.kind() {
+            KnetKind::Data => FrameView::Data(DataView::from_header(h)?),
+            KnetKind::Ping => FrameView::Ping(PingView::from_header(h)?),
+            KnetKind::Pong => FrameView::Pong(PingView::from_header(h)?),
+            KnetKind::Pmtud => FrameView::Pmtud(PmtudView::from_header(h)?),
+            KnetKind::PmtudReply => FrameView::PmtudReply(PmtudView::from_header(h)?),
         })
     }
 
