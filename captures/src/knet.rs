@@ -100,7 +100,7 @@ impl KnetReassembly {
         };
         match self.defrag.push(k.frame.src_host, &h, payload) {
             DefragEvent::Complete(msg) => {
-                let r = self.decode(k, h.seq, h.frag_num, msg);
+                let r = Self::decode(k, h.seq, h.frag_num, msg);
                 if r.is_ok() {
                     self.completed += 1;
                 }
@@ -115,14 +115,13 @@ impl KnetReassembly {
     }
 
     fn decode(
-        &self,
         k: &KnetDatagram,
         seq: u16,
         fragments: u8,
-        msg: Vec<u8>,
+        msg: &[u8],
     ) -> Result<Reassembled, String> {
         let host = k.frame.src_host;
-        let body = SrpMessage::parse(&msg, Generation::G3)
+        let body = SrpMessage::parse(msg, Generation::G3)
             .map_err(|e| format!("knet host {host} seq {seq} ({fragments} fragments): {e}"))?;
         if body.to_vec() != msg {
             return Err(format!(

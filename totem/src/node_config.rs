@@ -887,7 +887,7 @@ pub fn map(root: &Section, ov: Overrides, is_local: &dyn Fn(IpAddr) -> bool) -> 
                         let n: u8 = k[4..k.len() - 5]
                             .parse()
                             .ok()
-                            .filter(|n| usize::from(*n) < crate::knet::MAX_LINK)
+                            .filter(|n| *n < crate::knet::MAX_LINK)
                             .ok_or_else(|| invalid(&q, "knet links are ring0_addr..ring7_addr"))?;
                         let a = ip_with_scope(&q)?;
                         checks::duplicate_address(&nodes, &ring_addrs, &q, a.0)?;

@@ -96,3 +96,8 @@ upper 'real/1.4.10-udpu-0[12]*.pcapng' 98
 upper 'real/openais-0.80.6-udp-01-formation.pcapng' 98
 upper 'real/2.4.6-udpu-0[12]*.pcapng' 103
 upper 'g3/3.1.7-udpu-0[12]*.pcapng' 45
+
+# knet_defrag: records `len (1) ‖ knet data frame` (see roundtrip::knet_defrag). The two
+# committed seeds are built by hand, not from captures: seed-interleaved (two hosts' messages
+# cut into 4 and 3 fragments, interleaved, out of order, one duplicate, one whole frame) and
+# seed-eviction (40 messages from one host in flight: more than the 32 buffers).

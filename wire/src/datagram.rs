@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use crate::envelope::knet::SALT_LEN as KNET_SALT_LEN;
 use crate::envelope::{
     Cipher, CryptoConfig, EnvelopeError, Hash, KnetCrypto, KnetCryptoError, Secauth, SecauthParams,
-    TotemCrypto, TotemCryptoParams, Variant,
+    TotemCrypto, TotemCryptoParams, Variant, RANDOM_LEN,
 };
 use crate::error::Error;
 use crate::framing::{classify, Framing, G2Header, KnetKind};
@@ -43,6 +43,27 @@ pub enum Envelope {
 }
 
 impl Envelope {
+    /// The same envelope with `random` as its salt or IV (where it has one): how a fresh
+    /// datagram of this kind is sealed. `random` must be fresh random bytes for every datagram.
+    pub fn with_random(&self, random: &[u8; RANDOM_LEN]) -> Envelope {
+        let mut e = self.clone();
+        match &mut e {
+            Envelope::Plain | Envelope::Knet(_) => {}
+            Envelope::Secauth(p) => p.salt = *random,
+            Envelope::TotemCrypto { params, .. } => {
+                if let Some(s) = params.salt.as_mut() {
+                    *s = *random;
+                }
+            }
+            Envelope::KnetSealed { salt, .. } => {
+                if let Some(s) = salt.as_mut() {
+                    *s = *random;
+                }
+            }
+        }
+        e
+    }
+
     /// A short description for dumps.
     pub fn describe(&self) -> String {
         match self {
@@ -411,39 +432,54 @@ fn open_g2(payload: &[u8], header: G2Header, keys: &Keys) -> Result<Datagram, Da
 }
 
 impl Datagram {
-    /// Encodes the datagram again, wrapping it the way it was wrapped.
+    /// Encodes the datagram again, wrapping it the way it was wrapped (same salt: the bytes
+    /// it was decoded from come back).
     pub fn encode(&self, keys: &Keys) -> Result<Vec<u8>, DatagramError> {
-        let plain = self.body.to_vec();
-        match &self.envelope {
-            Envelope::Plain => Ok(plain),
-            Envelope::Secauth(params) => {
-                let s = keys
-                    .secauth
-                    .as_ref()
-                    .ok_or(DatagramError::NeedsKey("G1 secauth"))?;
-                Ok(s.seal(&plain, params))
+        seal_as(self.body.to_vec(), &self.envelope, keys)
+    }
+
+    /// Encodes the datagram in the envelope it came in, sealed afresh with `random` as the
+    /// salt or IV (see [`Envelope::with_random`]).
+    pub fn encode_fresh(
+        &self,
+        keys: &Keys,
+        random: &[u8; RANDOM_LEN],
+    ) -> Result<Vec<u8>, DatagramError> {
+        seal_as(self.body.to_vec(), &self.envelope.with_random(random), keys)
+    }
+}
+
+/// Wraps the encoded SRP message `plain` in `envelope` with the keys in `keys`.
+fn seal_as(plain: Vec<u8>, envelope: &Envelope, keys: &Keys) -> Result<Vec<u8>, DatagramError> {
+    match envelope {
+        Envelope::Plain => Ok(plain),
+        Envelope::Secauth(params) => {
+            let s = keys
+                .secauth
+                .as_ref()
+                .ok_or(DatagramError::NeedsKey("G1 secauth"))?;
+            Ok(s.seal(&plain, params))
+        }
+        Envelope::TotemCrypto { config, params } => {
+            let t = keys
+                .g2_for(config)
+                .ok_or(DatagramError::NeedsKey("G2 totemcrypto"))?;
+            Ok(t.seal(&plain, params)?)
+        }
+        Envelope::Knet(frame) => {
+            let mut f = (**frame).clone();
+            if let KnetBody::Data { payload, .. } = &mut f.body {
+                *payload = plain;
             }
-            Envelope::TotemCrypto { config, params } => {
-                let t = keys
-                    .g2_for(config)
-                    .ok_or(DatagramError::NeedsKey("G2 totemcrypto"))?;
-                Ok(t.seal(&plain, params)?)
+            Ok(f.to_vec())
+        }
+        Envelope::KnetSealed { salt, frame } => {
+            let c = keys.knet.as_ref().ok_or(DatagramError::NeedsKey("knet"))?;
+            let mut f = (**frame).clone();
+            if let KnetBody::Data { payload, .. } = &mut f.body {
+                *payload = plain;
             }
-            Envelope::Knet(frame) => {
-                let mut f = (**frame).clone();
-                if let KnetBody::Data { payload, .. } = &mut f.body {
-                    *payload = plain;
-                }
-                Ok(f.to_vec())
-            }
-            Envelope::KnetSealed { salt, frame } => {
-                let c = keys.knet.as_ref().ok_or(DatagramError::NeedsKey("knet"))?;
-                let mut f = (**frame).clone();
-                if let KnetBody::Data { payload, .. } = &mut f.body {
-                    *payload = plain;
-                }
-                Ok(c.seal(&f.to_vec(), &salt.unwrap_or([0; KNET_SALT_LEN])))
-            }
+            Ok(c.seal(&f.to_vec(), &salt.unwrap_or([0; KNET_SALT_LEN])))
         }
     }
 }

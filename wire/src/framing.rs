@@ -96,16 +96,8 @@ pub fn classify(b: &[u8]) -> Framing {
         }
     }
     if b.len() >= 6 && b[0] == KNET_VERSION {
-        let kind = match b[1] {
-            0x00 => Some(KnetKind::Data),
-            0x81 => Some(KnetKind::Ping),
-            0x82 => Some(KnetKind::Pong),
-            0x83 => Some(KnetKind::Pmtud),
-            0x84 => Some(KnetKind::PmtudReply),
-            _ => None,
-        };
         // A knet data frame carries a 14-byte header, then usually a G3 message.
-        if let Some(kind) = kind {
+        if let Some(kind) = crate::knet::header::kind_of(b[1]) {
             return Framing::Knet { kind };
         }
     }

@@ -31,8 +31,17 @@ pub fn datagram(data: &[u8], keys: &Keys) {
 
 /// As [`srp`] for kronosnet frames; the zero-copy views must agree with the owned decode.
 pub fn knet(data: &[u8]) {
-    use crate::knet::{DataView, HeaderView, KnetBody, PingView, PmtudView};
+    use crate::knet::{DataView, FrameView, HeaderView, KnetBody, PingView, PmtudView};
+    let view = FrameView::new_checked(data);
+    assert_eq!(
+        view.is_ok(),
+        KnetFrame::parse(data).is_ok(),
+        "knet view and owned parse disagree"
+    );
     if let Ok(f) = KnetFrame::parse(data) {
+        if let Ok(v) = view {
+            assert_eq!((v.kind(), v.src_host()), (f.kind, f.src_host));
+        }
         assert_eq!(f.to_vec(), data, "knet round trip");
         assert_eq!(f.buffer_len(), data.len());
         let h = HeaderView::new_checked(data).expect("header view of a parsed frame");
@@ -65,6 +74,53 @@ pub fn knet(data: &[u8]) {
             }
         }
     }
+}
+
+/// The knet reassembler over arbitrary bytes, read as records `len (1) ‖ frame (len)`: the data
+/// frames among them are fed to one [`crate::knet::KnetDefrag`]. It never holds more than its
+/// bound per host, and every message it completes is the completing fragment's bytes at that
+/// fragment's place.
+pub fn knet_defrag(data: &[u8]) {
+    use crate::knet::{
+        DefragEvent, FrameView, HostDefrag, KnetDefrag, DEFRAG_BUFFERS, MAX_MESSAGE_LEN,
+    };
+    let mut d = KnetDefrag::new();
+    let mut rest = data;
+    let mut frames = 0;
+    while let Some((&len, tail)) = rest.split_first() {
+        let (frame, next) = tail.split_at(usize::from(len).min(tail.len()));
+        rest = next;
+        let Ok(FrameView::Data(v)) = FrameView::new_checked(frame) else {
+            continue;
+        };
+        frames += 1;
+        let h = v.data_header();
+        let p = v.payload();
+        let host = v.header().src_host();
+        if let DefragEvent::Complete(m) = d.push(host, &h, p) {
+            assert!(
+                m.len() <= MAX_MESSAGE_LEN,
+                "reassembled message over the limit"
+            );
+            let at = if h.frag_seq == h.frag_num {
+                m.len() - p.len()
+            } else {
+                usize::from(h.frag_seq - 1) * p.len()
+            };
+            assert_eq!(&m[at..at + p.len()], p, "fragment not at its place");
+        }
+        if let Some(hd) = d.host(host) {
+            assert!(
+                hd.in_flight() <= DEFRAG_BUFFERS,
+                "more messages in flight than the bound"
+            );
+            assert!(
+                hd.held_bytes() <= HostDefrag::MAX_HELD_BYTES,
+                "more bytes than the bound"
+            );
+        }
+    }
+    assert!(d.pending() <= frames);
 }
 
 /// The knet crypto the fuzz targets use: nss, aes256, sha256 (corosync's choice) under

@@ -94,6 +94,11 @@ fn knet_target() {
 }
 
 #[test]
+fn knet_defrag_target() {
+    assert!(exercise("knet_defrag", roundtrip::knet_defrag) > 100);
+}
+
+#[test]
 fn knet_crypto_target() {
     // Seeds are real knet frames (from the encrypted captures, opened by an independent
     // implementation) re-sealed under the fuzz key: every one opens and re-seals identically.

@@ -1,109 +1,78 @@
-//! The per-datagram envelope of a running node: bare (G3, G1 without secauth), G2
-//! totemcrypto (none/none is the 4-byte `FE FE 00 00` header) or G1 secauth.
+//! The per-datagram envelope of a running node: the wire's one [`Sealer`], with its settings
+//! picked from the node's [`CryptoSetting`] and its random bytes drawn here (bare for G3 and
+//! G1 without secauth, G2 totemcrypto 2.3+ where none/none is the 4-byte `FE FE 00 00`
+//! header, or G1 secauth).
 
 use rand_core::{OsRng, RngCore};
 use totem_wire::envelope::{
-    AuthKey, CryptoConfig, EnvelopeError, Secauth, SecauthMode, SecauthParams, TotemCrypto,
-    TotemCryptoParams, Variant,
+    AuthKey, CryptoConfig, EnvelopeError, SealSettings, Sealer, Variant, RANDOM_LEN,
 };
 
 use crate::node_config::CryptoSetting;
 
 /// Seals outgoing and opens incoming datagrams.
-#[derive(Debug)]
-pub enum Envelope {
-    /// No envelope: the datagram is the Totem message.
-    Plain,
-    /// corosync 2.3+ totemcrypto.
-    TotemCrypto(TotemCrypto),
-    /// openais / corosync 1.x secauth.
-    Secauth {
-        secauth: Secauth,
-        mode: SecauthMode,
-        trailer: Option<u8>,
-    },
+#[derive(Debug, Clone)]
+pub struct Envelope {
+    sealer: Sealer,
 }
 
 impl Envelope {
     /// Builds the envelope `setting` describes, reading its key file.
     pub fn from_setting(setting: &CryptoSetting) -> Result<Self, EnvelopeError> {
-        Ok(match setting {
-            CryptoSetting::None => Envelope::Plain,
+        let (settings, key) = match setting {
+            CryptoSetting::None => (SealSettings::Plain, None),
             CryptoSetting::TotemCrypto {
                 cipher,
                 hash,
                 keyfile,
-            } => {
-                let key = match keyfile {
-                    Some(p) => AuthKey::from_file(p)?.as_bytes().to_vec(),
-                    None => Vec::new(),
-                };
-                Envelope::TotemCrypto(TotemCrypto::new(
-                    CryptoConfig {
-                        cipher: *cipher,
-                        hash: *hash,
-                        variant: Variant::V2_3,
-                    },
-                    &key,
-                )?)
-            }
+            } => (
+                SealSettings::TotemCrypto(CryptoConfig {
+                    cipher: *cipher,
+                    hash: *hash,
+                    variant: Variant::V2_3,
+                }),
+                keyfile.as_deref(),
+            ),
             CryptoSetting::Secauth {
                 mode,
                 trailer,
                 keyfile,
-            } => Envelope::Secauth {
-                secauth: Secauth::new(AuthKey::from_file(keyfile)?.as_bytes())?,
-                mode: *mode,
-                trailer: *trailer,
-            },
+            } => (
+                SealSettings::Secauth {
+                    mode: *mode,
+                    trailer: *trailer,
+                },
+                Some(keyfile.as_path()),
+            ),
+        };
+        let key = match key {
+            Some(p) => AuthKey::from_file(p)?.as_bytes().to_vec(),
+            None => Vec::new(),
+        };
+        Ok(Envelope {
+            sealer: Sealer::new(settings, &key)?,
         })
     }
 
-    /// Wraps one Totem message for the wire.
+    /// Wraps one Totem message for the wire, under a fresh salt from the OS.
     pub fn seal(&self, msg: &[u8]) -> Result<Vec<u8>, EnvelopeError> {
-        match self {
-            Envelope::Plain => Ok(msg.to_vec()),
-            Envelope::TotemCrypto(tc) => {
-                let salt = (tc.config().cipher != totem_wire::envelope::Cipher::None).then(|| {
-                    let mut s = [0u8; 16];
-                    OsRng.fill_bytes(&mut s);
-                    s
-                });
-                tc.seal(msg, &TotemCryptoParams { salt, pads: [0, 0] })
-            }
-            Envelope::Secauth {
-                secauth,
-                mode,
-                trailer,
-            } => {
-                let mut salt = [0u8; 16];
-                OsRng.fill_bytes(&mut salt);
-                Ok(secauth.seal(
-                    msg,
-                    &SecauthParams {
-                        mode: *mode,
-                        salt,
-                        trailer: *trailer,
-                    },
-                ))
-            }
+        let mut random = [0u8; RANDOM_LEN];
+        if self.sealer.needs_random() {
+            OsRng.fill_bytes(&mut random);
         }
+        self.sealer.seal(msg, &random)
     }
 
     /// Unwraps one received datagram into its Totem message.
     pub fn open(&self, datagram: &[u8]) -> Result<Vec<u8>, EnvelopeError> {
-        match self {
-            Envelope::Plain => Ok(datagram.to_vec()),
-            Envelope::TotemCrypto(tc) => tc.open(datagram).map(|o| o.plaintext),
-            Envelope::Secauth { secauth, .. } => secauth.open(datagram).map(|o| o.plaintext),
-        }
+        self.sealer.open(datagram).map(|o| o.plaintext)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use totem_wire::envelope::{Cipher, Hash};
+    use totem_wire::envelope::{Cipher, Hash, SecauthMode};
 
     /// spec §1.3: G2 none/none is `FE FE 00 00` followed by the message.
     #[test]
@@ -144,7 +113,12 @@ mod tests {
         assert_eq!(e.open(&kat).unwrap(), b"Hello, totem!");
         let mut bad = d.clone();
         bad[40] ^= 1;
-        assert!(e.open(&bad).is_err());
+        assert!(matches!(
+            e.open(&bad),
+            Err(EnvelopeError::Authentication { .. })
+        ));
+        // Two seals of one message differ: the salt is fresh each time.
+        assert_ne!(e.seal(b"Hello, totem!").unwrap(), d);
         std::fs::remove_dir_all(&dir).ok();
     }
 }

@@ -2,11 +2,10 @@
 //! and reassembly buffers (host.c `_host_dstcache_update_sync`).
 
 use serde::{Deserialize, Serialize};
+use totem_wire::knet::{DataHeader, DefragEvent, HostDefrag, MAX_LINK};
 
-use super::defrag::Defrag;
 use super::link::Link;
-use super::seqwin::SeqWindow;
-use super::MAX_LINK;
+use super::seqwin::{Map, SeqWindow};
 
 /// How data is spread over a host's up links (corosync `link_mode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -20,6 +19,19 @@ pub enum LinkPolicy {
     Rr,
 }
 
+/// What reassembly made of one data frame of a host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reassembly {
+    /// A whole message: the frame's own payload, or the fragments it completed.
+    Message(Vec<u8>),
+    /// A fragment stored until the rest of its message arrives.
+    Pending,
+    /// A fragment of a message already reassembled (or given up), or one already held.
+    Duplicate,
+    /// Impossible fragment numbering or sizes (see [`DefragEvent::Invalid`]).
+    Invalid(&'static str),
+}
+
 /// A remote host.
 #[derive(Debug, Clone)]
 pub struct Host {
@@ -27,7 +39,7 @@ pub struct Host {
     pub links: Vec<Option<Link>>,
     pub policy: LinkPolicy,
     pub win: SeqWindow,
-    pub defrag: Defrag,
+    pub defrag: HostDefrag,
     pub timed_rx_seq: u16,
     pub untimed_rx_seq: u16,
     pub got_data: bool,
@@ -41,10 +53,10 @@ impl Host {
     pub fn new(id: u16, policy: LinkPolicy) -> Self {
         Host {
             id,
-            links: vec![None; MAX_LINK],
+            links: vec![None; usize::from(MAX_LINK)],
             policy,
             win: SeqWindow::default(),
-            defrag: Defrag::default(),
+            defrag: HostDefrag::default(),
             timed_rx_seq: 0,
             untimed_rx_seq: 0,
             got_data: false,
@@ -61,8 +73,7 @@ impl Host {
     /// The link a received control frame names (its id taken modulo [`super::MAX_LINK`]),
     /// if the frame came from that link's address.
     pub fn link_from(&mut self, id: u8, from: std::net::IpAddr) -> Option<&mut Link> {
-        self.link_mut(id % super::MAX_LINK as u8)
-            .filter(|l| l.addr.ip() == from)
+        self.link_mut(id % MAX_LINK).filter(|l| l.addr.ip() == from)
     }
 
     /// Recomputes the active links after a link went up or down; returns whether
@@ -90,6 +101,32 @@ impl Host {
         let changed = reachable != self.reachable;
         self.reachable = reachable;
         changed
+    }
+
+    /// Takes one data frame's header and payload through the receive window and reassembly
+    /// (threads_rx.c: a sequence number whose reassembly already started, or finished, gets
+    /// no new buffer; buffers behind the window are reclaimed first).
+    pub fn reassemble(&mut self, dh: &DataHeader, payload: &[u8]) -> Reassembly {
+        if dh.is_whole() {
+            return Reassembly::Message(payload.to_vec());
+        }
+        if let Some(why) = dh.fragment_error() {
+            return Reassembly::Invalid(why);
+        }
+        if !self.defrag.holds(dh.seq) {
+            self.defrag.reclaim(self.win.rx_seq);
+            if !self.win.lookup(dh.seq, Map::Defrag, false) {
+                return Reassembly::Duplicate;
+            }
+            self.win.set(dh.seq, Map::Defrag);
+        }
+        match self.defrag.push(dh, payload) {
+            DefragEvent::Complete(m) => Reassembly::Message(m.to_vec()),
+            DefragEvent::Whole => Reassembly::Message(payload.to_vec()),
+            DefragEvent::Pending => Reassembly::Pending,
+            DefragEvent::Duplicate => Reassembly::Duplicate,
+            DefragEvent::Invalid(why) => Reassembly::Invalid(why),
+        }
     }
 
     /// The links one message goes over (rotating the list in rr mode).

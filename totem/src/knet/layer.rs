@@ -8,10 +8,13 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::defrag::Defragged;
-use super::frame::{self, Body};
-use super::host::Host;
+use totem_wire::knet::{
+    decode_time, encode_time, ping_frame, pmtud_reply_frame, DataHeader, FrameView,
+    DATA_HEADER_LEN, MAX_LINK,
+};
+
 pub use super::host::LinkPolicy;
+use super::host::{Host, Reassembly};
 use super::link::{Link, LinkParams, LinkStatus};
 use super::seal::KnetSeal;
 use super::seqwin::Map;
@@ -221,8 +224,8 @@ impl KnetLayer {
     }
 
     fn send_ping(&mut self, now: Instant, host: u16, link: u8, timed: u8) {
-        let time = frame::encode_time(now.saturating_duration_since(self.epoch));
-        let f = frame::ping(self.host_id, false, link, time, self.tx_seq, timed);
+        let time = encode_time(now.saturating_duration_since(self.epoch));
+        let f = ping_frame(self.host_id, false, link, time, self.tx_seq, timed);
         let Some(l) = self.hosts.get_mut(&host).and_then(|h| h.link_mut(link)) else {
             return;
         };
@@ -320,14 +323,15 @@ impl KnetLayer {
             for (lid, addr) in frames {
                 for (i, chunk) in payload.chunks(self.data_mtu.max(1)).enumerate() {
                     let fs = if frag_num > 1 { i as u8 + 1 } else { 0 };
-                    let mut f = Vec::with_capacity(frame::DATA_HEADER_SIZE + chunk.len());
-                    f.extend_from_slice(&frame::data_header(
-                        self.host_id,
+                    let dh = DataHeader {
                         seq,
-                        bcast,
+                        bcast: u8::from(bcast),
                         frag_num,
-                        fs,
-                    ));
+                        frag_seq: fs,
+                        ..DataHeader::default()
+                    };
+                    let mut f = Vec::with_capacity(DATA_HEADER_LEN + chunk.len());
+                    f.extend_from_slice(&dh.frame_header(self.host_id));
                     f.extend_from_slice(chunk);
                     if self.push(lid, addr, &f) {
                         self.stats.tx_frames += 1;
@@ -365,7 +369,7 @@ impl KnetLayer {
                 return None;
             }
         };
-        let f = match frame::parse(&opened) {
+        let f = match FrameView::new_checked(&opened) {
             Ok(f) => f,
             Err(e) => {
                 self.stats.rx_malformed += 1;
@@ -374,19 +378,14 @@ impl KnetLayer {
             }
         };
         let me = self.host_id;
-        let Some(h) = self.hosts.get_mut(&f.src_host) else {
+        let Some(h) = self.hosts.get_mut(&f.src_host()) else {
             self.stats.rx_unknown_host += 1;
-            limited!(self.logs, now, debug, "knet frame from an unknown host id", %src, host = f.src_host);
+            limited!(self.logs, now, debug, "knet frame from an unknown host id", %src, host = f.src_host());
             return None;
         };
-        match f.body {
-            Body::Ping {
-                pong: false,
-                link,
-                time,
-                seq,
-                timed,
-            } => {
+        match f {
+            FrameView::Ping(v) => {
+                let (link, seq, timed) = (v.link(), v.seq(), v.timed());
                 let Some(l) = h.link_from(link, src.ip()) else {
                     self.stats.rx_wrong_link += 1;
                     return None;
@@ -413,23 +412,19 @@ impl KnetLayer {
                     h.defrag.clear();
                     self.stats.rx_window_resets += 1;
                 }
-                let pong = frame::ping(me, true, link, time, seq, timed);
+                let pong = ping_frame(me, true, link, v.time(), seq, timed);
                 self.push(lid, addr, &pong);
                 None
             }
-            Body::Ping {
-                pong: true,
-                link,
-                time,
-                ..
-            } => {
+            FrameView::Pong(v) => {
                 let epoch = self.epoch;
                 let host = h.id;
+                let link = v.link();
                 let Some(l) = h.link_from(link, src.ip()) else {
                     self.stats.rx_wrong_link += 1;
                     return None;
                 };
-                let sent = frame::decode_time(&time).map(|d| epoch + d);
+                let sent = decode_time(&v.time()).map(|d| epoch + d);
                 let rtt = sent
                     .map(|t| now.saturating_duration_since(t))
                     .unwrap_or(Duration::MAX);
@@ -446,11 +441,8 @@ impl KnetLayer {
                 }
                 None
             }
-            Body::Pmtud {
-                reply: false,
-                link,
-                size,
-            } => {
+            FrameView::Pmtud(v) => {
+                let link = v.link();
                 let Some(l) = h.link_from(link, src.ip()) else {
                     self.stats.rx_wrong_link += 1;
                     return None;
@@ -458,28 +450,18 @@ impl KnetLayer {
                 l.stats.rx_pmtud += 1;
                 l.stats.tx_pmtud_reply += 1;
                 let (lid, addr) = (l.id, l.addr);
-                let r = frame::pmtud_reply(me, link, size);
+                let r = pmtud_reply_frame(me, link, v.size_raw());
                 self.push(lid, addr, &r);
                 None
             }
-            Body::Pmtud {
-                reply: true, link, ..
-            } => {
+            FrameView::PmtudReply(v) => {
                 // We send no probes; a reply is counted and ignored.
-                if let Some(l) = h.link_mut(link % super::MAX_LINK as u8) {
+                if let Some(l) = h.link_mut(v.link() % MAX_LINK) {
                     l.stats.rx_pmtud += 1;
                 }
                 None
             }
-            Body::Data {
-                seq,
-                compress,
-                bcast,
-                frag_num,
-                frag_seq,
-                channel,
-                payload,
-            } => {
+            FrameView::Data(v) => {
                 let Some(l) = h.links.iter_mut().flatten().find(|l| l.addr == src) else {
                     self.stats.rx_wrong_link += 1;
                     limited!(self.logs, now, debug, "knet data from no configured link", %src, host = h.id);
@@ -491,49 +473,44 @@ impl KnetLayer {
                     return None;
                 }
                 h.got_data = true;
+                let dh = v.data_header();
+                let seq = dh.seq;
                 if !h.win.lookup(seq, Map::Delivered, false) {
                     self.stats.rx_duplicate += 1;
                     return None;
                 }
-                let whole = if frag_num > 1 {
-                    match h
-                        .defrag
-                        .add(&mut h.win, now, seq, frag_num, frag_seq, payload)
-                    {
-                        Defragged::Complete(v) => v,
-                        Defragged::Pending => {
-                            self.stats.rx_fragments += 1;
-                            return None;
-                        }
-                        Defragged::AlreadyDone => {
-                            self.stats.rx_duplicate += 1;
-                            return None;
-                        }
-                        Defragged::Invalid(why) => {
-                            self.stats.rx_defrag_invalid += 1;
-                            limited!(
-                                self.logs,
-                                now,
-                                warn,
-                                "knet fragment refused",
-                                host = h.id,
-                                seq,
-                                frag_num,
-                                frag_seq,
-                                why
-                            );
-                            return None;
-                        }
+                let whole = match h.reassemble(&dh, v.payload()) {
+                    Reassembly::Message(m) => m,
+                    Reassembly::Pending => {
+                        self.stats.rx_fragments += 1;
+                        return None;
                     }
-                } else {
-                    payload.to_vec()
+                    Reassembly::Duplicate => {
+                        self.stats.rx_duplicate += 1;
+                        return None;
+                    }
+                    Reassembly::Invalid(why) => {
+                        self.stats.rx_defrag_invalid += 1;
+                        limited!(
+                            self.logs,
+                            now,
+                            warn,
+                            "knet fragment refused",
+                            host = h.id,
+                            seq,
+                            frag_num = dh.frag_num,
+                            frag_seq = dh.frag_seq,
+                            why
+                        );
+                        return None;
+                    }
                 };
-                if compress != 0 {
+                if dh.compress != 0 {
                     self.stats.rx_compressed += 1;
-                    limited!(self.logs, now, error, "compressed knet data refused: compression is not built in; set totem.knet_compression_model: none on every node", host = h.id, seq, compress);
+                    limited!(self.logs, now, error, "compressed knet data refused: compression is not built in; set totem.knet_compression_model: none on every node", host = h.id, seq, compress = dh.compress);
                     return None;
                 }
-                if channel != 0 {
+                if dh.channel != 0 {
                     self.stats.rx_bad_channel += 1;
                     return None;
                 }
@@ -541,7 +518,7 @@ impl KnetLayer {
                 self.stats.rx_delivered += 1;
                 Some(Delivery {
                     src_host: h.id,
-                    bcast: bcast != 0,
+                    bcast: dh.bcast != 0,
                     payload: whole,
                 })
             }

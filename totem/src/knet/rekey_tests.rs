@@ -5,10 +5,10 @@ use std::borrow::Cow;
 
 use totem_wire::envelope::knet::{KnetCrypto, KnetCryptoConfig};
 
-use super::frame;
 use super::rekey::{Rekey, PHASE_ACTIVATE, PHASE_CLEANUP};
 use super::seal::{KnetSeal, SealError};
 use super::tests::{fixture, fixture_key};
+use totem_wire::knet::TYPE_PING;
 
 const NAME: &str = "nss-aes256-sha256";
 
@@ -28,7 +28,7 @@ fn captured_ping() -> (Vec<u8>, Vec<u8>, Vec<u8>) {
         .into_iter()
         .find_map(|(_, d)| {
             let f = opener.open(&d).ok()?.frame;
-            (f.get(1) == Some(&frame::TYPE_PING)).then_some((d, f))
+            (f.get(1) == Some(&TYPE_PING)).then_some((d, f))
         })
         .expect("an encrypted ping in the fixture");
     (key, dgram, frame)

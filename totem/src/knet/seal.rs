@@ -172,17 +172,11 @@ impl KnetSeal {
     pub fn data_mtu(&self, link_mtu: usize, ipv6: bool) -> usize {
         match self.current() {
             None => super::data_mtu(link_mtu, ipv6),
-            Some(c) => {
-                let ip = if ipv6 {
-                    super::OVERHEAD_V6
-                } else {
-                    super::OVERHEAD_V4
-                };
-                c.config()
-                    .max_data_len(link_mtu.saturating_sub(ip))
-                    .unwrap_or(super::MIN_DATA_MTU)
-                    .max(1)
-            }
+            Some(c) => c
+                .config()
+                .max_data_len(link_mtu.saturating_sub(super::ip_udp_overhead(ipv6)))
+                .unwrap_or(super::MIN_DATA_MTU)
+                .max(1),
         }
     }
 

@@ -5,8 +5,8 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use super::frame;
 use super::*;
+use totem_wire::knet::{ping_frame, TYPE_DATA, TYPE_PING, TYPE_PONG};
 
 fn hexb(s: &str) -> Vec<u8> {
     hex::decode(s).unwrap()
@@ -49,9 +49,9 @@ fn bring_up(l: &mut KnetLayer, now: &mut Instant, rounds: usize) {
         l.handle_timeout(*now);
         let mut pongs = Vec::new();
         while let Some(t) = l.poll_transmit() {
-            if t.bytes[1] == frame::TYPE_PING {
+            if t.bytes[1] == TYPE_PING {
                 let mut p = t.bytes.clone();
-                p[1] = frame::TYPE_PONG;
+                p[1] = TYPE_PONG;
                 let host = u16::from(t.dest.ip().to_string().as_bytes()[9] - b'0');
                 p[2..4].copy_from_slice(&host.to_be_bytes());
                 pongs.push((t.dest, p));
@@ -164,27 +164,6 @@ fn link_down_on_pong_timeout_with_backoff() {
     assert_eq!(s.down_count, 1);
 }
 
-/// Capture frame 50: host 1's first orf_token to host 2: unicast (bcast 0), seq 4, the
-/// Totem header's target_nodeid is 2. Our header bytes for the same seq match.
-#[test]
-fn data_header_matches_capture_token() {
-    let f = hexb("010000010000000400000001000070c003000001000000020000000000000000000000ffffffff0100000001000000090000000000000000000000000000000000000000000000");
-    assert_eq!(frame::data_header(1, 4, false, 1, 0), f[..14]);
-    let p = frame::parse(&f).unwrap();
-    assert_eq!(p.src_host, 1);
-    assert!(matches!(
-        p.body,
-        frame::Body::Data {
-            seq: 4,
-            bcast: 0,
-            frag_num: 1,
-            frag_seq: 0,
-            channel: 0,
-            ..
-        }
-    ));
-}
-
 /// Two of our layers: a 4000-byte message is cut into 1446-byte fragments (1460-byte frames
 /// as in the knet steady-state captures, §5.4), and two messages reassemble while their
 /// fragments arrive interleaved and out of order.
@@ -237,11 +216,11 @@ fn restarted_sender_seq_zero_ping_resets_window() {
     );
     assert!(l.handle_datagram(now, addr(2), &data).is_some());
     // A timed ping carrying seq 1 (host 2's current tx seq).
-    let p1 = frame::ping(2, false, 0, [0; 16], 1, 1);
+    let p1 = ping_frame(2, false, 0, [0; 16], 1, 1);
     l.handle_datagram(now, addr(2), &p1);
     assert!(l.handle_datagram(now, addr(2), &data).is_none());
     // Host 2 restarts: its pings carry seq 0.
-    let p0 = frame::ping(2, false, 0, [0; 16], 0, 1);
+    let p0 = ping_frame(2, false, 0, [0; 16], 0, 1);
     l.handle_datagram(now, addr(2), &p0);
     assert_eq!(l.stats().rx_window_resets, 1);
     assert!(l.handle_datagram(now, addr(2), &data).is_some());
@@ -309,7 +288,7 @@ fn link_policies() {
             now += Duration::from_millis(1);
             for t in pings {
                 let mut p = t.bytes.clone();
-                p[1] = frame::TYPE_PONG;
+                p[1] = TYPE_PONG;
                 p[3] = 2;
                 l.handle_datagram(now, t.dest, &p);
             }
@@ -319,7 +298,7 @@ fn link_policies() {
             l.send(now, b"x", None);
         }
         let links: Vec<u8> = std::iter::from_fn(|| l.poll_transmit())
-            .filter(|t| t.bytes[1] == frame::TYPE_DATA)
+            .filter(|t| t.bytes[1] == TYPE_DATA)
             .map(|t| t.link)
             .collect();
         assert_eq!(links, want, "{policy:?}");
@@ -374,7 +353,7 @@ fn crypto_ping_from_capture_and_wrong_key() {
         .into_iter()
         .find_map(|(ip, d)| {
             let f = opener.open(&d).ok()?.frame;
-            (f.get(1) == Some(&frame::TYPE_PING)).then_some((ip, d, f))
+            (f.get(1) == Some(&TYPE_PING)).then_some((ip, d, f))
         })
         .expect("an encrypted ping in the fixture");
     let src_host = u16::from_be_bytes([ping[2], ping[3]]);
@@ -391,7 +370,7 @@ fn crypto_ping_from_capture_and_wrong_key() {
         .expect("our pong opens with the key")
         .frame;
     let mut want = ping.clone();
-    want[1] = frame::TYPE_PONG;
+    want[1] = TYPE_PONG;
     want[2..4].copy_from_slice(&me.to_be_bytes());
     assert_eq!(pong, want);
     assert_eq!(l.stats().rx_open_errors, 0);
@@ -403,7 +382,7 @@ fn crypto_ping_from_capture_and_wrong_key() {
     assert!(w.poll_transmit().is_none());
     assert_eq!(w.stats().rx_open_errors, 1);
     // Clear text on a crypto link is refused too.
-    let clear = frame::ping(src_host, false, 0, [0; 16], 0, 1);
+    let clear = ping_frame(src_host, false, 0, [0; 16], 0, 1);
     assert_eq!(w.handle_datagram(now, src, &clear), None);
     assert_eq!(w.stats().rx_open_errors, 2);
     assert!(!w.reachable(src_host));

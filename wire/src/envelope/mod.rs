@@ -4,6 +4,8 @@
 //! * G2 (corosync 2.x): [`totemcrypto`] — 4-byte config header, optional AES/3DES-CBC, optional HMAC.
 //! * G3 (corosync 3.x, knet transport): [`knet`] — libknet's salt ‖ AES-CBC ‖ HMAC envelope;
 //!   [`knet_conf`] reads its settings from corosync.conf.
+//! * [`sealer`]: one [`Sealer`] for all of them: built from the settings and the key, it
+//!   seals fresh datagrams with random bytes the caller draws, and opens.
 //! * [`authkey`] loads the shared key the way corosync does.
 //! * [`native`]: the envelope of our own encrypted rings (not a corosync format).
 //!
@@ -14,6 +16,7 @@ pub(crate) mod cbc_pad;
 pub mod knet;
 pub mod knet_conf;
 pub mod native;
+pub mod sealer;
 pub mod secauth;
 pub mod sober128;
 mod sober128_tables;
@@ -23,6 +26,7 @@ pub use authkey::AuthKey;
 pub use knet::{
     KnetCipher, KnetCrypto, KnetCryptoConfig, KnetCryptoError, KnetHash, KnetModel, KnetOpened,
 };
+pub use sealer::{SealSettings, Sealer, Unsealed, RANDOM_LEN};
 pub use secauth::{Secauth, SecauthMode, SecauthOpened, SecauthParams};
 pub use sober128::Sober128Prng;
 pub use totemcrypto::{
@@ -74,6 +78,10 @@ pub enum EnvelopeError {
         /// Why it was rejected.
         detail: String,
     },
+    /// The knet crypto envelope refused a datagram or a setting (an HMAC mismatch is reported
+    /// as [`EnvelopeError::Authentication`] instead).
+    #[error("knet crypto: {0}")]
+    Knet(KnetCryptoError),
     /// A key file could not be read.
     #[error("cannot read key file {path}: {detail}")]
     KeyFile {

@@ -18,9 +18,19 @@ pub struct DataView<'a> {
 }
 
 impl<'a> DataView<'a> {
+    /// The whole frame.
+    pub fn bytes(&self) -> &'a [u8] {
+        self.buf
+    }
+
     /// Checks the common header (type data) and that the 14-byte data header is present.
     pub fn new_checked(buf: &'a [u8]) -> Result<Self> {
-        let h = HeaderView::new_checked(buf)?;
+        Self::from_header(HeaderView::new_checked(buf)?)
+    }
+
+    /// As [`Self::new_checked`] for a frame whose common header was checked already.
+    pub fn from_header(h: HeaderView<'a>) -> Result<Self> {
+        let buf = h.bytes();
         if h.kind() != KnetKind::Data {
             return Err(Error::Invalid {
                 message: "knet data",
@@ -29,7 +39,8 @@ impl<'a> DataView<'a> {
                 value: u64::from(h.type_byte()),
             });
         }
-        DataHeader::parse(h.payload())?;
+        // Length only: the getters read the fields.
+        Reader::new(h.payload(), Endian::Big, "knet data").bytes("data header", DATA_LEN)?;
         Ok(DataView { buf })
     }
 
@@ -138,5 +149,35 @@ impl DataHeader {
     /// True when this frame carries a whole message.
     pub fn is_whole(&self) -> bool {
         self.frag_num <= 1
+    }
+
+    /// For a fragment (`frag_num > 1`): why its numbering is impossible, if it is
+    /// (`frag_seq` must be in 1..=`frag_num`).
+    pub fn fragment_error(&self) -> Option<&'static str> {
+        (!self.is_whole() && (self.frag_seq == 0 || self.frag_seq > self.frag_num))
+            .then_some("frag_seq outside 1..=frag_num")
+    }
+
+    /// The 14 bytes in front of the user data of a data frame from `src_host` (common header
+    /// with pad bytes 0, then this header): what the live node writes before each fragment.
+    pub fn frame_header(&self, src_host: u16) -> [u8; DATA_HEADER_LEN] {
+        let s = src_host.to_be_bytes();
+        let q = self.seq.to_be_bytes();
+        [
+            crate::framing::KNET_VERSION,
+            super::header::TYPE_DATA,
+            s[0],
+            s[1],
+            0,
+            0,
+            q[0],
+            q[1],
+            self.compress,
+            self.pad,
+            self.bcast,
+            self.frag_num,
+            self.frag_seq,
+            self.channel,
+        ]
     }
 }

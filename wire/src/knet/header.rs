@@ -85,6 +85,11 @@ impl<'a> HeaderView<'a> {
         [self.buf[4], self.buf[5]]
     }
 
+    /// The whole frame.
+    pub fn bytes(&self) -> &'a [u8] {
+        self.buf
+    }
+
     /// Everything after the common header.
     pub fn payload(&self) -> &'a [u8] {
         &self.buf[HEADER_LEN..]

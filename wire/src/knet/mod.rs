@@ -12,12 +12,17 @@ pub mod defrag;
 pub mod header;
 pub mod ping;
 pub mod pmtud;
+pub mod view;
 
 pub use data::{DataHeader, DataView, DATA_HEADER_LEN, DATA_LEN};
-pub use defrag::{DefragEvent, KnetDefrag};
-pub use header::{HeaderView, KnetHeader, HEADER_LEN};
-pub use ping::{Ping, PingView, PING_FRAME_LEN, PING_LEN};
-pub use pmtud::{Pmtud, PmtudView, PMTUD_FRAME_LEN, PMTUD_LEN};
+pub use defrag::{DefragEvent, HostDefrag, KnetDefrag, DEFRAG_BUFFERS, MAX_MESSAGE_LEN};
+pub use header::{
+    HeaderView, KnetHeader, HEADER_LEN, TYPE_DATA, TYPE_PING, TYPE_PMTUD, TYPE_PMTUD_REPLY,
+    TYPE_PONG,
+};
+pub use ping::{decode_time, encode_time, ping_frame, Ping, PingView, PING_FRAME_LEN, PING_LEN};
+pub use pmtud::{pmtud_reply_frame, Pmtud, PmtudView, PMTUD_FRAME_LEN, PMTUD_LEN};
+pub use view::FrameView;
 
 use crate::error::{Error, Result};
 use crate::framing::KnetKind;
@@ -49,6 +54,26 @@ pub const PMTUD_MAX_SIZE: usize = 65535;
 pub const COROSYNC_KNET_NET_MTU: usize = MAX_PACKET_SIZE;
 /// Most fragments one data message can be split into (`frag_num` is a byte).
 pub const MAX_FRAGMENTS: usize = 255;
+/// IP and UDP header bytes in front of every knet datagram on an IPv4 (or IPv6) path.
+pub fn ip_udp_overhead(ipv6: bool) -> usize {
+    UDP_OVERHEAD
+        + if ipv6 {
+            PMTUD_OVERHEAD_V6
+        } else {
+            PMTUD_OVERHEAD_V4
+        }
+}
+/// knet's failsafe data MTU (`calc_min_mtu`: the IPv4 minimum packet less IPv6 and SCTP
+/// overhead (40 + 28) and the largest header).
+pub const MIN_DATA_MTU: usize = PMTUD_MIN_MTU_V4 - (PMTUD_OVERHEAD_V6 + 28) - HEADER_ALL_LEN;
+
+/// knet's data MTU (user data bytes per fragment) with crypto off on a path of `link_mtu`
+/// bytes; never below [`MIN_DATA_MTU`].
+pub fn data_mtu(link_mtu: usize, ipv6: bool) -> usize {
+    link_mtu
+        .saturating_sub(ip_udp_overhead(ipv6) + HEADER_ALL_LEN)
+        .max(MIN_DATA_MTU)
+}
 /// Default ping interval in ms (`KNET_LINK_DEFAULT_PING_INTERVAL`; corosync sets its own).
 pub const DEFAULT_PING_INTERVAL_MS: u64 = 1000;
 /// Default PMTUD interval in seconds (`KNET_PMTUD_DEFAULT_INTERVAL`).

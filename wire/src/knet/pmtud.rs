@@ -1,7 +1,7 @@
 //! Path MTU discovery probe and reply (`struct knet_header_payload_pmtud`: link, size, then
 //! fill bytes up to the probed size).
 
-use super::header::HeaderView;
+use super::header::{HeaderView, HEADER_LEN, TYPE_PMTUD_REPLY};
 use crate::endian::{Endian, Reader, Writer};
 use crate::error::{Error, Result};
 use crate::framing::KnetKind;
@@ -9,7 +9,7 @@ use crate::framing::KnetKind;
 /// Size of the PMTUD payload header (link + size).
 pub const PMTUD_LEN: usize = 3;
 /// Size of a PMTUD reply frame (`KNET_HEADER_PMTUD_SIZE`).
-pub const PMTUD_FRAME_LEN: usize = super::header::HEADER_LEN + PMTUD_LEN;
+pub const PMTUD_FRAME_LEN: usize = HEADER_LEN + PMTUD_LEN;
 
 /// Zero-copy view of a whole PMTUD probe or reply.
 #[derive(Debug, Clone, Copy)]
@@ -18,9 +18,19 @@ pub struct PmtudView<'a> {
 }
 
 impl<'a> PmtudView<'a> {
+    /// The whole frame.
+    pub fn bytes(&self) -> &'a [u8] {
+        self.buf
+    }
+
     /// Checks the common header (type pmtud or pmtud reply) and the 3-byte payload header.
     pub fn new_checked(buf: &'a [u8]) -> Result<Self> {
-        let h = HeaderView::new_checked(buf)?;
+        Self::from_header(HeaderView::new_checked(buf)?)
+    }
+
+    /// As [`Self::new_checked`] for a frame whose common header was checked already.
+    pub fn from_header(h: HeaderView<'a>) -> Result<Self> {
+        let buf = h.bytes();
         if !matches!(h.kind(), KnetKind::Pmtud | KnetKind::PmtudReply) {
             return Err(Error::Invalid {
                 message: "knet pmtud",
@@ -29,7 +39,8 @@ impl<'a> PmtudView<'a> {
                 value: u64::from(h.type_byte()),
             });
         }
-        Pmtud::parse(h.payload())?;
+        // Length only: the owned parse would copy the padding.
+        Reader::new(h.payload(), Endian::Big, "knet pmtud").bytes("payload", PMTUD_LEN)?;
         Ok(PmtudView { buf })
     }
 
@@ -45,7 +56,7 @@ impl<'a> PmtudView<'a> {
 
     /// Fill bytes after the size (the probe is padded to the probed size).
     pub fn padding(&self) -> &'a [u8] {
-        &self.buf[super::header::HEADER_LEN + PMTUD_LEN..]
+        &self.buf[HEADER_LEN + PMTUD_LEN..]
     }
 }
 
@@ -92,4 +103,21 @@ impl Pmtud {
             Endian::Big => u16::from_be_bytes(self.size_raw),
         }
     }
+}
+
+/// The PMTUD reply libknet sends to a probe: the probe's link and size bytes under our host id
+/// and type 0x84, without the padding (`KNET_HEADER_PMTUD_SIZE` bytes).
+pub fn pmtud_reply_frame(src_host: u16, link: u8, size_raw: [u8; 2]) -> [u8; PMTUD_FRAME_LEN] {
+    let s = src_host.to_be_bytes();
+    [
+        crate::framing::KNET_VERSION,
+        TYPE_PMTUD_REPLY,
+        s[0],
+        s[1],
+        0,
+        0,
+        link,
+        size_raw[0],
+        size_raw[1],
+    ]
 }
