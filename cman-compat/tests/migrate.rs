@@ -213,9 +213,9 @@ fn five_nodes_with_qdisk() {
     assert!(r.has(Kind::Derived, "cluster/totem/@join"));
     // The migrated configuration passes votequorum's own start-up rules (device votes 4 with
     // expected 9 leaves 5 node votes, nodes all vote 1).
-    let q = cman_compat::quorum::QuorumOptions {
+    let q = totem::quorum::QuorumOptions {
         nodelist: (1..=5)
-            .map(|i| cman_compat::quorum::NodeEntry {
+            .map(|i| totem::quorum::NodeEntry {
                 nodeid: i,
                 votes: 1,
             })

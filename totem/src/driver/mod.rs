@@ -6,10 +6,12 @@ pub mod knet;
 pub mod mmsg;
 pub mod node;
 pub mod transport;
+pub mod watch;
 
 pub use envelope::Envelope;
 pub use node::{
-    spawn, Command, DriverStats, KeySlotStatus, NodeError, NodeHandle, RekeyStep, SecureStatus,
-    Status, QUEUE_BYTES,
+    spawn, spawn_watched, Command, DriverStats, KeySlotStatus, NodeError, NodeHandle, RekeyStep,
+    SecureStatus, Status, QUEUE_BYTES,
 };
 pub use transport::Transport;
+pub use watch::DeliveryWatch;

@@ -14,7 +14,7 @@ use totem_wire::RingRep;
 use super::envelope::Envelope;
 use super::knet::{KnetNet, KnetStatus, Received};
 use super::transport::{Transport, RECV_BUF};
-use crate::cpg::codec::CfgSeen;
+use super::watch::DeliveryWatch;
 use crate::engine::{Dest, Engine, Event, Guarantee, State};
 use crate::node_config::{NodeConfig, TransportKind};
 use crate::ratelimit::{self, limited, LogKey, RateLimiter};
@@ -269,11 +269,21 @@ impl NodeHandle {
     }
 }
 
+/// What [`spawn`] returns: the handle, the engine's events and the task.
+pub type Spawned = (NodeHandle, mpsc::UnboundedReceiver<Event>, JoinHandle<()>);
+
 /// Binds the sockets, starts the engine and spawns the node task. Engine events arrive on
-/// the returned receiver.
-pub fn spawn(
+/// the returned receiver. Nothing watches deliveries: key change steps run only when a
+/// service asks ([`NodeHandle::rekey`]).
+pub fn spawn(cfg: NodeConfig) -> Result<Spawned, NodeError> {
+    spawn_watched(cfg, None)
+}
+
+/// [`spawn`], with a service's [`DeliveryWatch`] whose steps run at delivery time.
+pub fn spawn_watched(
     cfg: NodeConfig,
-) -> Result<(NodeHandle, mpsc::UnboundedReceiver<Event>, JoinHandle<()>), NodeError> {
+    watch: Option<Box<dyn DeliveryWatch>>,
+) -> Result<Spawned, NodeError> {
     let envelope = Envelope::from_setting(&cfg.crypto)?;
     let secure = secure_layer(&cfg)?;
     let net = match cfg.transport {
@@ -285,7 +295,7 @@ pub fn spawn(
     };
     let (tx, rx) = mpsc::channel(256);
     let (ev_tx, ev_rx) = mpsc::unbounded_channel();
-    let task = tokio::spawn(run(cfg, net, envelope, secure, rx, ev_tx));
+    let task = tokio::spawn(run(cfg, net, envelope, secure, watch, rx, ev_tx));
     Ok((NodeHandle { tx }, ev_rx, task))
 }
 
@@ -387,6 +397,8 @@ struct Node {
     /// The secure layer, between the engine and the sockets (`None`: corosync-compatible).
     secure: Option<SecureNode>,
     events: mpsc::UnboundedSender<Event>,
+    /// The service's watch over deliveries (knet key change steps), if any.
+    watch: Option<Box<dyn DeliveryWatch>>,
     backlog: VecDeque<(Vec<u8>, Guarantee)>,
     /// Bytes in `backlog`.
     backlog_bytes: usize,
@@ -397,8 +409,8 @@ struct Node {
     /// Submits accepted while the backlog was over [`QUEUE_BYTES`], answered once it is not.
     held: VecDeque<oneshot::Sender<Result<(), NodeError>>>,
     stats: DriverStats,
-    /// The outcome of a key load done as soon as the engine delivered a CFG reload (before
-    /// the service task sees it), for the service's `RekeyStep::Load`.
+    /// The outcome of a key load the watch asked for at delivery time (before the service
+    /// task sees the delivery), for the service's `RekeyStep::Load`.
     rekey_loaded: Option<Result<bool, String>>,
     /// Rate limiter of the per-datagram refusal log lines.
     logs: RateLimiter<LogKey>,
@@ -419,6 +431,7 @@ async fn run(
     mut net: Net,
     envelope: Envelope,
     secure: Option<SecureNode>,
+    watch: Option<Box<dyn DeliveryWatch>>,
     mut commands: mpsc::Receiver<Command>,
     events: mpsc::UnboundedSender<Event>,
 ) {
@@ -446,6 +459,7 @@ async fn run(
         envelope,
         secure,
         events,
+        watch,
         backlog: VecDeque::new(),
         backlog_bytes: 0,
         fed: VecDeque::new(),
@@ -543,6 +557,20 @@ async fn run(
 }
 
 impl Node {
+    /// Runs a key change step the delivery watch asked for: a load's outcome is kept for the
+    /// service's own `RekeyStep::Load`, a phase's failure is logged.
+    fn rekey_at_delivery(&mut self, step: RekeyStep) {
+        let Net::Knet(k) = &mut self.net else { return };
+        match step {
+            RekeyStep::Load => self.rekey_loaded = Some(k.rekey_load(&self.cfg)),
+            RekeyStep::Phase(p) => {
+                if let Err(e) = k.rekey_phase(p) {
+                    tracing::error!(phase = p, error = %e, "knet key activation failed");
+                }
+            }
+        }
+    }
+
     fn knet_timeout(&self) -> Option<Instant> {
         match &self.net {
             Net::Knet(k) => k.layer.poll_timeout(),
@@ -814,22 +842,13 @@ impl Node {
             return;
         }
         while let Some(e) = self.engine.poll_event() {
-            if let (Event::Deliver { payload, .. }, Net::Knet(k)) = (&e, &mut self.net) {
-                // Key change steps at delivery time, before the service task runs: load a
-                // changed key with the reload (peers seal with it a few ms later), and seal
-                // with it as soon as any node's phase-1 message is delivered (that node
-                // seals with it from then on, and drops the old key at its phase 2, which
-                // may be ordered before ours).
-                for seen in crate::cpg::codec::scan_cfg(self.cfg.generation, payload) {
-                    match seen {
-                        CfgSeen::Reload => self.rekey_loaded = Some(k.rekey_load(&self.cfg)),
-                        CfgSeen::CryptoPhase(p) if p == crate::knet::rekey::PHASE_ACTIVATE => {
-                            if let Err(e) = k.rekey_phase(p) {
-                                tracing::error!(error = %e, "knet key activation failed");
-                            }
-                        }
-                        CfgSeen::CryptoPhase(_) => {}
-                    }
+            if let (Event::Deliver { payload, .. }, Some(w), Net::Knet(_)) =
+                (&e, &mut self.watch, &self.net)
+            {
+                let mut steps = Vec::new();
+                w.on_deliver(payload, &mut steps);
+                for step in steps {
+                    self.rekey_at_delivery(step);
                 }
             }
             log_config(&e);
