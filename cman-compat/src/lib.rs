@@ -3,6 +3,5 @@
 //! `cluster.conf` migration.
 
 pub mod cmantool;
-pub mod corosync_conf;
 pub mod migrate;
 pub mod vqsim;
