@@ -6,6 +6,7 @@ pub mod knet;
 pub mod mmsg;
 pub mod node;
 pub mod transport;
+pub mod transport_config;
 pub mod watch;
 
 pub use envelope::Envelope;
@@ -14,4 +15,5 @@ pub use node::{
     SecureStatus, Status, QUEUE_BYTES,
 };
 pub use transport::Transport;
+pub use transport_config::TransportConfig;
 pub use watch::DeliveryWatch;

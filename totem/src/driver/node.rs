@@ -14,6 +14,7 @@ use totem_wire::RingRep;
 use super::envelope::Envelope;
 use super::knet::{KnetNet, KnetStatus, Received};
 use super::transport::{Transport, RECV_BUF};
+use super::transport_config::TransportConfig;
 use super::watch::DeliveryWatch;
 use crate::engine::{Dest, Engine, Event, Guarantee, State};
 use crate::node_config::{NodeConfig, TransportKind};
@@ -286,12 +287,13 @@ pub fn spawn_watched(
 ) -> Result<Spawned, NodeError> {
     let envelope = Envelope::from_setting(&cfg.crypto)?;
     let secure = secure_layer(&cfg)?;
+    let tcfg = TransportConfig::from_node_config(&cfg);
     let net = match cfg.transport {
         TransportKind::Knet => {
             let (seal, key) = knet_seal(&cfg)?;
-            Net::Knet(KnetNet::bind(&cfg, seal, key, Instant::now())?)
+            Net::Knet(KnetNet::bind(&tcfg, seal, key, Instant::now())?)
         }
-        _ => Net::Udp(Transport::bind(&cfg)?),
+        _ => Net::Udp(Transport::bind(&tcfg)?),
     };
     let (tx, rx) = mpsc::channel(256);
     let (ev_tx, ev_rx) = mpsc::unbounded_channel();
@@ -349,6 +351,17 @@ fn knet_seal(
         crate::knet::KnetSeal::crypto(crypto),
         Some((c.config, key.to_vec())),
     ))
+}
+
+/// The knet crypto settings as the configuration says now: re-read from its file (a CFG
+/// reload), else as started.
+fn knet_crypto_now(
+    cfg: &NodeConfig,
+) -> Result<Option<crate::node_config::KnetCryptoSetting>, String> {
+    match &cfg.source {
+        Some(p) => crate::node_config::reread_knet_crypto(p).map_err(|e| e.to_string()),
+        None => Ok(cfg.knet.crypto.clone()),
+    }
 }
 
 /// The sockets of a node: udpu/udp or knet (one value per node: size does not matter).
@@ -539,7 +552,7 @@ async fn run(
                         Net::Knet(k) => match step {
                             RekeyStep::Load => match n.rekey_loaded.take() {
                                 Some(r) => r,
-                                None => k.rekey_load(&n.cfg),
+                                None => knet_crypto_now(&n.cfg).and_then(|s| k.rekey_load(s)),
                             },
                             RekeyStep::Phase(p) => k.rekey_phase(p).map(|()| true),
                         },
@@ -562,7 +575,9 @@ impl Node {
     fn rekey_at_delivery(&mut self, step: RekeyStep) {
         let Net::Knet(k) = &mut self.net else { return };
         match step {
-            RekeyStep::Load => self.rekey_loaded = Some(k.rekey_load(&self.cfg)),
+            RekeyStep::Load => {
+                self.rekey_loaded = Some(knet_crypto_now(&self.cfg).and_then(|s| k.rekey_load(s)))
+            }
             RekeyStep::Phase(p) => {
                 if let Err(e) = k.rekey_phase(p) {
                     tracing::error!(phase = p, error = %e, "knet key activation failed");
