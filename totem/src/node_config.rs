@@ -46,6 +46,10 @@ use crate::config::Config;
 use crate::corosync_conf::{self, ConfError, Entry, Section};
 
 mod checks;
+mod interface;
+mod nodelist;
+mod timers;
+mod totem_section;
 pub use checks::{MINIMUM_HOLD, MINIMUM_TIMEOUT};
 
 /// Why a corosync.conf cannot be used.
@@ -112,6 +116,9 @@ fn excerpt(s: &str) -> String {
 pub use corosync_conf::EXCERPT_MAX;
 
 type Result<T> = std::result::Result<T, NodeConfigError>;
+
+/// Looks a key up in one section, the entry named with its section path.
+type Lookup<'a> = dyn Fn(&str) -> Option<Entry> + 'a;
 
 /// Which UDP transport carries the ring.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -537,147 +544,14 @@ pub fn map(root: &Section, ov: Overrides, is_local: &dyn Fn(IpAddr) -> bool) -> 
     let t = |k: &str| totem.entry(k).map(|e| qualified("totem", e));
     checks::repeated_sections(root)?;
 
-    for e in totem.entries() {
-        if !TOTEM_KEYS.contains(&e.key.as_str()) {
-            return Err(refused(
-                &qualified("totem", e),
-                "not supported by this implementation",
-            ));
-        }
-    }
-    if let Some(e) = t("version") {
-        if e.value != "2" {
-            return Err(refused(&e, "only totem version 2 exists on the wire"));
-        }
-    }
-    if let Some(e) = t("threads") {
-        if num::<u32>(&e)? != 0 {
-            return Err(refused(&e, "threaded sending is not implemented (use 0)"));
-        }
-    }
-    if let Some(e) = t("rrp_mode") {
-        if e.value != "none" {
-            return Err(refused(
-                &e,
-                "redundant ring protocol is not implemented (one ring only)",
-            ));
-        }
-    }
-
-    // Transport.
-    let transport = match t("transport") {
-        Some(e) => match e.value.as_str() {
-            "udpu" => TransportKind::Udpu,
-            "udp" => TransportKind::Udp,
-            "knet" if gen == Generation::G3 => TransportKind::Knet,
-            "knet" => {
-                return Err(refused(
-                    &e,
-                    "knet exists only in corosync 3 (generation G3)",
-                ))
-            }
-            "iba" => return Err(refused(&e, "InfiniBand verbs are not implemented")),
-            _ => return Err(invalid(&e, "expected udpu, udp or knet")),
-        },
-        None if gen == Generation::G3 => TransportKind::Knet,
-        None => TransportKind::Udp,
-    };
-
-    if transport != TransportKind::Knet {
-        for k in [
-            "link_mode",
-            "knet_pmtud_interval",
-            "knet_mtu",
-            "knet_compression_model",
-            "knet_compression_threshold",
-            "knet_compression_level",
-            "crypto_model",
-        ] {
-            if let Some(e) = t(k) {
-                return Err(refused(&e, "a knet option; the transport is not knet"));
-            }
-        }
-    }
-
-    // Engine timers and flow control.
-    let mut engine = Config::new(gen, 1);
-    if gen != Generation::G3 {
-        engine.token = Duration::from_millis(1000);
-    }
-    if gen == Generation::G1 {
-        engine.token_coefficient = Duration::ZERO;
-    }
-    if let Some(e) = t("token") {
-        engine.token = ms(&e)?;
-    }
-    if let Some(e) = t("token_coefficient") {
-        engine.token_coefficient = ms(&e)?;
-    }
-    if let Some(e) = t("token_retransmit") {
-        engine.token_retransmit = Some(ms(&e)?);
-    }
-    if let Some(e) = t("token_retransmits_before_loss_const") {
-        engine.token_retransmits_before_loss_const = num(&e)?;
-    }
-    if let Some(e) = t("hold") {
-        engine.hold = Some(ms(&e)?);
-    }
-    if let Some(e) = t("consensus") {
-        engine.consensus = Some(ms(&e)?);
-    }
-    if let Some(e) = t("join") {
-        engine.join = ms(&e)?;
-    }
-    if let Some(e) = t("merge") {
-        engine.merge = ms(&e)?;
-    }
-    if let Some(e) = t("downcheck") {
-        engine.downcheck = ms(&e)?;
-    }
-    for (k, f) in [
-        ("fail_recv_const", &mut engine.fail_recv_const as &mut u32),
-        ("seqno_unchanged_const", &mut engine.seqno_unchanged_const),
-        ("miss_count_const", &mut engine.miss_count_const),
-        ("max_messages", &mut engine.max_messages),
-        ("window_size", &mut engine.window_size),
-    ] {
-        if let Some(e) = t(k) {
-            *f = num(&e)?;
-            if *f == 0 {
-                return Err(invalid(&e, "must be at least 1"));
-            }
-        }
-    }
-    let netmtu = match t("netmtu") {
-        Some(e) => {
-            let v: usize = num(&e)?;
-            if !(576..=65_536).contains(&v) {
-                return Err(invalid(&e, "must be between 576 and 65536"));
-            }
-            v
-        }
-        None if transport == TransportKind::Knet => crate::knet::MAX_PACKET_SIZE,
-        None => 1500,
-    };
-    let block_unlisted_ips = match t("block_unlisted_ips") {
-        Some(e) => yes_no(&e)?,
-        None => true,
-    };
-    let ip_version_entry = t("ip_version");
-    let ip_version = match &ip_version_entry {
-        Some(e) => match e.value.as_str() {
-            "ipv4" => IpVersion::V4,
-            "ipv6" => IpVersion::V6,
-            "ipv4-6" | "ipv6-4" => {
-                return Err(refused(
-                    e,
-                    "mixed-family resolution applies to host names, which are not resolved; use ipv4 or ipv6",
-                ))
-            }
-            _ => return Err(invalid(e, "expected ipv4 or ipv6")),
-        },
-        None => IpVersion::V4,
-    };
+    totem_section::check_keys(totem, &t)?;
+    let transport = totem_section::transport(gen, &t)?;
+    let mut engine = timers::engine_timers(gen, &t)?;
+    let totem_section::TotemOptions {
+        netmtu,
+        block_unlisted_ips,
+        ip_version,
+    } = totem_section::options(transport, &t)?;
 
     // Our secure layer (checked first: it refuses corosync crypto with its own reason).
     let secure = match root.section("keygen") {
@@ -688,293 +562,23 @@ pub fn map(root: &Section, ov: Overrides, is_local: &dyn Fn(IpAddr) -> bool) -> 
     // Crypto.
     let crypto = crypto_setting(gen, transport, &t)?;
 
-    // Interface (link 0 only).
-    let mut iface: Option<&Section> = None;
-    let mut knet_ifaces: Vec<(u8, &Section)> = Vec::new();
-    for s in totem.subsections() {
-        if s.name != "interface" {
-            return Err(NodeConfigError::Refused {
-                key: format!("totem.{}", s.name),
-                value: String::new(),
-                line: s.line,
-                reason: "unknown section".into(),
-            });
-        }
-        let link = s
-            .entry("linknumber")
-            .or_else(|| s.entry("ringnumber"))
-            .map(|e| num::<u32>(&qualified("totem.interface", e)))
-            .transpose()?
-            .unwrap_or(0);
-        // The entry to name when the link number is refused.
-        let link_entry = || {
-            let fallback = Entry {
-                key: "linknumber".into(),
-                value: link.to_string(),
-                line: s.line,
-            };
-            let e = s.entry("linknumber").or_else(|| s.entry("ringnumber"));
-            qualified("totem.interface", e.unwrap_or(&fallback))
-        };
-        if transport == TransportKind::Knet {
-            if link >= crate::knet::MAX_LINK as u32 {
-                return Err(invalid(&link_entry(), "knet links are numbered 0..7"));
-            }
-            knet_ifaces.push((link as u8, s));
-            if link != 0 {
-                continue;
-            }
-        } else if link != 0 {
-            return Err(refused(
-                &link_entry(),
-                "only link/ring 0 is supported (no redundant links)",
-            ));
-        }
-        iface = Some(s);
-    }
-    let iface = iface.unwrap_or(&empty);
-    let mut members: Vec<NodeEntry> = Vec::new();
-    for s in iface.subsections() {
-        if s.name != "member" {
-            return Err(NodeConfigError::Refused {
-                key: format!("totem.interface.{}", s.name),
-                value: String::new(),
-                line: s.line,
-                reason: "unknown section".into(),
-            });
-        }
-        for e in s.entries() {
-            let q = qualified("totem.interface.member", e);
-            if e.key != "memberaddr" {
-                return Err(refused(&q, "not supported by this implementation"));
-            }
-            let (addr, scope_id) = ip_with_scope(&q)?;
-            checks::family(&q, addr, ip_version == IpVersion::V6)?;
-            members.push(NodeEntry {
-                nodeid: 0,
-                addr,
-                scope_id,
-                name: None,
-                ring_addrs: vec![(0, addr, scope_id)],
-            });
-        }
-    }
-    let i = |k: &str| iface.entry(k).map(|e| qualified("totem.interface", e));
-    for e in iface.entries() {
-        let known = [
-            "linknumber",
-            "ringnumber",
-            "bindnetaddr",
-            "mcastaddr",
-            "mcastport",
-            "ttl",
-            "broadcast",
-        ];
-        let knet_ok = transport == TransportKind::Knet && KNET_IFACE_KEYS.contains(&e.key.as_str());
-        if !known.contains(&e.key.as_str()) && !knet_ok {
-            let q = qualified("totem.interface", e);
-            let why = if e.key.starts_with("knet_") {
-                "knet link options need transport: knet"
-            } else {
-                "not supported by this implementation"
-            };
-            return Err(refused(&q, why));
-        }
-    }
-    if let Some(e) = i("broadcast") {
-        if yes_no(&e)? {
-            return Err(refused(
-                &e,
-                "broadcast mode is not implemented (use udpu or multicast)",
-            ));
-        }
-    }
-    let mcastport = match i("mcastport") {
-        Some(e) => {
-            let p: u16 = num(&e)?;
-            if p < 2 {
-                return Err(invalid(
-                    &e,
-                    "must be at least 2 (mcastport − 1 is the send port)",
-                ));
-            }
-            p
-        }
-        None if gen == Generation::G1 => {
-            return Err(NodeConfigError::Missing {
-                key: "totem.interface.mcastport".into(),
-                reason: "openais 0.80 and corosync 1.x have no default port".into(),
-            })
-        }
-        None => 5405,
-    };
-    let ttl = match i("ttl") {
-        Some(e) => {
-            let v: u32 = num(&e)?;
-            if !(1..=255).contains(&v) {
-                return Err(invalid(&e, "must be between 1 and 255"));
-            }
-            v
-        }
-        None => 1,
-    };
-    checks::ttl(transport, i("ttl").map(|e| (ttl, e)))?;
-    let bindnetaddr = i("bindnetaddr")
-        .map(|e| ip_with_scope(&e).map(|a| (a, e)))
-        .transpose()?;
-    let mcastaddr = match (transport, i("mcastaddr")) {
-        (TransportKind::Udp, Some(e)) => {
-            let (a, _) = ip_with_scope(&e)?;
-            if !a.is_multicast() {
-                return Err(invalid(&e, "not a multicast address"));
-            }
-            Some(a)
-        }
-        (TransportKind::Udp, None) => {
-            return Err(NodeConfigError::Missing {
-                key: "totem.interface.mcastaddr".into(),
-                reason: "transport udp needs a multicast group (deriving one from cluster_name is not implemented)".into(),
-            })
-        }
-        (TransportKind::Udpu | TransportKind::Knet, _) => None,
-    };
+    let interface::Interfaces {
+        line: iface_line,
+        knet: knet_ifaces,
+        members,
+        mcastport,
+        ttl,
+        bindnetaddr,
+        mcastaddr,
+    } = interface::interfaces(totem, gen, transport, ip_version)?;
 
-    // Nodelist.
-    let mut nodes: Vec<NodeEntry> = Vec::new();
-    // Family of each knet link's addresses, and the nodeid that set it.
-    let mut link_family: std::collections::BTreeMap<u8, (bool, u32)> = Default::default();
-    if let Some(nl) = root.section("nodelist") {
-        if let Some(e) = nl.entries().next() {
-            return Err(refused(
-                &qualified("nodelist", e),
-                "nodelist holds only node sections",
-            ));
-        }
-        for n in nl.subsections() {
-            if n.name != "node" {
-                return Err(NodeConfigError::Refused {
-                    key: format!("nodelist.{}", n.name),
-                    value: String::new(),
-                    line: n.line,
-                    reason: "unknown section".into(),
-                });
-            }
-            let mut nodeid = None;
-            let mut addr = None;
-            let mut name = None;
-            let mut ring_addrs: Vec<(u8, IpAddr, u32)> = Vec::new();
-            for e in n.entries() {
-                let q = qualified("nodelist.node", e);
-                match e.key.as_str() {
-                    "nodeid" => {
-                        let v: u32 = num(&q)?;
-                        if v == 0 {
-                            return Err(invalid(&q, "nodeid 0 is reserved (it marks a leave)"));
-                        }
-                        nodeid = Some(v);
-                    }
-                    "ring0_addr" => {
-                        let a = ip_with_scope(&q)?;
-                        checks::family(&q, a.0, ip_version == IpVersion::V6)?;
-                        checks::duplicate_address(&nodes, &ring_addrs, &q, a.0)?;
-                        ring_addrs.push((0, a.0, a.1));
-                        addr = Some(a);
-                    }
-                    k if transport == TransportKind::Knet
-                        && k.starts_with("ring")
-                        && k.ends_with("_addr") =>
-                    {
-                        let n: u8 = k[4..k.len() - 5]
-                            .parse()
-                            .ok()
-                            .filter(|n| usize::from(*n) < crate::knet::MAX_LINK)
-                            .ok_or_else(|| invalid(&q, "knet links are ring0_addr..ring7_addr"))?;
-                        let a = ip_with_scope(&q)?;
-                        checks::duplicate_address(&nodes, &ring_addrs, &q, a.0)?;
-                        if let Some((v6, id)) = link_family.get(&n) {
-                            if *v6 != a.0.is_ipv6() {
-                                return Err(invalid(
-                                    &q,
-                                    format!("link {n} of nodeid {id} has an address of the other family (the nodes of a link share one)"),
-                                ));
-                            }
-                        }
-                        ring_addrs.push((n, a.0, a.1));
-                    }
-                    "name" => name = Some(e.value.clone()),
-                    // votequorum's per-node votes: our votequorum gives every node one vote.
-                    "quorum_votes" => {
-                        let v: u32 = num(&q)?;
-                        if v != 1 {
-                            return Err(refused(
-                                &q,
-                                "only 1 vote per node is supported (our votequorum counts every nodelist entry once)",
-                            ));
-                        }
-                    }
-                    k if k.starts_with("ring") && k.ends_with("_addr") => {
-                        return Err(refused(
-                            &q,
-                            "only ring0_addr is supported (no redundant links)",
-                        ))
-                    }
-                    _ => return Err(refused(&q, "not supported by this implementation")),
-                }
-            }
-            let Some((addr, scope_id)) = addr else {
-                return Err(NodeConfigError::Missing {
-                    key: format!("nodelist.node (line {}).ring0_addr", n.line),
-                    reason: "every node needs an address".into(),
-                });
-            };
-            let nodeid = match (nodeid, addr) {
-                (Some(n), _) => n,
-                (None, IpAddr::V4(v4)) if gen != Generation::G3 => v4_nodeid(v4),
-                (None, _) => {
-                    return Err(NodeConfigError::Missing {
-                        key: format!("nodelist.node (line {}).nodeid", n.line),
-                        reason: "nodeid is required (corosync 3, and IPv6 in every version)".into(),
-                    })
-                }
-            };
-            if nodes.iter().any(|x| x.nodeid == nodeid) {
-                return Err(NodeConfigError::Invalid {
-                    key: "nodelist.node.nodeid".into(),
-                    value: nodeid.to_string(),
-                    line: n.entry("nodeid").map_or(n.line, |e| e.line),
-                    reason: if n.entry("nodeid").is_some() {
-                        "duplicate nodeid: an earlier node has it".into()
-                    } else {
-                        "the nodeid derived from ring0_addr is an earlier node's".into()
-                    },
-                });
-            }
-            for (l, a, _) in &ring_addrs {
-                link_family.entry(*l).or_insert((a.is_ipv6(), nodeid));
-            }
-            if transport == TransportKind::Knet && nodeid > u32::from(u16::MAX) {
-                return Err(NodeConfigError::Invalid {
-                    key: "nodelist.node.nodeid".into(),
-                    value: nodeid.to_string(),
-                    line: n.line,
-                    reason: "knet host ids are 16-bit: nodeid must be below 65536".into(),
-                });
-            }
-            ring_addrs.sort();
-            nodes.push(NodeEntry {
-                nodeid,
-                addr,
-                scope_id,
-                name,
-                ring_addrs,
-            });
-        }
-    }
+    let mut nodes = nodelist::nodelist(root, gen, transport, ip_version)?;
+
     if !nodes.is_empty() && !members.is_empty() {
         return Err(NodeConfigError::Refused {
             key: "totem.interface.member".into(),
             value: String::new(),
-            line: iface.line,
+            line: iface_line,
             reason: "give either a nodelist or interface members, not both".into(),
         });
     }
