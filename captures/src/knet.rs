@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use totem_wire::datagram::{Datagram, Envelope, Keys, KnetDatagram};
 use totem_wire::envelope::knet::key_from_file_contents;
-use totem_wire::envelope::knet_conf::parse_corosync_conf;
+use totem_wire::envelope::knet_conf::KnetConfSettings;
 use totem_wire::envelope::{AuthKey, KnetCrypto, KnetCryptoConfig};
 use totem_wire::knet::{DefragEvent, KnetBody, KnetDefrag};
 use totem_wire::{Generation, SrpMessage};
@@ -20,6 +20,17 @@ use crate::verify::sibling_file;
 /// The corosync.conf that belongs to a capture by the naming rule (`<prefix>.conf`).
 pub fn sibling_conf(capture: &Path) -> Option<PathBuf> {
     sibling_file(capture, ".conf")
+}
+
+/// The knet crypto settings of corosync.conf text: the pairs of its top-level `totem`
+/// sections, read with the workspace's one corosync.conf grammar.
+pub fn knet_settings(text: &str) -> Result<KnetConfSettings, String> {
+    let root = totem::corosync_conf::parse(text).map_err(|e| e.to_string())?;
+    let pairs = root
+        .sections("totem")
+        .flat_map(|t| t.entries())
+        .map(|e| (e.key.as_str(), e.value.as_str()));
+    KnetConfSettings::from_totem_entries(pairs).map_err(|e| e.to_string())
 }
 
 /// Builds the decoding keys for a capture: the authkey (`key`, else the sibling
@@ -48,7 +59,7 @@ pub fn keys_for_capture(
                 let text = std::fs::read_to_string(&conf)
                     .map_err(|e| format!("cannot read {}: {e}", conf.display()))?;
                 Some(
-                    parse_corosync_conf(&text)
+                    knet_settings(&text)
                         .map_err(|e| format!("{}: {e}", conf.display()))?
                         .crypto,
                 )
@@ -142,5 +153,30 @@ impl KnetReassembly {
                 body,
             },
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use totem_wire::envelope::{Hash, KnetCipher, KnetModel};
+
+    /// Moved from wire's knet_conf text reader: only the top-level totem section counts, and
+    /// `#` after text is part of the value, as corosync reads it.
+    #[test]
+    fn knet_settings_read_the_totem_section_of_corosync_conf() {
+        let s = knet_settings(
+            "totem {\n  version: 2\n  crypto_model: openssl\n  # c\n  crypto_cipher: aes128\n  \
+             crypto_hash: sha1\n  keyfile: /tmp/k\n}\nlogging {\n  crypto_hash: md5\n}\n",
+        )
+        .unwrap();
+        assert_eq!(s.crypto.model, KnetModel::Openssl);
+        assert_eq!(s.crypto.cipher, KnetCipher::Aes128);
+        assert_eq!(s.crypto.hash, Hash::Sha1);
+        assert_eq!(s.keyfile.as_deref(), Some("/tmp/k"));
+        let e = knet_settings("totem {\n crypto_cipher: aes128 # c\n crypto_hash: sha1\n}\n");
+        assert!(e.is_err(), "{e:?}");
+        let e = knet_settings("totem {\n crypto_hash sha1\n}\n").unwrap_err();
+        assert!(e.starts_with("line 2:"), "{e}");
     }
 }

@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
-use cman_compat::quorum::Cluster;
 use cman_compat::vqsim::{build_shim, diff, find_vqsim, logparse, scenario, Vqsim};
+use totem::quorum::Cluster;
 
 fn main() {
     let mut args = std::env::args().skip(1);

@@ -1,5 +1,5 @@
 //! Drives the real `corosync-vqsim` (votequorum's own code on a simulated cluster) as a
-//! subprocess, for differential testing of [`crate::quorum`].
+//! subprocess, for differential testing of [`totem::quorum`].
 //!
 //! Learnt about vqsim 3.1.7 (see `docs` in the report):
 //! * `-c FILE` path must be shorter than 8 bytes (its length check is `sizeof(sizeof(...))`),
@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use thiserror::Error;
 
-use crate::quorum::{AtbMode, QuorumOptions};
+use totem::quorum::{AtbMode, QuorumOptions};
 
 /// Binary name looked up on PATH.
 pub const VQSIM_BIN: &str = "corosync-vqsim";

@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 
 use cman_compat::cmantool::input::{cluster_id_from_name, QuorumFacts};
 use cman_compat::cmantool::{render_nodes, render_status, NodesOptions, ToolInput};
-use cman_compat::quorum::{Cluster, NodeEntry, QuorumOptions};
+use totem::quorum::{Cluster, NodeEntry, QuorumOptions};
 
 const TWO_NODE: &str = r#"{
   "cluster": {"name": "mycluster", "config_version": 3, "generation": 8,

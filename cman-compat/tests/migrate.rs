@@ -1,5 +1,5 @@
 //! cluster.conf → corosync.conf migration on realistic cluster.conf files: the output is parsed
-//! back (our corosync_conf parser, and corosync 3.1.7's own `corosync -t` when installed) and
+//! back (totem's corosync.conf grammar, and corosync 3.1.7's own `corosync -t` when installed) and
 //! checked key by key against values worked out by hand from the cluster.conf and cman's rules
 //! (cman-preconfig.c: default port 5405, token 10000, join 60, consensus 4800,
 //! token_retransmits_before_loss_const 20, multicast 239.192.(id>>8).(id%255)).
@@ -7,8 +7,8 @@
 use std::collections::BTreeMap;
 use std::process::Command;
 
-use cman_compat::corosync_conf::{flatten, parse};
 use cman_compat::migrate::{migrate, Kind, MigrateError, MigrateOptions, Migration};
+use totem::corosync_conf::{flatten, parse};
 
 fn data(name: &str) -> String {
     let p = format!(
@@ -213,9 +213,9 @@ fn five_nodes_with_qdisk() {
     assert!(r.has(Kind::Derived, "cluster/totem/@join"));
     // The migrated configuration passes votequorum's own start-up rules (device votes 4 with
     // expected 9 leaves 5 node votes, nodes all vote 1).
-    let q = cman_compat::quorum::QuorumOptions {
+    let q = totem::quorum::QuorumOptions {
         nodelist: (1..=5)
-            .map(|i| cman_compat::quorum::NodeEntry {
+            .map(|i| totem::quorum::NodeEntry {
                 nodeid: i,
                 votes: 1,
             })

@@ -4,6 +4,7 @@
 //! both CPG load clients share ([`load`]). Every wait is bounded; everything is torn down on
 //! drop.
 
+pub mod cman;
 pub mod corosync;
 pub mod load;
 pub mod netns;

@@ -1,12 +1,15 @@
-//! A parser for corosync.conf syntax: nested `name { ... }` sections, `key: value` pairs,
-//! `#` comment lines and optionally double- or single-quoted values.
+//! The one corosync.conf grammar of the workspace (totem-node, cman-compat, totem-replay):
+//! nested `name { ... }` sections, `key: value` pairs, `#` comment lines and optionally
+//! double- or single-quoted values.
 //!
 //! The rules follow corosync's own reader: one statement per line; a line holding `{` opens
 //! a section named by the text before it; otherwise a line with `:` is a key (text before
 //! the first `:`) and a value (the rest, trimmed, one pair of matching quotes removed); a
 //! line holding `}` closes the innermost section. Keys may repeat: the last one wins for
-//! lookups, every occurrence is kept.
+//! lookups, every occurrence is kept. `#` starts a comment only as the first non-blank
+//! character of a line, and `key = value` is not a pair (corosync refuses both).
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 /// Why a corosync.conf text could not be parsed; every variant names its 1-based line.
@@ -155,8 +158,60 @@ fn unquote(v: &str) -> &str {
     v
 }
 
+/// The grammar of one line, in nom. Tried in corosync's order: a line holding `{` opens a
+/// section (so `a: b {` is a section named `a: b`), else one holding `:` is an entry, else
+/// one holding `}` closes; what cannot be any of them is the caller's error.
+mod grammar {
+    use nom::bytes::complete::take_till;
+    use nom::character::complete::char;
+    use nom::combinator::rest;
+    use nom::sequence::{separated_pair, terminated, tuple};
+    use nom::IResult;
+
+    /// One non-blank, non-comment line, as written (the caller trims and checks).
+    #[derive(Debug, PartialEq, Eq)]
+    pub(super) enum Line<'a> {
+        /// `name {` and what follows the brace.
+        Open { name: &'a str, after: &'a str },
+        /// `key: value` (value untrimmed, quotes kept).
+        Entry { key: &'a str, value: &'a str },
+        /// `}` and the text around it.
+        Close { before: &'a str, after: &'a str },
+    }
+
+    fn open(l: &str) -> IResult<&str, Line<'_>> {
+        let (i, name) = terminated(take_till(|c| c == '{'), char('{'))(l)?;
+        let (i, after) = rest(i)?;
+        Ok((i, Line::Open { name, after }))
+    }
+
+    fn entry(l: &str) -> IResult<&str, Line<'_>> {
+        let (i, (key, value)) = separated_pair(take_till(|c| c == ':'), char(':'), rest)(l)?;
+        Ok((i, Line::Entry { key, value }))
+    }
+
+    fn close(l: &str) -> IResult<&str, Line<'_>> {
+        let (i, (before, _, after)) = tuple((take_till(|c| c == '}'), char('}'), rest))(l)?;
+        Ok((i, Line::Close { before, after }))
+    }
+
+    /// The statement `l` holds, or `None` for a line that is none of them.
+    pub(super) fn line(l: &str) -> Option<Line<'_>> {
+        nom::branch::alt((open, entry, close))(l)
+            .ok()
+            .map(|(_, s)| s)
+    }
+
+    /// Blank lines and lines whose first non-blank character is `#`: corosync reads `#`
+    /// anywhere else as part of the text (`token: 3000 # ms` has the value `3000 # ms`).
+    pub(super) fn is_skipped(trimmed: &str) -> bool {
+        trimmed.is_empty() || trimmed.starts_with('#')
+    }
+}
+
 /// Parses corosync.conf text into its root section.
 pub fn parse(text: &str) -> Result<Section, ConfError> {
+    use grammar::Line;
     let mut stack: Vec<Section> = vec![Section::default()];
     for (idx, raw) in text.lines().enumerate() {
         let line = idx + 1;
@@ -168,57 +223,59 @@ pub fn parse(text: &str) -> Result<Section, ConfError> {
             });
         }
         let l = raw.trim();
-        if l.is_empty() || l.starts_with('#') {
+        if grammar::is_skipped(l) {
             continue;
         }
-        if let Some(pos) = l.find('{') {
-            let name = l[..pos].trim();
-            let rest = l[pos + 1..].trim();
-            if name.is_empty() {
-                return Err(ConfError::UnnamedSection { line });
-            }
-            if !rest.is_empty() {
-                return Err(ConfError::TrailingText {
+        match grammar::line(l) {
+            Some(Line::Open { name, after }) => {
+                let name = name.trim();
+                if name.is_empty() {
+                    return Err(ConfError::UnnamedSection { line });
+                }
+                let after = after.trim();
+                if !after.is_empty() {
+                    return Err(ConfError::TrailingText {
+                        line,
+                        text: cut(after),
+                    });
+                }
+                stack.push(Section {
+                    name: name.to_string(),
                     line,
-                    text: cut(rest),
+                    items: Vec::new(),
                 });
             }
-            stack.push(Section {
-                name: name.to_string(),
-                line,
-                items: Vec::new(),
-            });
-        } else if let Some(pos) = l.find(':') {
-            let key = l[..pos].trim();
-            if key.is_empty() {
-                return Err(ConfError::EmptyKey { line });
-            }
-            let value = unquote(l[pos + 1..].trim());
-            if let Some(top) = stack.last_mut() {
-                top.items.push(Item::Entry(Entry {
-                    key: key.to_string(),
-                    value: value.to_string(),
-                    line,
-                }));
-            }
-        } else if let Some(pos) = l.find('}') {
-            let rest = (l[..pos].to_string() + &l[pos + 1..]).trim().to_string();
-            if !rest.is_empty() {
-                return Err(ConfError::TrailingText {
-                    line,
-                    text: cut(&rest),
-                });
-            }
-            if stack.len() < 2 {
-                return Err(ConfError::UnexpectedClose { line });
-            }
-            if let Some(done) = stack.pop() {
-                if let Some(parent) = stack.last_mut() {
-                    parent.items.push(Item::Section(done));
+            Some(Line::Entry { key, value }) => {
+                let key = key.trim();
+                if key.is_empty() {
+                    return Err(ConfError::EmptyKey { line });
+                }
+                if let Some(top) = stack.last_mut() {
+                    top.items.push(Item::Entry(Entry {
+                        key: key.to_string(),
+                        value: unquote(value.trim()).to_string(),
+                        line,
+                    }));
                 }
             }
-        } else {
-            return Err(ConfError::Unrecognised { line, text: cut(l) });
+            Some(Line::Close { before, after }) => {
+                let around = (before.to_string() + after).trim().to_string();
+                if !around.is_empty() {
+                    return Err(ConfError::TrailingText {
+                        line,
+                        text: cut(&around),
+                    });
+                }
+                if stack.len() < 2 {
+                    return Err(ConfError::UnexpectedClose { line });
+                }
+                if let Some(done) = stack.pop() {
+                    if let Some(parent) = stack.last_mut() {
+                        parent.items.push(Item::Section(done));
+                    }
+                }
+            }
+            None => return Err(ConfError::Unrecognised { line, text: cut(l) }),
         }
     }
     if stack.len() > 1 {
@@ -229,6 +286,38 @@ pub fn parse(text: &str) -> Result<Section, ConfError> {
         });
     }
     Ok(stack.pop().unwrap_or_default())
+}
+
+/// Flattens to icmap-style keys, as `corosync-cmapctl` shows them: repeated `nodelist.node`
+/// sections are numbered in order (`nodelist.node.0.ring0_addr`), `totem.interface` sections
+/// by their `ringnumber` (or `linknumber`, default 0); the last of repeated keys wins.
+pub fn flatten(root: &Section) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    walk(root, "", &mut out);
+    out
+}
+
+fn walk(s: &Section, prefix: &str, out: &mut BTreeMap<String, String>) {
+    for e in s.entries() {
+        out.insert(format!("{prefix}{}", e.key), e.value.clone());
+    }
+    let mut node_index = 0usize;
+    for c in s.subsections() {
+        let p = if prefix == "nodelist." && c.name == "node" {
+            let p = format!("{prefix}node.{node_index}.");
+            node_index += 1;
+            p
+        } else if prefix == "totem." && c.name == "interface" {
+            let n = c
+                .get("ringnumber")
+                .or_else(|| c.get("linknumber"))
+                .unwrap_or("0");
+            format!("{prefix}interface.{n}.")
+        } else {
+            format!("{prefix}{}.", c.name)
+        };
+        walk(c, &p, out);
+    }
 }
 
 #[cfg(test)]
@@ -318,5 +407,94 @@ mod tests {
         );
         let msg = parse("x {\n").unwrap_err().to_string();
         assert!(msg.starts_with("line 1:"), "{msg}");
+    }
+
+    /// corosync reads `#` after text as part of the value, not as a comment (moved from
+    /// wire's knet_conf reader, which stripped it).
+    #[test]
+    fn hash_after_text_is_part_of_the_value() {
+        let root = parse(
+            "totem {
+  crypto_cipher: aes128 # c
+  # whole line
+}
+",
+        )
+        .unwrap();
+        let t = root.section("totem").unwrap();
+        assert_eq!(t.get("crypto_cipher"), Some("aes128 # c"));
+        assert_eq!(t.entries().count(), 1);
+    }
+
+    /// Moved from cman-compat's reader: sections, keys, comments and the icmap keys.
+    #[test]
+    fn flattens_to_icmap_keys() {
+        let text = "# c\ntotem {\n  version: 2\n  interface {\n    ringnumber: 1\n    mcastaddr: 239.192.0.1\n  }\n}\nnodelist {\n node {\n  ring0_addr: a\n }\n node {\n  ring0_addr: b\n  nodeid: 2\n }\n}\n";
+        let f = flatten(&parse(text).expect("parse"));
+        assert_eq!(f.get("totem.version").map(String::as_str), Some("2"));
+        assert_eq!(
+            f.get("totem.interface.1.mcastaddr").map(String::as_str),
+            Some("239.192.0.1")
+        );
+        assert_eq!(
+            f.get("nodelist.node.0.ring0_addr").map(String::as_str),
+            Some("a")
+        );
+        assert_eq!(
+            f.get("nodelist.node.1.nodeid").map(String::as_str),
+            Some("2")
+        );
+    }
+
+    /// Moved from cman-compat's reader, which also took `key = value`: corosync does not
+    /// (coroparse knows `{`, `:` and `}` only), so neither do we.
+    #[test]
+    fn rejects_malformed_and_equals_pairs() {
+        assert_eq!(
+            parse("totem {\n"),
+            Err(ConfError::Unclosed {
+                line: 1,
+                name: "totem".into()
+            })
+        );
+        assert_eq!(parse("}\n"), Err(ConfError::UnexpectedClose { line: 1 }));
+        assert!(matches!(
+            parse("a {\n just words\n}\n"),
+            Err(ConfError::Unrecognised { line: 2, .. })
+        ));
+        assert_eq!(
+            parse("node {\n  nodeid = 2\n}\n"),
+            Err(ConfError::Unrecognised {
+                line: 2,
+                text: "nodeid = 2".into()
+            })
+        );
+    }
+
+    #[test]
+    fn one_line_grammar_in_corosync_order() {
+        use grammar::{line, Line};
+        assert_eq!(
+            line("a: b {"),
+            Some(Line::Open {
+                name: "a: b ",
+                after: ""
+            })
+        );
+        assert_eq!(
+            line("k: v}"),
+            Some(Line::Entry {
+                key: "k",
+                value: " v}"
+            })
+        );
+        assert_eq!(
+            line(" } "),
+            Some(Line::Close {
+                before: " ",
+                after: " "
+            })
+        );
+        assert_eq!(line("just words"), None);
     }
 }

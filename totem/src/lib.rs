@@ -3,7 +3,6 @@
 //! simulator and an Extended Virtual Synchrony checker ([`sim`]).
 
 pub mod base64;
-pub mod cman_view;
 pub mod config;
 pub mod control;
 pub mod corosync_conf;
@@ -14,6 +13,7 @@ pub mod knet;
 pub mod logfmt;
 pub mod member;
 pub mod node_config;
+pub mod quorum;
 pub mod ratelimit;
 pub mod secure;
 pub mod sim;

@@ -46,6 +46,15 @@ use crate::config::Config;
 use crate::corosync_conf::{self, ConfError, Entry, Section};
 
 mod checks;
+mod crypto;
+mod identity;
+mod interface;
+mod keygen;
+mod knet;
+mod logging;
+mod nodelist;
+mod timers;
+mod totem_section;
 pub use checks::{MINIMUM_HOLD, MINIMUM_TIMEOUT};
 
 /// Why a corosync.conf cannot be used.
@@ -112,6 +121,9 @@ fn excerpt(s: &str) -> String {
 pub use corosync_conf::EXCERPT_MAX;
 
 type Result<T> = std::result::Result<T, NodeConfigError>;
+
+/// Looks a key up in one section, the entry named with its section path.
+type Lookup<'a> = dyn Fn(&str) -> Option<Entry> + 'a;
 
 /// Which UDP transport carries the ring.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -388,7 +400,7 @@ pub fn reread_knet_crypto(path: &std::path::Path) -> Result<Option<KnetCryptoSet
     let empty = Section::default();
     let totem = root.section("totem").unwrap_or(&empty);
     let t = |k: &str| totem.entry(k).map(|e| qualified("totem", e));
-    knet_crypto(&t)
+    knet::knet_crypto(&t)
 }
 
 /// Whether `ip` is an address of this host (binding a UDP socket to it succeeds).
@@ -537,444 +549,41 @@ pub fn map(root: &Section, ov: Overrides, is_local: &dyn Fn(IpAddr) -> bool) -> 
     let t = |k: &str| totem.entry(k).map(|e| qualified("totem", e));
     checks::repeated_sections(root)?;
 
-    for e in totem.entries() {
-        if !TOTEM_KEYS.contains(&e.key.as_str()) {
-            return Err(refused(
-                &qualified("totem", e),
-                "not supported by this implementation",
-            ));
-        }
-    }
-    if let Some(e) = t("version") {
-        if e.value != "2" {
-            return Err(refused(&e, "only totem version 2 exists on the wire"));
-        }
-    }
-    if let Some(e) = t("threads") {
-        if num::<u32>(&e)? != 0 {
-            return Err(refused(&e, "threaded sending is not implemented (use 0)"));
-        }
-    }
-    if let Some(e) = t("rrp_mode") {
-        if e.value != "none" {
-            return Err(refused(
-                &e,
-                "redundant ring protocol is not implemented (one ring only)",
-            ));
-        }
-    }
-
-    // Transport.
-    let transport = match t("transport") {
-        Some(e) => match e.value.as_str() {
-            "udpu" => TransportKind::Udpu,
-            "udp" => TransportKind::Udp,
-            "knet" if gen == Generation::G3 => TransportKind::Knet,
-            "knet" => {
-                return Err(refused(
-                    &e,
-                    "knet exists only in corosync 3 (generation G3)",
-                ))
-            }
-            "iba" => return Err(refused(&e, "InfiniBand verbs are not implemented")),
-            _ => return Err(invalid(&e, "expected udpu, udp or knet")),
-        },
-        None if gen == Generation::G3 => TransportKind::Knet,
-        None => TransportKind::Udp,
-    };
-
-    if transport != TransportKind::Knet {
-        for k in [
-            "link_mode",
-            "knet_pmtud_interval",
-            "knet_mtu",
-            "knet_compression_model",
-            "knet_compression_threshold",
-            "knet_compression_level",
-            "crypto_model",
-        ] {
-            if let Some(e) = t(k) {
-                return Err(refused(&e, "a knet option; the transport is not knet"));
-            }
-        }
-    }
-
-    // Engine timers and flow control.
-    let mut engine = Config::new(gen, 1);
-    if gen != Generation::G3 {
-        engine.token = Duration::from_millis(1000);
-    }
-    if gen == Generation::G1 {
-        engine.token_coefficient = Duration::ZERO;
-    }
-    if let Some(e) = t("token") {
-        engine.token = ms(&e)?;
-    }
-    if let Some(e) = t("token_coefficient") {
-        engine.token_coefficient = ms(&e)?;
-    }
-    if let Some(e) = t("token_retransmit") {
-        engine.token_retransmit = Some(ms(&e)?);
-    }
-    if let Some(e) = t("token_retransmits_before_loss_const") {
-        engine.token_retransmits_before_loss_const = num(&e)?;
-    }
-    if let Some(e) = t("hold") {
-        engine.hold = Some(ms(&e)?);
-    }
-    if let Some(e) = t("consensus") {
-        engine.consensus = Some(ms(&e)?);
-    }
-    if let Some(e) = t("join") {
-        engine.join = ms(&e)?;
-    }
-    if let Some(e) = t("merge") {
-        engine.merge = ms(&e)?;
-    }
-    if let Some(e) = t("downcheck") {
-        engine.downcheck = ms(&e)?;
-    }
-    for (k, f) in [
-        ("fail_recv_const", &mut engine.fail_recv_const as &mut u32),
-        ("seqno_unchanged_const", &mut engine.seqno_unchanged_const),
-        ("miss_count_const", &mut engine.miss_count_const),
-        ("max_messages", &mut engine.max_messages),
-        ("window_size", &mut engine.window_size),
-    ] {
-        if let Some(e) = t(k) {
-            *f = num(&e)?;
-            if *f == 0 {
-                return Err(invalid(&e, "must be at least 1"));
-            }
-        }
-    }
-    let netmtu = match t("netmtu") {
-        Some(e) => {
-            let v: usize = num(&e)?;
-            if !(576..=65_536).contains(&v) {
-                return Err(invalid(&e, "must be between 576 and 65536"));
-            }
-            v
-        }
-        None if transport == TransportKind::Knet => crate::knet::MAX_PACKET_SIZE,
-        None => 1500,
-    };
-    let block_unlisted_ips = match t("block_unlisted_ips") {
-        Some(e) => yes_no(&e)?,
-        None => true,
-    };
-    let ip_version_entry = t("ip_version");
-    let ip_version = match &ip_version_entry {
-        Some(e) => match e.value.as_str() {
-            "ipv4" => IpVersion::V4,
-            "ipv6" => IpVersion::V6,
-            "ipv4-6" | "ipv6-4" => {
-                return Err(refused(
-                    e,
-                    "mixed-family resolution applies to host names, which are not resolved; use ipv4 or ipv6",
-                ))
-            }
-            _ => return Err(invalid(e, "expected ipv4 or ipv6")),
-        },
-        None => IpVersion::V4,
-    };
+    totem_section::check_keys(totem, &t)?;
+    let transport = totem_section::transport(gen, &t)?;
+    let mut engine = timers::engine_timers(gen, &t)?;
+    let totem_section::TotemOptions {
+        netmtu,
+        block_unlisted_ips,
+        ip_version,
+    } = totem_section::options(transport, &t)?;
 
     // Our secure layer (checked first: it refuses corosync crypto with its own reason).
     let secure = match root.section("keygen") {
-        Some(k) => secure_settings(k, gen, &t)?,
+        Some(k) => keygen::secure_settings(k, gen, &t)?,
         None => None,
     };
 
     // Crypto.
-    let crypto = crypto_setting(gen, transport, &t)?;
+    let crypto = crypto::crypto_setting(gen, transport, &t)?;
 
-    // Interface (link 0 only).
-    let mut iface: Option<&Section> = None;
-    let mut knet_ifaces: Vec<(u8, &Section)> = Vec::new();
-    for s in totem.subsections() {
-        if s.name != "interface" {
-            return Err(NodeConfigError::Refused {
-                key: format!("totem.{}", s.name),
-                value: String::new(),
-                line: s.line,
-                reason: "unknown section".into(),
-            });
-        }
-        let link = s
-            .entry("linknumber")
-            .or_else(|| s.entry("ringnumber"))
-            .map(|e| num::<u32>(&qualified("totem.interface", e)))
-            .transpose()?
-            .unwrap_or(0);
-        // The entry to name when the link number is refused.
-        let link_entry = || {
-            let fallback = Entry {
-                key: "linknumber".into(),
-                value: link.to_string(),
-                line: s.line,
-            };
-            let e = s.entry("linknumber").or_else(|| s.entry("ringnumber"));
-            qualified("totem.interface", e.unwrap_or(&fallback))
-        };
-        if transport == TransportKind::Knet {
-            if link >= crate::knet::MAX_LINK as u32 {
-                return Err(invalid(&link_entry(), "knet links are numbered 0..7"));
-            }
-            knet_ifaces.push((link as u8, s));
-            if link != 0 {
-                continue;
-            }
-        } else if link != 0 {
-            return Err(refused(
-                &link_entry(),
-                "only link/ring 0 is supported (no redundant links)",
-            ));
-        }
-        iface = Some(s);
-    }
-    let iface = iface.unwrap_or(&empty);
-    let mut members: Vec<NodeEntry> = Vec::new();
-    for s in iface.subsections() {
-        if s.name != "member" {
-            return Err(NodeConfigError::Refused {
-                key: format!("totem.interface.{}", s.name),
-                value: String::new(),
-                line: s.line,
-                reason: "unknown section".into(),
-            });
-        }
-        for e in s.entries() {
-            let q = qualified("totem.interface.member", e);
-            if e.key != "memberaddr" {
-                return Err(refused(&q, "not supported by this implementation"));
-            }
-            let (addr, scope_id) = ip_with_scope(&q)?;
-            checks::family(&q, addr, ip_version == IpVersion::V6)?;
-            members.push(NodeEntry {
-                nodeid: 0,
-                addr,
-                scope_id,
-                name: None,
-                ring_addrs: vec![(0, addr, scope_id)],
-            });
-        }
-    }
-    let i = |k: &str| iface.entry(k).map(|e| qualified("totem.interface", e));
-    for e in iface.entries() {
-        let known = [
-            "linknumber",
-            "ringnumber",
-            "bindnetaddr",
-            "mcastaddr",
-            "mcastport",
-            "ttl",
-            "broadcast",
-        ];
-        let knet_ok = transport == TransportKind::Knet && KNET_IFACE_KEYS.contains(&e.key.as_str());
-        if !known.contains(&e.key.as_str()) && !knet_ok {
-            let q = qualified("totem.interface", e);
-            let why = if e.key.starts_with("knet_") {
-                "knet link options need transport: knet"
-            } else {
-                "not supported by this implementation"
-            };
-            return Err(refused(&q, why));
-        }
-    }
-    if let Some(e) = i("broadcast") {
-        if yes_no(&e)? {
-            return Err(refused(
-                &e,
-                "broadcast mode is not implemented (use udpu or multicast)",
-            ));
-        }
-    }
-    let mcastport = match i("mcastport") {
-        Some(e) => {
-            let p: u16 = num(&e)?;
-            if p < 2 {
-                return Err(invalid(
-                    &e,
-                    "must be at least 2 (mcastport − 1 is the send port)",
-                ));
-            }
-            p
-        }
-        None if gen == Generation::G1 => {
-            return Err(NodeConfigError::Missing {
-                key: "totem.interface.mcastport".into(),
-                reason: "openais 0.80 and corosync 1.x have no default port".into(),
-            })
-        }
-        None => 5405,
-    };
-    let ttl = match i("ttl") {
-        Some(e) => {
-            let v: u32 = num(&e)?;
-            if !(1..=255).contains(&v) {
-                return Err(invalid(&e, "must be between 1 and 255"));
-            }
-            v
-        }
-        None => 1,
-    };
-    checks::ttl(transport, i("ttl").map(|e| (ttl, e)))?;
-    let bindnetaddr = i("bindnetaddr")
-        .map(|e| ip_with_scope(&e).map(|a| (a, e)))
-        .transpose()?;
-    let mcastaddr = match (transport, i("mcastaddr")) {
-        (TransportKind::Udp, Some(e)) => {
-            let (a, _) = ip_with_scope(&e)?;
-            if !a.is_multicast() {
-                return Err(invalid(&e, "not a multicast address"));
-            }
-            Some(a)
-        }
-        (TransportKind::Udp, None) => {
-            return Err(NodeConfigError::Missing {
-                key: "totem.interface.mcastaddr".into(),
-                reason: "transport udp needs a multicast group (deriving one from cluster_name is not implemented)".into(),
-            })
-        }
-        (TransportKind::Udpu | TransportKind::Knet, _) => None,
-    };
+    let interface::Interfaces {
+        line: iface_line,
+        knet: knet_ifaces,
+        members,
+        mcastport,
+        ttl,
+        bindnetaddr,
+        mcastaddr,
+    } = interface::interfaces(totem, gen, transport, ip_version)?;
 
-    // Nodelist.
-    let mut nodes: Vec<NodeEntry> = Vec::new();
-    // Family of each knet link's addresses, and the nodeid that set it.
-    let mut link_family: std::collections::BTreeMap<u8, (bool, u32)> = Default::default();
-    if let Some(nl) = root.section("nodelist") {
-        if let Some(e) = nl.entries().next() {
-            return Err(refused(
-                &qualified("nodelist", e),
-                "nodelist holds only node sections",
-            ));
-        }
-        for n in nl.subsections() {
-            if n.name != "node" {
-                return Err(NodeConfigError::Refused {
-                    key: format!("nodelist.{}", n.name),
-                    value: String::new(),
-                    line: n.line,
-                    reason: "unknown section".into(),
-                });
-            }
-            let mut nodeid = None;
-            let mut addr = None;
-            let mut name = None;
-            let mut ring_addrs: Vec<(u8, IpAddr, u32)> = Vec::new();
-            for e in n.entries() {
-                let q = qualified("nodelist.node", e);
-                match e.key.as_str() {
-                    "nodeid" => {
-                        let v: u32 = num(&q)?;
-                        if v == 0 {
-                            return Err(invalid(&q, "nodeid 0 is reserved (it marks a leave)"));
-                        }
-                        nodeid = Some(v);
-                    }
-                    "ring0_addr" => {
-                        let a = ip_with_scope(&q)?;
-                        checks::family(&q, a.0, ip_version == IpVersion::V6)?;
-                        checks::duplicate_address(&nodes, &ring_addrs, &q, a.0)?;
-                        ring_addrs.push((0, a.0, a.1));
-                        addr = Some(a);
-                    }
-                    k if transport == TransportKind::Knet
-                        && k.starts_with("ring")
-                        && k.ends_with("_addr") =>
-                    {
-                        let n: u8 = k[4..k.len() - 5]
-                            .parse()
-                            .ok()
-                            .filter(|n| *n < crate::knet::MAX_LINK)
-                            .ok_or_else(|| invalid(&q, "knet links are ring0_addr..ring7_addr"))?;
-                        let a = ip_with_scope(&q)?;
-                        checks::duplicate_address(&nodes, &ring_addrs, &q, a.0)?;
-                        if let Some((v6, id)) = link_family.get(&n) {
-                            if *v6 != a.0.is_ipv6() {
-                                return Err(invalid(
-                                    &q,
-                                    format!("link {n} of nodeid {id} has an address of the other family (the nodes of a link share one)"),
-                                ));
-                            }
-                        }
-                        ring_addrs.push((n, a.0, a.1));
-                    }
-                    "name" => name = Some(e.value.clone()),
-                    // votequorum's per-node votes: our votequorum gives every node one vote.
-                    "quorum_votes" => {
-                        let v: u32 = num(&q)?;
-                        if v != 1 {
-                            return Err(refused(
-                                &q,
-                                "only 1 vote per node is supported (our votequorum counts every nodelist entry once)",
-                            ));
-                        }
-                    }
-                    k if k.starts_with("ring") && k.ends_with("_addr") => {
-                        return Err(refused(
-                            &q,
-                            "only ring0_addr is supported (no redundant links)",
-                        ))
-                    }
-                    _ => return Err(refused(&q, "not supported by this implementation")),
-                }
-            }
-            let Some((addr, scope_id)) = addr else {
-                return Err(NodeConfigError::Missing {
-                    key: format!("nodelist.node (line {}).ring0_addr", n.line),
-                    reason: "every node needs an address".into(),
-                });
-            };
-            let nodeid = match (nodeid, addr) {
-                (Some(n), _) => n,
-                (None, IpAddr::V4(v4)) if gen != Generation::G3 => v4_nodeid(v4),
-                (None, _) => {
-                    return Err(NodeConfigError::Missing {
-                        key: format!("nodelist.node (line {}).nodeid", n.line),
-                        reason: "nodeid is required (corosync 3, and IPv6 in every version)".into(),
-                    })
-                }
-            };
-            if nodes.iter().any(|x| x.nodeid == nodeid) {
-                return Err(NodeConfigError::Invalid {
-                    key: "nodelist.node.nodeid".into(),
-                    value: nodeid.to_string(),
-                    line: n.entry("nodeid").map_or(n.line, |e| e.line),
-                    reason: if n.entry("nodeid").is_some() {
-                        "duplicate nodeid: an earlier node has it".into()
-                    } else {
-                        "the nodeid derived from ring0_addr is an earlier node's".into()
-                    },
-                });
-            }
-            for (l, a, _) in &ring_addrs {
-                link_family.entry(*l).or_insert((a.is_ipv6(), nodeid));
-            }
-            if transport == TransportKind::Knet && nodeid > u32::from(u16::MAX) {
-                return Err(NodeConfigError::Invalid {
-                    key: "nodelist.node.nodeid".into(),
-                    value: nodeid.to_string(),
-                    line: n.line,
-                    reason: "knet host ids are 16-bit: nodeid must be below 65536".into(),
-                });
-            }
-            ring_addrs.sort();
-            nodes.push(NodeEntry {
-                nodeid,
-                addr,
-                scope_id,
-                name,
-                ring_addrs,
-            });
-        }
-    }
+    let mut nodes = nodelist::nodelist(root, gen, transport, ip_version)?;
+
     if !nodes.is_empty() && !members.is_empty() {
         return Err(NodeConfigError::Refused {
             key: "totem.interface.member".into(),
             value: String::new(),
-            line: iface.line,
+            line: iface_line,
             reason: "give either a nodelist or interface members, not both".into(),
         });
     }
@@ -991,7 +600,7 @@ pub fn map(root: &Section, ov: Overrides, is_local: &dyn Fn(IpAddr) -> bool) -> 
 
     // Own node.
     let totem_nodeid = t("nodeid").map(|e| num::<u32>(&e)).transpose()?;
-    let (nodeid, bind_addr, scope_id) = own_node(
+    let (nodeid, bind_addr, scope_id) = identity::own_node(
         &nodes,
         from_members,
         ov.nodeid.or(if from_members || nodes.is_empty() {
@@ -1031,7 +640,7 @@ pub fn map(root: &Section, ov: Overrides, is_local: &dyn Fn(IpAddr) -> bool) -> 
         });
     }
 
-    let logging = logging_config(root.section("logging").unwrap_or(&empty))?;
+    let logging = logging::logging_config(root.section("logging").unwrap_or(&empty))?;
     let ignored = root
         .subsections()
         .filter(|s| !matches!(s.name.as_str(), "totem" | "nodelist" | "logging" | "keygen"))
@@ -1044,7 +653,7 @@ pub fn map(root: &Section, ov: Overrides, is_local: &dyn Fn(IpAddr) -> bool) -> 
     }
 
     let knet = if transport == TransportKind::Knet {
-        knet_settings(&t, &knet_ifaces, &nodes, nodeid, &engine)?
+        knet::knet_settings(&t, &knet_ifaces, &nodes, nodeid, &engine)?
     } else {
         KnetSettings::default()
     };
@@ -1079,392 +688,7 @@ pub fn map(root: &Section, ov: Overrides, is_local: &dyn Fn(IpAddr) -> bool) -> 
     Ok(cfg)
 }
 
-/// The nodeid corosync 1.x derives from an IPv4 address (its `s_addr` read as a host-order
-/// u32 on a little-endian machine).
-pub fn v4_nodeid(ip: Ipv4Addr) -> u32 {
-    u32::from_le_bytes(ip.octets())
-}
-
-fn own_node(
-    nodes: &[NodeEntry],
-    from_members: bool,
-    want: Option<u32>,
-    totem_nodeid: Option<u32>,
-    bindnetaddr: Option<(IpAddr, u32)>,
-    gen: Generation,
-    is_local: &dyn Fn(IpAddr) -> bool,
-) -> Result<(u32, IpAddr, u32)> {
-    if !nodes.is_empty() && !from_members {
-        if let Some(id) = want {
-            let n = nodes.iter().find(|n| n.nodeid == id).ok_or_else(|| {
-                NodeConfigError::OwnNode(format!("nodeid {id} is not in the nodelist"))
-            })?;
-            return Ok((n.nodeid, n.addr, n.scope_id));
-        }
-        let local: Vec<&NodeEntry> = nodes.iter().filter(|n| is_local(n.addr)).collect();
-        return match local.as_slice() {
-            [n] => Ok((n.nodeid, n.addr, n.scope_id)),
-            [] => Err(NodeConfigError::OwnNode(format!(
-                "no nodelist ring0_addr is an address of this host (checked {}); pass --nodeid",
-                nodes
-                    .iter()
-                    .map(|n| n.addr.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))),
-            many => Err(NodeConfigError::OwnNode(format!(
-                "several nodelist addresses are local ({}); pass --nodeid",
-                many.iter()
-                    .map(|n| n.addr.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))),
-        };
-    }
-    // No nodelist: interface members (G1 udpu) or plain multicast.
-    let candidates: Vec<(IpAddr, u32)> = if from_members {
-        nodes.iter().map(|n| (n.addr, n.scope_id)).collect()
-    } else {
-        bindnetaddr.into_iter().collect()
-    };
-    let local: Vec<(IpAddr, u32)> = candidates
-        .into_iter()
-        .filter(|(a, _)| is_local(*a))
-        .collect();
-    let (addr, scope) = match local.as_slice() {
-        [one] => *one,
-        [] => {
-            return Err(NodeConfigError::OwnNode(
-                "without a nodelist, totem.interface.bindnetaddr (or one interface member) must be an exact address of this host; network addresses are not matched against interfaces".into(),
-            ))
-        }
-        _ => {
-            return Err(NodeConfigError::OwnNode(
-                "several interface members are local addresses".into(),
-            ))
-        }
-    };
-    let nodeid = match (want.or(totem_nodeid), addr) {
-        (Some(n), _) => n,
-        (None, IpAddr::V4(v4)) if gen != Generation::G3 => v4_nodeid(v4),
-        (None, _) => {
-            return Err(NodeConfigError::Missing {
-                key: "totem.nodeid".into(),
-                reason: "needed without a nodelist (corosync 3, and IPv6)".into(),
-            })
-        }
-    };
-    if nodeid == 0 {
-        return Err(NodeConfigError::OwnNode("nodeid 0 is reserved".into()));
-    }
-    Ok((nodeid, addr, scope))
-}
-
-/// The knet part of the configuration: link mode, compression (none only), per-link
-/// heartbeat settings with corosync 3.1.7's defaults (totemconfig.c).
-fn knet_settings(
-    t: &dyn Fn(&str) -> Option<Entry>,
-    ifaces: &[(u8, &Section)],
-    nodes: &[NodeEntry],
-    nodeid: u32,
-    engine: &Config,
-) -> Result<KnetSettings> {
-    use crate::knet::{LinkParams, LinkPolicy};
-    let link_mode = match t("link_mode") {
-        None => LinkPolicy::Passive,
-        Some(e) => match e.value.as_str() {
-            "passive" => LinkPolicy::Passive,
-            "active" => LinkPolicy::Active,
-            "rr" => LinkPolicy::Rr,
-            _ => return Err(invalid(&e, "expected passive, active or rr")),
-        },
-    };
-    if let Some(e) = t("knet_compression_model") {
-        if e.value != "none" {
-            return Err(refused(
-                &e,
-                "knet compression is not built in; set knet_compression_model: none (and on every node)",
-            ));
-        }
-    }
-    for k in ["knet_compression_threshold", "knet_compression_level"] {
-        if let Some(e) = t(k) {
-            e.value
-                .parse::<i64>()
-                .map_err(|_| invalid(&e, "not an integer"))?;
-        }
-    }
-    let knet_mtu = t("knet_mtu")
-        .map(|e| num::<u32>(&e))
-        .transpose()?
-        .unwrap_or(0);
-    if knet_mtu != 0 && knet_mtu < 576 {
-        let e = t("knet_mtu").unwrap_or_default_entry();
-        return Err(invalid(&e, "must be 0 (discover) or at least 576"));
-    }
-    let pmtud_interval = t("knet_pmtud_interval")
-        .map(|e| num::<u32>(&e))
-        .transpose()?
-        .unwrap_or(30);
-    let crypto = knet_crypto(t)?;
-    let me = nodes.iter().find(|n| n.nodeid == nodeid);
-    let token_ms = engine.token_timeout().as_millis() as u64;
-    let whole_ms = std::time::Duration::from_millis;
-    let mut links = Vec::new();
-    for (lid, _, _) in me.map(|n| n.ring_addrs.as_slice()).unwrap_or(&[]) {
-        let sec = ifaces.iter().find(|(l, _)| l == lid).map(|(_, s)| *s);
-        let g = |k: &str| {
-            sec.and_then(|s| s.entry(k))
-                .map(|e| qualified("totem.interface", e))
-        };
-        let port = match g("mcastport") {
-            Some(e) => num::<u16>(&e)?,
-            None => 5405 + u16::from(*lid),
-        };
-        if let Some(e) = g("knet_transport") {
-            match e.value.as_str() {
-                "udp" => {}
-                "sctp" => {
-                    return Err(refused(
-                        &e,
-                        "the knet SCTP transport is not implemented; use knet_transport: udp",
-                    ))
-                }
-                _ => return Err(invalid(&e, "expected udp or sctp")),
-            }
-        }
-        let pong_count = match g("knet_pong_count") {
-            Some(e) => num::<u32>(&e)?,
-            None => 2,
-        };
-        let pc = pong_count.max(1);
-        let ms = |k: &str, dflt: std::time::Duration| -> Result<std::time::Duration> {
-            match g(k) {
-                Some(e) => {
-                    let v: u64 = num(&e)?;
-                    Ok(if v == 0 {
-                        dflt
-                    } else {
-                        std::time::Duration::from_millis(v)
-                    })
-                }
-                None => Ok(dflt),
-            }
-        };
-        let params = LinkParams {
-            // corosync computes these in whole milliseconds.
-            ping_interval: ms("knet_ping_interval", whole_ms(token_ms / u64::from(pc * 2)))?,
-            ping_timeout: ms("knet_ping_timeout", whole_ms(token_ms / u64::from(pc)))?,
-            ping_precision: match g("knet_ping_precision") {
-                Some(e) => num::<u32>(&e)?,
-                None => 2048,
-            },
-            pong_count,
-            priority: match g("knet_link_priority") {
-                Some(e) => num::<u8>(&e)?,
-                None => 1,
-            },
-        };
-        links.push(KnetLinkConfig {
-            linknumber: *lid,
-            port,
-            params,
-        });
-    }
-    if links.is_empty() {
-        return Err(NodeConfigError::OwnNode(
-            "our nodelist entry has no ringN_addr for knet".into(),
-        ));
-    }
-    Ok(KnetSettings {
-        link_mode,
-        links,
-        knet_mtu,
-        pmtud_interval,
-        crypto,
-    })
-}
-
-/// corosync 3.1.7 totem_get_crypto: model nss unless set; `secauth: on` means aes256/sha256;
-/// crypto_cipher/crypto_hash override; a cipher needs a hash. The key file is
-/// `totem.keyfile`, else /etc/corosync/authkey.
-fn knet_crypto(t: &dyn Fn(&str) -> Option<Entry>) -> Result<Option<KnetCryptoSetting>> {
-    use totem_wire::envelope::knet::{KnetCryptoConfig, KnetCryptoError};
-    let pick = |k: &str, dflt: &str| t(k).map(|e| e.value).unwrap_or_else(|| dflt.to_string());
-    let secauth = t("secauth")
-        .map(|e| yes_no(&e))
-        .transpose()?
-        .unwrap_or(false);
-    let (dc, dh) = if secauth {
-        ("aes256", "sha256")
-    } else {
-        ("none", "none")
-    };
-    let model = pick("crypto_model", "nss");
-    let cipher = pick("crypto_cipher", dc);
-    let hash = pick("crypto_hash", dh);
-    let config = KnetCryptoConfig::from_names(&model, &cipher, &hash)
-        .and_then(|c| c.validate().map(|_| c))
-        .map_err(|e| {
-            let key = match &e {
-                KnetCryptoError::Config { field, .. } => format!("totem.{field}"),
-                _ => "totem.crypto_cipher".into(),
-            };
-            // The key at fault, else whichever crypto key is set (one is: the defaults
-            // are valid).
-            let line = [
-                key.trim_start_matches("totem."),
-                "crypto_cipher",
-                "crypto_hash",
-                "crypto_model",
-                "secauth",
-            ]
-            .into_iter()
-            .find_map(|k| t(k).map(|e| e.line))
-            .unwrap_or(0);
-            NodeConfigError::Invalid {
-                key,
-                value: format!("{model}/{cipher}/{hash}"),
-                line,
-                reason: e.to_string(),
-            }
-        })?;
-    if !config.is_enabled() {
-        return Ok(None);
-    }
-    let keyfile = t("keyfile")
-        .map(|e| PathBuf::from(e.value))
-        .unwrap_or_else(|| PathBuf::from("/etc/corosync/authkey"));
-    Ok(Some(KnetCryptoSetting { config, keyfile }))
-}
-
-fn crypto_setting(
-    gen: Generation,
-    transport: TransportKind,
-    t: &dyn Fn(&str) -> Option<Entry>,
-) -> Result<CryptoSetting> {
-    let cipher = t("crypto_cipher");
-    let hash = t("crypto_hash");
-    let secauth = t("secauth")
-        .map(|e| yes_no(&e).map(|v| (v, e)))
-        .transpose()?;
-    let keyfile = t("keyfile").map(|e| PathBuf::from(e.value));
-    match gen {
-        Generation::G3 => {
-            if transport == TransportKind::Knet {
-                // Checked and kept in KnetSettings (knet_crypto); the datagram envelope of
-                // the engine stays bare.
-                return Ok(CryptoSetting::None);
-            }
-            for e in [&cipher, &hash].into_iter().flatten() {
-                if e.value != "none" {
-                    return Err(refused(
-                        e,
-                        "crypto_cipher & crypto_hash are only valid for the Knet transport",
-                    ));
-                }
-            }
-            if let Some((true, e)) = secauth {
-                return Err(refused(
-                    &e,
-                    "crypto_cipher & crypto_hash are only valid for the Knet transport",
-                ));
-            }
-            for k in ["crypto_type", "crypto_accept"] {
-                if let Some(e) = t(k) {
-                    return Err(refused(
-                        &e,
-                        "a corosync 1.x option; not valid in generation G3",
-                    ));
-                }
-            }
-            Ok(CryptoSetting::None)
-        }
-        Generation::G2 => {
-            for k in ["crypto_type", "crypto_accept"] {
-                if let Some(e) = t(k) {
-                    return Err(refused(
-                        &e,
-                        "a corosync 1.x option; not valid in generation G2",
-                    ));
-                }
-            }
-            let secauth_off = matches!(secauth, Some((false, _)));
-            let c = match &cipher {
-                Some(e) => {
-                    Cipher::from_config_name(&e.value).map_err(|x| invalid(e, x.to_string()))?
-                }
-                None if secauth_off => Cipher::None,
-                None => Cipher::Aes256,
-            };
-            let h = match &hash {
-                Some(e) => {
-                    Hash::from_config_name(&e.value).map_err(|x| invalid(e, x.to_string()))?
-                }
-                None if secauth_off => Hash::None,
-                None => Hash::Sha1,
-            };
-            if c != Cipher::None && h == Hash::None {
-                let e = hash.or(cipher).unwrap_or(Entry {
-                    key: "totem.crypto_hash".into(),
-                    value: "none".into(),
-                    line: 0,
-                });
-                return Err(invalid(
-                    &e,
-                    "crypto_cipher requires crypto_hash with value other than none",
-                ));
-            }
-            let needs_key = c != Cipher::None || h != Hash::None;
-            Ok(CryptoSetting::TotemCrypto {
-                cipher: c,
-                hash: h,
-                keyfile: needs_key
-                    .then(|| keyfile.unwrap_or_else(|| PathBuf::from("/etc/corosync/authkey"))),
-            })
-        }
-        Generation::G1 => {
-            if let Some(e) = cipher.as_ref().or(hash.as_ref()) {
-                return Err(refused(e, "a corosync 2.x option; G1 uses secauth"));
-            }
-            // secauth defaults to on in openais 0.80 and corosync 1.x.
-            if matches!(secauth, Some((false, _))) {
-                return Ok(CryptoSetting::None);
-            }
-            let nss = match t("crypto_type") {
-                None => false,
-                Some(e) => match e.value.as_str() {
-                    "sober" => false,
-                    "nss" | "aes256" => true,
-                    _ => return Err(invalid(&e, "expected sober or nss")),
-                },
-            };
-            let accept_new = match t("crypto_accept") {
-                None => false,
-                Some(e) => match e.value.as_str() {
-                    "old" => false,
-                    "new" => true,
-                    _ => return Err(invalid(&e, "expected old or new")),
-                },
-            };
-            let (mode, trailer) = match (nss, accept_new) {
-                (true, true) => (SecauthMode::Nss, Some(1)),
-                (false, true) => (SecauthMode::Sober, Some(0)),
-                (false, false) => (SecauthMode::Sober, Some(0)),
-                (true, false) => {
-                    let e = t("crypto_type").unwrap_or_default_entry();
-                    return Err(refused(&e, "nss is only sent with crypto_accept: new"));
-                }
-            };
-            Ok(CryptoSetting::Secauth {
-                mode,
-                trailer,
-                keyfile: keyfile.unwrap_or_else(|| PathBuf::from("/etc/corosync/authkey")),
-            })
-        }
-    }
-}
-
+/// An absent entry as an empty one at line 0 (for errors about a default value).
 trait EntryDefault {
     fn unwrap_or_default_entry(self) -> Entry;
 }
@@ -1478,185 +702,10 @@ impl EntryDefault for Option<Entry> {
     }
 }
 
-/// Keys of the `keygen` section.
-const KEYGEN_KEYS: &[&str] = &[
-    "enable",
-    "keyfile",
-    "rekey_interval",
-    "rekey_packets",
-    "retire_grace",
-];
-
-/// Corosync crypto keys of `totem` that cannot be combined with the secure layer.
-const COROSYNC_CRYPTO_KEYS: &[&str] = &[
-    "crypto_cipher",
-    "crypto_hash",
-    "crypto_model",
-    "crypto_type",
-    "crypto_accept",
-    "secauth",
-];
-
-/// Longest `rekey_interval` / `retire_grace` accepted (one day, in ms).
-const KEYGEN_MAX_MS: u64 = 86_400_000;
-
-/// Maps the `keygen` section; `None` unless `enable: yes`.
-fn secure_settings(
-    k: &Section,
-    gen: Generation,
-    t: &dyn Fn(&str) -> Option<Entry>,
-) -> Result<Option<SecureSettings>> {
-    let q = |e: &Entry| qualified("keygen", e);
-    for e in k.entries() {
-        if !KEYGEN_KEYS.contains(&e.key.as_str()) {
-            return Err(refused(&q(e), "not a keygen option"));
-        }
-    }
-    if let Some(s) = k.subsections().next() {
-        return Err(NodeConfigError::Refused {
-            key: format!("keygen.{}", s.name),
-            value: String::new(),
-            line: s.line,
-            reason: "unknown section".into(),
-        });
-    }
-    let enable = match k.entry("enable").map(q) {
-        Some(e) => (yes_no(&e)?, e),
-        None => {
-            return Err(NodeConfigError::Missing {
-                key: "keygen.enable".into(),
-                reason: "a keygen section must say enable: yes or enable: no".into(),
-            })
-        }
-    };
-    let (true, enable) = enable else {
-        return Ok(None);
-    };
-    if gen != Generation::G3 {
-        return Err(refused(
-            &enable,
-            format!(
-                "the secure layer runs only on our native rings (generation G3); {gen} rings are corosync-compatible and use corosync's own crypto"
-            ),
-        ));
-    }
-    match t("transport") {
-        Some(e) if e.value == "knet" => {
-            return Err(refused(
-                &e,
-                "keygen.enable: yes seals the Totem datagrams itself; use transport udpu or udp (knet has its own envelope)",
-            ))
-        }
-        None => {
-            return Err(refused(
-                &enable,
-                "the G3 default transport is knet; set totem.transport: udpu or udp for a keygen ring",
-            ))
-        }
-        Some(_) => {}
-    }
-    for key in COROSYNC_CRYPTO_KEYS {
-        if let Some(e) = t(key) {
-            let off = matches!(e.value.as_str(), "none" | "off" | "no");
-            if !off || *key == "crypto_model" {
-                return Err(refused(
-                    &e,
-                    "corosync crypto cannot be combined with keygen.enable: yes (the secure layer seals every datagram)",
-                ));
-            }
-        }
-    }
-    let keyfile = k
-        .entry("keyfile")
-        .map(|e| PathBuf::from(&e.value))
-        .or_else(|| t("keyfile").map(|e| PathBuf::from(e.value)))
-        .unwrap_or_else(|| PathBuf::from("/etc/corosync/authkey"));
-    if let Some(e) = k.entry("keyfile").map(q) {
-        if e.value.is_empty() {
-            return Err(invalid(&e, "empty path"));
-        }
-    }
-    let rekey_interval = match k.entry("rekey_interval").map(q) {
-        Some(e) => match num::<u64>(&e)? {
-            0 => None,
-            v if v < 100 => {
-                return Err(invalid(
-                    &e,
-                    "below 100 ms (0 turns rekeying by time off); a refresh needs a few token rotations",
-                ))
-            }
-            v if v > KEYGEN_MAX_MS => return Err(invalid(&e, "above one day (86400000 ms)")),
-            v => Some(Duration::from_millis(v)),
-        },
-        None => None,
-    };
-    let rekey_packets = match k.entry("rekey_packets").map(q) {
-        Some(e) => match num::<u64>(&e)? {
-            0 => None,
-            v if v < 100 => {
-                return Err(invalid(
-                    &e,
-                    "below 100 datagrams (0 turns rekeying by volume off); a refresh itself takes dozens",
-                ))
-            }
-            v => Some(v),
-        },
-        None => None,
-    };
-    let retire_grace = match k.entry("retire_grace").map(q) {
-        Some(e) => match num::<u64>(&e)? {
-            0 => return Err(invalid(
-                &e,
-                "must be at least 1 ms: datagrams sealed just before a switch are still in flight",
-            )),
-            v if v > KEYGEN_MAX_MS => return Err(invalid(&e, "above one day (86400000 ms)")),
-            v => Duration::from_millis(v),
-        },
-        None => Duration::from_secs(2),
-    };
-    Ok(Some(SecureSettings {
-        keyfile,
-        rekey_interval,
-        rekey_packets,
-        retire_grace,
-    }))
-}
-
-fn logging_config(s: &Section) -> Result<LoggingConfig> {
-    let mut l = LoggingConfig::default();
-    let mut to_logfile = true;
-    for e in s.entries() {
-        let q = qualified("logging", e);
-        match e.key.as_str() {
-            "to_stderr" => l.to_stderr = yes_no(&q)?,
-            "logfile" => l.logfile = Some(PathBuf::from(&e.value)),
-            "to_logfile" | "to_file" => to_logfile = yes_no(&q)?,
-            "debug" => {
-                l.debug = match e.value.as_str() {
-                    "trace" => true,
-                    _ => yes_no(&q)?,
-                }
-            }
-            // Cosmetic: accepted, no effect on what we log.
-            "to_syslog" | "timestamp" | "fileline" | "function_name" | "syslog_facility"
-            | "syslog_priority" | "logfile_priority" | "tags" => {}
-            _ => return Err(refused(&q, "not supported by this implementation")),
-        }
-    }
-    for sub in s.subsections() {
-        if sub.name != "logger_subsys" {
-            return Err(NodeConfigError::Refused {
-                key: format!("logging.{}", sub.name),
-                value: String::new(),
-                line: sub.line,
-                reason: "unknown section".into(),
-            });
-        }
-    }
-    if !to_logfile {
-        l.logfile = None;
-    }
-    Ok(l)
+/// The nodeid corosync 1.x derives from an IPv4 address (its `s_addr` read as a host-order
+/// u32 on a little-endian machine).
+pub fn v4_nodeid(ip: Ipv4Addr) -> u32 {
+    u32::from_le_bytes(ip.octets())
 }
 
 #[cfg(test)]

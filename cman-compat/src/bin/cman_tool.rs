@@ -1,13 +1,16 @@
 //! `cman_tool` compatible views: `cman_tool status` and `cman_tool nodes [-a] [-n NAME] [-F
 //! FIELDS]`, printing what cman 3.x printed, from a JSON state snapshot (`--input FILE`, `-`
-//! for stdin; see `cman_compat::cmantool::ToolInput`).
+//! for stdin; see `cman_compat::cmantool::ToolInput`), or from a running totem node
+//! (`totem-node status --json | cman_tool --node-status status`).
 
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use cman_compat::cmantool::{render_nodes, render_status, NodesOptions, ToolInput};
+use cman_compat::cmantool::{
+    from_node_status_json, render_nodes, render_status, NodesOptions, ToolInput,
+};
 
 /// cman_tool compatible status views over a cman-compat state snapshot.
 #[derive(Parser, Debug)]
@@ -16,6 +19,12 @@ struct Args {
     /// State snapshot (JSON); `-` reads standard input.
     #[arg(short = 'i', long = "input", global = true, default_value = "-")]
     input: PathBuf,
+    /// The input is `totem-node status --json` of a running node, not a snapshot.
+    #[arg(long, global = true)]
+    node_status: bool,
+    /// Cluster name shown for a `--node-status` input (corosync.conf `totem.cluster_name`).
+    #[arg(long, global = true, default_value = "totem")]
+    cluster_name: String,
     #[command(subcommand)]
     op: Op,
 }
@@ -59,7 +68,12 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let input = match ToolInput::from_json(&text) {
+    let parsed = if args.node_status {
+        from_node_status_json(&text, &args.cluster_name)
+    } else {
+        ToolInput::from_json(&text)
+    };
+    let input = match parsed {
         Ok(i) => i,
         Err(e) => {
             eprintln!("cman_tool: {e}");

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::quorum::QuorumSnapshot;
+use totem::quorum::QuorumSnapshot;
 
 /// Why a [`ToolInput`] could not be read.
 #[derive(Debug, Error)]

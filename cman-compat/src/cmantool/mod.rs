@@ -6,6 +6,7 @@
 //! resource-agents history): field names, order, spacing and trailing blanks included.
 
 pub mod input;
+pub mod node;
 pub mod nodes;
 pub mod status;
 pub mod timefmt;
@@ -13,5 +14,6 @@ pub mod timefmt;
 pub use input::{
     ClusterFacts, LocalNode, NodeFacts, QuorumFacts, ToolInput, ToolInputError, CMAN_VERSION,
 };
+pub use node::{from_node_status_json, tool_input};
 pub use nodes::{render_nodes, NodesOptions};
 pub use status::{membership_state_name, render_status};

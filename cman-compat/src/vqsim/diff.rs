@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::logparse;
 use super::scenario::{self, Scenario, Step};
 use super::{Vqsim, VqsimError};
-use crate::quorum::Cluster;
+use totem::quorum::Cluster;
 
 /// One disagreement.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,7 +1,7 @@
 //! Seeded random scenarios: a configuration plus a sequence of membership steps that both
-//! vqsim and [`crate::quorum::Cluster`] can run.
+//! vqsim and [`totem::quorum::Cluster`] can run.
 
-use crate::quorum::{Cluster, NodeEntry, QuorumError, QuorumOptions};
+use totem::quorum::{Cluster, NodeEntry, QuorumError, QuorumOptions};
 
 /// SplitMix64: a tiny deterministic generator (no external crate needed).
 #[derive(Debug, Clone)]

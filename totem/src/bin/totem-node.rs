@@ -39,15 +39,9 @@ enum Cmd {
     Status {
         #[arg(long, default_value = control::DEFAULT_PATH)]
         control: PathBuf,
-        /// Print the raw JSON reply.
+        /// Print the raw JSON reply (also what `cman_tool --node-status` reads).
         #[arg(long)]
         json: bool,
-        /// Print the state as `cman_tool` input (JSON): `totem-node status --cman | cman_tool status`.
-        #[arg(long, conflicts_with = "json")]
-        cman: bool,
-        /// Cluster name shown by `--cman` (corosync.conf `totem.cluster_name`).
-        #[arg(long, default_value = "totem")]
-        cluster_name: String,
     },
 }
 
@@ -112,16 +106,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    if let Some(Cmd::Status {
-        control,
-        json,
-        cman,
-        cluster_name,
-    }) = cli.cmd
-    {
-        if cman {
-            return rt.block_on(cman_status(control, cluster_name));
-        }
+    if let Some(Cmd::Status { control, json }) = cli.cmd {
         return rt.block_on(status(control, json));
     }
     let Some(path) = cli.config else {
@@ -153,7 +138,8 @@ async fn run(cfg: node_config::NodeConfig, control_path: PathBuf) -> ExitCode {
         tracing::info!(section = %s, "section not used by totem-node");
     }
     let opts = totem::cpg::ExecOptions::from_config(&cfg);
-    let (node, events, task) = match totem::driver::spawn(cfg) {
+    let watch = Box::new(totem::cpg::CfgRekeyWatch::new(cfg.generation));
+    let (node, events, task) = match totem::driver::spawn_watched(cfg, Some(watch)) {
         Ok(x) => x,
         Err(e) => {
             eprintln!("totem-node: {e}");
@@ -195,27 +181,6 @@ async fn run(cfg: node_config::NodeConfig, control_path: PathBuf) -> ExitCode {
     server.abort();
     let _ = std::fs::remove_file(&control_path);
     ExitCode::SUCCESS
-}
-
-async fn cman_status(path: PathBuf, cluster_name: String) -> ExitCode {
-    let (s, _, exec) = match control::status_full(&path).await {
-        Ok(x) => x,
-        Err(e) => {
-            eprintln!("totem-node: cannot query node: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    let input = totem::cman_view::tool_input(&s, exec.as_ref(), &cluster_name);
-    match serde_json::to_string_pretty(&input) {
-        Ok(t) => {
-            println!("{t}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("totem-node: {e}");
-            ExitCode::from(1)
-        }
-    }
 }
 
 async fn status(path: PathBuf, json: bool) -> ExitCode {

@@ -8,6 +8,7 @@
 //! exchange, which this layer does not run: see the crate docs for the gap).
 
 pub mod codec;
+mod rekey_watch;
 mod service;
 
 use tokio::sync::{mpsc, oneshot};
@@ -16,6 +17,7 @@ use totem_wire::Generation;
 use crate::driver::{NodeError, NodeHandle};
 use crate::engine::Event;
 
+pub use rekey_watch::CfgRekeyWatch;
 pub use service::{GroupState, IN_PROCESS_PID_BASE};
 
 /// Largest application message [`CpgHandle::mcast`] accepts (1 MiB).

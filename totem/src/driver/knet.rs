@@ -18,8 +18,9 @@ use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use super::transport_config::TransportConfig;
 use crate::knet::{self, KnetConfig, KnetLayer, KnetSeal, KnetStats, LinkStatus};
-use crate::node_config::NodeConfig;
+use crate::node_config::KnetCryptoSetting;
 
 /// Batches of received datagrams waiting for the node loop (up to RX_QUEUE x RX_BATCH).
 const RX_QUEUE: usize = 64;
@@ -145,7 +146,7 @@ pub fn target_nodeid(msg: &[u8]) -> Option<u32> {
 impl KnetNet {
     /// Binds one socket per local link and starts their readers (inside a tokio runtime).
     pub fn bind(
-        cfg: &NodeConfig,
+        cfg: &TransportConfig,
         seal: KnetSeal,
         key: Option<(totem_wire::envelope::knet::KnetCryptoConfig, Vec<u8>)>,
         now: Instant,
@@ -157,8 +158,7 @@ impl KnetNet {
             )
         })?;
         let port_of = |lid: u8| {
-            cfg.knet
-                .links
+            cfg.knet_links
                 .iter()
                 .find(|l| l.linknumber == lid)
                 .map(|l| (l.port, l.params))
@@ -227,10 +227,10 @@ impl KnetNet {
                 .collect();
             hosts.push((id, links));
         }
-        let link_mtu = if cfg.knet.knet_mtu == 0 {
+        let link_mtu = if cfg.knet_mtu == 0 {
             1500
         } else {
-            cfg.knet.knet_mtu as usize
+            cfg.knet_mtu as usize
         };
         let ipv6 = cfg.bind_addr.is_ipv6();
         let data_mtu = seal.data_mtu(link_mtu, ipv6);
@@ -238,7 +238,7 @@ impl KnetNet {
         let layer = KnetLayer::new(
             KnetConfig {
                 host_id: cfg.nodeid as u16,
-                policy: cfg.knet.link_mode,
+                policy: cfg.link_mode,
                 hosts,
                 data_mtu,
             },
@@ -351,15 +351,12 @@ impl KnetNet {
         }
     }
 
-    /// Key change step 1 (CFG reload delivered): re-reads the knet crypto settings and key
-    /// file; if they changed, loads them into the free crypto config and returns true (the
-    /// caller then sends its phase-1 message, as corosync does).
-    pub fn rekey_load(&mut self, cfg: &NodeConfig) -> Result<bool, String> {
+    /// Key change step 1 (CFG reload delivered): given the knet crypto settings as the
+    /// configuration says now, re-reads the key file; if they changed, loads them into the
+    /// free crypto config and returns true (the caller then sends its phase-1 message, as
+    /// corosync does).
+    pub fn rekey_load(&mut self, setting: Option<KnetCryptoSetting>) -> Result<bool, String> {
         use totem_wire::envelope::knet::{key_from_file_contents, KnetCrypto};
-        let setting = match &cfg.source {
-            Some(p) => crate::node_config::reread_knet_crypto(p).map_err(|e| e.to_string())?,
-            None => cfg.knet.crypto.clone(),
-        };
         let new = match &setting {
             None => None,
             Some(s) => {

@@ -1,21 +1,22 @@
-//! The node task: one loop over socket receives, the engine's next deadline and a command
-//! channel, draining `poll_transmit` and `poll_event` after every input.
+//! The node task: one loop ([`drive`]) over socket receives, a [`Core`]'s next deadline and
+//! a command channel, draining the core's output after every input. A Totem node runs its
+//! [`Member`] in it ([`spawn`]); anything else implementing [`Core`] runs the same way.
 
-use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
-use totem_wire::header::HeaderView;
-use totem_wire::RingRep;
 
+use super::core::{Core, Dest, Flow, NetControl, TransportRequest};
 use super::envelope::Envelope;
 use super::knet::{KnetNet, KnetStatus, Received};
+use super::member::Member;
 use super::transport::{Transport, RECV_BUF};
-use crate::cpg::codec::CfgSeen;
-use crate::engine::{Dest, Engine, Event, Guarantee, State};
+use super::transport_config::TransportConfig;
+use super::watch::DeliveryWatch;
+use crate::engine::{Event, Guarantee, State};
 use crate::node_config::{NodeConfig, TransportKind};
 use crate::ratelimit::{self, limited, LogKey, RateLimiter};
 use crate::secure::{SecureConfig, SecureNode, SecureStats};
@@ -193,7 +194,7 @@ pub struct SecureStatus {
     pub stats: SecureStats,
 }
 
-fn secure_status(s: &SecureNode) -> SecureStatus {
+pub(super) fn secure_status(s: &SecureNode) -> SecureStatus {
     use crate::secure::slots::Role;
     SecureStatus {
         active: s.active_epoch().map(|e| KeySlotStatus::new(e, "active")),
@@ -269,23 +270,47 @@ impl NodeHandle {
     }
 }
 
+/// What [`spawn`] returns: the handle, the engine's events and the task.
+pub type Spawned = (NodeHandle, mpsc::UnboundedReceiver<Event>, JoinHandle<()>);
+
 /// Binds the sockets, starts the engine and spawns the node task. Engine events arrive on
-/// the returned receiver.
-pub fn spawn(
+/// the returned receiver. Nothing watches deliveries: key change steps run only when a
+/// service asks ([`NodeHandle::rekey`]).
+pub fn spawn(cfg: NodeConfig) -> Result<Spawned, NodeError> {
+    spawn_watched(cfg, None)
+}
+
+/// [`spawn`], with a service's [`DeliveryWatch`] whose steps run at delivery time.
+pub fn spawn_watched(
     cfg: NodeConfig,
-) -> Result<(NodeHandle, mpsc::UnboundedReceiver<Event>, JoinHandle<()>), NodeError> {
+    watch: Option<Box<dyn DeliveryWatch>>,
+) -> Result<Spawned, NodeError> {
     let envelope = Envelope::from_setting(&cfg.crypto)?;
     let secure = secure_layer(&cfg)?;
+    let tcfg = TransportConfig::from_node_config(&cfg);
     let net = match cfg.transport {
         TransportKind::Knet => {
             let (seal, key) = knet_seal(&cfg)?;
-            Net::Knet(KnetNet::bind(&cfg, seal, key, Instant::now())?)
+            Net::Knet(KnetNet::bind(&tcfg, seal, key, Instant::now())?)
         }
-        _ => Net::Udp(Transport::bind(&cfg)?),
+        _ => Net::Udp(Transport::bind(&tcfg)?),
     };
     let (tx, rx) = mpsc::channel(256);
     let (ev_tx, ev_rx) = mpsc::unbounded_channel();
-    let task = tokio::spawn(run(cfg, net, envelope, secure, rx, ev_tx));
+    let opts = DriveOptions {
+        own_nodeid: Some(cfg.nodeid),
+        block_unlisted_ips: cfg.block_unlisted_ips,
+    };
+    tracing::info!(
+        nodeid = cfg.nodeid,
+        generation = %cfg.generation,
+        transport = %format!("{:?}", cfg.transport).to_lowercase(),
+        addr = %crate::logfmt::Opt(&net.local_addr()),
+        secure = secure.is_some(),
+        "node started"
+    );
+    let member = Member::new(cfg, envelope, secure, watch, Instant::now());
+    let task = tokio::spawn(drive(net, opts, member, rx, ev_tx));
     Ok((NodeHandle { tx }, ev_rx, task))
 }
 
@@ -341,10 +366,21 @@ fn knet_seal(
     ))
 }
 
+/// The knet crypto settings as the configuration says now: re-read from its file (a CFG
+/// reload), else as started.
+pub(super) fn knet_crypto_now(
+    cfg: &NodeConfig,
+) -> Result<Option<crate::node_config::KnetCryptoSetting>, String> {
+    match &cfg.source {
+        Some(p) => crate::node_config::reread_knet_crypto(p).map_err(|e| e.to_string()),
+        None => Ok(cfg.knet.crypto.clone()),
+    }
+}
+
 /// The sockets of a node: udpu/udp or knet (one value per node: size does not matter).
 #[derive(Debug)]
 #[allow(clippy::large_enum_variant)]
-enum Net {
+pub enum Net {
     Udp(Transport),
     Knet(KnetNet),
 }
@@ -379,31 +415,6 @@ async fn recv_knet(r: Option<&mut mpsc::Receiver<Vec<Received>>>) -> Option<Vec<
     }
 }
 
-struct Node {
-    cfg: NodeConfig,
-    engine: Engine,
-    net: Net,
-    envelope: Envelope,
-    /// The secure layer, between the engine and the sockets (`None`: corosync-compatible).
-    secure: Option<SecureNode>,
-    events: mpsc::UnboundedSender<Event>,
-    backlog: VecDeque<(Vec<u8>, Guarantee)>,
-    /// Bytes in `backlog`.
-    backlog_bytes: usize,
-    /// Sizes of the payloads handed to the engine that may still be in its send queue, oldest
-    /// first (the queue is FIFO: entries beyond `engine.pending()` have been sent).
-    fed: VecDeque<usize>,
-    fed_bytes: usize,
-    /// Submits accepted while the backlog was over [`QUEUE_BYTES`], answered once it is not.
-    held: VecDeque<oneshot::Sender<Result<(), NodeError>>>,
-    stats: DriverStats,
-    /// The outcome of a key load done as soon as the engine delivered a CFG reload (before
-    /// the service task sees it), for the service's `RekeyStep::Load`.
-    rekey_loaded: Option<Result<bool, String>>,
-    /// Rate limiter of the per-datagram refusal log lines.
-    logs: RateLimiter<LogKey>,
-}
-
 async fn recv_opt(
     s: Option<&tokio::net::UdpSocket>,
     buf: &mut [u8],
@@ -414,135 +425,147 @@ async fn recv_opt(
     }
 }
 
-async fn run(
-    cfg: NodeConfig,
-    mut net: Net,
-    envelope: Envelope,
-    secure: Option<SecureNode>,
-    mut commands: mpsc::Receiver<Command>,
-    events: mpsc::UnboundedSender<Event>,
+/// What the node loop itself needs to know besides the sockets.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DriveOptions {
+    /// Our nodeid: a knet unicast to it goes straight back to the core.
+    pub own_nodeid: Option<u32>,
+    /// Drop udp/udpu datagrams from addresses outside the nodelist (`block_unlisted_ips`).
+    pub block_unlisted_ips: bool,
+}
+
+/// The node loop's own state: the sockets, what it counts, and its log limiter.
+struct Wire {
+    net: Net,
+    /// Our nodeid: a knet unicast to it goes straight back to the core.
+    own: Option<u32>,
+    /// Drop udp/udpu datagrams from addresses outside the nodelist.
+    block_unlisted: bool,
+    stats: DriverStats,
+    logs: RateLimiter<LogKey>,
+}
+
+impl NetControl for Wire {
+    fn local_addr(&self) -> Option<SocketAddr> {
+        self.net.local_addr()
+    }
+
+    fn addr_of(&self, nodeid: u32) -> Option<SocketAddr> {
+        self.net.addr_of(nodeid)
+    }
+
+    fn knet_status(&self) -> Option<KnetStatus> {
+        match &self.net {
+            Net::Knet(k) => Some(k.status()),
+            Net::Udp(_) => None,
+        }
+    }
+
+    fn rekey(
+        &mut self,
+        step: RekeyStep,
+        setting: Option<crate::node_config::KnetCryptoSetting>,
+    ) -> Result<bool, String> {
+        let Net::Knet(k) = &mut self.net else {
+            return Ok(false);
+        };
+        match step {
+            RekeyStep::Load => k.rekey_load(setting),
+            RekeyStep::Phase(p) => k.rekey_phase(p).map(|()| true),
+        }
+    }
+
+    fn stats(&self) -> DriverStats {
+        DriverStats {
+            log_suppressed: self.logs.suppressed_total(),
+            ..self.stats.clone()
+        }
+    }
+}
+
+/// Runs `core` over `net` until a command stops it or the command channel closes: socket
+/// receives, the core's and the transport's deadlines and commands in one select, and
+/// after every input the core's output drained ([`Core`]'s call rules).
+pub async fn drive<C: Core>(
+    net: Net,
+    opts: DriveOptions,
+    mut core: C,
+    mut commands: mpsc::Receiver<C::Command>,
+    events: mpsc::UnboundedSender<C::Event>,
 ) {
-    let engine = Engine::new(cfg.engine.clone(), Instant::now());
-    tracing::info!(
-        nodeid = cfg.nodeid,
-        generation = %cfg.generation,
-        transport = %format!("{:?}", cfg.transport).to_lowercase(),
-        addr = %crate::logfmt::Opt(&net.local_addr()),
-        secure = secure.is_some(),
-        "node started"
-    );
-    // The knet receive queue lives outside `Node` so that the select below can poll it.
-    let mut knet_rx = match &mut net {
+    let mut w = Wire {
+        own: opts.own_nodeid,
+        block_unlisted: opts.block_unlisted_ips,
+        net,
+        stats: DriverStats::default(),
+        logs: RateLimiter::default(),
+    };
+    // The knet receive queue lives outside `Wire` so that the select below can poll it.
+    let mut knet_rx = match &mut w.net {
         Net::Knet(k) => {
             let (_, dummy) = mpsc::channel(1);
             Some(std::mem::replace(&mut k.rx, dummy))
         }
         Net::Udp(_) => None,
     };
-    let mut n = Node {
-        cfg,
-        engine,
-        net,
-        envelope,
-        secure,
-        events,
-        backlog: VecDeque::new(),
-        backlog_bytes: 0,
-        fed: VecDeque::new(),
-        fed_bytes: 0,
-        held: VecDeque::new(),
-        stats: DriverStats::default(),
-        rekey_loaded: None,
-        logs: RateLimiter::default(),
-    };
     let mut buf1 = vec![0u8; RECV_BUF];
     let mut buf2 = vec![0u8; RECV_BUF];
     loop {
-        n.feed_backlog();
-        n.release_held();
-        n.flush().await;
-        let deadline = [
-            n.engine.poll_timeout(),
-            n.knet_timeout(),
-            n.secure.as_ref().and_then(SecureNode::poll_timeout),
-            n.logs.poll_timeout(),
-        ]
-        .into_iter()
-        .flatten()
-        .min();
+        core.turn();
+        w.flush(&mut core, &events).await;
+        let deadline = [core.poll_timeout(), w.knet_timeout(), w.logs.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min();
         let sleep_at = deadline
             .map(tokio::time::Instant::from_std)
             .unwrap_or_else(|| tokio::time::Instant::now() + std::time::Duration::from_secs(3600));
         tokio::select! {
-            r = recv_opt(n.net.udp().map(|t| &t.unicast), &mut buf1) => n.on_recv(r, &buf1).await,
-            r = recv_opt(n.net.udp().and_then(|t| t.group.as_ref()), &mut buf2) => n.on_recv(r, &buf2).await,
+            r = recv_opt(w.net.udp().map(|t| &t.unicast), &mut buf1) => w.on_recv(&mut core, r, &buf1),
+            r = recv_opt(w.net.udp().and_then(|t| t.group.as_ref()), &mut buf2) => w.on_recv(&mut core, r, &buf2),
             Some(batch) = recv_knet(knet_rx.as_mut()) => {
                 // Whatever else has arrived is taken before the next flush: a 64 KiB Totem
                 // frame comes as ~46 knet fragments.
-                let mut taken = n.on_knet_batch(batch);
+                let mut taken = w.on_knet_batch(&mut core, batch);
                 while taken < KNET_RX_BATCH {
                     let Some(batch) = knet_rx.as_mut().and_then(|q| q.try_recv().ok()) else {
                         break;
                     };
-                    taken += n.on_knet_batch(batch);
+                    taken += w.on_knet_batch(&mut core, batch);
                 }
             }
             _ = tokio::time::sleep_until(sleep_at), if deadline.is_some() => {
                 let now = Instant::now();
-                if n.engine.poll_timeout().is_some_and(|t| t <= now) {
-                    n.engine.handle_timeout(now);
+                if core.poll_timeout().is_some_and(|t| t <= now) {
+                    core.handle_timeout(now);
                 }
-                if let Net::Knet(k) = &mut n.net {
+                if let Net::Knet(k) = &mut w.net {
                     if k.layer.poll_timeout().is_some_and(|t| t <= now) {
                         k.layer.handle_timeout(now);
                     }
                 }
-                if let Some(s) = &mut n.secure {
-                    if s.poll_timeout().is_some_and(|t| t <= now) {
-                        s.handle_timeout(now, &mut n.engine, &mut rand_core::OsRng);
-                    }
-                }
-                ratelimit::expire_and_log(&mut n.logs, now);
+                ratelimit::expire_and_log(&mut w.logs, now);
             }
             cmd = commands.recv() => match cmd {
                 None => {
-                    n.engine.leave(Instant::now());
-                    n.flush().await;
+                    core.close(Instant::now());
+                    w.flush(&mut core, &events).await;
+                    core.stopped();
                     break;
                 }
-                Some(Command::Leave { reply }) => {
-                    n.engine.leave(Instant::now());
-                    n.flush().await;
-                    tracing::info!(nodeid = n.cfg.nodeid, "left the ring");
-                    let _ = reply.send(());
-                    break;
-                }
-                Some(Command::Status { reply }) => {
-                    let _ = reply.send(n.status());
-                }
-                Some(Command::Rekey { step, reply }) => {
-                    let r = match &mut n.net {
-                        Net::Knet(k) => match step {
-                            RekeyStep::Load => match n.rekey_loaded.take() {
-                                Some(r) => r,
-                                None => k.rekey_load(&n.cfg),
-                            },
-                            RekeyStep::Phase(p) => k.rekey_phase(p).map(|()| true),
-                        },
-                        Net::Udp(_) => Ok(false),
-                    };
-                    if let Err(e) = &r {
-                        tracing::error!(?step, error = %e, "knet key change step failed");
+                Some(cmd) => {
+                    if core.handle_command(Instant::now(), cmd, &mut w) == Flow::Stop {
+                        w.flush(&mut core, &events).await;
+                        core.stopped();
+                        break;
                     }
-                    let _ = reply.send(r.map_err(NodeError::Rekey));
                 }
-                Some(Command::Submit { payloads, guarantee, reply }) => n.submit(payloads, guarantee, reply),
             }
         }
     }
 }
 
-impl Node {
+impl Wire {
     fn knet_timeout(&self) -> Option<Instant> {
         match &self.net {
             Net::Knet(k) => k.layer.poll_timeout(),
@@ -550,129 +573,12 @@ impl Node {
         }
     }
 
-    /// Takes a batch of knet datagrams; returns how many.
-    fn on_knet_batch(&mut self, batch: Vec<Received>) -> usize {
-        let n = batch.len();
-        for r in batch {
-            self.on_knet(r);
-        }
-        n
-    }
-
-    fn on_knet(&mut self, r: Received) {
-        self.stats.rx_datagrams += 1;
-        let Net::Knet(k) = &mut self.net else { return };
-        if let Some(msg) = k.receive(Instant::now(), &r) {
-            self.deliver(r.src, msg);
-        }
-    }
-
-    /// Checks a Totem message's header and hands it to the engine.
-    fn deliver(&mut self, src: SocketAddr, msg: Vec<u8>) {
-        let len = msg.len();
-        match HeaderView::new_checked(&msg, self.cfg.generation) {
-            Ok(h) => {
-                if let Net::Udp(t) = &mut self.net {
-                    t.learn(h.nodeid(), src)
-                }
-            }
-            Err(e) => {
-                self.stats.rx_malformed += 1;
-                limited!(self.logs, Instant::now(), warn, "not a Totem message in this generation", %src, len, error = %e);
-                return;
-            }
-        }
-        let rejected_before = self.engine.stats().rejected;
-        let before = self.engine.stats().malformed + rejected_before;
-        self.engine.handle_datagram(Instant::now(), &msg);
-        if let Some(s) = &mut self.secure {
-            s.pump(&mut self.engine);
-        }
-        let after = self.engine.stats().malformed + self.engine.stats().rejected;
-        if after > before {
-            self.stats.rx_malformed += after - before;
-            // The refusal's reason when the engine refused it, else it did not decode.
-            let reason = if self.engine.stats().rejected > rejected_before {
-                self.engine
-                    .last_refusal()
-                    .map_or("inconsistent", |r| r.name())
-            } else {
-                "malformed"
-            };
-            limited!(self.logs, Instant::now(), warn, "datagram refused by the engine (malformed or impossible for the ring)", %src, len, reason);
-        }
-    }
-
-    /// Queues payloads for the ring; answers at once, or once the backlog has drained below
-    /// [`QUEUE_BYTES`] (the submitter waits: that is the flow control).
-    fn submit(
+    fn on_recv<C: Core>(
         &mut self,
-        payloads: Vec<Vec<u8>>,
-        guarantee: Guarantee,
-        reply: oneshot::Sender<Result<(), NodeError>>,
+        core: &mut C,
+        r: std::io::Result<(usize, SocketAddr)>,
+        buf: &[u8],
     ) {
-        if self.backlog.len() + payloads.len() > BACKLOG_MAX {
-            let _ = reply.send(Err(NodeError::BacklogFull(self.backlog.len())));
-            return;
-        }
-        self.backlog_bytes += payloads.iter().map(Vec::len).sum::<usize>();
-        self.backlog
-            .extend(payloads.into_iter().map(|p| (p, guarantee)));
-        self.feed_backlog();
-        if self.backlog_bytes > QUEUE_BYTES {
-            self.stats.submit_held += 1;
-            self.held.push_back(reply);
-        } else {
-            let _ = reply.send(Ok(()));
-        }
-    }
-
-    /// Answers the held submits once the backlog is below [`QUEUE_BYTES`].
-    fn release_held(&mut self) {
-        if self.backlog_bytes <= QUEUE_BYTES {
-            for r in self.held.drain(..) {
-                let _ = r.send(Ok(()));
-            }
-        }
-    }
-
-    fn feed_backlog(&mut self) {
-        // What the engine has sent since: the queue is FIFO, so the oldest entries.
-        while self.fed.len() > self.engine.pending() {
-            if let Some(b) = self.fed.pop_front() {
-                self.fed_bytes -= b;
-            }
-        }
-        // Checked before popping: a refused payload cannot be taken back from `submit`.
-        while self.engine.pending() < self.cfg.engine.send_queue_max && self.fed_bytes < QUEUE_BYTES
-        {
-            let Some((p, g)) = self.backlog.pop_front() else {
-                break;
-            };
-            let len = p.len();
-            self.backlog_bytes -= len;
-            let r = match &mut self.secure {
-                Some(s) => s.submit(&mut self.engine, &p, g),
-                None => self.engine.submit(p, g),
-            };
-            match r {
-                Ok(()) => {
-                    self.fed_bytes += len;
-                    self.fed.push_back(len);
-                }
-                Err(crate::engine::Backpressure::TooLarge { len, max }) => {
-                    self.stats.submit_too_large += 1;
-                    tracing::warn!(len, max, "payload larger than the engine accepts, dropped");
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "engine refused a payload");
-                    break;
-                }
-            }
-        }
-    }
-
-    async fn on_recv(&mut self, r: std::io::Result<(usize, SocketAddr)>, buf: &[u8]) {
         let (len, src) = match r {
             Ok(x) => x,
             Err(e) => {
@@ -687,66 +593,85 @@ impl Node {
         let Some(transport) = self.net.udp() else {
             return;
         };
-        if self.cfg.block_unlisted_ips && !transport.is_listed(src.ip()) {
+        if self.block_unlisted && !transport.is_listed(src.ip()) {
             self.stats.rx_unlisted += 1;
             limited!(self.logs, Instant::now(), warn, "datagram from an address outside the nodelist dropped", %src, len);
             return;
         }
-        let msg = if let Some(s) = &mut self.secure {
-            match s.open(dgram) {
-                Some(m) => m,
-                None => {
-                    // Counted by cause in the secure layer's stats; a node with a wrong
-                    // authkey would flood the log at warn level.
-                    self.stats.rx_envelope_errors += 1;
-                    limited!(self.logs, Instant::now(), debug, "secure envelope rejected", %src, len);
-                    return;
-                }
-            }
-        } else {
-            match self.envelope.open(dgram) {
-                Ok(m) => m,
-                Err(e) => {
-                    self.stats.rx_envelope_errors += 1;
-                    limited!(self.logs, Instant::now(), warn, "datagram envelope rejected", %src, len, error = %e);
-                    return;
-                }
-            }
-        };
-        self.deliver(src, msg);
+        core.handle_datagram(Instant::now(), src, dgram);
     }
 
-    async fn flush_udp(&mut self) {
+    /// Takes a batch of knet datagrams; returns how many.
+    fn on_knet_batch<C: Core>(&mut self, core: &mut C, batch: Vec<Received>) -> usize {
+        let n = batch.len();
+        for r in batch {
+            self.stats.rx_datagrams += 1;
+            let Net::Knet(k) = &mut self.net else {
+                continue;
+            };
+            if let Some(msg) = k.receive(Instant::now(), &r) {
+                core.handle_datagram(Instant::now(), r.src, &msg);
+            }
+        }
+        n
+    }
+
+    /// Sends what the core has queued, hands its events up and runs its transport requests;
+    /// repeated while events come (a core may answer them with datagrams), bounded so that a
+    /// self-looping token cannot starve the loop.
+    async fn flush<C: Core>(&mut self, core: &mut C, events: &mpsc::UnboundedSender<C::Event>) {
+        // Expired timers and loopback work may be due already.
+        let now = Instant::now();
+        if core.poll_timeout().is_some_and(|t| t <= now) {
+            core.handle_timeout(now);
+        }
+        for _ in 0..64 {
+            let looped = match &self.net {
+                Net::Knet(_) => self.flush_knet(core).await,
+                Net::Udp(_) => {
+                    self.flush_udp(core).await;
+                    false
+                }
+            };
+            let mut progressed = looped;
+            while let Some(e) = core.poll_event() {
+                progressed = true;
+                let _ = events.send(e);
+            }
+            while let Some(req) = core.poll_request() {
+                match req {
+                    TransportRequest::Learn { nodeid, addr } => {
+                        if let Net::Udp(t) = &mut self.net {
+                            t.learn(nodeid, addr);
+                        }
+                    }
+                    TransportRequest::Rekey { step, setting } => {
+                        let r = self.rekey(step, setting);
+                        core.request_done(step, r);
+                    }
+                }
+            }
+            if !progressed {
+                return;
+            }
+        }
+    }
+
+    async fn flush_udp<C: Core>(&mut self, core: &mut C) {
         let Net::Udp(transport) = &self.net else {
             return;
         };
-        while let Some(t) = self.engine.poll_transmit() {
-            let sealed = match &mut self.secure {
-                Some(s) => s.seal(&t.bytes).map_err(|e| e.to_string()),
-                None => self.envelope.seal(&t.bytes).map_err(|e| e.to_string()),
-            };
-            let bytes = match sealed {
-                Ok(b) => b,
-                Err(e) => {
-                    self.stats.tx_errors += 1;
-                    tracing::error!(error = %e, "cannot seal datagram");
-                    continue;
-                }
-            };
-            match t.dest {
+        while let Some(t) = core.poll_transmit() {
+            let dest = match t.dest {
                 Dest::All => {
-                    let (ok, err) = transport.send_all(&bytes).await;
+                    let (ok, err) = transport.send_all(&t.bytes).await;
                     self.stats.tx_datagrams += ok;
                     self.stats.tx_errors += err;
+                    continue;
                 }
+                Dest::Addr(a) => a,
                 Dest::Node(id) => match transport.addr_of(id) {
-                    Some(a) => match transport.send_to(a, &bytes).await {
-                        Ok(()) => self.stats.tx_datagrams += 1,
-                        Err(e) => {
-                            self.stats.tx_errors += 1;
-                            tracing::debug!(dest = %a, error = %e, "unicast send failed");
-                        }
-                    },
+                    Some(a) => a,
                     None => {
                         self.stats.tx_unroutable += 1;
                         limited!(
@@ -756,195 +681,62 @@ impl Node {
                             "no address known for nodeid",
                             nodeid = id
                         );
+                        continue;
                     }
                 },
-            }
-        }
-    }
-
-    async fn flush_knet(&mut self) {
-        // Our own unicasts (a one-node ring passes the token to itself) go straight back;
-        // bounded so that a self-looping token cannot starve the loop.
-        for _ in 0..64 {
-            let Net::Knet(k) = &mut self.net else {
-                return;
             };
-            let mut own = Vec::new();
-            let now = Instant::now();
-            while let Some(t) = self.engine.poll_transmit() {
-                match t.dest {
-                    Dest::All => {
-                        k.send(now, &t.bytes, None);
-                    }
-                    Dest::Node(id) if id == self.cfg.nodeid => own.push(t.bytes),
-                    Dest::Node(id) => {
-                        if k.send(now, &t.bytes, Some(id)) == 0 {
-                            self.stats.tx_unroutable += 1;
-                            tracing::debug!(nodeid = id, "no knet link up to the token target");
-                        }
-                    }
+            match transport.send_to(dest, &t.bytes).await {
+                Ok(()) => self.stats.tx_datagrams += 1,
+                Err(e) => {
+                    self.stats.tx_errors += 1;
+                    tracing::debug!(dest = %dest, error = %e, "unicast send failed");
                 }
-            }
-            let (ok, err) = k.flush().await;
-            self.stats.tx_datagrams += ok;
-            self.stats.tx_errors += err;
-            if own.is_empty() {
-                return;
-            }
-            for m in own {
-                self.engine.handle_datagram(Instant::now(), &m);
             }
         }
     }
 
-    async fn flush(&mut self) {
-        // Expired timers and loopback work may be due already.
-        if let Some(t) = self.engine.poll_timeout() {
-            if t <= Instant::now() {
-                self.engine.handle_timeout(Instant::now());
-            }
-        }
-        if let Net::Knet(_) = self.net {
-            self.flush_knet().await;
-        } else {
-            self.flush_udp().await;
-        }
-        if self.secure.is_some() {
-            self.flush_secure().await;
-            return;
-        }
-        while let Some(e) = self.engine.poll_event() {
-            if let (Event::Deliver { payload, .. }, Net::Knet(k)) = (&e, &mut self.net) {
-                // Key change steps at delivery time, before the service task runs: load a
-                // changed key with the reload (peers seal with it a few ms later), and seal
-                // with it as soon as any node's phase-1 message is delivered (that node
-                // seals with it from then on, and drops the old key at its phase 2, which
-                // may be ordered before ours).
-                for seen in crate::cpg::codec::scan_cfg(self.cfg.generation, payload) {
-                    match seen {
-                        CfgSeen::Reload => self.rekey_loaded = Some(k.rekey_load(&self.cfg)),
-                        CfgSeen::CryptoPhase(p) if p == crate::knet::rekey::PHASE_ACTIVATE => {
-                            if let Err(e) = k.rekey_phase(p) {
-                                tracing::error!(error = %e, "knet key activation failed");
-                            }
-                        }
-                        CfgSeen::CryptoPhase(_) => {}
-                    }
-                }
-            }
-            log_config(&e);
-            let _ = self.events.send(e);
-        }
-    }
-
-    /// Events through the secure layer, which may answer them with key-agreement messages
-    /// (sent when the token comes) and, rarely, with immediate output: repeated, bounded.
-    async fn flush_secure(&mut self) {
-        for _ in 0..64 {
-            let mut progressed = false;
-            while let Some(e) = self.engine.poll_event() {
-                progressed = true;
-                log_config(&e);
-                let Some(s) = &mut self.secure else { return };
-                let before = s.stats().activations;
-                let out = s.on_event(Instant::now(), e, &mut self.engine, &mut rand_core::OsRng);
-                if s.stats().activations > before {
-                    tracing::info!(
-                        key = %crate::logfmt::Opt(&crate::logfmt::epoch(s.active_epoch())),
-                        fingerprint = %hex::encode(s.active_fingerprint()),
-                        "group key switched to"
-                    );
-                }
-                if let Some(e) = out {
-                    let _ = self.events.send(e);
-                }
-            }
-            if !progressed {
-                return;
-            }
-            self.flush_udp().await;
-        }
-    }
-
-    fn status(&self) -> Status {
-        let ring = self.engine.ring_id();
-        let ring_rep = match ring.rep {
-            RingRep::Node(n) => n.to_string(),
-            RingRep::Addr(a) => a
-                .ip()
-                .map(|ip| ip.to_string())
-                .unwrap_or_else(|| format!("{a:?}")),
+    /// Sends the core's datagrams over knet; our own unicasts (a one-node ring passes the
+    /// token to itself) go straight back to the core. Returns whether any did.
+    async fn flush_knet<C: Core>(&mut self, core: &mut C) -> bool {
+        let Net::Knet(k) = &mut self.net else {
+            return false;
         };
-        let members = self
-            .engine
-            .members()
-            .into_iter()
-            .map(|id| MemberStatus {
-                nodeid: id,
-                addr: self.net.addr_of(id),
-                local: id == self.cfg.nodeid,
-            })
-            .collect();
-        let s = self.engine.stats();
-        let engine = [
-            ("malformed", s.malformed),
-            ("rejected", s.rejected),
-            ("orf_token_rx", s.orf_token_rx),
-            ("orf_token_tx", s.orf_token_tx),
-            ("orf_token_dup", s.orf_token_dup),
-            ("token_retransmits", s.token_retransmits),
-            ("mcast_tx", s.mcast_tx),
-            ("mcast_rx", s.mcast_rx),
-            ("mcast_retx", s.mcast_retx),
-            ("memb_join_tx", s.memb_join_tx),
-            ("memb_join_rx", s.memb_join_rx),
-            ("memb_merge_detect_tx", s.memb_merge_detect_tx),
-            ("memb_commit_token_tx", s.memb_commit_token_tx),
-            ("token_hold_cancel_tx", s.token_hold_cancel_tx),
-            ("gather_entered", s.gather_entered),
-            ("commit_entered", s.commit_entered),
-            ("recovery_entered", s.recovery_entered),
-            ("operational_entered", s.operational_entered),
-            ("token_lost", s.token_lost),
-            ("consensus_timeouts", s.consensus_timeouts),
-            ("failed_to_receive", s.failed_to_receive),
-            ("foreign_dropped", s.foreign_dropped),
-            ("delivered", s.delivered),
-            ("gather_restarts", s.gather_restarts),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        // What the engine refused as impossible for its ring, by reason.
-        .chain(s.refused.iter().map(|(r, n)| (format!("refused_{r}"), n)))
-        .collect();
-        Status {
-            nodeid: self.cfg.nodeid,
-            generation: self.cfg.generation.to_string(),
-            transport: format!("{:?}", self.cfg.transport).to_lowercase(),
-            local_addr: self.net.local_addr(),
-            state: state_name(self.engine.state()).to_string(),
-            ring_rep,
-            ring_seq: ring.seq,
-            members,
-            backlog: self.backlog.len(),
-            pending: self.engine.pending(),
-            driver: DriverStats {
-                log_suppressed: self.logs.suppressed_total(),
-                ..self.stats.clone()
-            },
-            engine,
-            knet: match &self.net {
-                Net::Knet(k) => Some(k.status()),
-                Net::Udp(_) => None,
-            },
-            secure: self.secure.as_ref().map(secure_status),
-            control: None,
+        let mut own = Vec::new();
+        let now = Instant::now();
+        while let Some(t) = core.poll_transmit() {
+            match t.dest {
+                Dest::All => {
+                    k.send(now, &t.bytes, None);
+                }
+                Dest::Node(id) if Some(id) == self.own => own.push(t.bytes),
+                Dest::Node(id) => {
+                    if k.send(now, &t.bytes, Some(id)) == 0 {
+                        self.stats.tx_unroutable += 1;
+                        tracing::debug!(nodeid = id, "no knet link up to the token target");
+                    }
+                }
+                Dest::Addr(a) => {
+                    self.stats.tx_unroutable += 1;
+                    tracing::debug!(dest = %a, "knet sends to nodes, not addresses");
+                }
+            }
         }
+        let (ok, err) = k.flush().await;
+        self.stats.tx_datagrams += ok;
+        self.stats.tx_errors += err;
+        let src = k
+            .local_addr()
+            .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
+        let looped = !own.is_empty();
+        for m in own {
+            core.handle_datagram(Instant::now(), src, &m);
+        }
+        looped
     }
 }
 
 /// Logs a configuration change (other events pass silently).
-fn log_config(e: &Event) {
+pub(super) fn log_config(e: &Event) {
     if let Event::Config {
         kind,
         ring_id,

@@ -15,7 +15,8 @@ use std::net::{IpAddr, SocketAddr, SocketAddrV6};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use tokio::net::UdpSocket;
 
-use crate::node_config::{NodeConfig, TransportKind};
+use super::transport_config::TransportConfig;
+use crate::node_config::TransportKind;
 
 /// Largest datagram we read.
 pub const RECV_BUF: usize = 65_536 + 512;
@@ -74,8 +75,8 @@ fn bound(addr: SocketAddr, reuse: bool, bufsize: usize) -> io::Result<UdpSocket>
 
 impl Transport {
     /// Binds the sockets `cfg` describes.
-    pub fn bind(cfg: &NodeConfig) -> io::Result<Self> {
-        let port = cfg.mcastport;
+    pub fn bind(cfg: &TransportConfig) -> io::Result<Self> {
+        let port = cfg.port;
         let own = sockaddr(cfg.bind_addr, port, cfg.scope_id);
         let buf = cfg.socket_buffer;
         let scope_of = |ip: IpAddr, s: u32| {
@@ -98,7 +99,7 @@ impl Transport {
                 others.push(a);
             }
         }
-        let (unicast, sender, group, group_dest) = match cfg.kind() {
+        let (unicast, sender, group, group_dest) = match cfg.kind {
             TransportKind::Knet => {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidInput,
@@ -158,7 +159,7 @@ impl Transport {
             }
         };
         Ok(Transport {
-            kind: cfg.kind(),
+            kind: cfg.kind,
             unicast,
             sender,
             group,
@@ -237,12 +238,5 @@ impl Transport {
             TransportKind::Udp => &self.sender,
         };
         sock.send_to(bytes, dest).await.map(|_| ())
-    }
-}
-
-impl NodeConfig {
-    /// The transport kind (shorthand used by the driver).
-    pub fn kind(&self) -> TransportKind {
-        self.transport
     }
 }

@@ -1,8 +1,8 @@
 //! Our votequorum participant: cman-compat's votequorum engine fed with the nodeinfo and
 //! reconfigure messages delivered on the ring, and the nodeinfo we multicast during sync.
 
-use cman_compat::quorum::events::{Message, NodeInfo as VqNodeInfo, Reconfigure};
-use cman_compat::quorum::{NodeEntry, NodeFlags, QuorumOptions, QuorumSnapshot, VoteQuorum};
+use crate::quorum::events::{Message, NodeInfo as VqNodeInfo, Reconfigure};
+use crate::quorum::{NodeEntry, NodeFlags, QuorumOptions, QuorumSnapshot, VoteQuorum};
 use totem_wire::service::votequorum::VotequorumMessage;
 use totem_wire::Generation;
 
@@ -12,7 +12,7 @@ use super::messages;
 #[derive(Debug, thiserror::Error)]
 pub enum QuorumStartError {
     #[error("votequorum configuration: {0}")]
-    Config(#[from] cman_compat::quorum::QuorumError),
+    Config(#[from] crate::quorum::QuorumError),
 }
 
 /// What `totem-node status` shows of quorum.

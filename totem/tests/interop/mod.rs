@@ -40,17 +40,14 @@ impl Ours {
         serde_json::from_slice(&out.stdout).ok()
     }
 
-    /// `totem-node status --cman | cman_tool status`, rendered with cman-compat.
+    /// `totem-node status --json | cman_tool --node-status status`, rendered with cman-compat.
     pub fn cman_tool_status(&self) -> Option<String> {
         let out = Command::new(TOTEM_NODE)
-            .args(["status", "--cman", "--cluster-name", "lab", "--control"])
+            .args(["status", "--json", "--control"])
             .arg(self.control())
             .output()
             .ok()?;
-        let input =
-            cman_compat::cmantool::ToolInput::from_json(&String::from_utf8_lossy(&out.stdout))
-                .ok()?;
-        Some(cman_compat::cmantool::render_status(&input))
+        totem_tests::cman::tool_status(&String::from_utf8_lossy(&out.stdout), "lab")
     }
 
     pub fn members(&self) -> Vec<u32> {

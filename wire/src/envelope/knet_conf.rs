@@ -1,4 +1,5 @@
-//! The knet crypto settings of a corosync 3 `corosync.conf`, read the way corosync 3.1.7 does:
+//! The knet crypto settings of a corosync 3 `corosync.conf` (its `totem` section's pairs, as
+//! `totem::corosync_conf` parses them: wire reads no text grammar), read the way corosync 3.1.7 does:
 //! model defaults to nss, cipher and hash to none; `secauth: on` means aes256 + sha256; explicit
 //! `crypto_cipher` / `crypto_hash` win over `secauth`.
 
@@ -15,57 +16,42 @@ pub struct KnetConfSettings {
     pub keyfile: Option<String>,
 }
 
-/// Reads the `totem { }` section of corosync.conf text. Unknown keys and other sections are
-/// ignored; unknown crypto values are errors.
-pub fn parse_corosync_conf(text: &str) -> Result<KnetConfSettings, KnetCryptoError> {
-    let mut path: Vec<String> = Vec::new();
-    let (mut model, mut cipher, mut hash, mut secauth) = (None, None, None, None);
-    let mut keyfile = None;
-    for raw in text.lines() {
-        let line = raw.split('#').next().unwrap_or("").trim();
-        if line.is_empty() {
-            continue;
+impl KnetConfSettings {
+    /// Builds the settings from the `key: value` pairs of corosync.conf's `totem { }` section
+    /// (parsed by `totem::corosync_conf`), in file order: the last of repeated keys wins,
+    /// unknown keys are ignored, unknown crypto values are errors.
+    pub fn from_totem_entries<'a>(
+        entries: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Self, KnetCryptoError> {
+        let (mut model, mut cipher, mut hash, mut secauth) = (None, None, None, None);
+        let mut keyfile = None;
+        for (k, v) in entries {
+            match k {
+                "crypto_model" => model = Some(v),
+                "crypto_cipher" => cipher = Some(v),
+                "crypto_hash" => hash = Some(v),
+                "secauth" => secauth = Some(v),
+                "keyfile" => keyfile = Some(v.to_string()),
+                _ => {}
+            }
         }
-        if let Some(name) = line.strip_suffix('{') {
-            path.push(name.trim().to_string());
-            continue;
-        }
-        if line == "}" {
-            path.pop();
-            continue;
-        }
-        if path.len() != 1 || path[0] != "totem" {
-            continue;
-        }
-        let Some((k, v)) = line.split_once(':') else {
-            continue;
+        let on = secauth == Some("on");
+        let crypto = KnetCryptoConfig {
+            model: KnetModel::from_config_name(model.unwrap_or("nss"))?,
+            cipher: match cipher {
+                Some(c) => KnetCipher::from_config_name(c)?,
+                None if on => KnetCipher::Aes256,
+                None => KnetCipher::None,
+            },
+            hash: match hash {
+                Some(h) => hash_from_config_name(h)?,
+                None if on => super::Hash::Sha256,
+                None => super::Hash::None,
+            },
         };
-        let v = v.trim().to_string();
-        match k.trim() {
-            "crypto_model" => model = Some(v),
-            "crypto_cipher" => cipher = Some(v),
-            "crypto_hash" => hash = Some(v),
-            "secauth" => secauth = Some(v),
-            "keyfile" => keyfile = Some(v),
-            _ => {}
-        }
+        crypto.validate()?;
+        Ok(KnetConfSettings { crypto, keyfile })
     }
-    let on = secauth.as_deref() == Some("on");
-    let crypto = KnetCryptoConfig {
-        model: KnetModel::from_config_name(model.as_deref().unwrap_or("nss"))?,
-        cipher: match cipher.as_deref() {
-            Some(c) => KnetCipher::from_config_name(c)?,
-            None if on => KnetCipher::Aes256,
-            None => KnetCipher::None,
-        },
-        hash: match hash.as_deref() {
-            Some(h) => hash_from_config_name(h)?,
-            None if on => super::Hash::Sha256,
-            None => super::Hash::None,
-        },
-    };
-    crypto.validate()?;
-    Ok(KnetConfSettings { crypto, keyfile })
 }
 
 #[cfg(test)]
@@ -73,25 +59,38 @@ mod tests {
     use super::*;
     use crate::envelope::Hash;
 
+    fn settings(
+        pairs: &[(&'static str, &'static str)],
+    ) -> Result<KnetConfSettings, KnetCryptoError> {
+        KnetConfSettings::from_totem_entries(pairs.iter().copied())
+    }
+
     #[test]
-    fn reads_totem_section_with_corosync_defaults() {
-        let s = parse_corosync_conf(
-            "totem {\n  version: 2\n  crypto_model: openssl\n  crypto_cipher: aes128 # c\n  \
-             crypto_hash: sha1\n  keyfile: /tmp/k\n}\nlogging {\n  crypto_hash: md5\n}\n",
-        )
+    fn reads_totem_entries_with_corosync_defaults() {
+        let s = settings(&[
+            ("version", "2"),
+            ("crypto_model", "openssl"),
+            ("crypto_cipher", "aes128"),
+            ("crypto_hash", "sha1"),
+            ("keyfile", "/tmp/k"),
+        ])
         .unwrap();
         assert_eq!(s.crypto.model, KnetModel::Openssl);
         assert_eq!(s.crypto.cipher, KnetCipher::Aes128);
         assert_eq!(s.crypto.hash, Hash::Sha1);
         assert_eq!(s.keyfile.as_deref(), Some("/tmp/k"));
-        let d = parse_corosync_conf("totem {\n version: 2\n}\n").unwrap();
+        let d = settings(&[("version", "2")]).unwrap();
         assert_eq!(d.crypto, KnetCryptoConfig::default());
         assert!(!d.crypto.is_enabled());
-        let s = parse_corosync_conf("totem {\n secauth: on\n}\n").unwrap();
+        let s = settings(&[("secauth", "on")]).unwrap();
         assert_eq!(s.crypto, KnetCryptoConfig::COROSYNC_SECAUTH);
-        let s = parse_corosync_conf("totem {\n secauth: on\n crypto_cipher: none\n}\n").unwrap();
+        let s = settings(&[("secauth", "on"), ("crypto_cipher", "none")]).unwrap();
         assert_eq!(s.crypto.cipher, KnetCipher::None);
         assert_eq!(s.crypto.hash, Hash::Sha256);
-        assert!(parse_corosync_conf("totem {\n crypto_cipher: aes256\n}\n").is_err());
+        assert!(settings(&[("crypto_cipher", "aes256")]).is_err());
+        // The last of repeated keys wins; a value is taken as it is (no comment stripping).
+        let s = settings(&[("crypto_hash", "sha1"), ("crypto_hash", "sha512")]);
+        assert_eq!(s.unwrap().crypto.hash, Hash::Sha512);
+        assert!(settings(&[("crypto_cipher", "aes128 # c"), ("crypto_hash", "sha1")]).is_err());
     }
 }

@@ -8,7 +8,7 @@ use cman_compat::migrate::{migrate, MigrateOptions};
 use totem::node_config::{load, CryptoSetting, Overrides, TransportKind};
 use totem_wire::Generation;
 
-const NODE: &str = env!("CARGO_BIN_EXE_totem-node");
+const NODE: &str = env!("CARGO_BIN_EXE_lab-totem-node");
 
 #[test]
 fn migrated_cluster_conf_starts_a_node() {

@@ -1,6 +1,6 @@
 //! Rules from votequorum(5), with expected values computed by hand from the man page.
 
-use cman_compat::quorum::{AtbMode, Cluster, NodeEntry, QuorumError, QuorumOptions};
+use totem::quorum::{AtbMode, Cluster, NodeEntry, QuorumError, QuorumOptions};
 
 fn nodes(n: u32) -> Vec<NodeEntry> {
     (1..=n)
@@ -176,7 +176,7 @@ fn last_man_standing_cascade_from_man_page() {
 fn lms_not_before_window_expires() {
     // The window is modelled by the LMS timer: a node shows the timer armed and the old
     // expected value until it fires. Drive one instance directly.
-    use cman_compat::quorum::VoteQuorum;
+    use totem::quorum::VoteQuorum;
     let mut o = opts(5);
     o.last_man_standing = true;
     let mut n1 = VoteQuorum::new(1, &o, None, 0).unwrap();
@@ -184,11 +184,11 @@ fn lms_not_before_window_expires() {
     for id in 1..=5 {
         n1.deliver(
             id,
-            &cman_compat::quorum::events::Message::NodeInfo(cman_compat::quorum::NodeInfo {
+            &totem::quorum::events::Message::NodeInfo(totem::quorum::NodeInfo {
                 nodeid: id,
                 votes: 1,
                 expected_votes: 5,
-                flags: cman_compat::quorum::NodeFlags(0),
+                flags: totem::quorum::NodeFlags(0),
             }),
         );
     }

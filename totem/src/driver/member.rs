@@ -1,0 +1,510 @@
+//! The Totem member as a [`Core`]: the engine, the datagram envelope (or our secure layer),
+//! the submit backlog with its flow control, and the service's delivery watch. The node
+//! loop drives it; it owns no socket.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use tokio::sync::oneshot;
+use totem_wire::header::HeaderView;
+use totem_wire::RingRep;
+
+use super::core::{Core, Dest, Flow, NetControl, Outgoing, TransportRequest};
+use super::envelope::Envelope;
+use super::node::{
+    knet_crypto_now, log_config, secure_status, state_name, Command, DriverStats, MemberStatus,
+    NodeError, RekeyStep, Status, BACKLOG_MAX, QUEUE_BYTES,
+};
+use super::watch::DeliveryWatch;
+use crate::engine::{Engine, Event, Guarantee};
+use crate::node_config::{NodeConfig, TransportKind};
+use crate::ratelimit::{self, limited, LogKey, RateLimiter};
+use crate::secure::SecureNode;
+
+/// One Totem node's protocol side.
+pub struct Member {
+    cfg: NodeConfig,
+    engine: Engine,
+    envelope: Envelope,
+    /// The secure layer, between the engine and the sockets (`None`: corosync-compatible).
+    secure: Option<SecureNode>,
+    /// The service's watch over deliveries (knet key change steps), if any.
+    watch: Option<Box<dyn DeliveryWatch>>,
+    backlog: VecDeque<(Vec<u8>, Guarantee)>,
+    /// Bytes in `backlog`.
+    backlog_bytes: usize,
+    /// Sizes of the payloads handed to the engine that may still be in its send queue, oldest
+    /// first (the queue is FIFO: entries beyond `engine.pending()` have been sent).
+    fed: VecDeque<usize>,
+    fed_bytes: usize,
+    /// Submits accepted while the backlog was over [`QUEUE_BYTES`], answered once it is not.
+    held: VecDeque<oneshot::Sender<Result<(), NodeError>>>,
+    /// Counters of what the member refused or held (the loop counts datagrams).
+    stats: DriverStats,
+    /// Events ready for the layer above (the secure layer answers engine events).
+    ready: VecDeque<Event>,
+    requests: VecDeque<TransportRequest>,
+    /// The outcome of a key load the watch asked for at delivery time (before the service
+    /// task sees the delivery), for the service's `RekeyStep::Load`.
+    rekey_loaded: Option<Result<bool, String>>,
+    /// Rate limiter of the per-datagram refusal log lines.
+    logs: RateLimiter<LogKey>,
+    /// Answered once the leave message is sent.
+    leave_reply: Option<oneshot::Sender<()>>,
+}
+
+impl std::fmt::Debug for Member {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Member")
+            .field("nodeid", &self.cfg.nodeid)
+            .field("state", &self.engine.state())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Member {
+    pub fn new(
+        cfg: NodeConfig,
+        envelope: Envelope,
+        secure: Option<SecureNode>,
+        watch: Option<Box<dyn DeliveryWatch>>,
+        now: Instant,
+    ) -> Self {
+        let engine = Engine::new(cfg.engine.clone(), now);
+        Member {
+            cfg,
+            engine,
+            envelope,
+            secure,
+            watch,
+            backlog: VecDeque::new(),
+            backlog_bytes: 0,
+            fed: VecDeque::new(),
+            fed_bytes: 0,
+            held: VecDeque::new(),
+            stats: DriverStats::default(),
+            ready: VecDeque::new(),
+            requests: VecDeque::new(),
+            rekey_loaded: None,
+            logs: RateLimiter::default(),
+            leave_reply: None,
+        }
+    }
+
+    pub fn config(&self) -> &NodeConfig {
+        &self.cfg
+    }
+
+    /// Whether the secure layer runs.
+    pub fn is_secure(&self) -> bool {
+        self.secure.is_some()
+    }
+
+    /// Sealing is ours on udp/udpu; knet seals at the link layer.
+    fn seals(&self) -> bool {
+        self.cfg.transport != TransportKind::Knet
+    }
+
+    /// Queues payloads for the ring; answers at once, or once the backlog has drained below
+    /// [`QUEUE_BYTES`] (the submitter waits: that is the flow control).
+    fn submit(
+        &mut self,
+        payloads: Vec<Vec<u8>>,
+        guarantee: Guarantee,
+        reply: oneshot::Sender<Result<(), NodeError>>,
+    ) {
+        if self.backlog.len() + payloads.len() > BACKLOG_MAX {
+            let _ = reply.send(Err(NodeError::BacklogFull(self.backlog.len())));
+            return;
+        }
+        self.backlog_bytes += payloads.iter().map(Vec::len).sum::<usize>();
+        self.backlog
+            .extend(payloads.into_iter().map(|p| (p, guarantee)));
+        self.feed_backlog();
+        if self.backlog_bytes > QUEUE_BYTES {
+            self.stats.submit_held += 1;
+            self.held.push_back(reply);
+        } else {
+            let _ = reply.send(Ok(()));
+        }
+    }
+
+    /// Moves the backlog into the engine as far as its send queue allows, and answers the
+    /// held submits once the backlog is below [`QUEUE_BYTES`]; the loop calls it every turn.
+    pub fn feed(&mut self) {
+        self.feed_backlog();
+        if self.backlog_bytes <= QUEUE_BYTES {
+            for r in self.held.drain(..) {
+                let _ = r.send(Ok(()));
+            }
+        }
+    }
+
+    fn feed_backlog(&mut self) {
+        // What the engine has sent since: the queue is FIFO, so the oldest entries.
+        while self.fed.len() > self.engine.pending() {
+            if let Some(b) = self.fed.pop_front() {
+                self.fed_bytes -= b;
+            }
+        }
+        // Checked before popping: a refused payload cannot be taken back from `submit`.
+        while self.engine.pending() < self.cfg.engine.send_queue_max && self.fed_bytes < QUEUE_BYTES
+        {
+            let Some((p, g)) = self.backlog.pop_front() else {
+                break;
+            };
+            let len = p.len();
+            self.backlog_bytes -= len;
+            let r = match &mut self.secure {
+                Some(s) => s.submit(&mut self.engine, &p, g),
+                None => self.engine.submit(p, g),
+            };
+            match r {
+                Ok(()) => {
+                    self.fed_bytes += len;
+                    self.fed.push_back(len);
+                }
+                Err(crate::engine::Backpressure::TooLarge { len, max }) => {
+                    self.stats.submit_too_large += 1;
+                    tracing::warn!(len, max, "payload larger than the engine accepts, dropped");
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "engine refused a payload");
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Checks a Totem message's header and hands it to the engine.
+    fn deliver(&mut self, now: Instant, src: SocketAddr, msg: &[u8]) {
+        let len = msg.len();
+        match HeaderView::new_checked(msg, self.cfg.generation) {
+            Ok(h) => {
+                if self.seals() {
+                    self.requests.push_back(TransportRequest::Learn {
+                        nodeid: h.nodeid(),
+                        addr: src,
+                    });
+                }
+            }
+            Err(e) => {
+                self.stats.rx_malformed += 1;
+                limited!(self.logs, now, warn, "not a Totem message in this generation", %src, len, error = %e);
+                return;
+            }
+        }
+        let rejected_before = self.engine.stats().rejected;
+        let before = self.engine.stats().malformed + rejected_before;
+        self.engine.handle_datagram(now, msg);
+        if let Some(s) = &mut self.secure {
+            s.pump(&mut self.engine);
+        }
+        let after = self.engine.stats().malformed + self.engine.stats().rejected;
+        if after > before {
+            self.stats.rx_malformed += after - before;
+            // The refusal's reason when the engine refused it, else it did not decode.
+            let reason = if self.engine.stats().rejected > rejected_before {
+                self.engine
+                    .last_refusal()
+                    .map_or("inconsistent", |r| r.name())
+            } else {
+                "malformed"
+            };
+            limited!(self.logs, now, warn, "datagram refused by the engine (malformed or impossible for the ring)", %src, len, reason);
+        }
+    }
+
+    /// Takes the engine's events: through the secure layer when it runs (which may answer
+    /// with key-agreement messages), else past the delivery watch.
+    fn take_events(&mut self, now: Instant) {
+        let knet = !self.seals();
+        while let Some(e) = self.engine.poll_event() {
+            log_config(&e);
+            if let Some(s) = &mut self.secure {
+                let before = s.stats().activations;
+                let out = s.on_event(now, e, &mut self.engine, &mut rand_core::OsRng);
+                if s.stats().activations > before {
+                    tracing::info!(
+                        key = %crate::logfmt::Opt(&crate::logfmt::epoch(s.active_epoch())),
+                        fingerprint = %hex::encode(s.active_fingerprint()),
+                        "group key switched to"
+                    );
+                }
+                self.ready.extend(out);
+                continue;
+            }
+            if let (Event::Deliver { payload, .. }, Some(w), true) = (&e, &mut self.watch, knet) {
+                let mut steps = Vec::new();
+                w.on_deliver(payload, &mut steps);
+                for step in steps {
+                    let setting = match step {
+                        RekeyStep::Load => match knet_crypto_now(&self.cfg) {
+                            Ok(s) => s,
+                            Err(e) => {
+                                self.rekey_loaded = Some(Err(e));
+                                continue;
+                            }
+                        },
+                        RekeyStep::Phase(_) => None,
+                    };
+                    self.requests
+                        .push_back(TransportRequest::Rekey { step, setting });
+                }
+            }
+            self.ready.push_back(e);
+        }
+    }
+
+    fn rekey(&mut self, step: RekeyStep, net: &mut dyn NetControl) -> Result<bool, String> {
+        if self.cfg.transport != TransportKind::Knet {
+            return Ok(false);
+        }
+        match step {
+            RekeyStep::Load => match self.rekey_loaded.take() {
+                Some(r) => r,
+                None => knet_crypto_now(&self.cfg).and_then(|s| net.rekey(step, s)),
+            },
+            RekeyStep::Phase(_) => net.rekey(step, None),
+        }
+    }
+
+    fn status(&self, net: &dyn NetControl) -> Status {
+        let ring = self.engine.ring_id();
+        let ring_rep = match ring.rep {
+            RingRep::Node(n) => n.to_string(),
+            RingRep::Addr(a) => a
+                .ip()
+                .map(|ip| ip.to_string())
+                .unwrap_or_else(|| format!("{a:?}")),
+        };
+        let members = self
+            .engine
+            .members()
+            .into_iter()
+            .map(|id| MemberStatus {
+                nodeid: id,
+                addr: net.addr_of(id),
+                local: id == self.cfg.nodeid,
+            })
+            .collect();
+        let s = self.engine.stats();
+        let engine = [
+            ("malformed", s.malformed),
+            ("rejected", s.rejected),
+            ("orf_token_rx", s.orf_token_rx),
+            ("orf_token_tx", s.orf_token_tx),
+            ("orf_token_dup", s.orf_token_dup),
+            ("token_retransmits", s.token_retransmits),
+            ("mcast_tx", s.mcast_tx),
+            ("mcast_rx", s.mcast_rx),
+            ("mcast_retx", s.mcast_retx),
+            ("memb_join_tx", s.memb_join_tx),
+            ("memb_join_rx", s.memb_join_rx),
+            ("memb_merge_detect_tx", s.memb_merge_detect_tx),
+            ("memb_commit_token_tx", s.memb_commit_token_tx),
+            ("token_hold_cancel_tx", s.token_hold_cancel_tx),
+            ("gather_entered", s.gather_entered),
+            ("commit_entered", s.commit_entered),
+            ("recovery_entered", s.recovery_entered),
+            ("operational_entered", s.operational_entered),
+            ("token_lost", s.token_lost),
+            ("consensus_timeouts", s.consensus_timeouts),
+            ("failed_to_receive", s.failed_to_receive),
+            ("foreign_dropped", s.foreign_dropped),
+            ("delivered", s.delivered),
+            ("gather_restarts", s.gather_restarts),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        // What the engine refused as impossible for its ring, by reason.
+        .chain(s.refused.iter().map(|(r, n)| (format!("refused_{r}"), n)))
+        .collect();
+        let l = net.stats();
+        let m = &self.stats;
+        Status {
+            nodeid: self.cfg.nodeid,
+            generation: self.cfg.generation.to_string(),
+            transport: format!("{:?}", self.cfg.transport).to_lowercase(),
+            local_addr: net.local_addr(),
+            state: state_name(self.engine.state()).to_string(),
+            ring_rep,
+            ring_seq: ring.seq,
+            members,
+            backlog: self.backlog.len(),
+            pending: self.engine.pending(),
+            driver: DriverStats {
+                rx_datagrams: l.rx_datagrams,
+                tx_datagrams: l.tx_datagrams,
+                rx_unlisted: l.rx_unlisted,
+                rx_envelope_errors: m.rx_envelope_errors,
+                rx_malformed: m.rx_malformed,
+                rx_errors: l.rx_errors,
+                tx_errors: l.tx_errors + m.tx_errors,
+                tx_unroutable: l.tx_unroutable,
+                submit_too_large: m.submit_too_large,
+                submit_held: m.submit_held,
+                log_suppressed: l.log_suppressed + self.logs.suppressed_total(),
+            },
+            engine,
+            knet: net.knet_status(),
+            secure: self.secure.as_ref().map(secure_status),
+            control: None,
+        }
+    }
+}
+
+impl Core for Member {
+    type Event = Event;
+    type Command = Command;
+
+    fn handle_datagram(&mut self, now: Instant, src: SocketAddr, dgram: &[u8]) {
+        if !self.seals() {
+            self.deliver(now, src, dgram);
+            return;
+        }
+        let len = dgram.len();
+        let msg = if let Some(s) = &mut self.secure {
+            match s.open(dgram) {
+                Some(m) => m,
+                None => {
+                    // Counted by cause in the secure layer's stats; a node with a wrong
+                    // authkey would flood the log at warn level.
+                    self.stats.rx_envelope_errors += 1;
+                    limited!(self.logs, now, debug, "secure envelope rejected", %src, len);
+                    return;
+                }
+            }
+        } else {
+            match self.envelope.open(dgram) {
+                Ok(m) => m,
+                Err(e) => {
+                    self.stats.rx_envelope_errors += 1;
+                    limited!(self.logs, now, warn, "datagram envelope rejected", %src, len, error = %e);
+                    return;
+                }
+            }
+        };
+        self.deliver(now, src, &msg);
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        if self.engine.poll_timeout().is_some_and(|t| t <= now) {
+            self.engine.handle_timeout(now);
+        }
+        if let Some(s) = &mut self.secure {
+            if s.poll_timeout().is_some_and(|t| t <= now) {
+                s.handle_timeout(now, &mut self.engine, &mut rand_core::OsRng);
+            }
+        }
+        if self.logs.poll_timeout().is_some_and(|t| t <= now) {
+            ratelimit::expire_and_log(&mut self.logs, now);
+        }
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        [
+            self.engine.poll_timeout(),
+            self.secure.as_ref().and_then(SecureNode::poll_timeout),
+            self.logs.poll_timeout(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    fn poll_transmit(&mut self) -> Option<Outgoing> {
+        loop {
+            let t = self.engine.poll_transmit()?;
+            let dest = match t.dest {
+                crate::engine::Dest::All => Dest::All,
+                crate::engine::Dest::Node(id) => Dest::Node(id),
+            };
+            if !self.seals() {
+                return Some(Outgoing {
+                    dest,
+                    bytes: t.bytes,
+                });
+            }
+            let sealed = match &mut self.secure {
+                Some(s) => s.seal(&t.bytes).map_err(|e| e.to_string()),
+                None => self.envelope.seal(&t.bytes).map_err(|e| e.to_string()),
+            };
+            match sealed {
+                Ok(bytes) => return Some(Outgoing { dest, bytes }),
+                Err(e) => {
+                    self.stats.tx_errors += 1;
+                    tracing::error!(error = %e, "cannot seal datagram");
+                }
+            }
+        }
+    }
+
+    fn poll_event(&mut self) -> Option<Event> {
+        if self.ready.is_empty() {
+            self.take_events(Instant::now());
+        }
+        self.ready.pop_front()
+    }
+
+    fn poll_request(&mut self) -> Option<TransportRequest> {
+        self.requests.pop_front()
+    }
+
+    fn request_done(&mut self, step: RekeyStep, outcome: Result<bool, String>) {
+        match step {
+            RekeyStep::Load => self.rekey_loaded = Some(outcome),
+            RekeyStep::Phase(p) => {
+                if let Err(e) = outcome {
+                    tracing::error!(phase = p, error = %e, "knet key activation failed");
+                }
+            }
+        }
+    }
+
+    fn handle_command(&mut self, now: Instant, cmd: Command, net: &mut dyn NetControl) -> Flow {
+        match cmd {
+            Command::Leave { reply } => {
+                self.engine.leave(now);
+                self.leave_reply = Some(reply);
+                Flow::Stop
+            }
+            Command::Status { reply } => {
+                let _ = reply.send(self.status(net));
+                Flow::Continue
+            }
+            Command::Rekey { step, reply } => {
+                let r = self.rekey(step, net);
+                if let Err(e) = &r {
+                    tracing::error!(?step, error = %e, "knet key change step failed");
+                }
+                let _ = reply.send(r.map_err(NodeError::Rekey));
+                Flow::Continue
+            }
+            Command::Submit {
+                payloads,
+                guarantee,
+                reply,
+            } => {
+                self.submit(payloads, guarantee, reply);
+                Flow::Continue
+            }
+        }
+    }
+
+    fn turn(&mut self) {
+        self.feed();
+    }
+
+    fn close(&mut self, now: Instant) {
+        self.engine.leave(now);
+    }
+
+    fn stopped(&mut self) {
+        if let Some(reply) = self.leave_reply.take() {
+            tracing::info!(nodeid = self.cfg.nodeid, "left the ring");
+            let _ = reply.send(());
+        }
+    }
+}
