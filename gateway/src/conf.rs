@@ -6,6 +6,7 @@
 //!     ring_port: 5405        # where the corosync 2 daemons send (on this node's ring0_addr)
 //!     daemon_addr: 127.0.1.3 # the local corosync 3's address (its own ring0_addr)
 //!     daemon_port: 5405      # its port
+//!     metrics_port: 9405     # Prometheus metrics on 127.0.0.1 (0: off)
 //! }
 //! nodelist {
 //!     node {
@@ -37,6 +38,8 @@ pub struct GatewayConf {
     pub ring_port: u16,
     pub daemon_addr: IpAddr,
     pub daemon_port: u16,
+    /// Local HTTP port of the Prometheus metrics (127.0.0.1; 0: off). Default 9405.
+    pub metrics_port: u16,
     pub nodes: Vec<Node>,
 }
 
@@ -97,6 +100,10 @@ impl GatewayConf {
             ring_port: value(g, "ring_port", "a port")?,
             daemon_addr: value(g, "daemon_addr", "an IP address")?,
             daemon_port: value(g, "daemon_port", "a port")?,
+            metrics_port: match g.entry("metrics_port") {
+                Some(_) => value(g, "metrics_port", "a port")?,
+                None => 9405,
+            },
             nodes,
         };
         if !c.nodes.iter().any(|n| n.nodeid == c.nodeid) {

@@ -53,6 +53,8 @@ pub struct DriverStats {
     pub not_daemon: u64,
     /// Send errors.
     pub send_errors: u64,
+    /// Ring datagrams whose envelope did not open, or of another generation.
+    pub envelope_refused: u64,
     /// Time spent in the core per datagram, summed (latency added by translation).
     pub busy: Duration,
     pub datagrams: u64,
@@ -116,6 +118,15 @@ pub async fn run(
         "gateway running"
     );
     let mut ds = DriverStats::default();
+    let page = Arc::new(std::sync::Mutex::new(String::new()));
+    if conf.metrics_port != 0 {
+        let addr = SocketAddr::from(([127, 0, 0, 1], conf.metrics_port));
+        let l = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| RunError::Bind { addr, source })?;
+        tasks.push(tokio::spawn(serve_metrics(l, page.clone())));
+    }
+    let mut refresh = tokio::time::interval(Duration::from_millis(250));
     // corosync 2.3+ puts a 4-byte totemcrypto header on every datagram, crypto or not;
     // without crypto it carries no salt, so one envelope serves every datagram we send.
     let keys = Keys::none();
@@ -140,6 +151,12 @@ pub async fn run(
     loop {
         tokio::select! {
             _ = &mut stop => break,
+            _ = refresh.tick() => {
+                let text = crate::metrics::render(conf.nodeid, gw.stats(), &ds);
+                if let Ok(mut p) = page.lock() {
+                    *p = text;
+                }
+            }
             _ = report.tick() => {
                 logged.clear();
                 logged_env = false;
@@ -166,10 +183,12 @@ pub async fn run(
                         let body = match decode(&bytes, &keys) {
                             Ok(d) if d.generation == Generation::G2 => d.body.to_vec(),
                             Ok(d) => {
+                                ds.envelope_refused += 1;
                                 note_text(&mut logged_env, format!("a {} datagram on the G2 ring", d.generation), k);
                                 continue;
                             }
                             Err(e) => {
+                                ds.envelope_refused += 1;
                                 note_text(&mut logged_env, e.to_string(), k);
                                 continue;
                             }
@@ -245,5 +264,28 @@ fn note_text(logged: &mut bool, why: String, peer: u32) {
     if !*logged {
         *logged = true;
         tracing::warn!(peer, reason = %why, "ring datagram refused (further ones this interval only counted)");
+    }
+}
+
+/// Answers every HTTP request on `l` with the current metrics page.
+async fn serve_metrics(l: tokio::net::TcpListener, page: Arc<std::sync::Mutex<String>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    loop {
+        let Ok((mut s, _)) = l.accept().await else {
+            continue;
+        };
+        let page = page.clone();
+        tokio::spawn(async move {
+            let mut buf = [0u8; 1024];
+            // One request per connection; the request itself is not needed.
+            let _ = tokio::time::timeout(Duration::from_secs(2), s.read(&mut buf)).await;
+            let body = page.lock().map(|p| p.clone()).unwrap_or_default();
+            let head = format!(
+                "HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            );
+            let _ = s.write_all(head.as_bytes()).await;
+            let _ = s.write_all(body.as_bytes()).await;
+        });
     }
 }

@@ -314,6 +314,23 @@ fn live_rolling_upgrade_2_4_6_to_3_1_7_through_gateways() {
         check_cpg(&r, &format!("after upgrading node {i}"));
     }
 
+    // The gateway's own status (from its metrics port) shows traffic both ways, no refusal.
+    let st = c
+        .lab
+        .exec(3, &[env!("CARGO_BIN_EXE_lab-totem-gateway"), "status"])
+        .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
+        .expect("totem-gateway status");
+    assert!(
+        st.contains("Gateway for node 3") && st.contains("refused:  none"),
+        "{st}"
+    );
+    let to_ring: f64 = st
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("to ring:"))
+        .and_then(|r| r.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0.0);
+    assert!(to_ring > 1000.0, "{st}");
+
     // SIGKILL node 3's gateway: only node 3 leaves; a new gateway brings it back.
     let Daemon::New { gateway, .. } = c.nodes[2] else {
         unreachable!()

@@ -15,6 +15,15 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// Show a running gateway's counters (from its metrics port).
+    Status {
+        /// The gateway's metrics address.
+        #[arg(long, default_value = "127.0.0.1:9405")]
+        metrics: std::net::SocketAddr,
+        /// Print the raw Prometheus page.
+        #[arg(long)]
+        raw: bool,
+    },
     /// Write the files one upgrade step needs on node N (or, with --final, the direct
     /// corosync 3 configuration once no 2.x node is left), and print the runbook.
     Plan {
@@ -50,6 +59,23 @@ fn main() {
 fn real_main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.cmd {
+        Cmd::Status { metrics, raw } => {
+            use std::io::{Read, Write};
+            let mut s =
+                std::net::TcpStream::connect_timeout(&metrics, std::time::Duration::from_secs(2))
+                    .with_context(|| format!("no gateway answers on {metrics}"))?;
+            s.set_read_timeout(Some(std::time::Duration::from_secs(3)))?;
+            s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n")?;
+            let mut text = String::new();
+            s.read_to_string(&mut text)?;
+            let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+            if raw {
+                print!("{body}");
+            } else {
+                print!("{}", totem_gateway::metrics::summary(body));
+            }
+            Ok(())
+        }
         Cmd::Plan {
             cluster_conf,
             node,
