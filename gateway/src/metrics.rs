@@ -99,7 +99,10 @@ pub fn render(nodeid: u32, s: &Stats, d: &DriverStats) -> String {
 }
 
 /// One sample line parsed back: name, labels, value.
-pub fn samples(text: &str) -> Vec<(String, Vec<(String, String)>, f64)> {
+pub type Sample = (String, Vec<(String, String)>, f64);
+
+/// The sample lines of a metrics page.
+pub fn samples(text: &str) -> Vec<Sample> {
     let mut v = Vec::new();
     for l in text
         .lines()
