@@ -7,6 +7,9 @@
 //!     daemon_addr: 127.0.1.3 # the local corosync 3's address (its own ring0_addr)
 //!     daemon_port: 5405      # its port
 //!     metrics_port: 9405     # Prometheus metrics on 127.0.0.1 (0: off)
+//!     crypto_cipher: none    # the 2.x ring's crypto (aes256 …) and hash (sha1 …)
+//!     crypto_hash: none
+//!     keyfile: /etc/corosync/authkey
 //! }
 //! nodelist {
 //!     node {
@@ -40,6 +43,11 @@ pub struct GatewayConf {
     pub daemon_port: u16,
     /// Local HTTP port of the Prometheus metrics (127.0.0.1; 0: off). Default 9405.
     pub metrics_port: u16,
+    /// The 2.x ring's `crypto_cipher` and `crypto_hash` (none/none by default).
+    pub crypto_cipher: String,
+    pub crypto_hash: String,
+    /// The cluster authkey (needed when cipher or hash is not none).
+    pub keyfile: Option<std::path::PathBuf>,
     pub nodes: Vec<Node>,
 }
 
@@ -104,12 +112,16 @@ impl GatewayConf {
                 Some(_) => value(g, "metrics_port", "a port")?,
                 None => 9405,
             },
+            crypto_cipher: g.get("crypto_cipher").unwrap_or("none").trim().to_string(),
+            crypto_hash: g.get("crypto_hash").unwrap_or("none").trim().to_string(),
+            keyfile: g.get("keyfile").map(|k| k.trim().into()),
             nodes,
         };
         if !c.nodes.iter().any(|n| n.nodeid == c.nodeid) {
             return Err(ConfError::NotListed(c.nodeid));
         }
         c.book()?;
+        c.ring_crypto()?;
         Ok(c)
     }
 
@@ -121,6 +133,28 @@ impl GatewayConf {
                 .map_err(|e| ConfError::Book(e.to_string()))?;
         }
         Ok(b)
+    }
+
+    /// The ring's totemcrypto settings (corosync 2.3+ header in every case).
+    pub fn ring_crypto(&self) -> Result<totem_wire::envelope::CryptoConfig, ConfError> {
+        use totem_wire::envelope::{Cipher, CryptoConfig, Hash, Variant};
+        let bad = |e: totem_wire::envelope::EnvelopeError| ConfError::Book(e.to_string());
+        let c = CryptoConfig {
+            cipher: Cipher::from_config_name(&self.crypto_cipher).map_err(bad)?,
+            hash: Hash::from_config_name(&self.crypto_hash).map_err(bad)?,
+            variant: Variant::V2_3,
+        };
+        if c.cipher != Cipher::None && c.hash == Hash::None {
+            return Err(ConfError::Book(
+                "crypto_cipher needs a crypto_hash other than none".into(),
+            ));
+        }
+        if (c.cipher != Cipher::None || c.hash != Hash::None) && self.keyfile.is_none() {
+            return Err(ConfError::Missing(
+                "keyfile (the cluster authkey, for crypto)",
+            ));
+        }
+        Ok(c)
     }
 
     /// This node's entry.

@@ -2,7 +2,9 @@
 //! the rolling upgrade needs on node N, or a refusal with the reason and the way out.
 //!
 //! During the upgrade the corosync 3 daemon on N talks only to its gateway, over loopback
-//! (udpu: every other node at a *shadow* address 127.0.1.k, N itself at 127.0.1.N); the
+//! (udpu, no crypto, which corosync 3 refuses on udpu anyway: every other node at a
+//! *shadow* loopback address, N itself at its own); the ring side is sealed by the gateway
+//! with the cluster's authkey and the 2.x crypto settings; the
 //! gateway is N on the 2.x ring (N's ring0 address, the 2.x port). When no 2.x node is left,
 //! `--final` writes the direct corosync 3 configuration (knet, one link per 2.x ring) for
 //! one more rolling restart, after which no gateway runs.
@@ -56,7 +58,16 @@ pub struct Cluster {
     pub totem_keys: Vec<(String, String)>,
     /// The quorum section, carried over as it is.
     pub quorum: Vec<(String, String)>,
-    pub crypto: bool,
+    /// The ring's crypto, if any.
+    pub crypto: Option<Crypto>,
+}
+
+/// corosync 2's crypto settings and key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Crypto {
+    pub cipher: String,
+    pub hash: String,
+    pub keyfile: String,
 }
 
 /// Totem keys with the same meaning in 2.x and 3.x that a plan carries over.
@@ -132,27 +143,49 @@ pub fn read_cluster(text: &str) -> Result<Cluster, PlanError> {
             "upgrade with one ring (rrp_mode: none), add the second knet link in the final configuration",
         ));
     }
-    let cipher = totem
-        .get("crypto_cipher")
-        .unwrap_or("none")
-        .trim()
-        .to_string();
-    let hash = totem
-        .get("crypto_hash")
-        .unwrap_or("none")
-        .trim()
-        .to_string();
+    // corosync 2: `secauth: on` without crypto_* keys means aes256 + sha1.
     let secauth = totem
         .get("secauth")
         .map(|s| s.trim() == "on")
         .unwrap_or(false);
-    if cipher != "none" || hash != "none" || secauth {
+    let default = if secauth {
+        ("aes256", "sha1")
+    } else {
+        ("none", "none")
+    };
+    let cipher = totem
+        .get("crypto_cipher")
+        .unwrap_or(default.0)
+        .trim()
+        .to_string();
+    let hash = totem
+        .get("crypto_hash")
+        .unwrap_or(default.1)
+        .trim()
+        .to_string();
+    if totem_wire::envelope::Cipher::from_config_name(&cipher).is_err() {
         return Err(refuse(
-            format!("crypto_cipher: {cipher}, crypto_hash: {hash}"),
-            "this gateway build seals the ring side without crypto only",
-            "upgrade with crypto_cipher: none and crypto_hash: none, or wait for the crypto-capable gateway",
+            format!("crypto_cipher: {cipher}"),
+            "is not a corosync 2 value",
+            "fix the 2.x configuration",
         ));
     }
+    if totem_wire::envelope::Hash::from_config_name(&hash).is_err() {
+        return Err(refuse(
+            format!("crypto_hash: {hash}"),
+            "is not a corosync 2 value",
+            "fix the 2.x configuration",
+        ));
+    }
+    let crypto = (cipher != "none" || hash != "none").then(|| Crypto {
+        cipher: cipher.clone(),
+        hash: hash.clone(),
+        keyfile: totem
+            .get("keyfile")
+            .unwrap_or("/etc/corosync/authkey")
+            .trim()
+            .to_string(),
+    });
     let nl = root.section("nodelist").ok_or_else(|| {
         refuse(
             "nodelist",
@@ -214,7 +247,7 @@ pub fn read_cluster(text: &str) -> Result<Cluster, PlanError> {
         nodes,
         totem_keys,
         quorum,
-        crypto: false,
+        crypto,
     })
 }
 
@@ -293,8 +326,15 @@ pub fn step(c: &Cluster, n: u32, bin: &str, dir: &str) -> Result<Step, PlanError
         &nl,
         "    crypto_cipher: none\n    crypto_hash: none\n",
     );
+    let crypto = match &c.crypto {
+        Some(k) => format!(
+            "    crypto_cipher: {}\n    crypto_hash: {}\n    keyfile: {}\n",
+            k.cipher, k.hash, k.keyfile
+        ),
+        None => String::new(),
+    };
     let gateway_conf = format!(
-        "# Written by totem-gateway plan.\ngateway {{\n    nodeid: {n}\n    ring_port: {}\n    daemon_addr: {}\n    daemon_port: {}\n}}\n\nnodelist {{\n{gnl}}}\n",
+        "# Written by totem-gateway plan.\ngateway {{\n    nodeid: {n}\n    ring_port: {}\n    daemon_addr: {}\n    daemon_port: {}\n{crypto}}}\n\nnodelist {{\n{gnl}}}\n",
         c.port,
         shadow(n),
         c.port
@@ -337,12 +377,22 @@ pub fn final_conf(c: &Cluster) -> String {
         }
         nl.push_str("    }\n");
     }
+    // crmsh's 2 -> 3 mapping: the same cipher, sha1 becomes sha256 (knet's crypto).
+    let crypto = match &c.crypto {
+        Some(k) => format!(
+            "    crypto_model: nss\n    crypto_cipher: {}\n    crypto_hash: {}\n    keyfile: {}\n",
+            k.cipher,
+            if k.hash == "sha1" { "sha256" } else { &k.hash },
+            k.keyfile
+        ),
+        None => String::new(),
+    };
     sections(
         c,
         "knet",
         &nl,
         &format!(
-            "    interface {{\n        linknumber: 0\n        mcastport: {}\n    }}\n",
+            "{crypto}    interface {{\n        linknumber: 0\n        mcastport: {}\n    }}\n",
             c.port
         ),
     )

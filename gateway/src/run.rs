@@ -14,8 +14,7 @@ use std::time::{Duration, Instant};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
-use totem_wire::datagram::{decode, Datagram, Envelope, Keys};
-use totem_wire::envelope::{Cipher, CryptoConfig, Hash, TotemCryptoParams, Variant};
+use totem_wire::envelope::{AuthKey, SealSettings, Sealer, RANDOM_LEN};
 
 use crate::conf::GatewayConf;
 use crate::upgrade::{Direction, Gateway, GatewayConfig, Stats};
@@ -42,6 +41,8 @@ pub enum RunError {
     Gateway(#[from] crate::upgrade::GatewayError),
     #[error("{0}")]
     Conf(#[from] crate::conf::ConfError),
+    #[error("ring crypto: {0}")]
+    Key(String),
 }
 
 /// Counters the driver keeps beside the core's.
@@ -127,20 +128,17 @@ pub async fn run(
         tasks.push(tokio::spawn(serve_metrics(l, page.clone())));
     }
     let mut refresh = tokio::time::interval(Duration::from_millis(250));
-    // corosync 2.3+ puts a 4-byte totemcrypto header on every datagram, crypto or not;
-    // without crypto it carries no salt, so one envelope serves every datagram we send.
-    let keys = Keys::none();
-    let ring_envelope = Envelope::TotemCrypto {
-        config: CryptoConfig {
-            cipher: Cipher::None,
-            hash: Hash::None,
-            variant: Variant::V2_3,
-        },
-        params: TotemCryptoParams {
-            salt: None,
-            pads: [0; 2],
-        },
+    // corosync 2.3+ puts a totemcrypto header on every datagram, crypto or not; with a
+    // cipher every datagram we send gets a fresh salt.
+    let key = match &conf.keyfile {
+        Some(k) => AuthKey::from_file(k)
+            .map_err(|e| RunError::Key(e.to_string()))?
+            .as_bytes()
+            .to_vec(),
+        None => Vec::new(),
     };
+    let sealer = Sealer::new(SealSettings::TotemCrypto(conf.ring_crypto()?), &key)
+        .map_err(|e| RunError::Key(e.to_string()))?;
     let daemon = conf.daemon();
     let mut report = tokio::time::interval(Duration::from_secs(10));
     // Refusal reasons already logged in this report interval: one line per reason, the
@@ -180,13 +178,8 @@ pub async fn run(
                             continue;
                         };
                         let Some(out) = shadows.get(&k) else { continue };
-                        let body = match decode(&bytes, &keys) {
-                            Ok(d) if d.generation == Generation::G2 => d.body.to_vec(),
-                            Ok(d) => {
-                                ds.envelope_refused += 1;
-                                note_text(&mut logged_env, format!("a {} datagram on the G2 ring", d.generation), k);
-                                continue;
-                            }
+                        let body = match sealer.open(&bytes) {
+                            Ok(o) => o.plaintext,
                             Err(e) => {
                                 ds.envelope_refused += 1;
                                 note_text(&mut logged_env, e.to_string(), k);
@@ -213,18 +206,12 @@ pub async fn run(
                             Ok(v) => {
                                 ds.busy += t0.elapsed();
                                 let to = SocketAddr::new(n.ring0, conf.ring_port);
-                                let sealed = totem_wire::SrpMessage::parse(&v, Generation::G2)
-                                    .ok()
-                                    .and_then(|body| {
-                                        Datagram {
-                                            generation: Generation::G2,
-                                            envelope: ring_envelope.clone(),
-                                            body,
-                                        }
-                                        .encode(&keys)
-                                        .ok()
-                                    });
-                                let Some(v) = sealed else {
+                                let mut random = [0u8; RANDOM_LEN];
+                                if sealer.needs_random() {
+                                    use rand_core::RngCore;
+                                    rand_core::OsRng.fill_bytes(&mut random);
+                                }
+                                let Ok(v) = sealer.seal(&v, &random) else {
                                     ds.send_errors += 1;
                                     continue;
                                 };

@@ -42,6 +42,23 @@ pub fn install() -> Result<(), LabError> {
 
 /// A corosync.conf for 2.4.6 on udpu, no crypto, nodelist `(nodeid, ring0_addr)`.
 pub fn conf(nodes: &[(u32, String)], bindnet: &str, dir: &Path) -> String {
+    conf_crypto(nodes, bindnet, dir, None)
+}
+
+/// As [`conf`], with `crypto_cipher`, `crypto_hash` and the authkey file when given.
+pub fn conf_crypto(
+    nodes: &[(u32, String)],
+    bindnet: &str,
+    dir: &Path,
+    crypto: Option<(&str, &str, &Path)>,
+) -> String {
+    let crypto = match crypto {
+        Some((c, h, k)) => format!(
+            "crypto_cipher: {c}\n    crypto_hash: {h}\n    keyfile: {}",
+            k.display()
+        ),
+        None => "crypto_cipher: none\n    crypto_hash: none".into(),
+    };
     let mut nl = String::new();
     for (id, a) in nodes {
         nl.push_str(&format!(
@@ -50,7 +67,7 @@ pub fn conf(nodes: &[(u32, String)], bindnet: &str, dir: &Path) -> String {
     }
     format!(
         "totem {{\n    version: 2\n    cluster_name: upgrade\n    transport: udpu\n    \
-         crypto_cipher: none\n    crypto_hash: none\n    interface {{\n        ringnumber: 0\n        \
+         {crypto}\n    interface {{\n        ringnumber: 0\n        \
          bindnetaddr: {bindnet}\n        mcastport: 5405\n    }}\n}}\nnodelist {{\n{nl}}}\n\
          quorum {{\n    provider: corosync_votequorum\n}}\nlogging {{\n    to_stderr: no\n    \
          to_syslog: no\n    to_logfile: yes\n    logfile: {}/corosync.log\n    timestamp: on\n}}\n",

@@ -3,7 +3,9 @@
 //! tools at every step: one membership (2.4.6 `runtime.totem.pg.mrp.srp.members`, 3.1.7
 //! `runtime.members`), the nodes not being upgraded quorate throughout (quorumtool), libcpg
 //! clients on both generations delivering every message once in one order; a gateway
-//! killed with SIGKILL takes out only its node, and its restart brings the node back.
+//! killed with SIGKILL takes out only its node, and its restart brings the node back; so do
+//! SIGKILL of a 2.x and of a 3.x daemon mid-upgrade, and a partition heals into one ring.
+//! Once on udpu without crypto, once with aes256/sha1 on the 2.x ring.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -269,8 +271,10 @@ fn check_cpg(results: &[String], what: &str) {
     }
 }
 
-#[test]
-fn live_rolling_upgrade_2_4_6_to_3_1_7_through_gateways() {
+/// The whole upgrade of three nodes; `crypto`: aes256/sha1 on the 2.x ring (the gateway
+/// seals with the cluster's authkey); `faults`: SIGKILL of a 2.x and a 3.x daemon and a
+/// partition and its merge while the ring is mixed.
+fn upgrade_scenario(crypto: bool, faults: bool) {
     if !is_root() {
         eprintln!("skipped: live tests need root");
         return;
@@ -283,13 +287,27 @@ fn live_rolling_upgrade_2_4_6_to_3_1_7_through_gateways() {
     let nodes: Vec<(u32, String)> = (1..=3)
         .map(|k| (k as u32, lab.node(k).ipv4.to_string()))
         .collect();
+    let key = root.join("authkey");
+    if crypto {
+        let bytes: Vec<u8> = (0..128u32)
+            .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+            .collect();
+        std::fs::write(&key, bytes).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
     let mut daemons = Vec::new();
     for i in 1..=3 {
         let dir = root.join(format!("n{i}"));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(
             dir.join("corosync.conf"),
-            oldcs::conf(&nodes, "192.0.2.0", &dir),
+            oldcs::conf_crypto(
+                &nodes,
+                "192.0.2.0",
+                &dir,
+                crypto.then_some(("aes256", "sha1", key.as_path())),
+            ),
         )
         .unwrap();
         daemons.push(Daemon::Old(
@@ -345,10 +363,55 @@ fn live_rolling_upgrade_2_4_6_to_3_1_7_through_gateways() {
     c.wait_view(&[1, 2, 3], &[1, 2, 3])
         .expect("node 3 back after its gateway's restart");
 
+    if faults {
+        // SIGKILL corosync 2.4.6 on node 1 (the last 2.x node): nodes 2 and 3 (3.1.7) go
+        // on; 2.4.6 restarted rejoins.
+        let Daemon::Old(o) = &c.nodes[0] else {
+            unreachable!()
+        };
+        let (pid, dir) = (o.pid, o.dir.clone());
+        c.lab.signal(pid, "KILL");
+        c.wait_view(&[2, 3], &[2, 3])
+            .expect("nodes 2 and 3 without node 1");
+        c.nodes[0] = Daemon::Old(OldCorosync::start(&mut c.lab, 1, &dir).expect("2.4.6 restarts"));
+        c.wait_view(&[1, 2, 3], &[1, 2, 3]).expect("node 1 back");
+        // SIGKILL corosync 3.1.7 on node 3 (its gateway stays): nodes 1 and 2 go on; the
+        // restarted daemon rejoins through the same gateway.
+        let Daemon::New { cs, gateway } = &c.nodes[2] else {
+            unreachable!()
+        };
+        let (pid, dir, gateway) = (cs.pid, cs.dir.clone(), *gateway);
+        c.lab.signal(pid, "KILL");
+        c.wait_view(&[1, 2], &[1, 2])
+            .expect("nodes 1 and 2 without node 3");
+        let cs = Corosync::start(&mut c.lab, 3, &dir).expect("3.1.7 restarts");
+        c.nodes[2] = Daemon::New { cs, gateway };
+        c.wait_view(&[1, 2, 3], &[1, 2, 3]).expect("node 3 back");
+        // Partition node 2 (3.1.7 behind its gateway) away and merge it back.
+        c.lab.set_link(2, false).unwrap();
+        c.wait_view(&[1, 3], &[1, 3])
+            .expect("nodes 1 and 3 without node 2");
+        c.lab.set_link(2, true).unwrap();
+        c.wait_view(&[1, 2, 3], &[1, 2, 3])
+            .expect("merged after the partition");
+        let r = cpg_round(&mut c, &clients, "after-faults");
+        check_cpg(&r, "after the faults");
+    }
+
     // The last 2.x node: afterwards three 3.1.7 daemons, still one ring through gateways.
     c.upgrade(1);
     c.wait_view(&[1, 2, 3], &[1, 2, 3])
         .expect("all three on 3.1.7");
     let r = cpg_round(&mut c, &clients, "final");
     check_cpg(&r, "all on 3.1.7");
+}
+
+#[test]
+fn live_rolling_upgrade_2_4_6_to_3_1_7_udpu_with_faults() {
+    upgrade_scenario(false, true);
+}
+
+#[test]
+fn live_rolling_upgrade_2_4_6_aes256_sha1_to_3_1_7() {
+    upgrade_scenario(true, false);
 }

@@ -39,7 +39,11 @@ fn a_udpu_cluster_gets_a_step_and_a_final_config() {
 fn what_cannot_be_bridged_is_refused_with_the_way_out() {
     for (from, to, why) in [
         ("transport: udpu", "transport: udp", "udpu"),
-        ("crypto_cipher: none", "crypto_cipher: aes256", "crypto"),
+        (
+            "crypto_cipher: none",
+            "crypto_cipher: blowfish",
+            "crypto_cipher",
+        ),
         ("nodeid: 2", "nodeid: 0\n", "nodeid"),
     ] {
         let e = read_cluster(&C2.replace(from, to)).unwrap_err();
@@ -51,4 +55,40 @@ fn what_cannot_be_bridged_is_refused_with_the_way_out() {
     assert!(e.to_string().contains("renumber"), "{e}");
     let e = step(&read_cluster(C2).unwrap(), 5, "b", "d").unwrap_err();
     assert!(e.to_string().contains("node 5"), "{e}");
+}
+
+#[test]
+fn crypto_goes_to_the_gateway_and_maps_to_knet_in_the_final_config() {
+    let c2 = C2
+        .replace("crypto_cipher: none", "crypto_cipher: aes256")
+        .replace("crypto_hash: none", "crypto_hash: sha1");
+    let c = read_cluster(&c2).unwrap();
+    let s = step(&c, 1, "b", "d").unwrap();
+    let g = crate::conf::GatewayConf::parse(&s.gateway_conf).unwrap();
+    assert_eq!(
+        (g.crypto_cipher.as_str(), g.crypto_hash.as_str()),
+        ("aes256", "sha1")
+    );
+    assert_eq!(
+        g.keyfile.as_deref(),
+        Some(std::path::Path::new("/etc/corosync/authkey"))
+    );
+    // The daemon beside the gateway runs udpu without crypto (corosync 3 refuses it there).
+    let d = parse(&s.corosync_conf).unwrap();
+    assert_eq!(
+        d.section("totem").unwrap().get("crypto_cipher"),
+        Some("none")
+    );
+    let f = parse(&final_conf(&c)).unwrap();
+    let t = f.section("totem").unwrap();
+    assert_eq!(
+        (t.get("crypto_cipher"), t.get("crypto_hash")),
+        (Some("aes256"), Some("sha256"))
+    );
+    // secauth: on alone is aes256 + sha1 in corosync 2.
+    let on = C2.replace(
+        "    crypto_cipher: none\n    crypto_hash: none\n",
+        "    secauth: on\n",
+    );
+    assert_eq!(read_cluster(&on).unwrap().crypto.unwrap().hash, "sha1");
 }
