@@ -201,7 +201,9 @@ fn build_clients(dir: &Path) -> (PathBuf, PathBuf) {
 fn cpg_round(c: &mut Cluster, clients: &(PathBuf, PathBuf), tag: &str) -> Vec<String> {
     let mut pids = Vec::new();
     let mut outs = Vec::new();
-    for i in 1..=3 {
+    let n = c.nodes.len();
+    let peers = n.to_string();
+    for i in 1..=n {
         let bin = match c.nodes[i - 1] {
             Daemon::Old(_) => &clients.0,
             Daemon::New { .. } => &clients.1,
@@ -223,9 +225,9 @@ fn cpg_round(c: &mut Cluster, clients: &(PathBuf, PathBuf), tag: &str) -> Vec<St
                     "-r",
                     "400",
                     "-m",
-                    "3",
+                    &peers,
                     "-e",
-                    "3",
+                    &peers,
                     "-T",
                     "40",
                 ],
@@ -260,7 +262,8 @@ fn field<'a>(line: &'a str, k: &str) -> &'a str {
 
 fn check_cpg(results: &[String], what: &str) {
     for r in results {
-        assert_eq!(field(r, "recv"), "3000", "{what}: {r}");
+        let want = (1000 * results.len()).to_string();
+        assert_eq!(field(r, "recv"), want, "{what}: {r}");
         assert_eq!(field(r, "gaps"), "0", "{what}: {r}");
         assert_eq!(field(r, "dups"), "0", "{what}: {r}");
         assert_eq!(
@@ -414,4 +417,49 @@ fn live_rolling_upgrade_2_4_6_to_3_1_7_udpu_with_faults() {
 #[test]
 fn live_rolling_upgrade_2_4_6_aes256_sha1_to_3_1_7() {
     upgrade_scenario(true, false);
+}
+
+/// Five nodes, three moved to 3.1.7 and two left on 2.4.6: one ring, one quorum, CPG across.
+#[test]
+fn live_five_nodes_two_left_on_2_4_6_three_on_3_1_7() {
+    if !is_root() {
+        eprintln!("skipped: live tests need root");
+        return;
+    }
+    oldcs::install().expect("corosync 2.4.6 installs from ../shared/old-corosync");
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().to_path_buf();
+    let clients = build_clients(&root);
+    let mut lab = Lab::new("g5", 5).expect("lab");
+    let nodes: Vec<(u32, String)> = (1..=5)
+        .map(|k| (k as u32, lab.node(k).ipv4.to_string()))
+        .collect();
+    let mut daemons = Vec::new();
+    for i in 1..=5 {
+        let dir = root.join(format!("n{i}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("corosync.conf"),
+            oldcs::conf(&nodes, "192.0.2.0", &dir),
+        )
+        .unwrap();
+        daemons.push(Daemon::Old(
+            OldCorosync::start(&mut lab, i, &dir).expect("2.4.6 starts"),
+        ));
+    }
+    let mut c = Cluster {
+        lab,
+        root,
+        nodes: daemons,
+    };
+    let all = [1, 2, 3, 4, 5];
+    c.wait_view(&all, &[1, 2, 3, 4, 5])
+        .expect("2.4.6 ring of five");
+    for i in [5, 4, 3] {
+        c.upgrade(i);
+        c.wait_view(&all, &[1, 2, 3, 4, 5])
+            .unwrap_or_else(|e| panic!("after upgrading node {i}: {e}"));
+    }
+    let r = cpg_round(&mut c, &clients, "five");
+    check_cpg(&r, "two 2.4.6 and three 3.1.7");
 }
