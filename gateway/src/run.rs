@@ -12,7 +12,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::net::UdpSocket;
-use tokio::sync::mpsc;
 
 use totem_wire::envelope::{AuthKey, SealSettings, Sealer, RANDOM_LEN};
 
@@ -89,28 +88,13 @@ pub async fn run(
             bind(SocketAddr::new(n.shadow, conf.daemon_port)).await?,
         );
     }
-    let (tx, mut rx) = mpsc::channel::<(Side, SocketAddr, Vec<u8>)>(4096);
     let mut tasks = Vec::new();
+    // One task reads every socket (no hop through a channel): the next datagram from any.
     let socks: Vec<(Side, Arc<UdpSocket>)> = std::iter::once((Side::Ring, ring.clone()))
         .chain(shadows.iter().map(|(k, s)| (Side::Shadow(*k), s.clone())))
         .collect();
-    for (side, sock) in socks {
-        let tx = tx.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut buf = vec![0u8; 65_536];
-            loop {
-                match sock.recv_from(&mut buf).await {
-                    Ok((n, src)) => {
-                        if tx.send((side, src, buf[..n].to_vec())).await.is_err() {
-                            break;
-                        }
-                    }
-                    Err(e) => tracing::debug!(error = %e, "recv"),
-                }
-            }
-        }));
-    }
-    drop(tx);
+    let mut rxbuf = vec![0u8; 65_536];
+    let mut next_sock = 0usize;
     tracing::info!(
         nodeid = conf.nodeid,
         ring = %SocketAddr::new(local.ring0, conf.ring_port),
@@ -167,8 +151,15 @@ pub async fn run(
                     "gateway counters"
                 );
             }
-            m = rx.recv() => {
-                let Some((side, src, bytes)) = m else { break };
+            r = recv_any(&socks, &mut rxbuf, &mut next_sock) => {
+                let (side, src, n) = match r {
+                    Ok(x) => x,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "recv");
+                        continue;
+                    }
+                };
+                let bytes = &rxbuf[..n];
                 let t0 = Instant::now();
                 ds.datagrams += 1;
                 match side {
@@ -178,7 +169,7 @@ pub async fn run(
                             continue;
                         };
                         let Some(out) = shadows.get(&k) else { continue };
-                        let body = match sealer.open(&bytes) {
+                        let body = match sealer.open(bytes) {
                             Ok(o) => o.plaintext,
                             Err(e) => {
                                 ds.envelope_refused += 1;
@@ -202,7 +193,7 @@ pub async fn run(
                             continue;
                         }
                         let Some(n) = conf.nodes.iter().find(|n| n.nodeid == k) else { continue };
-                        match gw.from_local(&bytes, Some(k)) {
+                        match gw.from_local(bytes, Some(k)) {
                             Ok(v) => {
                                 ds.busy += t0.elapsed();
                                 let to = SocketAddr::new(n.ring0, conf.ring_port);
@@ -275,4 +266,33 @@ async fn serve_metrics(l: tokio::net::TcpListener, page: Arc<std::sync::Mutex<St
             let _ = s.write_all(body.as_bytes()).await;
         });
     }
+}
+
+/// The next datagram on any of `socks`, polling them round-robin from `*next` so that no
+/// socket starves the others.
+async fn recv_any(
+    socks: &[(Side, Arc<UdpSocket>)],
+    buf: &mut [u8],
+    next: &mut usize,
+) -> std::io::Result<(Side, SocketAddr, usize)> {
+    std::future::poll_fn(|cx| {
+        let n = socks.len();
+        for k in 0..n {
+            let i = (*next + k) % n;
+            let mut rb = tokio::io::ReadBuf::new(buf);
+            match socks[i].1.poll_recv_from(cx, &mut rb) {
+                std::task::Poll::Ready(Ok(src)) => {
+                    *next = (i + 1) % n;
+                    return std::task::Poll::Ready(Ok((socks[i].0, src, rb.filled().len())));
+                }
+                std::task::Poll::Ready(Err(e)) => {
+                    *next = (i + 1) % n;
+                    return std::task::Poll::Ready(Err(e));
+                }
+                std::task::Poll::Pending => {}
+            }
+        }
+        std::task::Poll::Pending
+    })
+    .await
 }

@@ -10,4 +10,5 @@ pub mod load;
 pub mod netns;
 pub mod oldcs;
 pub mod ring;
+pub mod upgrade;
 pub mod wait;

@@ -7,272 +7,12 @@
 //! SIGKILL of a 2.x and of a 3.x daemon mid-upgrade, and a partition heals into one ring.
 //! Once on udpu without crypto, once with aes256/sha1 on the 2.x ring.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::Duration;
-
 use totem_tests::corosync::Corosync;
 use totem_tests::netns::{is_root, Lab};
 use totem_tests::oldcs::{self, OldCorosync};
-use totem_tests::wait;
+use totem_tests::upgrade::{build_clients, check_cpg, cpg_round, Cluster, Daemon};
 
-const T: Duration = Duration::from_secs(30);
-
-enum Daemon {
-    Old(OldCorosync),
-    New { cs: Corosync, gateway: u32 },
-}
-
-struct Cluster {
-    lab: Lab,
-    root: PathBuf,
-    nodes: Vec<Daemon>,
-}
-
-impl Cluster {
-    fn members(&self, i: usize) -> Vec<u32> {
-        match &self.nodes[i - 1] {
-            Daemon::Old(o) => o.members(&self.lab),
-            Daemon::New { cs, .. } => cs.members(&self.lab),
-        }
-    }
-    fn quorate(&self, i: usize) -> bool {
-        match &self.nodes[i - 1] {
-            Daemon::Old(o) => o.quorate(&self.lab),
-            Daemon::New { cs, .. } => {
-                oldcs::quorate(&cs.tool(&self.lab, &["corosync-quorumtool", "-s"]))
-            }
-        }
-    }
-    /// Waits until every node in `who` lists exactly `want` and is quorate.
-    fn wait_view(&self, who: &[usize], want: &[u32]) -> Result<(), String> {
-        wait::until(T, Duration::from_millis(250), || {
-            who.iter()
-                .all(|i| self.members(*i) == want && self.quorate(*i))
-                .then_some(())
-        })
-        .ok_or_else(|| {
-            let seen: Vec<String> = who
-                .iter()
-                .map(|i| {
-                    format!(
-                        "node {i}: {:?} quorate={}",
-                        self.members(*i),
-                        self.quorate(*i)
-                    )
-                })
-                .collect();
-            let logs: Vec<String> = self
-                .nodes
-                .iter()
-                .filter_map(|d| match d {
-                    Daemon::New { cs, .. } => Some(format!(
-                        "corosync 3.1.7 on node {}:\n{}\nstdout: {}\ngateway: {}",
-                        cs.index,
-                        cs.log_tail(15),
-                        std::fs::read_to_string(cs.dir.join("stdout.log")).unwrap_or_default(),
-                        last_gateway_log(&cs.dir)
-                    )),
-                    Daemon::Old(_) => None,
-                })
-                .collect();
-            format!(
-                "wanted {want:?} on {who:?}; {}\n{}",
-                seen.join("; "),
-                logs.join("\n")
-            )
-        })
-    }
-    fn start_gateway(&mut self, i: usize) -> u32 {
-        let dir = self.root.join(format!("n{i}"));
-        let log = dir.join(format!(
-            "gateway-{}.log",
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_millis()
-        ));
-        self.lab
-            .spawn(
-                i,
-                &[
-                    env!("CARGO_BIN_EXE_lab-totem-gateway"),
-                    "run",
-                    "-c",
-                    &dir.join("gateway.conf").display().to_string(),
-                ],
-                &log,
-            )
-            .expect("gateway starts")
-    }
-    /// Stops 2.4.6 on node i and starts 3.1.7 behind a gateway there.
-    fn upgrade(&mut self, i: usize) {
-        let Daemon::Old(o) = &self.nodes[i - 1] else {
-            panic!("node {i} already upgraded")
-        };
-        let pid = o.pid;
-        self.lab.signal(pid, "TERM");
-        assert!(
-            self.lab.wait_exit(pid, Duration::from_secs(15)),
-            "2.4.6 on node {i} did not stop"
-        );
-        let dir = self.root.join(format!("n{i}"));
-        std::fs::create_dir_all(dir.join("run")).unwrap();
-        // The operator's commands: plan, prepare.sh, then the gateway and corosync 3 with
-        // the planned files (the log goes to the test's folder instead of /var/log).
-        let plan = Command::new(env!("CARGO_BIN_EXE_lab-totem-gateway"))
-            .args(["plan", "--cluster-conf"])
-            .arg(self.root.join("n1/corosync.conf"))
-            .args(["--node", &i.to_string(), "--out"])
-            .arg(&dir)
-            .output()
-            .expect("plan runs");
-        assert!(
-            plan.status.success(),
-            "plan: {}",
-            String::from_utf8_lossy(&plan.stderr)
-        );
-        assert!(
-            String::from_utf8_lossy(&plan.stdout).contains(&format!("Upgrade step for node {i}"))
-        );
-        let prep = dir.join("prepare.sh").display().to_string();
-        self.lab.exec(i, &["sh", &prep]).expect("prepare.sh");
-        let conf = std::fs::read_to_string(dir.join("corosync.conf")).unwrap();
-        let conf = conf.replace(
-            "/var/log/corosync/corosync.log",
-            &dir.join("corosync.log").display().to_string(),
-        );
-        std::fs::write(dir.join("corosync.conf"), conf).unwrap();
-        let gateway = self.start_gateway(i);
-        let cs = Corosync::start(&mut self.lab, i, &dir).expect("corosync 3.1.7 starts");
-        self.nodes[i - 1] = Daemon::New { cs, gateway };
-    }
-}
-
-fn last_gateway_log(dir: &Path) -> String {
-    let mut logs: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|r| r.flatten().map(|e| e.path()).collect())
-        .unwrap_or_default();
-    logs.retain(|p| {
-        p.file_name()
-            .is_some_and(|f| f.to_string_lossy().starts_with("gateway-"))
-    });
-    logs.sort();
-    logs.last()
-        .and_then(|p| std::fs::read_to_string(p).ok())
-        .map(|t| t.lines().rev().take(8).collect::<Vec<_>>().join("\n"))
-        .unwrap_or_default()
-}
-
-/// Builds the libcpg load client against 2.4.6 and against 3.1.7.
-fn build_clients(dir: &Path) -> (PathBuf, PathBuf) {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/cpgload.c");
-    let old = dir.join("cpgload-2.4.6");
-    let new = dir.join("cpgload-3.1.7");
-    let inc = format!("-I{}/include", oldcs::PREFIX);
-    let lib = format!("-L{}/lib", oldcs::PREFIX);
-    let rpath = format!("-Wl,-rpath,{}/lib", oldcs::PREFIX);
-    let ok = Command::new("gcc")
-        .args(["-O2", "-o"])
-        .arg(&old)
-        .arg(&src)
-        .args([&inc, &lib, &rpath, "-lcpg"])
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(ok, "building the 2.4.6 libcpg client");
-    let flags = Command::new("pkg-config")
-        .args(["--cflags", "--libs", "libcpg"])
-        .output()
-        .unwrap();
-    let flags = String::from_utf8_lossy(&flags.stdout).to_string();
-    let ok = Command::new("gcc")
-        .args(["-O2", "-o"])
-        .arg(&new)
-        .arg(&src)
-        .args(flags.split_whitespace())
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(ok, "building the 3.1.7 libcpg client");
-    (old, new)
-}
-
-/// One libcpg client per node (each built for its daemon), 1000 messages each at 400/s;
-/// returns their RESULT lines.
-fn cpg_round(c: &mut Cluster, clients: &(PathBuf, PathBuf), tag: &str) -> Vec<String> {
-    let mut pids = Vec::new();
-    let mut outs = Vec::new();
-    let n = c.nodes.len();
-    let peers = n.to_string();
-    for i in 1..=n {
-        let bin = match c.nodes[i - 1] {
-            Daemon::Old(_) => &clients.0,
-            Daemon::New { .. } => &clients.1,
-        };
-        let out = c.root.join(format!("n{i}/cpg-{tag}.out"));
-        let pid = c
-            .lab
-            .spawn(
-                i,
-                &[
-                    &bin.display().to_string(),
-                    "-g",
-                    tag,
-                    "-S",
-                    "-n",
-                    "1000",
-                    "-s",
-                    "200",
-                    "-r",
-                    "400",
-                    "-m",
-                    &peers,
-                    "-e",
-                    &peers,
-                    "-T",
-                    "40",
-                ],
-                &out,
-            )
-            .unwrap();
-        pids.push(pid);
-        outs.push(out);
-    }
-    for pid in pids {
-        assert!(
-            c.lab.wait_exit(pid, Duration::from_secs(50)),
-            "cpg client did not finish"
-        );
-    }
-    outs.iter()
-        .map(|o| {
-            let t = std::fs::read_to_string(o).unwrap_or_default();
-            t.lines()
-                .find(|l| l.starts_with("RESULT"))
-                .unwrap_or("no RESULT")
-                .to_string()
-        })
-        .collect()
-}
-
-fn field<'a>(line: &'a str, k: &str) -> &'a str {
-    line.split_whitespace()
-        .find_map(|w| w.strip_prefix(&format!("{k}=")))
-        .unwrap_or("?")
-}
-
-fn check_cpg(results: &[String], what: &str) {
-    for r in results {
-        let want = (1000 * results.len()).to_string();
-        assert_eq!(field(r, "recv"), want, "{what}: {r}");
-        assert_eq!(field(r, "gaps"), "0", "{what}: {r}");
-        assert_eq!(field(r, "dups"), "0", "{what}: {r}");
-        assert_eq!(
-            field(r, "order"),
-            field(&results[0], "order"),
-            "{what}: one order: {results:?}"
-        );
-    }
-}
+const GATEWAY: &str = env!("CARGO_BIN_EXE_lab-totem-gateway");
 
 /// The whole upgrade of three nodes; `crypto`: aes256/sha1 on the 2.x ring (the gateway
 /// seals with the cluster's authkey); `faults`: SIGKILL of a 2.x and a 3.x daemon and a
@@ -321,6 +61,7 @@ fn upgrade_scenario(crypto: bool, faults: bool) {
         lab,
         root,
         nodes: daemons,
+        gateway_bin: GATEWAY.into(),
     };
     c.wait_view(&[1, 2, 3], &[1, 2, 3])
         .expect("2.4.6 ring of three");
@@ -338,7 +79,7 @@ fn upgrade_scenario(crypto: bool, faults: bool) {
     // The gateway's own status (from its metrics port) shows traffic both ways, no refusal.
     let st = c
         .lab
-        .exec(3, &[env!("CARGO_BIN_EXE_lab-totem-gateway"), "status"])
+        .exec(3, &[GATEWAY, "status"])
         .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
         .expect("totem-gateway status");
     assert!(
@@ -451,6 +192,7 @@ fn live_five_nodes_two_left_on_2_4_6_three_on_3_1_7() {
         lab,
         root,
         nodes: daemons,
+        gateway_bin: GATEWAY.into(),
     };
     let all = [1, 2, 3, 4, 5];
     c.wait_view(&all, &[1, 2, 3, 4, 5])

@@ -14,13 +14,13 @@
 use super::{Retarget, RetargetError};
 use crate::endian::Endian;
 use crate::generation::Generation;
-use crate::group::{GroupMessage, KnownGroup};
+use crate::group::{GroupMessage, GroupMessageView, KnownGroup};
 use crate::service::header::LEN as SERVICE_HEADER_LEN;
 use crate::service::ids::{Service, ServiceTable};
 use crate::service::message::{AppMessage, ServiceMessage};
 use crate::service::sync::{ring_message_len, service_build_len, ServiceBuild, SyncMessage};
 use crate::service::ServiceHeader;
-use crate::totempg::Packet;
+use crate::totempg::{Packet, PacketView};
 
 /// Whether G1 is on exactly one side: service headers and ids change.
 fn crosses_g1(t: &Retarget<'_>) -> bool {
@@ -33,7 +33,8 @@ pub(super) fn totempg(
     payload: &[u8],
     endian: Endian,
 ) -> Result<Vec<u8>, RetargetError> {
-    if t.from == t.to {
+    if t.from == t.to || (!crosses_g1(t) && !has_sync(payload, endian)?) {
+        // G2 <-> G3 change nothing outside the sync engine's messages.
         return Ok(payload.to_vec());
     }
     let mut p = Packet::parse(payload, endian)?;
@@ -52,6 +53,20 @@ pub(super) fn totempg(
     let n = p.emit(&mut out)?;
     out.truncate(n);
     Ok(out)
+}
+
+/// Whether a piece of the packet (other than a continuation, which is carried as it is)
+/// starts a message to group "sync" or "syncv2" (zero-copy; the common case has none).
+fn has_sync(payload: &[u8], endian: Endian) -> Result<bool, RetargetError> {
+    let v = PacketView::new_checked(payload, endian)?;
+    let cont = v.continuation() != 0;
+    let found = v.pieces().enumerate().any(|(i, piece)| {
+        !(i == 0 && cont)
+            && GroupMessageView::new_checked(piece, endian).is_ok_and(|g| {
+                matches!(g.known_group(), Some(KnownGroup::Sync | KnownGroup::SyncV2))
+            })
+    });
+    Ok(found)
 }
 
 /// A complete group message.
