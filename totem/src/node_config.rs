@@ -522,13 +522,17 @@ const TOTEM_KEYS: &[&str] = &[
     "rrp_mode",
     "block_unlisted_ips",
     "config_version",
-    "crypto_model",
+];
+
+/// Keys of `totem` that only the knet transport takes (also known, see [`TOTEM_KEYS`]).
+const KNET_TOTEM_KEYS: &[&str] = &[
     "link_mode",
     "knet_pmtud_interval",
     "knet_mtu",
     "knet_compression_model",
     "knet_compression_threshold",
     "knet_compression_level",
+    "crypto_model",
 ];
 
 /// knet keys of a `totem.interface` section.

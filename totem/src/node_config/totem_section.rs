@@ -2,7 +2,8 @@
 //! and the node-wide options (netmtu, block_unlisted_ips, ip_version).
 
 use super::{
-    invalid, num, qualified, refused, yes_no, IpVersion, Lookup, Result, TransportKind, TOTEM_KEYS,
+    invalid, num, qualified, refused, yes_no, IpVersion, Lookup, Result, TransportKind,
+    KNET_TOTEM_KEYS, TOTEM_KEYS,
 };
 use crate::corosync_conf::Section;
 use totem_wire::Generation;
@@ -10,7 +11,8 @@ use totem_wire::Generation;
 /// Refuses keys of `totem` this implementation does not know or cannot honour.
 pub(super) fn check_keys(totem: &Section, t: &Lookup<'_>) -> Result<()> {
     for e in totem.entries() {
-        if !TOTEM_KEYS.contains(&e.key.as_str()) {
+        let k = e.key.as_str();
+        if !TOTEM_KEYS.contains(&k) && !KNET_TOTEM_KEYS.contains(&k) {
             return Err(refused(
                 &qualified("totem", e),
                 "not supported by this implementation",
@@ -59,15 +61,7 @@ pub(super) fn transport(gen: Generation, t: &Lookup<'_>) -> Result<TransportKind
     };
 
     if transport != TransportKind::Knet {
-        for k in [
-            "link_mode",
-            "knet_pmtud_interval",
-            "knet_mtu",
-            "knet_compression_model",
-            "knet_compression_threshold",
-            "knet_compression_level",
-            "crypto_model",
-        ] {
+        for &k in KNET_TOTEM_KEYS {
             if let Some(e) = t(k) {
                 return Err(refused(&e, "a knet option; the transport is not knet"));
             }
