@@ -27,6 +27,41 @@ pub struct Cluster {
 }
 
 impl Cluster {
+    /// A lab of `n` namespaces (`prefix`) running corosync 2.4.6 on udpu, each node's files
+    /// under `root/n<i>`, with `crypto` (cipher, hash, authkey) on the ring if given; returns
+    /// once every node lists all `n` and is quorate.
+    pub fn start_old(
+        prefix: &str,
+        n: usize,
+        root: &Path,
+        gateway_bin: PathBuf,
+        crypto: Option<(&str, &str, &Path)>,
+    ) -> Result<Cluster, String> {
+        let mut lab = Lab::new(prefix, n).map_err(|e| e.to_string())?;
+        let nodes: Vec<(u32, String)> = (1..=n)
+            .map(|k| (k as u32, lab.node(k).ipv4.to_string()))
+            .collect();
+        let mut daemons = Vec::new();
+        for i in 1..=n {
+            let dir = root.join(format!("n{i}"));
+            std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+            let conf = oldcs::conf_crypto(&nodes, "192.0.2.0", &dir, crypto);
+            std::fs::write(dir.join("corosync.conf"), conf).map_err(|e| e.to_string())?;
+            let o = OldCorosync::start(&mut lab, i, &dir).map_err(|e| e.to_string())?;
+            daemons.push(Daemon::Old(o));
+        }
+        let c = Cluster {
+            lab,
+            root: root.to_path_buf(),
+            nodes: daemons,
+            gateway_bin,
+        };
+        let all: Vec<usize> = (1..=n).collect();
+        let want: Vec<u32> = (1..=n as u32).collect();
+        c.wait_view(&all, &want)?;
+        Ok(c)
+    }
+
     pub fn members(&self, i: usize) -> Vec<u32> {
         match &self.nodes[i - 1] {
             Daemon::Old(o) => o.members(&self.lab),

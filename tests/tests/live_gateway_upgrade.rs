@@ -8,7 +8,7 @@
 //! Once on udpu without crypto, once with aes256/sha1 on the 2.x ring.
 
 use totem_tests::corosync::Corosync;
-use totem_tests::netns::{is_root, Lab};
+use totem_tests::netns::is_root;
 use totem_tests::oldcs::{self, OldCorosync};
 use totem_tests::upgrade::{build_clients, check_cpg, cpg_round, Cluster, Daemon};
 
@@ -26,10 +26,6 @@ fn upgrade_scenario(crypto: bool, faults: bool) {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().to_path_buf();
     let clients = build_clients(&root);
-    let mut lab = Lab::new("gu", 3).expect("lab");
-    let nodes: Vec<(u32, String)> = (1..=3)
-        .map(|k| (k as u32, lab.node(k).ipv4.to_string()))
-        .collect();
     let key = root.join("authkey");
     if crypto {
         let bytes: Vec<u8> = (0..128u32)
@@ -39,31 +35,8 @@ fn upgrade_scenario(crypto: bool, faults: bool) {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
     }
-    let mut daemons = Vec::new();
-    for i in 1..=3 {
-        let dir = root.join(format!("n{i}"));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(
-            dir.join("corosync.conf"),
-            oldcs::conf_crypto(
-                &nodes,
-                "192.0.2.0",
-                &dir,
-                crypto.then_some(("aes256", "sha1", key.as_path())),
-            ),
-        )
-        .unwrap();
-        daemons.push(Daemon::Old(
-            OldCorosync::start(&mut lab, i, &dir).expect("2.4.6 starts"),
-        ));
-    }
-    let mut c = Cluster {
-        lab,
-        root,
-        nodes: daemons,
-        gateway_bin: GATEWAY.into(),
-    };
-    c.wait_view(&[1, 2, 3], &[1, 2, 3])
+    let ring_crypto = crypto.then_some(("aes256", "sha1", key.as_path()));
+    let mut c = Cluster::start_old("gu", 3, &root, GATEWAY.into(), ring_crypto)
         .expect("2.4.6 ring of three");
 
     // Node 3, then node 2: stop 2.4.6 (the others stay one quorate ring), start 3.1.7 and
@@ -171,32 +144,9 @@ fn live_five_nodes_two_left_on_2_4_6_three_on_3_1_7() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().to_path_buf();
     let clients = build_clients(&root);
-    let mut lab = Lab::new("g5", 5).expect("lab");
-    let nodes: Vec<(u32, String)> = (1..=5)
-        .map(|k| (k as u32, lab.node(k).ipv4.to_string()))
-        .collect();
-    let mut daemons = Vec::new();
-    for i in 1..=5 {
-        let dir = root.join(format!("n{i}"));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(
-            dir.join("corosync.conf"),
-            oldcs::conf(&nodes, "192.0.2.0", &dir),
-        )
-        .unwrap();
-        daemons.push(Daemon::Old(
-            OldCorosync::start(&mut lab, i, &dir).expect("2.4.6 starts"),
-        ));
-    }
-    let mut c = Cluster {
-        lab,
-        root,
-        nodes: daemons,
-        gateway_bin: GATEWAY.into(),
-    };
+    let mut c =
+        Cluster::start_old("g5", 5, &root, GATEWAY.into(), None).expect("2.4.6 ring of five");
     let all = [1, 2, 3, 4, 5];
-    c.wait_view(&all, &[1, 2, 3, 4, 5])
-        .expect("2.4.6 ring of five");
     for i in [5, 4, 3] {
         c.upgrade(i);
         c.wait_view(&all, &[1, 2, 3, 4, 5])

@@ -141,14 +141,9 @@ impl Gateway {
         let target = check(&d.message, self.cfg.local)?;
         let mut r = Retarget::new(&self.cfg.book, from, to).target(target);
         r.payload = self.cfg.payload;
-        let x = r
-            .decoded(&d)
+        let v = r
+            .encoded(&d)
             .map_err(|e| refuse(Refusal::from_retarget(&e), e.to_string()))?;
-        let mut v = x
-            .message
-            .try_to_vec()
-            .map_err(|e| refuse(Refusal::Undecodable, e.to_string()))?;
-        v.extend_from_slice(&x.trailing);
         if to == Generation::G2 && v.len() > G2_FRAME_MAX {
             return Err(refuse(
                 Refusal::Oversize,

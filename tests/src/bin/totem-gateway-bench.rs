@@ -11,8 +11,8 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::Parser;
 use totem_tests::corosync::{write_conf, Corosync, Transport};
-use totem_tests::netns::{is_root, Lab};
-use totem_tests::oldcs::{self, OldCorosync};
+use totem_tests::netns::is_root;
+use totem_tests::oldcs;
 use totem_tests::upgrade::{build_clients, field, Cluster, Daemon};
 
 #[derive(Parser)]
@@ -157,28 +157,8 @@ fn main() -> anyhow::Result<()> {
     let tmp = tempfile::tempdir()?;
     let root = tmp.path().to_path_buf();
     let clients = build_clients(&root);
-    let mut lab = Lab::new("gb", 3)?;
-    let nodes: Vec<(u32, String)> = (1..=3)
-        .map(|k| (k as u32, lab.node(k).ipv4.to_string()))
-        .collect();
-    let mut daemons = Vec::new();
-    for i in 1..=3 {
-        let dir = root.join(format!("n{i}"));
-        std::fs::create_dir_all(&dir)?;
-        std::fs::write(
-            dir.join("corosync.conf"),
-            oldcs::conf(&nodes, "192.0.2.0", &dir),
-        )?;
-        daemons.push(Daemon::Old(OldCorosync::start(&mut lab, i, &dir)?));
-    }
-    let mut c = Cluster {
-        lab,
-        root: root.clone(),
-        nodes: daemons,
-        gateway_bin,
-    };
-    c.wait_view(&[1, 2, 3], &[1, 2, 3])
-        .map_err(anyhow::Error::msg)?;
+    let mut c =
+        Cluster::start_old("gb", 3, &root, gateway_bin, None).map_err(anyhow::Error::msg)?;
     let mut rows = Vec::new();
     eprintln!("[pure 2.4.6]");
     rows.push(measure(

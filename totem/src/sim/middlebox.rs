@@ -82,11 +82,7 @@ impl Middlebox for Relay {
         let t = Retarget::new(&self.book, from.generation, to.generation)
             .target(target)
             .opaque_payloads();
-        let out = t.decoded(&d).map_err(|e| e.to_string()).and_then(|x| {
-            let mut v = x.message.try_to_vec().map_err(|e| e.to_string())?;
-            v.extend_from_slice(&x.trailing);
-            Ok(v)
-        });
+        let out = t.encoded(&d).map_err(|e| e.to_string());
         match out {
             Ok(v) if v == bytes => {
                 self.stats.passed += 1;

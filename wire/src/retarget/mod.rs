@@ -130,13 +130,10 @@ impl<'a> Retarget<'a> {
         })
     }
 
-    /// Decodes `buf` in the source generation and encodes the rewrite in the target one.
-    pub fn bytes(&self, buf: &[u8]) -> Result<Vec<u8>, RetargetError> {
-        let d = SrpMessage::parse(buf, self.from)?;
-        let out = self.decoded(&d)?;
-        let mut v = vec![0u8; out.message.buffer_len()];
-        let n = out.message.emit(&mut v)?;
-        v.truncate(n);
+    /// [`Retarget::decoded`], encoded in the target generation (trailing bytes included).
+    pub fn encoded(&self, d: &Decoded) -> Result<Vec<u8>, RetargetError> {
+        let out = self.decoded(d)?;
+        let mut v = out.message.try_to_vec()?;
         v.extend_from_slice(&out.trailing);
         Ok(v)
     }

@@ -80,11 +80,8 @@ fn whole(t: &Retarget<'_>, piece: &[u8], endian: Endian) -> Result<Vec<u8>, Reta
             }
             ServiceMessage::Sync(sync(t, s)?)
         }
-        (m, _) if !crosses_g1(t) => {
-            // G2 ↔ G3: the same layout; only the generation tag of the header changes.
-            let _ = m;
-            return Ok(piece.to_vec());
-        }
+        // G2 ↔ G3: the same layout; only the generation tag of the header changes.
+        _ if !crosses_g1(t) => return Ok(piece.to_vec()),
         (m, _) => {
             let h = m
                 .header()
