@@ -10,6 +10,11 @@
 //!     crypto_cipher: none    # the 2.x ring's crypto (aes256 …) and hash (sha1 …)
 //!     crypto_hash: none
 //!     keyfile: /etc/corosync/authkey
+//!     daemon_transport: knet # how the local corosync 3 talks: knet (default of plan) or udpu
+//!     daemon_crypto_model: nss    # knet crypto towards the local daemon (knet only)
+//!     daemon_crypto_cipher: none
+//!     daemon_crypto_hash: none
+//!     daemon_token: 1000     # the daemon's token timeout in ms (knet heartbeat timers)
 //! }
 //! nodelist {
 //!     node {
@@ -23,6 +28,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use totem::corosync_conf::{parse, Section};
+use totem_wire::envelope::knet::KnetCryptoConfig;
 use totem_wire::retarget::{AddressBook, BookEntry};
 
 /// One node as the gateway sees it.
@@ -32,6 +38,19 @@ pub struct Node {
     pub ring0: IpAddr,
     /// Where the local daemon reaches this node (its address in the corosync 3 config).
     pub shadow: IpAddr,
+}
+
+/// How the local corosync 3 reaches the gateway.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DaemonTransport {
+    /// udpu: one plain Totem message a datagram.
+    Udpu,
+    /// knet: the gateway is a knet host per other node, with this crypto (sealed with the
+    /// cluster authkey) and the heartbeat timers of this token timeout.
+    Knet {
+        crypto: KnetCryptoConfig,
+        token: std::time::Duration,
+    },
 }
 
 /// A parsed gateway.conf.
@@ -48,6 +67,8 @@ pub struct GatewayConf {
     pub crypto_hash: String,
     /// The cluster authkey (needed when cipher or hash is not none).
     pub keyfile: Option<std::path::PathBuf>,
+    /// The local side: udpu (default when absent) or knet.
+    pub daemon_transport: DaemonTransport,
     pub nodes: Vec<Node>,
 }
 
@@ -85,6 +106,44 @@ fn value<T: std::str::FromStr>(
     })
 }
 
+fn daemon_transport(g: &Section) -> Result<DaemonTransport, ConfError> {
+    let bad = |key: &'static str, what: &'static str| {
+        let e = g.entry(key);
+        ConfError::Value {
+            line: e.map(|e| e.line).unwrap_or(0),
+            key: key.into(),
+            value: e.map(|e| e.value.clone()).unwrap_or_default(),
+            what,
+        }
+    };
+    match g.get("daemon_transport").map(str::trim).unwrap_or("udpu") {
+        "udpu" => Ok(DaemonTransport::Udpu),
+        "knet" => {
+            let crypto = KnetCryptoConfig::from_names(
+                g.get("daemon_crypto_model").unwrap_or("nss").trim(),
+                g.get("daemon_crypto_cipher").unwrap_or("none").trim(),
+                g.get("daemon_crypto_hash").unwrap_or("none").trim(),
+            )
+            .map_err(|e| ConfError::Book(format!("daemon crypto: {e}")))?;
+            crypto
+                .validate()
+                .map_err(|e| ConfError::Book(format!("daemon crypto: {e}")))?;
+            let token = match g.entry("daemon_token") {
+                Some(_) => value::<u64>(g, "daemon_token", "a time in milliseconds")?,
+                None => 1000,
+            };
+            if token == 0 {
+                return Err(bad("daemon_token", "a time above 0 ms"));
+            }
+            Ok(DaemonTransport::Knet {
+                crypto,
+                token: std::time::Duration::from_millis(token),
+            })
+        }
+        _ => Err(bad("daemon_transport", "knet or udpu")),
+    }
+}
+
 impl GatewayConf {
     /// Parses the text of a gateway.conf.
     pub fn parse(text: &str) -> Result<Self, ConfError> {
@@ -115,6 +174,7 @@ impl GatewayConf {
             crypto_cipher: g.get("crypto_cipher").unwrap_or("none").trim().to_string(),
             crypto_hash: g.get("crypto_hash").unwrap_or("none").trim().to_string(),
             keyfile: g.get("keyfile").map(|k| k.trim().into()),
+            daemon_transport: daemon_transport(g)?,
             nodes,
         };
         if !c.nodes.iter().any(|n| n.nodeid == c.nodeid) {
@@ -122,6 +182,13 @@ impl GatewayConf {
         }
         c.book()?;
         c.ring_crypto()?;
+        if let DaemonTransport::Knet { crypto, .. } = &c.daemon_transport {
+            if crypto.is_enabled() && c.keyfile.is_none() {
+                return Err(ConfError::Missing(
+                    "keyfile (the cluster authkey, for the knet crypto)",
+                ));
+            }
+        }
         Ok(c)
     }
 
@@ -205,5 +272,43 @@ mod tests {
         assert_eq!(e, ConfError::NotListed(7));
         let e = GatewayConf::parse(&CONF.replace("192.0.2.12", "192.0.2.11")).unwrap_err();
         assert!(matches!(e, ConfError::Book(_)), "{e}");
+    }
+
+    #[test]
+    fn daemon_transport_knet_with_crypto_needs_the_key() {
+        assert_eq!(
+            GatewayConf::parse(CONF).unwrap().daemon_transport,
+            DaemonTransport::Udpu
+        );
+        let knet = CONF.replace(
+            " daemon_port: 5405\n",
+            " daemon_port: 5405\n daemon_transport: knet\n daemon_token: 3000\n",
+        );
+        let c = GatewayConf::parse(&knet).unwrap();
+        assert_eq!(
+            c.daemon_transport,
+            DaemonTransport::Knet {
+                crypto: KnetCryptoConfig::default(),
+                token: std::time::Duration::from_secs(3)
+            }
+        );
+        let crypto = knet.replace(
+            " daemon_token: 3000\n",
+            " daemon_crypto_cipher: aes256\n daemon_crypto_hash: sha256\n",
+        );
+        let e = GatewayConf::parse(&crypto).unwrap_err();
+        assert!(e.to_string().contains("keyfile"), "{e}");
+        let c = GatewayConf::parse(&crypto.replace(
+            " daemon_crypto_hash: sha256\n",
+            " daemon_crypto_hash: sha256\n keyfile: /etc/corosync/authkey\n",
+        ))
+        .unwrap();
+        assert!(
+            matches!(c.daemon_transport, DaemonTransport::Knet { crypto, .. } if crypto.is_enabled())
+        );
+        let e = GatewayConf::parse(&knet.replace("transport: knet", "transport: udp")).unwrap_err();
+        assert!(e.to_string().contains("knet or udpu"), "{e}");
+        let e = GatewayConf::parse(&crypto.replace("sha256", "sha1024")).unwrap_err();
+        assert!(e.to_string().contains("sha1024"), "{e}");
     }
 }

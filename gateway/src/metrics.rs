@@ -26,9 +26,56 @@ fn dir_name(d: Direction) -> &'static str {
     }
 }
 
+/// What the gateway knows of one other node.
+#[derive(Debug, Clone, Default)]
+pub struct PeerStatus {
+    pub nodeid: u32,
+    /// Since its last datagram on the ring (None: never heard).
+    pub last_heard: Option<std::time::Duration>,
+    /// Over knet: whether the local daemon's link to this node's knet host is up, and the
+    /// knet counters of that host.
+    pub knet: Option<(bool, totem::knet::KnetStats)>,
+}
+
 /// Renders the counters of gateway `nodeid`.
-pub fn render(nodeid: u32, s: &Stats, d: &DriverStats) -> String {
+pub fn render(nodeid: u32, s: &Stats, d: &DriverStats, peers: &[PeerStatus]) -> String {
     let mut o = String::new();
+    let _ = writeln!(o, "# HELP totem_gateway_peer_last_heard_seconds Since the node's last datagram on the corosync 2 ring.");
+    let _ = writeln!(o, "# TYPE totem_gateway_peer_last_heard_seconds gauge");
+    for p in peers {
+        if let Some(t) = p.last_heard {
+            let _ = writeln!(
+                o,
+                "totem_gateway_peer_last_heard_seconds{{node=\"{nodeid}\",peer=\"{}\"}} {:.3}",
+                p.nodeid,
+                t.as_secs_f64()
+            );
+        }
+    }
+    let _ = writeln!(o, "# HELP totem_gateway_knet_link_up Whether the local corosync 3 has its knet link to this node's host in the gateway up.");
+    let _ = writeln!(o, "# TYPE totem_gateway_knet_link_up gauge");
+    for p in peers {
+        if let Some((up, _)) = &p.knet {
+            let _ = writeln!(
+                o,
+                "totem_gateway_knet_link_up{{node=\"{nodeid}\",peer=\"{}\"}} {}",
+                p.nodeid,
+                u8::from(*up)
+            );
+        }
+    }
+    let _ = writeln!(o, "# HELP totem_gateway_knet_refused_total knet datagrams from the local daemon refused (seal, malformed, wrong host or link), by peer host.");
+    let _ = writeln!(o, "# TYPE totem_gateway_knet_refused_total counter");
+    for p in peers {
+        if let Some((_, k)) = &p.knet {
+            let _ = writeln!(
+                o,
+                "totem_gateway_knet_refused_total{{node=\"{nodeid}\",peer=\"{}\"}} {}",
+                p.nodeid,
+                k.rx_open_errors + k.rx_malformed + k.rx_unknown_host + k.rx_wrong_link
+            );
+        }
+    }
     let _ = writeln!(o, "# HELP totem_gateway_translated_total Datagrams translated, by direction and Totem message type.");
     let _ = writeln!(o, "# TYPE totem_gateway_translated_total counter");
     for dir in [Direction::ToRing, Direction::ToLocal] {
@@ -182,6 +229,29 @@ pub fn summary(text: &str) -> String {
         refused.push("none".into());
     }
     let _ = writeln!(o, "\trefused:  {}", refused.join(" "));
+    // Peers: when last heard on the ring, and over knet the local daemon's link to them.
+    let mut peers: Vec<(String, String)> = Vec::new();
+    for (n, l, x) in &s {
+        let Some(peer) = l.iter().find(|(k, _)| k == "peer").map(|(_, v)| v.clone()) else {
+            continue;
+        };
+        let what = match n.as_str() {
+            "totem_gateway_peer_last_heard_seconds" => format!("heard {x:.1} s ago"),
+            "totem_gateway_knet_link_up" if *x > 0.0 => "knet link up".to_string(),
+            "totem_gateway_knet_link_up" => "knet link DOWN".to_string(),
+            _ => continue,
+        };
+        match peers.iter_mut().find(|(p, _)| *p == peer) {
+            Some((_, w)) => {
+                w.push_str(", ");
+                w.push_str(&what);
+            }
+            None => peers.push((peer, what)),
+        }
+    }
+    for (p, w) in peers {
+        let _ = writeln!(o, "\tnode {p}: {w}");
+    }
     let d = sum("totem_gateway_datagrams_total", None);
     let busy = sum("totem_gateway_translate_seconds_total", None);
     if d > 0.0 {
@@ -206,7 +276,19 @@ mod tests {
             busy: std::time::Duration::from_micros(50),
             ..Default::default()
         };
-        let page = render(3, &s, &d);
+        let peers = [
+            PeerStatus {
+                nodeid: 1,
+                last_heard: Some(std::time::Duration::from_millis(200)),
+                knet: Some((true, Default::default())),
+            },
+            PeerStatus {
+                nodeid: 2,
+                last_heard: None,
+                knet: Some((false, Default::default())),
+            },
+        ];
+        let page = render(3, &s, &d, &peers);
         assert!(page.contains(
             "totem_gateway_refused_total{node=\"3\",direction=\"to_ring\",reason=\"oversize\"} 0"
         ));
@@ -214,5 +296,7 @@ mod tests {
         assert!(sm.contains("node 3"), "{sm}");
         assert!(sm.contains("refused:  none"), "{sm}");
         assert!(sm.contains("5.0 us"), "{sm}");
+        assert!(sm.contains("node 1: heard 0.2 s ago, knet link up"), "{sm}");
+        assert!(sm.contains("node 2: knet link DOWN"), "{sm}");
     }
 }

@@ -1,10 +1,12 @@
 //! `totem-gateway plan`: from a corosync 2.x cluster's corosync.conf, the files one step of
 //! the rolling upgrade needs on node N, or a refusal with the reason and the way out.
 //!
-//! During the upgrade the corosync 3 daemon on N talks only to its gateway, over loopback
-//! (udpu, no crypto, which corosync 3 refuses on udpu anyway: every other node at a
-//! *shadow* loopback address, N itself at its own); the ring side is sealed by the gateway
-//! with the cluster's authkey and the 2.x crypto settings; the
+//! During the upgrade the corosync 3 daemon on N talks only to its gateway, over loopback:
+//! every other node at a *shadow* loopback address, N itself at its own. By default over
+//! knet, with the 2.x crypto mapped to knet's (the same cipher, sha1 becomes sha256, the same
+//! authkey) and `netmtu` held at the 2.x value so that no Totem message outgrows what 2.x
+//! takes; on request over udpu (no crypto, which corosync 3 refuses on udpu). The ring side
+//! is sealed by the gateway with the cluster's authkey and the 2.x crypto settings; the
 //! gateway is N on the 2.x ring (N's ring0 address, the 2.x port). When no 2.x node is left,
 //! `--final` writes the direct corosync 3 configuration (knet, one link per 2.x ring) for
 //! one more rolling restart, after which no gateway runs.
@@ -60,6 +62,20 @@ pub struct Cluster {
     pub quorum: Vec<(String, String)>,
     /// The ring's crypto, if any.
     pub crypto: Option<Crypto>,
+    /// `totem.netmtu` of the 2.x ring (1500 when absent).
+    pub netmtu: u32,
+    /// `totem.token` in ms (1000 when absent).
+    pub token: u32,
+}
+
+/// How the upgraded node's corosync 3 talks to its gateway during the upgrade.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LocalTransport {
+    /// knet (corosync 3's own transport; what the final configuration uses too).
+    #[default]
+    Knet,
+    /// udpu (`plan --udpu`).
+    Udpu,
 }
 
 /// corosync 2's crypto settings and key.
@@ -225,6 +241,20 @@ pub fn read_cluster(text: &str) -> Result<Cluster, PlanError> {
             .map_err(|_| refuse("mcastport", format!("{p:?} is not a port"), "fix it"))?,
         None => 5405,
     };
+    let num = |k: &str, default: u32| -> Result<u32, PlanError> {
+        match totem.get(k) {
+            None => Ok(default),
+            Some(v) => v.trim().parse().map_err(|_| {
+                refuse(
+                    format!("totem.{k}"),
+                    format!("{v:?} is not a number"),
+                    "fix the 2.x configuration",
+                )
+            }),
+        }
+    };
+    let netmtu = num("netmtu", 1500)?;
+    let token = num("token", 1000)?;
     let totem_keys = CARRIED
         .iter()
         .filter_map(|k| totem.get(k).map(|v| (k.to_string(), v.trim().to_string())))
@@ -248,7 +278,31 @@ pub fn read_cluster(text: &str) -> Result<Cluster, PlanError> {
         totem_keys,
         quorum,
         crypto,
+        netmtu,
+        token,
     })
+}
+
+/// The knet crypto lines for corosync 3 (crmsh's 2 -> 3 mapping: the same cipher, sha1
+/// becomes sha256, the same key), or none/none.
+fn knet_crypto_lines(c: &Cluster) -> String {
+    match &c.crypto {
+        Some(k) => format!(
+            "    crypto_model: nss\n    crypto_cipher: {}\n    crypto_hash: {}\n    keyfile: {}\n",
+            k.cipher,
+            knet_hash(&k.hash),
+            k.keyfile
+        ),
+        None => "    crypto_cipher: none\n    crypto_hash: none\n".into(),
+    }
+}
+
+fn knet_hash(h: &str) -> &str {
+    if h == "sha1" {
+        "sha256"
+    } else {
+        h
+    }
 }
 
 /// The shadow address of node `k` (on loopback, on every upgraded node).
@@ -295,7 +349,13 @@ fn sections(c: &Cluster, transport: &str, nodelist: &str, extra_totem: &str) -> 
 }
 
 /// The files for upgrading node `n`.
-pub fn step(c: &Cluster, n: u32, bin: &str, dir: &str) -> Result<Step, PlanError> {
+pub fn step(
+    c: &Cluster,
+    n: u32,
+    local: LocalTransport,
+    bin: &str,
+    dir: &str,
+) -> Result<Step, PlanError> {
     let me = c.nodes.iter().find(|x| x.nodeid == n).ok_or_else(|| {
         refuse(
             format!("node {n}"),
@@ -320,19 +380,47 @@ pub fn step(c: &Cluster, n: u32, bin: &str, dir: &str) -> Result<Step, PlanError
             shadow(x.nodeid)
         );
     }
-    let corosync_conf = sections(
-        c,
-        "udpu",
-        &nl,
-        "    crypto_cipher: none\n    crypto_hash: none\n",
-    );
-    let crypto = match &c.crypto {
+    let corosync_conf = match local {
+        LocalTransport::Udpu => sections(
+            c,
+            "udpu",
+            &nl,
+            "    crypto_cipher: none\n    crypto_hash: none\n",
+        ),
+        LocalTransport::Knet => sections(
+            c,
+            "knet",
+            &nl,
+            &format!(
+                "    netmtu: {}\n{}    interface {{\n        linknumber: 0\n        mcastport: {}\n    }}\n",
+                c.netmtu,
+                knet_crypto_lines(c),
+                c.port
+            ),
+        ),
+    };
+    let mut crypto = match &c.crypto {
         Some(k) => format!(
             "    crypto_cipher: {}\n    crypto_hash: {}\n    keyfile: {}\n",
             k.cipher, k.hash, k.keyfile
         ),
         None => String::new(),
     };
+    if local == LocalTransport::Knet {
+        let _ = writeln!(
+            crypto,
+            "    daemon_transport: knet\n    daemon_token: {}",
+            c.token
+        );
+        if let Some(k) = &c.crypto {
+            let _ = writeln!(
+                crypto,
+                "    daemon_crypto_model: nss\n    daemon_crypto_cipher: {}\n    daemon_crypto_hash: {}",
+                k.cipher,
+                knet_hash(&k.hash)
+            );
+        }
+    }
     let gateway_conf = format!(
         "# Written by totem-gateway plan.\ngateway {{\n    nodeid: {n}\n    ring_port: {}\n    daemon_addr: {}\n    daemon_port: {}\n{crypto}}}\n\nnodelist {{\n{gnl}}}\n",
         c.port,
@@ -377,16 +465,7 @@ pub fn final_conf(c: &Cluster) -> String {
         }
         nl.push_str("    }\n");
     }
-    // crmsh's 2 -> 3 mapping: the same cipher, sha1 becomes sha256 (knet's crypto).
-    let crypto = match &c.crypto {
-        Some(k) => format!(
-            "    crypto_model: nss\n    crypto_cipher: {}\n    crypto_hash: {}\n    keyfile: {}\n",
-            k.cipher,
-            if k.hash == "sha1" { "sha256" } else { &k.hash },
-            k.keyfile
-        ),
-        None => String::new(),
-    };
+    let crypto = knet_crypto_lines(c);
     sections(
         c,
         "knet",

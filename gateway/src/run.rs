@@ -2,9 +2,11 @@
 //!
 //! The ring side is one UDP socket on this node's ring 0 address, where the corosync 2
 //! daemons send (udpu). The local side is one socket per other node on that node's *shadow*
-//! address: the local corosync 3 (udpu) lists every other node at its shadow address, so
-//! what it sends to node k arrives on k's shadow socket, and what node k sends it leaves
-//! from there. Each datagram goes through [`Gateway`] once.
+//! address: the local corosync 3 lists every other node at its shadow address, so what it
+//! sends to node k arrives on k's shadow socket, and what node k sends it leaves from there.
+//! Over udpu each datagram is one Totem message; over knet the shadow socket of node k is
+//! knet host k (totem's [`KnetLayer`]: heartbeats, the daemon's PMTU probes, fragments,
+//! knet crypto with the cluster authkey). Each Totem message goes through [`Gateway`] once.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -13,9 +15,11 @@ use std::time::{Duration, Instant};
 
 use tokio::net::UdpSocket;
 
+use totem::driver::knet::target_nodeid;
+use totem::knet::{KnetConfig, KnetLayer, KnetSeal, LinkParams, LinkPolicy};
 use totem_wire::envelope::{AuthKey, SealSettings, Sealer, RANDOM_LEN};
 
-use crate::conf::GatewayConf;
+use crate::conf::{DaemonTransport, GatewayConf};
 use crate::upgrade::{Direction, Gateway, GatewayConfig, Stats};
 use totem_wire::retarget::Payload;
 use totem_wire::Generation;
@@ -42,6 +46,62 @@ pub enum RunError {
     Conf(#[from] crate::conf::ConfError),
     #[error("ring crypto: {0}")]
     Key(String),
+    #[error("knet crypto towards the local daemon: {0}")]
+    KnetKey(String),
+}
+
+/// The local side of one other node: its shadow socket and, over knet, the knet host the
+/// gateway plays for it.
+struct Shadow {
+    sock: Arc<UdpSocket>,
+    knet: Option<KnetLayer>,
+}
+
+/// Knet host `k` facing the local daemon (host `local`) on one link.
+fn knet_host(
+    conf: &GatewayConf,
+    k: u32,
+    crypto: &totem_wire::envelope::knet::KnetCryptoConfig,
+    token: Duration,
+    key: &[u8],
+    now: Instant,
+) -> Result<KnetLayer, RunError> {
+    use totem_wire::envelope::knet::{key_from_file_contents, KnetCrypto};
+    let bad = |e: String| RunError::KnetKey(e);
+    let seal = if crypto.is_enabled() {
+        let key = key_from_file_contents(key).map_err(|e| bad(e.to_string()))?;
+        KnetSeal::crypto(KnetCrypto::new(*crypto, key).map_err(|e| bad(e.to_string()))?)
+    } else {
+        KnetSeal::clear()
+    };
+    let host =
+        |n: u32| u16::try_from(n).map_err(|_| bad(format!("nodeid {n} is above knet's 65535")));
+    let daemon = conf.daemon();
+    let data_mtu = seal.data_mtu(1500, daemon.is_ipv6());
+    Ok(KnetLayer::new(
+        KnetConfig {
+            host_id: host(k)?,
+            policy: LinkPolicy::Passive,
+            hosts: vec![(
+                host(conf.nodeid)?,
+                vec![(0, daemon, LinkParams::corosync_defaults(token))],
+            )],
+            data_mtu,
+        },
+        seal,
+        now,
+    ))
+}
+
+/// Sends what a knet host has queued (pongs, pings, data frames).
+async fn flush(s: &mut Shadow, ds: &mut DriverStats) {
+    let Some(k) = s.knet.as_mut() else { return };
+    while let Some(t) = k.poll_transmit() {
+        if s.sock.send_to(&t.bytes, t.dest).await.is_err() {
+            ds.send_errors += 1;
+            k.tx_error(t.dest, t.link);
+        }
+    }
 }
 
 /// Counters the driver keeps beside the core's.
@@ -81,17 +141,44 @@ pub async fn run(
     })?;
     let local = conf.local().clone();
     let ring = bind(SocketAddr::new(local.ring0, conf.ring_port)).await?;
-    let mut shadows: BTreeMap<u32, Arc<UdpSocket>> = BTreeMap::new();
+    // corosync 2.3+ puts a totemcrypto header on every datagram, crypto or not; with a
+    // cipher every datagram we send gets a fresh salt.
+    let key = match &conf.keyfile {
+        Some(k) => AuthKey::from_file(k)
+            .map_err(|e| RunError::Key(e.to_string()))?
+            .as_bytes()
+            .to_vec(),
+        None => Vec::new(),
+    };
+    let mut shadows: BTreeMap<u32, Shadow> = BTreeMap::new();
     for n in conf.nodes.iter().filter(|n| n.nodeid != conf.nodeid) {
+        let knet = match &conf.daemon_transport {
+            DaemonTransport::Udpu => None,
+            DaemonTransport::Knet { crypto, token } => Some(knet_host(
+                &conf,
+                n.nodeid,
+                crypto,
+                *token,
+                &key,
+                Instant::now(),
+            )?),
+        };
         shadows.insert(
             n.nodeid,
-            bind(SocketAddr::new(n.shadow, conf.daemon_port)).await?,
+            Shadow {
+                sock: bind(SocketAddr::new(n.shadow, conf.daemon_port)).await?,
+                knet,
+            },
         );
     }
     let mut tasks = Vec::new();
     // One task reads every socket (no hop through a channel): the next datagram from any.
     let socks: Vec<(Side, Arc<UdpSocket>)> = std::iter::once((Side::Ring, ring.clone()))
-        .chain(shadows.iter().map(|(k, s)| (Side::Shadow(*k), s.clone())))
+        .chain(
+            shadows
+                .iter()
+                .map(|(k, s)| (Side::Shadow(*k), s.sock.clone())),
+        )
         .collect();
     let mut rxbuf = vec![0u8; 65_536];
     let mut next_sock = 0usize;
@@ -112,15 +199,6 @@ pub async fn run(
         tasks.push(tokio::spawn(serve_metrics(l, page.clone())));
     }
     let mut refresh = tokio::time::interval(Duration::from_millis(250));
-    // corosync 2.3+ puts a totemcrypto header on every datagram, crypto or not; with a
-    // cipher every datagram we send gets a fresh salt.
-    let key = match &conf.keyfile {
-        Some(k) => AuthKey::from_file(k)
-            .map_err(|e| RunError::Key(e.to_string()))?
-            .as_bytes()
-            .to_vec(),
-        None => Vec::new(),
-    };
     let sealer = Sealer::new(SealSettings::TotemCrypto(conf.ring_crypto()?), &key)
         .map_err(|e| RunError::Key(e.to_string()))?;
     let daemon = conf.daemon();
@@ -130,11 +208,42 @@ pub async fn run(
     let mut logged: Vec<crate::upgrade::Refusal> = Vec::new();
     let mut logged_env = false;
     tokio::pin!(stop);
+    let far = Duration::from_secs(3600);
+    let mut heard: BTreeMap<u32, Instant> = BTreeMap::new();
     loop {
+        // The knet hosts' next heartbeat or timeout.
+        let due = shadows
+            .values()
+            .filter_map(|s| s.knet.as_ref()?.poll_timeout())
+            .min()
+            .unwrap_or_else(|| Instant::now() + far);
         tokio::select! {
             _ = &mut stop => break,
+            _ = tokio::time::sleep_until(tokio::time::Instant::from_std(due)) => {
+                let now = Instant::now();
+                for s in shadows.values_mut() {
+                    if let Some(k) = s.knet.as_mut() {
+                        k.handle_timeout(now);
+                    }
+                    flush(s, &mut ds).await;
+                }
+            }
             _ = refresh.tick() => {
-                let text = crate::metrics::render(conf.nodeid, gw.stats(), &ds);
+                let now = Instant::now();
+                let peers: Vec<crate::metrics::PeerStatus> = shadows
+                    .iter()
+                    .map(|(k, s)| crate::metrics::PeerStatus {
+                        nodeid: *k,
+                        last_heard: heard.get(k).map(|t| now.saturating_duration_since(*t)),
+                        knet: s.knet.as_ref().map(|kn| {
+                            (
+                                u16::try_from(conf.nodeid).is_ok_and(|h| kn.reachable(h)),
+                                kn.stats(),
+                            )
+                        }),
+                    })
+                    .collect();
+                let text = crate::metrics::render(conf.nodeid, gw.stats(), &ds, &peers);
                 if let Ok(mut p) = page.lock() {
                     *p = text;
                 }
@@ -168,7 +277,8 @@ pub async fn run(
                             ds.unknown_source += 1;
                             continue;
                         };
-                        let Some(out) = shadows.get(&k) else { continue };
+                        heard.insert(k, t0);
+                        let Some(out) = shadows.get_mut(&k) else { continue };
                         let body = match sealer.open(bytes) {
                             Ok(o) => o.plaintext,
                             Err(e) => {
@@ -180,7 +290,15 @@ pub async fn run(
                         match gw.from_ring(&body, k) {
                             Ok(v) => {
                                 ds.busy += t0.elapsed();
-                                if out.send_to(&v, daemon).await.is_err() {
+                                if let Some(kn) = out.knet.as_mut() {
+                                    // A token names the local daemon; the rest is broadcast.
+                                    let dest = match target_nodeid(&v) {
+                                        Some(0) | None => None,
+                                        Some(t) => u16::try_from(t).ok(),
+                                    };
+                                    kn.send(Instant::now(), &v, dest);
+                                    flush(out, &mut ds).await;
+                                } else if out.sock.send_to(&v, daemon).await.is_err() {
                                     ds.send_errors += 1;
                                 }
                             }
@@ -193,7 +311,19 @@ pub async fn run(
                             continue;
                         }
                         let Some(n) = conf.nodes.iter().find(|n| n.nodeid == k) else { continue };
-                        match gw.from_local(bytes, Some(k)) {
+                        let Some(sh) = shadows.get_mut(&k) else { continue };
+                        let msg = match sh.knet.as_mut() {
+                            Some(kn) => {
+                                let d = kn.handle_datagram(Instant::now(), src, bytes);
+                                flush(sh, &mut ds).await;
+                                match d {
+                                    Some(d) => std::borrow::Cow::Owned(d.payload),
+                                    None => continue,
+                                }
+                            }
+                            None => std::borrow::Cow::Borrowed(bytes),
+                        };
+                        match gw.from_local(&msg, Some(k)) {
                             Ok(v) => {
                                 ds.busy += t0.elapsed();
                                 let to = SocketAddr::new(n.ring0, conf.ring_port);
@@ -295,4 +425,88 @@ async fn recv_any(
         std::task::Poll::Pending
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use totem_wire::envelope::knet::KnetCryptoConfig;
+
+    /// The knet host the gateway plays for node 1 and a corosync-3-like knet handle of node 2
+    /// (the local daemon) on the same crypto: the link comes up both ways and a Totem message
+    /// crosses whole, fragmented or not; a daemon on another key is refused and counted.
+    #[test]
+    fn the_knet_host_of_a_peer_talks_to_the_local_daemon() {
+        let conf = GatewayConf::parse(
+            "gateway {\n nodeid: 2\n ring_port: 5405\n daemon_addr: 127.1.0.2\n daemon_port: 5405\n daemon_transport: knet\n daemon_crypto_cipher: aes256\n daemon_crypto_hash: sha256\n keyfile: /k\n}\nnodelist {\n node {\n  nodeid: 1\n  ring0_addr: 192.0.2.11\n  shadow_addr: 127.1.0.1\n }\n node {\n  nodeid: 2\n  ring0_addr: 192.0.2.12\n  shadow_addr: 127.1.0.2\n }\n}\n",
+        )
+        .unwrap();
+        let crypto = KnetCryptoConfig::from_names("nss", "aes256", "sha256").unwrap();
+        let key: Vec<u8> = (0..256u32).map(|i| (i * 7) as u8).collect();
+        let t0 = Instant::now();
+        let mut host1 = knet_host(&conf, 1, &crypto, Duration::from_secs(1), &key, t0).unwrap();
+        // The daemon: knet host 2 with node 1 at its shadow address.
+        let daemon_side = |key: &[u8]| {
+            let k = totem_wire::envelope::knet::key_from_file_contents(key).unwrap();
+            KnetLayer::new(
+                KnetConfig {
+                    host_id: 2,
+                    policy: LinkPolicy::Passive,
+                    hosts: vec![(
+                        1,
+                        vec![(
+                            0,
+                            "127.1.0.1:5405".parse().unwrap(),
+                            LinkParams::corosync_defaults(Duration::from_secs(1)),
+                        )],
+                    )],
+                    data_mtu: 1000,
+                },
+                KnetSeal::crypto(totem_wire::envelope::knet::KnetCrypto::new(crypto, k).unwrap()),
+                t0,
+            )
+        };
+        let mut daemon = daemon_side(&key);
+        let shadow1: SocketAddr = "127.1.0.1:5405".parse().unwrap();
+        let mut got_daemon = Vec::new();
+        let mut got_host = Vec::new();
+        let mut now = t0;
+        for step in 0..400 {
+            now += Duration::from_millis(10);
+            host1.handle_timeout(now);
+            daemon.handle_timeout(now);
+            if step == 200 {
+                daemon.send(now, &vec![0xab; 2500], None);
+                host1.send(now, &[0x70, 0xc0, 1, 2, 3], Some(2));
+            }
+            while let Some(t) = daemon.poll_transmit() {
+                assert_eq!(t.dest, shadow1);
+                if let Some(d) = host1.handle_datagram(now, conf.daemon(), &t.bytes) {
+                    got_host.push(d.payload);
+                }
+            }
+            while let Some(t) = host1.poll_transmit() {
+                assert_eq!(t.dest, conf.daemon());
+                if let Some(d) = daemon.handle_datagram(now, shadow1, &t.bytes) {
+                    got_daemon.push(d.payload);
+                }
+            }
+        }
+        assert!(host1.reachable(2) && daemon.reachable(1));
+        assert_eq!(got_host, vec![vec![0xab; 2500]]);
+        assert_eq!(got_daemon, vec![vec![0x70, 0xc0, 1, 2, 3]]);
+        // A daemon keyed differently: nothing opens, every datagram is counted.
+        let other: Vec<u8> = (0..256u32).map(|i| (i * 11) as u8).collect();
+        let mut stranger = daemon_side(&other);
+        stranger.handle_timeout(now + Duration::from_secs(5));
+        let mut n = 0;
+        while let Some(t) = stranger.poll_transmit() {
+            assert!(host1
+                .handle_datagram(now, conf.daemon(), &t.bytes)
+                .is_none());
+            n += 1;
+        }
+        assert!(n > 0);
+        assert_eq!(host1.stats().rx_open_errors, n);
+    }
 }

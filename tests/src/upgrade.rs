@@ -24,6 +24,8 @@ pub struct Cluster {
     pub nodes: Vec<Daemon>,
     /// The gateway binary (lab-totem-gateway).
     pub gateway_bin: PathBuf,
+    /// Plan the upgraded daemons on udpu (`plan --udpu`) instead of knet.
+    pub local_udpu: bool,
 }
 
 impl Cluster {
@@ -55,6 +57,7 @@ impl Cluster {
             root: root.to_path_buf(),
             nodes: daemons,
             gateway_bin,
+            local_udpu: false,
         };
         let all: Vec<usize> = (1..=n).collect();
         let want: Vec<u32> = (1..=n as u32).collect();
@@ -158,6 +161,7 @@ impl Cluster {
             .arg(self.root.join("n1/corosync.conf"))
             .args(["--node", &i.to_string(), "--out"])
             .arg(&dir)
+            .args(self.local_udpu.then_some("--udpu"))
             .output()
             .expect("plan runs");
         assert!(
@@ -285,6 +289,124 @@ pub fn cpg_round(c: &mut Cluster, clients: &(PathBuf, PathBuf), tag: &str) -> Ve
                 .to_string()
         })
         .collect()
+}
+
+/// libcpg clients sending in the background while the cluster changes under them.
+pub struct Load {
+    pids: Vec<u32>,
+    outs: Vec<PathBuf>,
+}
+
+/// Starts one client on every node but `skip` (the node about to change), each built for
+/// its daemon and sending 200-byte messages at `rate`/s for `secs` seconds in group `tag`.
+pub fn start_load(
+    c: &mut Cluster,
+    clients: &(PathBuf, PathBuf),
+    skip: usize,
+    tag: &str,
+    secs: u32,
+    rate: u32,
+) -> Load {
+    let n = c.nodes.len();
+    let members = (n - 1).to_string();
+    let mut load = Load {
+        pids: Vec::new(),
+        outs: Vec::new(),
+    };
+    for i in (1..=n).filter(|i| *i != skip) {
+        let bin = match c.nodes[i - 1] {
+            Daemon::Old(_) => &clients.0,
+            Daemon::New { .. } => &clients.1,
+        };
+        let out = c.root.join(format!("n{i}/load-{tag}.out"));
+        let pid = c
+            .lab
+            .spawn(
+                i,
+                &[
+                    &bin.display().to_string(),
+                    "-g",
+                    tag,
+                    "-S",
+                    "-t",
+                    &secs.to_string(),
+                    "-s",
+                    "200",
+                    "-r",
+                    &rate.to_string(),
+                    "-m",
+                    &members,
+                    "-e",
+                    &members,
+                    "-T",
+                    &(secs + 60).to_string(),
+                ],
+                &out,
+            )
+            .unwrap();
+        load.pids.push(pid);
+        load.outs.push(out);
+    }
+    load
+}
+
+/// Waits for the clients of `load` to finish; their RESULT lines.
+pub fn finish_load(c: &mut Cluster, load: Load) -> Vec<String> {
+    for pid in &load.pids {
+        assert!(
+            c.lab.wait_exit(*pid, Duration::from_secs(120)),
+            "background cpg client did not finish"
+        );
+    }
+    load.outs
+        .iter()
+        .map(|o| {
+            let t = std::fs::read_to_string(o).unwrap_or_default();
+            t.lines()
+                .find(|l| l.starts_with("RESULT"))
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("no RESULT: {t}"))
+        })
+        .collect()
+}
+
+/// Every client of a background load delivered every message every client sent, once, in
+/// one order, and sent a fair number (`min_each`) of them.
+pub fn check_load(results: &[String], min_each: u64, what: &str) {
+    let sent: u64 = results
+        .iter()
+        .map(|r| field(r, "sent").parse::<u64>().unwrap_or(0))
+        .sum();
+    for r in results {
+        let mine: u64 = field(r, "sent").parse().unwrap_or(0);
+        assert!(mine >= min_each, "{what}: a client sent only {mine}: {r}");
+        assert_eq!(field(r, "recv"), sent.to_string(), "{what}: {results:?}");
+        assert_eq!(field(r, "gaps"), "0", "{what}: {r}");
+        assert_eq!(field(r, "dups"), "0", "{what}: {r}");
+        assert!(!r.contains("timeout=1"), "{what}: {r}");
+        assert_eq!(
+            field(r, "order"),
+            field(&results[0], "order"),
+            "{what}: one order: {results:?}"
+        );
+    }
+}
+
+/// On an upgraded node: `corosync-cfgtool -s` shows knet with a connected link to every
+/// other node (their knet hosts in the gateway).
+pub fn check_knet_links(c: &Cluster, i: usize) {
+    let Daemon::New { cs, .. } = &c.nodes[i - 1] else {
+        panic!("node {i} runs 2.x")
+    };
+    let out = cs
+        .tool(&c.lab, &["corosync-cfgtool", "-s"])
+        .unwrap_or_default();
+    assert!(out.contains("transport knet"), "node {i}: {out}");
+    let connected = out
+        .lines()
+        .filter(|l| l.split_whitespace().last() == Some("connected"))
+        .count();
+    assert_eq!(connected, c.nodes.len() - 1, "node {i}: {out}");
 }
 
 pub fn field<'a>(line: &'a str, k: &str) -> &'a str {

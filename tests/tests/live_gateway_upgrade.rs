@@ -5,12 +5,41 @@
 //! clients on both generations delivering every message once in one order; a gateway
 //! killed with SIGKILL takes out only its node, and its restart brings the node back; so do
 //! SIGKILL of a 2.x and of a 3.x daemon mid-upgrade, and a partition heals into one ring.
-//! Once on udpu without crypto, once with aes256/sha1 on the 2.x ring.
+//! Once on udpu without crypto, once with aes256/sha1 on the 2.x ring; the corosync 3
+//! daemons on knet (the plan's default; knet crypto mapped from the 2.x crypto), the five
+//! nodes on udpu (`plan --udpu`). Each step runs under continuous CPG load from libcpg
+//! clients on the nodes not being upgraded, both generations once the ring is mixed.
 
 use totem_tests::corosync::Corosync;
 use totem_tests::netns::is_root;
 use totem_tests::oldcs::{self, OldCorosync};
-use totem_tests::upgrade::{build_clients, check_cpg, cpg_round, Cluster, Daemon};
+use totem_tests::upgrade::{
+    build_clients, check_cpg, check_knet_links, check_load, cpg_round, finish_load, start_load,
+    Cluster, Daemon,
+};
+
+/// Upgrades node `i` while the other nodes' clients send (25 s at 150/s each); every
+/// client then delivered every message once in one order, and every node lists all.
+fn upgrade_under_load(
+    c: &mut Cluster,
+    clients: &(std::path::PathBuf, std::path::PathBuf),
+    i: usize,
+) {
+    let n = c.nodes.len();
+    let load = start_load(c, clients, i, &format!("during{i}"), 25, 150);
+    // Let the load run on the old view first.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    c.upgrade(i);
+    let all: Vec<usize> = (1..=n).collect();
+    let want: Vec<u32> = (1..=n as u32).collect();
+    c.wait_view(&all, &want)
+        .unwrap_or_else(|e| panic!("after upgrading node {i}: {e}"));
+    let r = finish_load(c, load);
+    check_load(&r, 1000, &format!("load while upgrading node {i}"));
+    if !c.local_udpu {
+        check_knet_links(c, i);
+    }
+}
 
 const GATEWAY: &str = env!("CARGO_BIN_EXE_lab-totem-gateway");
 
@@ -42,9 +71,7 @@ fn upgrade_scenario(crypto: bool, faults: bool) {
     // Node 3, then node 2: stop 2.4.6 (the others stay one quorate ring), start 3.1.7 and
     // its gateway; every daemon sees the three.
     for i in [3, 2] {
-        c.upgrade(i);
-        c.wait_view(&[1, 2, 3], &[1, 2, 3])
-            .unwrap_or_else(|e| panic!("after upgrading node {i}: {e}"));
+        upgrade_under_load(&mut c, &clients, i);
         let r = cpg_round(&mut c, &clients, &format!("step{i}"));
         check_cpg(&r, &format!("after upgrading node {i}"));
     }
@@ -116,26 +143,24 @@ fn upgrade_scenario(crypto: bool, faults: bool) {
     }
 
     // The last 2.x node: afterwards three 3.1.7 daemons, still one ring through gateways.
-    c.upgrade(1);
-    c.wait_view(&[1, 2, 3], &[1, 2, 3])
-        .expect("all three on 3.1.7");
+    upgrade_under_load(&mut c, &clients, 1);
     let r = cpg_round(&mut c, &clients, "final");
     check_cpg(&r, "all on 3.1.7");
 }
 
 #[test]
-fn live_rolling_upgrade_2_4_6_to_3_1_7_udpu_with_faults() {
+fn live_rolling_upgrade_2_4_6_udpu_to_3_1_7_knet_with_faults() {
     upgrade_scenario(false, true);
 }
 
 #[test]
-fn live_rolling_upgrade_2_4_6_aes256_sha1_to_3_1_7() {
+fn live_rolling_upgrade_2_4_6_aes256_sha1_to_3_1_7_knet_crypto() {
     upgrade_scenario(true, false);
 }
 
 /// Five nodes, three moved to 3.1.7 and two left on 2.4.6: one ring, one quorum, CPG across.
 #[test]
-fn live_five_nodes_two_left_on_2_4_6_three_on_3_1_7() {
+fn live_five_nodes_two_left_on_2_4_6_three_on_3_1_7_udpu() {
     if !is_root() {
         eprintln!("skipped: live tests need root");
         return;
@@ -146,11 +171,9 @@ fn live_five_nodes_two_left_on_2_4_6_three_on_3_1_7() {
     let clients = build_clients(&root);
     let mut c =
         Cluster::start_old("g5", 5, &root, GATEWAY.into(), None).expect("2.4.6 ring of five");
-    let all = [1, 2, 3, 4, 5];
+    c.local_udpu = true;
     for i in [5, 4, 3] {
-        c.upgrade(i);
-        c.wait_view(&all, &[1, 2, 3, 4, 5])
-            .unwrap_or_else(|e| panic!("after upgrading node {i}: {e}"));
+        upgrade_under_load(&mut c, &clients, i);
     }
     let r = cpg_round(&mut c, &clients, "five");
     check_cpg(&r, "two 2.4.6 and three 3.1.7");

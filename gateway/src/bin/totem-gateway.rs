@@ -39,6 +39,10 @@ enum Cmd {
         /// The direct corosync 3 configuration (knet), for after the last 2.x node.
         #[arg(long = "final")]
         final_: bool,
+        /// Let corosync 3 reach its gateway over udpu instead of knet (no crypto between
+        /// them: corosync 3 refuses crypto on udpu).
+        #[arg(long, conflicts_with = "final_")]
+        udpu: bool,
     },
     /// Run the gateway beside this node's corosync 3.
     Run {
@@ -81,6 +85,7 @@ fn real_main() -> anyhow::Result<()> {
             node,
             out,
             final_,
+            udpu,
         } => {
             use totem_gateway::plan;
             let text = std::fs::read_to_string(&cluster_conf)
@@ -109,7 +114,12 @@ fn real_main() -> anyhow::Result<()> {
                 .map(|p| p.display().to_string())
                 .unwrap_or_else(|_| "totem-gateway".into());
             let dir = out.display().to_string();
-            let s = plan::step(&c, node, &bin, &dir)?;
+            let local = if udpu {
+                plan::LocalTransport::Udpu
+            } else {
+                plan::LocalTransport::Knet
+            };
+            let s = plan::step(&c, node, local, &bin, &dir)?;
             write("corosync.conf", &s.corosync_conf)?;
             write("gateway.conf", &s.gateway_conf)?;
             write("prepare.sh", &s.prepare_sh)?;

@@ -9,7 +9,14 @@ fn a_udpu_cluster_gets_a_step_and_a_final_config() {
         (c.cluster_name.as_str(), c.port, c.nodes.len()),
         ("prod", 5405, 2)
     );
-    let s = step(&c, 2, "/usr/bin/totem-gateway", "/etc/totem-gateway").unwrap();
+    let s = step(
+        &c,
+        2,
+        LocalTransport::Udpu,
+        "/usr/bin/totem-gateway",
+        "/etc/totem-gateway",
+    )
+    .unwrap();
     // The corosync 3 config parses with our own grammar and says what the gateway expects.
     let root = parse(&s.corosync_conf).unwrap();
     let t = root.section("totem").unwrap();
@@ -53,7 +60,14 @@ fn what_cannot_be_bridged_is_refused_with_the_way_out() {
     let swapped = C2.replace("nodeid: 1", "nodeid: 9");
     let e = read_cluster(&swapped).unwrap_err();
     assert!(e.to_string().contains("renumber"), "{e}");
-    let e = step(&read_cluster(C2).unwrap(), 5, "b", "d").unwrap_err();
+    let e = step(
+        &read_cluster(C2).unwrap(),
+        5,
+        LocalTransport::Knet,
+        "b",
+        "d",
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("node 5"), "{e}");
 }
 
@@ -63,7 +77,7 @@ fn crypto_goes_to_the_gateway_and_maps_to_knet_in_the_final_config() {
         .replace("crypto_cipher: none", "crypto_cipher: aes256")
         .replace("crypto_hash: none", "crypto_hash: sha1");
     let c = read_cluster(&c2).unwrap();
-    let s = step(&c, 1, "b", "d").unwrap();
+    let s = step(&c, 1, LocalTransport::Udpu, "b", "d").unwrap();
     let g = crate::conf::GatewayConf::parse(&s.gateway_conf).unwrap();
     assert_eq!(
         (g.crypto_cipher.as_str(), g.crypto_hash.as_str()),
@@ -73,12 +87,52 @@ fn crypto_goes_to_the_gateway_and_maps_to_knet_in_the_final_config() {
         g.keyfile.as_deref(),
         Some(std::path::Path::new("/etc/corosync/authkey"))
     );
-    // The daemon beside the gateway runs udpu without crypto (corosync 3 refuses it there).
+    // Over udpu the daemon beside the gateway runs without crypto (corosync 3 refuses it there).
     let d = parse(&s.corosync_conf).unwrap();
     assert_eq!(
         d.section("totem").unwrap().get("crypto_cipher"),
         Some("none")
     );
+    assert_eq!(g.daemon_transport, crate::conf::DaemonTransport::Udpu);
+    // Over knet (the default) the daemon and the gateway agree on knet crypto: the same
+    // cipher, sha256 for sha1, the cluster key; the 2.x netmtu bounds Totem's frames.
+    let s = step(&c, 1, LocalTransport::Knet, "b", "d").unwrap();
+    let d = parse(&s.corosync_conf).unwrap();
+    let t = d.section("totem").unwrap();
+    assert_eq!(
+        (
+            t.get("transport"),
+            t.get("crypto_cipher"),
+            t.get("crypto_hash"),
+            t.get("netmtu")
+        ),
+        (Some("knet"), Some("aes256"), Some("sha256"), Some("1500"))
+    );
+    assert_eq!(t.get("keyfile"), Some("/etc/corosync/authkey"));
+    let g = crate::conf::GatewayConf::parse(&s.gateway_conf).unwrap();
+    let crate::conf::DaemonTransport::Knet { crypto, token } = g.daemon_transport else {
+        panic!("knet expected: {}", s.gateway_conf)
+    };
+    assert_eq!(
+        crypto,
+        totem_wire::envelope::knet::KnetCryptoConfig::from_names("nss", "aes256", "sha256")
+            .unwrap()
+    );
+    assert_eq!(token, std::time::Duration::from_millis(3000));
+    // The corosync 3 side of the step is a configuration our own node reader (the same
+    // keys and checks corosync 3 applies) takes as knet with that crypto and netmtu.
+    let cfg = totem::node_config::map(
+        &d,
+        totem::node_config::Overrides {
+            generation: Some(totem_wire::Generation::G3),
+            nodeid: Some(1),
+        },
+        &|_| false,
+    )
+    .unwrap();
+    assert_eq!(cfg.transport, totem::node_config::TransportKind::Knet);
+    assert_eq!(cfg.netmtu, 1500);
+    assert_eq!(cfg.knet.crypto.map(|k| k.config), Some(crypto));
     let f = parse(&final_conf(&c)).unwrap();
     let t = f.section("totem").unwrap();
     assert_eq!(
