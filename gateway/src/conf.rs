@@ -4,6 +4,7 @@
 //! gateway {
 //!     nodeid: 3              # the node this gateway serves (runs corosync 3)
 //!     ring_port: 5405        # where the corosync 2 daemons send (on this node's ring0_addr)
+//!     ring1_port: 5405       # the same on ring1_addr (RRP; default ring_port)
 //!     daemon_addr: 127.0.1.3 # the local corosync 3's address (its own ring0_addr)
 //!     daemon_port: 5405      # its port
 //!     metrics_port: 9405     # Prometheus metrics on 127.0.0.1 (0: off)
@@ -20,6 +21,7 @@
 //!     node {
 //!         nodeid: 1
 //!         ring0_addr: 192.0.2.11   # the address the 2.x ring knows
+//!         ring1_addr: 198.51.100.11 # its second ring (RRP), if the 2.x cluster has one
 //!         shadow_addr: 127.0.1.1   # where the local corosync 3 reaches node 1
 //!     }
 //! }
@@ -36,6 +38,8 @@ use totem_wire::retarget::{AddressBook, BookEntry};
 pub struct Node {
     pub nodeid: u32,
     pub ring0: IpAddr,
+    /// Its ring 1 address (RRP).
+    pub ring1: Option<IpAddr>,
     /// Where the local daemon reaches this node (its address in the corosync 3 config).
     pub shadow: IpAddr,
 }
@@ -53,11 +57,24 @@ pub enum DaemonTransport {
     },
 }
 
+impl Node {
+    /// Its address on ring `ring` (0 or 1).
+    pub fn ring_addr(&self, ring: u8) -> Option<IpAddr> {
+        match ring {
+            0 => Some(self.ring0),
+            1 => self.ring1,
+            _ => None,
+        }
+    }
+}
+
 /// A parsed gateway.conf.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GatewayConf {
     pub nodeid: u32,
     pub ring_port: u16,
+    /// The port on ring 1 (RRP), ring_port by default.
+    pub ring1_port: u16,
     pub daemon_addr: IpAddr,
     pub daemon_port: u16,
     /// Local HTTP port of the Prometheus metrics (127.0.0.1; 0: off). Default 9405.
@@ -159,12 +176,20 @@ impl GatewayConf {
             nodes.push(Node {
                 nodeid: value(n, "nodeid", "a nodeid")?,
                 ring0: value(n, "ring0_addr", "an IP address")?,
+                ring1: match n.entry("ring1_addr") {
+                    Some(_) => Some(value(n, "ring1_addr", "an IP address")?),
+                    None => None,
+                },
                 shadow: value(n, "shadow_addr", "an IP address")?,
             });
         }
         let c = GatewayConf {
             nodeid: value(g, "nodeid", "a nodeid")?,
             ring_port: value(g, "ring_port", "a port")?,
+            ring1_port: match g.entry("ring1_port") {
+                Some(_) => value(g, "ring1_port", "a port")?,
+                None => value(g, "ring_port", "a port")?,
+            },
             daemon_addr: value(g, "daemon_addr", "an IP address")?,
             daemon_port: value(g, "daemon_port", "a port")?,
             metrics_port: match g.entry("metrics_port") {
@@ -179,6 +204,13 @@ impl GatewayConf {
         };
         if !c.nodes.iter().any(|n| n.nodeid == c.nodeid) {
             return Err(ConfError::NotListed(c.nodeid));
+        }
+        let with_ring1 = c.nodes.iter().filter(|n| n.ring1.is_some()).count();
+        if with_ring1 != 0 && with_ring1 != c.nodes.len() {
+            return Err(ConfError::Book(
+                "ring1_addr is given for some nodes only: every node needs one on a redundant ring"
+                    .into(),
+            ));
         }
         c.book()?;
         c.ring_crypto()?;
@@ -196,7 +228,7 @@ impl GatewayConf {
     pub fn book(&self) -> Result<AddressBook, ConfError> {
         let mut b = AddressBook::new();
         for n in &self.nodes {
-            b.insert(BookEntry::new(n.nodeid, n.ring0, None))
+            b.insert(BookEntry::new(n.nodeid, n.ring0, n.ring1))
                 .map_err(|e| ConfError::Book(e.to_string()))?;
         }
         Ok(b)
@@ -235,7 +267,17 @@ impl GatewayConf {
 
     /// The node whose ring 0 address is `ip`.
     pub fn by_ring_addr(&self, ip: IpAddr) -> Option<&Node> {
-        self.nodes.iter().find(|n| n.ring0 == ip)
+        self.by_addr_on(0, ip)
+    }
+
+    /// The node whose address on ring `ring` (0 or 1) is `ip`.
+    pub fn by_addr_on(&self, ring: u8, ip: IpAddr) -> Option<&Node> {
+        self.nodes.iter().find(|n| n.ring_addr(ring) == Some(ip))
+    }
+
+    /// Whether the 2.x ring is redundant (every node has a ring 1 address).
+    pub fn redundant(&self) -> bool {
+        self.nodes.iter().all(|n| n.ring1.is_some())
     }
 
     /// The local daemon's socket address.

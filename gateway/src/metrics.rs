@@ -126,9 +126,24 @@ pub fn render(nodeid: u32, s: &Stats, d: &DriverStats, peers: &[PeerStatus]) -> 
             d.send_errors,
         ),
         (
+            "send_dropped",
+            "Datagrams dropped because a socket's send buffer was full (never waited for).",
+            d.send_dropped,
+        ),
+        (
             "datagrams",
             "Datagrams received on every socket.",
             d.datagrams,
+        ),
+        (
+            "ring_tests",
+            "RRP ring test messages passed on to the local daemon's successor.",
+            d.ring_tests,
+        ),
+        (
+            "ring_tests_ended",
+            "RRP ring test messages not passed on (back at their sender, unparsable, no successor yet).",
+            d.ring_tests_ended,
         ),
     ] {
         let _ = writeln!(o, "# HELP totem_gateway_{name}_total {help}");

@@ -62,6 +62,10 @@ pub struct Cluster {
     pub quorum: Vec<(String, String)>,
     /// The ring's crypto, if any.
     pub crypto: Option<Crypto>,
+    /// `rrp_mode` (passive or active) of a redundant 2.x ring.
+    pub rrp_mode: Option<String>,
+    /// The port of ring 1 (its interface's mcastport; ring 0's when absent).
+    pub port1: u16,
     /// `totem.netmtu` of the 2.x ring (1500 when absent).
     pub netmtu: u32,
     /// `totem.token` in ms (1000 when absent).
@@ -152,13 +156,17 @@ pub fn read_cluster(text: &str) -> Result<Cluster, PlanError> {
             "run the 2.x cluster on udpu (transport: udpu with a nodelist) before the upgrade",
         ));
     }
-    if let Some(m) = totem.get("rrp_mode").filter(|m| m.trim() != "none") {
-        return Err(refuse(
-            format!("rrp_mode: {}", m.trim()),
-            "redundant rings are not bridged by this gateway yet",
-            "upgrade with one ring (rrp_mode: none), add the second knet link in the final configuration",
-        ));
-    }
+    let rrp_mode = match totem.get("rrp_mode").map(str::trim) {
+        None | Some("none") => None,
+        Some(m @ ("passive" | "active")) => Some(m.to_string()),
+        Some(m) => {
+            return Err(refuse(
+                format!("rrp_mode: {m}"),
+                "is not a corosync 2 value (none, passive, active)",
+                "fix the 2.x configuration",
+            ))
+        }
+    };
     // corosync 2: `secauth: on` without crypto_* keys means aes256 + sha1.
     let secauth = totem
         .get("secauth")
@@ -234,13 +242,41 @@ pub fn read_cluster(text: &str) -> Result<Cluster, PlanError> {
             "renumber before the upgrade (a full restart of the 2.x cluster)",
         )
     })?;
-    let port = match totem.section("interface").and_then(|i| i.get("mcastport")) {
-        Some(p) => p
-            .trim()
-            .parse()
-            .map_err(|_| refuse("mcastport", format!("{p:?} is not a port"), "fix it"))?,
-        None => 5405,
+    // The interface section of ring N (ringnumber N; the first one is ring 0).
+    let iface = |ring: &str| {
+        totem
+            .sections("interface")
+            .find(|i| i.get("ringnumber").map(str::trim).unwrap_or("0") == ring)
     };
+    let port_of = |ring: &str, default: u16| -> Result<u16, PlanError> {
+        match iface(ring).and_then(|i| i.get("mcastport")) {
+            Some(p) => p.trim().parse().map_err(|_| {
+                refuse(
+                    format!("ring {ring} mcastport"),
+                    format!("{p:?} is not a port"),
+                    "fix it",
+                )
+            }),
+            None => Ok(default),
+        }
+    };
+    let port = port_of("0", 5405)?;
+    let port1 = port_of("1", port)?;
+    if rrp_mode.is_some() {
+        if let Some(n) = nodes.iter().find(|n| n.ring1.is_none()) {
+            return Err(refuse(
+                format!("node {}", n.nodeid),
+                "has no ring1_addr on a redundant ring",
+                "give every node its ring1_addr (2.x needs it too)",
+            ));
+        }
+    } else if nodes.iter().any(|n| n.ring1.is_some()) {
+        return Err(refuse(
+            "ring1_addr",
+            "is set but rrp_mode is none, so corosync 2 runs one ring",
+            "remove ring1_addr or set rrp_mode",
+        ));
+    }
     let num = |k: &str, default: u32| -> Result<u32, PlanError> {
         match totem.get(k) {
             None => Ok(default),
@@ -280,6 +316,8 @@ pub fn read_cluster(text: &str) -> Result<Cluster, PlanError> {
         crypto,
         netmtu,
         token,
+        rrp_mode,
+        port1,
     })
 }
 
@@ -372,9 +410,13 @@ pub fn step(
             x.nodeid,
             shadow(x.nodeid)
         );
+        let ring1 = x
+            .ring1
+            .map(|r| format!("        ring1_addr: {r}\n"))
+            .unwrap_or_default();
         let _ = writeln!(
             gnl,
-            "    node {{\n        nodeid: {}\n        ring0_addr: {}\n        shadow_addr: {}\n    }}",
+            "    node {{\n        nodeid: {}\n        ring0_addr: {}\n{ring1}        shadow_addr: {}\n    }}",
             x.nodeid,
             x.ring0,
             shadow(x.nodeid)
@@ -406,6 +448,9 @@ pub fn step(
         ),
         None => String::new(),
     };
+    if c.rrp_mode.is_some() {
+        let _ = writeln!(crypto, "    ring1_port: {}", c.port1);
+    }
     if local == LocalTransport::Knet {
         let _ = writeln!(
             crypto,
@@ -466,15 +511,18 @@ pub fn final_conf(c: &Cluster) -> String {
         nl.push_str("    }\n");
     }
     let crypto = knet_crypto_lines(c);
-    sections(
-        c,
-        "knet",
-        &nl,
-        &format!(
-            "{crypto}    interface {{\n        linknumber: 0\n        mcastport: {}\n    }}\n",
-            c.port
-        ),
-    )
+    // RRP rings become knet links 0 and 1; rrp_mode becomes link_mode.
+    let mut links = format!(
+        "    interface {{\n        linknumber: 0\n        mcastport: {}\n    }}\n",
+        c.port
+    );
+    if let Some(mode) = &c.rrp_mode {
+        links = format!(
+            "    link_mode: {mode}\n{links}    interface {{\n        linknumber: 1\n        mcastport: {}\n    }}\n",
+            c.port1
+        );
+    }
+    sections(c, "knet", &nl, &format!("{crypto}{links}"))
 }
 
 #[cfg(test)]

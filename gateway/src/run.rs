@@ -27,7 +27,8 @@ use totem_wire::Generation;
 /// Where a datagram came in.
 #[derive(Debug, Clone, Copy)]
 enum Side {
-    Ring,
+    /// Ring 0 or, on a redundant 2.x ring (RRP), ring 1.
+    Ring(u8),
     /// The shadow socket of node k.
     Shadow(u32),
 }
@@ -94,11 +95,10 @@ fn knet_host(
 }
 
 /// Sends what a knet host has queued (pongs, pings, data frames).
-async fn flush(s: &mut Shadow, ds: &mut DriverStats) {
+fn flush(s: &mut Shadow, ds: &mut DriverStats) {
     let Some(k) = s.knet.as_mut() else { return };
     while let Some(t) = k.poll_transmit() {
-        if s.sock.send_to(&t.bytes, t.dest).await.is_err() {
-            ds.send_errors += 1;
+        if !send_now(&s.sock, &t.bytes, t.dest, ds) {
             k.tx_error(t.dest, t.link);
         }
     }
@@ -113,8 +113,14 @@ pub struct DriverStats {
     pub not_daemon: u64,
     /// Send errors.
     pub send_errors: u64,
+    /// Datagrams dropped because the socket's send buffer was full (never waited for).
+    pub send_dropped: u64,
     /// Ring datagrams whose envelope did not open, or of another generation.
     pub envelope_refused: u64,
+    /// RRP ring test messages passed on to the successor, and ones that ended here (back
+    /// at their sender, unparsable, or no successor known yet).
+    pub ring_tests: u64,
+    pub ring_tests_ended: u64,
     /// Time spent in the core per datagram, summed (latency added by translation).
     pub busy: Duration,
     pub datagrams: u64,
@@ -140,7 +146,14 @@ pub async fn run(
         payload: Payload::Totempg,
     })?;
     let local = conf.local().clone();
-    let ring = bind(SocketAddr::new(local.ring0, conf.ring_port)).await?;
+    // One socket per 2.x ring: ring 0, and ring 1 on a redundant ring. The gateway sends
+    // every datagram on each ring (as RRP active mode does; passive receivers take the
+    // copies, Totem drops duplicates) and takes what arrives on either.
+    let mut rings: Vec<(u8, Arc<UdpSocket>)> =
+        vec![(0, bind(SocketAddr::new(local.ring0, conf.ring_port)).await?)];
+    if let Some(r1) = local.ring1 {
+        rings.push((1, bind(SocketAddr::new(r1, conf.ring1_port)).await?));
+    }
     // corosync 2.3+ puts a totemcrypto header on every datagram, crypto or not; with a
     // cipher every datagram we send gets a fresh salt.
     let key = match &conf.keyfile {
@@ -173,7 +186,9 @@ pub async fn run(
     }
     let mut tasks = Vec::new();
     // One task reads every socket (no hop through a channel): the next datagram from any.
-    let socks: Vec<(Side, Arc<UdpSocket>)> = std::iter::once((Side::Ring, ring.clone()))
+    let socks: Vec<(Side, Arc<UdpSocket>)> = rings
+        .iter()
+        .map(|(r, s)| (Side::Ring(*r), s.clone()))
         .chain(
             shadows
                 .iter()
@@ -185,6 +200,7 @@ pub async fn run(
     tracing::info!(
         nodeid = conf.nodeid,
         ring = %SocketAddr::new(local.ring0, conf.ring_port),
+        rings = rings.len(),
         daemon = %conf.daemon(),
         peers = shadows.len(),
         "gateway running"
@@ -210,6 +226,8 @@ pub async fn run(
     tokio::pin!(stop);
     let far = Duration::from_secs(3600);
     let mut heard: BTreeMap<u32, Instant> = BTreeMap::new();
+    // The node the local daemon passes the token to (where RRP ring tests go next).
+    let mut successor: Option<u32> = None;
     loop {
         // The knet hosts' next heartbeat or timeout.
         let due = shadows
@@ -225,7 +243,7 @@ pub async fn run(
                     if let Some(k) = s.knet.as_mut() {
                         k.handle_timeout(now);
                     }
-                    flush(s, &mut ds).await;
+                    flush(s, &mut ds);
                 }
             }
             _ = refresh.tick() => {
@@ -272,8 +290,8 @@ pub async fn run(
                 let t0 = Instant::now();
                 ds.datagrams += 1;
                 match side {
-                    Side::Ring => {
-                        let Some(k) = conf.by_ring_addr(src.ip()).map(|n| n.nodeid) else {
+                    Side::Ring(r) => {
+                        let Some(k) = conf.by_addr_on(r, src.ip()).map(|n| n.nodeid) else {
                             ds.unknown_source += 1;
                             continue;
                         };
@@ -287,6 +305,20 @@ pub async fn run(
                                 continue;
                             }
                         };
+                        if is_ring_test(&body) {
+                            // RRP's ring test goes around the ring like the token: pass it
+                            // to our successor on the ring it came on (the gateway itself
+                            // never marks a ring faulty, so it never starts one).
+                            match ring_test_next(&body, conf.nodeid, successor) {
+                                Some(next) => {
+                                    ds.ring_tests += 1;
+                                    let Some(n) = conf.nodes.iter().find(|n| n.nodeid == next) else { continue };
+                                    to_ring(&rings, &sealer, n, &conf, &body, Some(r), &mut ds);
+                                }
+                                None => ds.ring_tests_ended += 1,
+                            }
+                            continue;
+                        }
                         match gw.from_ring(&body, k) {
                             Ok(v) => {
                                 ds.busy += t0.elapsed();
@@ -297,9 +329,9 @@ pub async fn run(
                                         Some(t) => u16::try_from(t).ok(),
                                     };
                                     kn.send(Instant::now(), &v, dest);
-                                    flush(out, &mut ds).await;
-                                } else if out.sock.send_to(&v, daemon).await.is_err() {
-                                    ds.send_errors += 1;
+                                    flush(out, &mut ds);
+                                } else {
+                                    send_now(&out.sock, &v, daemon, &mut ds);
                                 }
                             }
                             Err(e) => note(&mut logged, e, k, "ring"),
@@ -315,7 +347,7 @@ pub async fn run(
                         let msg = match sh.knet.as_mut() {
                             Some(kn) => {
                                 let d = kn.handle_datagram(Instant::now(), src, bytes);
-                                flush(sh, &mut ds).await;
+                                flush(sh, &mut ds);
                                 match d {
                                     Some(d) => std::borrow::Cow::Owned(d.payload),
                                     None => continue,
@@ -326,19 +358,12 @@ pub async fn run(
                         match gw.from_local(&msg, Some(k)) {
                             Ok(v) => {
                                 ds.busy += t0.elapsed();
-                                let to = SocketAddr::new(n.ring0, conf.ring_port);
-                                let mut random = [0u8; RANDOM_LEN];
-                                if sealer.needs_random() {
-                                    use rand_core::RngCore;
-                                    rand_core::OsRng.fill_bytes(&mut random);
+                                // The daemon's token goes to its successor in the ring.
+                                if v.first() == Some(&(totem_wire::MessageType::OrfToken as u8)) {
+                                    successor = Some(k);
                                 }
-                                let Ok(v) = sealer.seal(&v, &random) else {
-                                    ds.send_errors += 1;
-                                    continue;
-                                };
-                                if ring.send_to(&v, to).await.is_err() {
-                                    ds.send_errors += 1;
-                                }
+                                let n = n.clone();
+                                to_ring(&rings, &sealer, &n, &conf, &v, None, &mut ds);
                             }
                             Err(e) => note(&mut logged, e, k, "local"),
                         }
@@ -351,6 +376,79 @@ pub async fn run(
         t.abort();
     }
     Ok((gw.stats().clone(), ds))
+}
+
+/// Sends without waiting: a full socket buffer (a link whose neighbour does not answer ARP
+/// fills it within a second) drops the datagram, counted, instead of stalling every other
+/// socket behind it. Totem retransmits what is lost.
+fn send_now(sock: &UdpSocket, bytes: &[u8], to: SocketAddr, ds: &mut DriverStats) -> bool {
+    match sock.try_send_to(bytes, to) {
+        Ok(_) => true,
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+            ds.send_dropped += 1;
+            false
+        }
+        Err(_) => {
+            ds.send_errors += 1;
+            false
+        }
+    }
+}
+
+/// Whether a G2 datagram is an RRP ring test (types 6 and 7).
+fn is_ring_test(body: &[u8]) -> bool {
+    use totem_wire::MessageType;
+    matches!(
+        body.first().copied(),
+        Some(t) if t == MessageType::RingTestActive as u8 || t == MessageType::RingTestActivate as u8
+    )
+}
+
+/// Where a ring test goes next: to the successor, unless it came back to the node that
+/// started it (us) or it does not parse.
+fn ring_test_next(body: &[u8], me: u32, successor: Option<u32>) -> Option<u32> {
+    let t = totem_wire::srp::ring_test::RingTest::parse(body, Generation::G2).ok()?;
+    if u32::try_from(t.nodeid_activator).ok() == Some(me) {
+        return None;
+    }
+    successor
+}
+
+/// Seals `v` and sends it to node `n` on ring `only`, or on every ring we and it have.
+fn to_ring(
+    rings: &[(u8, Arc<UdpSocket>)],
+    sealer: &Sealer,
+    n: &crate::conf::Node,
+    conf: &GatewayConf,
+    v: &[u8],
+    only: Option<u8>,
+    ds: &mut DriverStats,
+) {
+    for (r, sock) in rings {
+        if only.is_some_and(|o| o != *r) {
+            continue;
+        }
+        let (Some(ip), port) = (
+            n.ring_addr(*r),
+            if *r == 0 {
+                conf.ring_port
+            } else {
+                conf.ring1_port
+            },
+        ) else {
+            continue;
+        };
+        let mut random = [0u8; RANDOM_LEN];
+        if sealer.needs_random() {
+            use rand_core::RngCore;
+            rand_core::OsRng.fill_bytes(&mut random);
+        }
+        let Ok(sealed) = sealer.seal(v, &random) else {
+            ds.send_errors += 1;
+            continue;
+        };
+        send_now(sock, &sealed, SocketAddr::new(ip, port), ds);
+    }
 }
 
 /// Logs the first refusal of each reason per report interval.

@@ -39,7 +39,33 @@ impl Cluster {
         gateway_bin: PathBuf,
         crypto: Option<(&str, &str, &Path)>,
     ) -> Result<Cluster, String> {
+        Self::start_old_with(prefix, n, root, gateway_bin, crypto, None)
+    }
+
+    /// As [`start_old`](Self::start_old), on two rings (RRP `rrp_mode`): ring 0 on the
+    /// lab's first network, ring 1 on its second (198.51.100.0/24).
+    pub fn start_old_rrp(
+        prefix: &str,
+        n: usize,
+        root: &Path,
+        gateway_bin: PathBuf,
+        rrp_mode: &str,
+    ) -> Result<Cluster, String> {
+        Self::start_old_with(prefix, n, root, gateway_bin, None, Some(rrp_mode))
+    }
+
+    fn start_old_with(
+        prefix: &str,
+        n: usize,
+        root: &Path,
+        gateway_bin: PathBuf,
+        crypto: Option<(&str, &str, &Path)>,
+        rrp_mode: Option<&str>,
+    ) -> Result<Cluster, String> {
         let mut lab = Lab::new(prefix, n).map_err(|e| e.to_string())?;
+        if rrp_mode.is_some() {
+            lab.add_second_link().map_err(|e| e.to_string())?;
+        }
         let nodes: Vec<(u32, String)> = (1..=n)
             .map(|k| (k as u32, lab.node(k).ipv4.to_string()))
             .collect();
@@ -47,7 +73,10 @@ impl Cluster {
         for i in 1..=n {
             let dir = root.join(format!("n{i}"));
             std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-            let conf = oldcs::conf_crypto(&nodes, "192.0.2.0", &dir, crypto);
+            let mut conf = oldcs::conf_crypto(&nodes, "192.0.2.0", &dir, crypto);
+            if let Some(mode) = rrp_mode {
+                conf = rrp_conf(&conf, mode, &lab, n);
+            }
             std::fs::write(dir.join("corosync.conf"), conf).map_err(|e| e.to_string())?;
             let o = OldCorosync::start(&mut lab, i, &dir).map_err(|e| e.to_string())?;
             daemons.push(Daemon::Old(o));
@@ -186,6 +215,63 @@ impl Cluster {
     }
 }
 
+/// A one-ring 2.4.6 udpu config made redundant: `rrp_mode`, the ring 1 interface and every
+/// node's ring1_addr on the lab's second network.
+fn rrp_conf(conf: &str, mode: &str, lab: &Lab, n: usize) -> String {
+    let mut c = conf
+        .replace(
+            "transport: udpu\n",
+            &format!("transport: udpu\n    rrp_mode: {mode}\n"),
+        )
+        .replace(
+            "        mcastport: 5405\n    }\n}\n",
+            "        mcastport: 5405\n    }\n    interface {\n        ringnumber: 1\n        bindnetaddr: 198.51.100.0\n        mcastport: 5405\n    }\n}\n",
+        );
+    for k in 1..=n {
+        let a = lab.node(k).ipv4.to_string();
+        c = c.replace(
+            &format!("ring0_addr: {a}\n"),
+            &format!(
+                "ring0_addr: {a}\n        ring1_addr: {}\n",
+                lab.node(k).ipv4_1
+            ),
+        );
+    }
+    assert!(
+        c.contains("rrp_mode")
+            && c.contains("ringnumber: 1")
+            && c.matches("ring1_addr").count() == n,
+        "RRP config: {c}"
+    );
+    c
+}
+
+/// The ring id a daemon's `corosync-quorumtool -s` shows ("Ring ID:" line, as printed).
+pub fn ring_id(c: &Cluster, i: usize) -> Option<String> {
+    let out = match &c.nodes[i - 1] {
+        Daemon::Old(o) => o.tool(&c.lab, "corosync-quorumtool", &["-s"]),
+        Daemon::New { cs, .. } => cs.tool(&c.lab, &["corosync-quorumtool", "-s"]),
+    }?;
+    out.lines()
+        .find_map(|l| l.trim().strip_prefix("Ring ID:"))
+        .map(|r| r.trim().to_string())
+}
+
+/// A 2.x node's `corosync-cfgtool -s`: the status of each ring.
+pub fn rrp_status(c: &Cluster, i: usize) -> String {
+    // Its exit status is 1 while a ring is faulty: take the output either way.
+    match &c.nodes[i - 1] {
+        Daemon::Old(_) => Command::new("ip")
+            .args(["netns", "exec", &c.lab.node(i).netns])
+            .arg(format!("{}/sbin/corosync-cfgtool", oldcs::PREFIX))
+            .arg("-s")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
+            .unwrap_or_default(),
+        Daemon::New { .. } => String::new(),
+    }
+}
+
 fn last_gateway_log(dir: &Path) -> String {
     let mut logs: Vec<PathBuf> = std::fs::read_dir(dir)
         .map(|r| r.flatten().map(|e| e.path()).collect())
@@ -297,7 +383,7 @@ pub struct Load {
     outs: Vec<PathBuf>,
 }
 
-/// Starts one client on every node but `skip` (the node about to change), each built for
+/// Starts one client on every node but `skip` (the node about to change; 0: none), each built for
 /// its daemon and sending 200-byte messages at `rate`/s for `secs` seconds in group `tag`.
 pub fn start_load(
     c: &mut Cluster,
@@ -308,7 +394,7 @@ pub fn start_load(
     rate: u32,
 ) -> Load {
     let n = c.nodes.len();
-    let members = (n - 1).to_string();
+    let members = (1..=n).filter(|i| *i != skip).count().to_string();
     let mut load = Load {
         pids: Vec::new(),
         outs: Vec::new(),

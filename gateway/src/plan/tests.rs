@@ -146,3 +146,59 @@ fn crypto_goes_to_the_gateway_and_maps_to_knet_in_the_final_config() {
     );
     assert_eq!(read_cluster(&on).unwrap().crypto.unwrap().hash, "sha1");
 }
+
+#[test]
+fn a_redundant_ring_is_bridged_on_both_rings_and_becomes_two_knet_links() {
+    let rrp = C2
+        .replace(
+            "    crypto_hash: none\n",
+            "    crypto_hash: none\n    rrp_mode: active\n",
+        )
+        .replace(
+            "        mcastport: 5405\n    }\n",
+            "        mcastport: 5405\n    }\n    interface {\n        ringnumber: 1\n        bindnetaddr: 198.51.100.0\n        mcastport: 5407\n    }\n",
+        )
+        .replace(
+            "ring0_addr: 192.0.2.11\n",
+            "ring0_addr: 192.0.2.11\n        ring1_addr: 198.51.100.11\n",
+        );
+    // One node without its ring 1 address: refused, with the way out.
+    let e = read_cluster(&rrp).unwrap_err();
+    assert!(
+        e.to_string().contains("node 2") && e.to_string().contains("ring1_addr"),
+        "{e}"
+    );
+    let rrp = rrp.replace(
+        "ring0_addr: 192.0.2.12\n",
+        "ring0_addr: 192.0.2.12\n        ring1_addr: 198.51.100.12\n",
+    );
+    let c = read_cluster(&rrp).unwrap();
+    assert_eq!(
+        (c.rrp_mode.as_deref(), c.port, c.port1),
+        (Some("active"), 5405, 5407)
+    );
+    let s = step(&c, 2, LocalTransport::Knet, "b", "d").unwrap();
+    let g = crate::conf::GatewayConf::parse(&s.gateway_conf).unwrap();
+    assert!(g.redundant());
+    assert_eq!(g.ring1_port, 5407);
+    assert_eq!(
+        g.by_addr_on(1, "198.51.100.11".parse().unwrap())
+            .map(|n| n.nodeid),
+        Some(1)
+    );
+    assert_eq!(g.by_addr_on(0, "198.51.100.11".parse().unwrap()), None);
+    let f = parse(&final_conf(&c)).unwrap();
+    let t = f.section("totem").unwrap();
+    assert_eq!(t.get("link_mode"), Some("active"));
+    let links: Vec<(Option<&str>, Option<&str>)> = t
+        .sections("interface")
+        .map(|i| (i.get("linknumber"), i.get("mcastport")))
+        .collect();
+    assert_eq!(
+        links,
+        [(Some("0"), Some("5405")), (Some("1"), Some("5407"))]
+    );
+    // ring1_addr without rrp_mode: 2.x runs one ring; the plan says so.
+    let e = read_cluster(&rrp.replace("    rrp_mode: active\n", "")).unwrap_err();
+    assert!(e.to_string().contains("rrp_mode"), "{e}");
+}
