@@ -214,6 +214,7 @@ impl GatewayConf {
         }
         c.book()?;
         c.ring_crypto()?;
+        c.final_knet()?;
         if let DaemonTransport::Knet { crypto, .. } = &c.daemon_transport {
             if crypto.is_enabled() && c.keyfile.is_none() {
                 return Err(ConfError::Missing(
@@ -278,6 +279,23 @@ impl GatewayConf {
     /// Whether the 2.x ring is redundant (every node has a ring 1 address).
     pub fn redundant(&self) -> bool {
         self.nodes.iter().all(|n| n.ring1.is_some())
+    }
+
+    /// The knet crypto and token timeout of the final corosync 3 configuration, which
+    /// direct peers (nodes already restarted on it) speak: the daemon's, over knet; over
+    /// udpu, the 2.x crypto mapped as the plan maps it (the same cipher, sha1 -> sha256).
+    pub fn final_knet(&self) -> Result<(KnetCryptoConfig, std::time::Duration), ConfError> {
+        if let DaemonTransport::Knet { crypto, token } = &self.daemon_transport {
+            return Ok((*crypto, *token));
+        }
+        let hash = if self.crypto_hash == "sha1" {
+            "sha256"
+        } else {
+            &self.crypto_hash
+        };
+        let c = KnetCryptoConfig::from_names("nss", &self.crypto_cipher, hash)
+            .map_err(|e| ConfError::Book(format!("final knet crypto: {e}")))?;
+        Ok((c, std::time::Duration::from_millis(1000)))
     }
 
     /// The local daemon's socket address.

@@ -7,6 +7,7 @@
 //! driver (or the simulator, [`sim`]) hands it datagrams and sends what it returns.
 
 pub mod conf;
+pub mod knet_hosts;
 pub mod metrics;
 pub mod order;
 pub mod plan;

@@ -35,6 +35,8 @@ pub struct PeerStatus {
     /// Over knet: whether the local daemon's link to this node's knet host is up, and the
     /// knet counters of that host.
     pub knet: Option<(bool, totem::knet::KnetStats)>,
+    /// It runs the final configuration and speaks knet to us directly.
+    pub direct: bool,
 }
 
 /// Renders the counters of gateway `nodeid`.
@@ -51,6 +53,16 @@ pub fn render(nodeid: u32, s: &Stats, d: &DriverStats, peers: &[PeerStatus]) -> 
                 t.as_secs_f64()
             );
         }
+    }
+    let _ = writeln!(o, "# HELP totem_gateway_peer_direct Whether the node runs the final corosync 3 configuration (knet straight to us, no translation).");
+    let _ = writeln!(o, "# TYPE totem_gateway_peer_direct gauge");
+    for p in peers {
+        let _ = writeln!(
+            o,
+            "totem_gateway_peer_direct{{node=\"{nodeid}\",peer=\"{}\"}} {}",
+            p.nodeid,
+            u8::from(p.direct)
+        );
     }
     let _ = writeln!(o, "# HELP totem_gateway_knet_link_up Whether the local corosync 3 has its knet link to this node's host in the gateway up.");
     let _ = writeln!(o, "# TYPE totem_gateway_knet_link_up gauge");
@@ -131,6 +143,16 @@ pub fn render(nodeid: u32, s: &Stats, d: &DriverStats, peers: &[PeerStatus]) -> 
             d.send_dropped,
         ),
         (
+            "direct_rx",
+            "knet datagrams taken from nodes on the final configuration.",
+            d.direct_rx,
+        ),
+        (
+            "direct_tx",
+            "Totem messages sent over knet to nodes on the final configuration.",
+            d.direct_tx,
+        ),
+        (
             "datagrams",
             "Datagrams received on every socket.",
             d.datagrams,
@@ -204,7 +226,8 @@ pub fn summary(text: &str) -> String {
                 n == name && label.is_none_or(|(k, v)| l.iter().any(|(a, b)| a == k && b == v))
             })
             .map(|(_, _, x)| x)
-            .sum()
+            .sum::<f64>()
+            + 0.0 // an empty sum is -0.0
     };
     let node = s
         .iter()
@@ -254,6 +277,12 @@ pub fn summary(text: &str) -> String {
             "totem_gateway_peer_last_heard_seconds" => format!("heard {x:.1} s ago"),
             "totem_gateway_knet_link_up" if *x > 0.0 => "knet link up".to_string(),
             "totem_gateway_knet_link_up" => "knet link DOWN".to_string(),
+            "totem_gateway_peer_direct" if *x > 0.0 => {
+                "corosync 3 on the final configuration (direct knet)".to_string()
+            }
+            "totem_gateway_peer_direct" => {
+                "corosync 2 ring (a 2.x daemon or a gateway)".to_string()
+            }
             _ => continue,
         };
         match peers.iter_mut().find(|(p, _)| *p == peer) {
@@ -296,11 +325,13 @@ mod tests {
                 nodeid: 1,
                 last_heard: Some(std::time::Duration::from_millis(200)),
                 knet: Some((true, Default::default())),
+                direct: false,
             },
             PeerStatus {
                 nodeid: 2,
                 last_heard: None,
                 knet: Some((false, Default::default())),
+                direct: true,
             },
         ];
         let page = render(3, &s, &d, &peers);
@@ -311,7 +342,15 @@ mod tests {
         assert!(sm.contains("node 3"), "{sm}");
         assert!(sm.contains("refused:  none"), "{sm}");
         assert!(sm.contains("5.0 us"), "{sm}");
-        assert!(sm.contains("node 1: heard 0.2 s ago, knet link up"), "{sm}");
-        assert!(sm.contains("node 2: knet link DOWN"), "{sm}");
+        assert!(
+            sm.contains("node 1: heard 0.2 s ago, corosync 2 ring (a 2.x daemon or a gateway), knet link up"),
+            "{sm}"
+        );
+        assert!(sm.contains("to ring:  0 datagrams"), "{sm}");
+        assert!(
+            sm.contains("node 2: corosync 3 on the final configuration"),
+            "{sm}"
+        );
+        assert!(sm.contains("knet link DOWN"), "{sm}");
     }
 }

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use tokio::net::UdpSocket;
 
 use totem::driver::knet::target_nodeid;
-use totem::knet::{KnetConfig, KnetLayer, KnetSeal, LinkParams, LinkPolicy};
+use totem::knet::KnetLayer;
 use totem_wire::envelope::{AuthKey, SealSettings, Sealer, RANDOM_LEN};
 
 use crate::conf::{DaemonTransport, GatewayConf};
@@ -58,40 +58,109 @@ struct Shadow {
     knet: Option<KnetLayer>,
 }
 
-/// Knet host `k` facing the local daemon (host `local`) on one link.
-fn knet_host(
+/// A node met speaking knet on the ring: our knet host towards it.
+struct Direct {
+    layer: KnetLayer,
+    since: Instant,
+    was_up: bool,
+}
+
+impl Direct {
+    /// Its link is up: the local daemon's messages to it go over knet.
+    fn up(&self, k: u32) -> bool {
+        u16::try_from(k).is_ok_and(|h| self.layer.reachable(h))
+    }
+    /// Still worth keeping: up, or given 10 s to come up.
+    fn keep(&mut self, k: u32, now: Instant) -> bool {
+        let up = self.up(k);
+        self.was_up |= up;
+        up || (!self.was_up && now.saturating_duration_since(self.since) < Duration::from_secs(10))
+    }
+}
+
+/// A ring datagram that did not open as G2, tried as knet from node `k`: `None` if it is
+/// not knet either (the caller counts the refusal); `Some(message)` if it is, with the
+/// Totem message it completed, if any.
+#[allow(clippy::too_many_arguments)]
+fn direct_rx(
+    direct: &mut BTreeMap<u32, Direct>,
     conf: &GatewayConf,
     k: u32,
-    crypto: &totem_wire::envelope::knet::KnetCryptoConfig,
-    token: Duration,
+    src: SocketAddr,
+    bytes: &[u8],
+    final_knet: &(totem_wire::envelope::knet::KnetCryptoConfig, Duration),
     key: &[u8],
-    now: Instant,
-) -> Result<KnetLayer, RunError> {
-    use totem_wire::envelope::knet::{key_from_file_contents, KnetCrypto};
-    let bad = |e: String| RunError::KnetKey(e);
-    let seal = if crypto.is_enabled() {
-        let key = key_from_file_contents(key).map_err(|e| bad(e.to_string()))?;
-        KnetSeal::crypto(KnetCrypto::new(*crypto, key).map_err(|e| bad(e.to_string()))?)
+    rings: &[(u8, Arc<UdpSocket>)],
+    ds: &mut DriverStats,
+) -> Option<Option<Vec<u8>>> {
+    let now = Instant::now();
+    let fresh = !direct.contains_key(&k);
+    if fresh {
+        let peer = conf.nodes.iter().find(|n| n.nodeid == k)?;
+        let layer = crate::knet_hosts::towards_direct_peer(
+            conf,
+            peer,
+            &final_knet.0,
+            final_knet.1,
+            key,
+            now,
+        )
+        .ok()?;
+        direct.insert(
+            k,
+            Direct {
+                layer,
+                since: now,
+                was_up: false,
+            },
+        );
+    }
+    let d = direct.get_mut(&k)?;
+    let before = d.layer.stats();
+    let m = d.layer.handle_datagram(now, src, bytes);
+    if !crate::knet_hosts::accepted(&d.layer, &before) {
+        if fresh {
+            direct.remove(&k);
+        }
+        return None;
+    }
+    if fresh {
+        tracing::info!(
+            peer = k,
+            "node speaks knet: it runs the final corosync 3 configuration; its messages go to the local daemon as they are"
+        );
+    }
+    flush_direct(&mut d.layer, rings, ds);
+    ds.direct_rx += 1;
+    Some(m.map(|m| m.payload))
+}
+
+/// Sends what our knet host towards a direct peer has queued, each frame from the ring
+/// socket of its link.
+fn flush_direct(layer: &mut KnetLayer, rings: &[(u8, Arc<UdpSocket>)], ds: &mut DriverStats) {
+    while let Some(t) = layer.poll_transmit() {
+        let Some((_, sock)) = rings.iter().find(|(r, _)| *r == t.link) else {
+            continue;
+        };
+        if !send_now(sock, &t.bytes, t.dest, ds) {
+            layer.tx_error(t.dest, t.link);
+        }
+    }
+}
+
+/// One G3 Totem message to the local daemon from node k's shadow socket.
+fn to_daemon(out: &mut Shadow, v: &[u8], daemon: SocketAddr, ds: &mut DriverStats) {
+    if let Some(kn) = out.knet.as_mut() {
+        // A token names the local daemon; the rest is broadcast.
+        let dest = match target_nodeid(v) {
+            Some(0) | None => None,
+            Some(t) => u16::try_from(t).ok(),
+        };
+        kn.send(Instant::now(), v, dest);
+        flush(out, ds);
     } else {
-        KnetSeal::clear()
-    };
-    let host =
-        |n: u32| u16::try_from(n).map_err(|_| bad(format!("nodeid {n} is above knet's 65535")));
-    let daemon = conf.daemon();
-    let data_mtu = seal.data_mtu(1500, daemon.is_ipv6());
-    Ok(KnetLayer::new(
-        KnetConfig {
-            host_id: host(k)?,
-            policy: LinkPolicy::Passive,
-            hosts: vec![(
-                host(conf.nodeid)?,
-                vec![(0, daemon, LinkParams::corosync_defaults(token))],
-            )],
-            data_mtu,
-        },
-        seal,
-        now,
-    ))
+        send_now(&out.sock, v, daemon, ds);
+    }
 }
 
 /// Sends what a knet host has queued (pongs, pings, data frames).
@@ -115,6 +184,10 @@ pub struct DriverStats {
     pub send_errors: u64,
     /// Datagrams dropped because the socket's send buffer was full (never waited for).
     pub send_dropped: u64,
+    /// knet datagrams from direct peers (on the final configuration) taken, and Totem
+    /// messages sent to them.
+    pub direct_rx: u64,
+    pub direct_tx: u64,
     /// Ring datagrams whose envelope did not open, or of another generation.
     pub envelope_refused: u64,
     /// RRP ring test messages passed on to the successor, and ones that ended here (back
@@ -167,14 +240,17 @@ pub async fn run(
     for n in conf.nodes.iter().filter(|n| n.nodeid != conf.nodeid) {
         let knet = match &conf.daemon_transport {
             DaemonTransport::Udpu => None,
-            DaemonTransport::Knet { crypto, token } => Some(knet_host(
-                &conf,
-                n.nodeid,
-                crypto,
-                *token,
-                &key,
-                Instant::now(),
-            )?),
+            DaemonTransport::Knet { crypto, token } => Some(
+                crate::knet_hosts::towards_daemon(
+                    &conf,
+                    n.nodeid,
+                    crypto,
+                    *token,
+                    &key,
+                    Instant::now(),
+                )
+                .map_err(|e| RunError::KnetKey(e.to_string()))?,
+            ),
         };
         shadows.insert(
             n.nodeid,
@@ -228,11 +304,15 @@ pub async fn run(
     let mut heard: BTreeMap<u32, Instant> = BTreeMap::new();
     // The node the local daemon passes the token to (where RRP ring tests go next).
     let mut successor: Option<u32> = None;
+    // Nodes already on the final configuration, which speak knet to our ring sockets.
+    let mut direct: BTreeMap<u32, Direct> = BTreeMap::new();
+    let final_knet = conf.final_knet()?;
     loop {
         // The knet hosts' next heartbeat or timeout.
         let due = shadows
             .values()
             .filter_map(|s| s.knet.as_ref()?.poll_timeout())
+            .chain(direct.values().filter_map(|d| d.layer.poll_timeout()))
             .min()
             .unwrap_or_else(|| Instant::now() + far);
         tokio::select! {
@@ -245,6 +325,19 @@ pub async fn run(
                     }
                     flush(s, &mut ds);
                 }
+                for d in direct.values_mut() {
+                    d.layer.handle_timeout(now);
+                    flush_direct(&mut d.layer, &rings, &mut ds);
+                }
+                // A direct peer that went away (or never came up) is forgotten: no knet
+                // pings towards an address that may speak G2 again.
+                direct.retain(|k, d| {
+                    let keep = d.keep(*k, now);
+                    if !keep {
+                        tracing::info!(peer = *k, "node no longer speaks knet to us");
+                    }
+                    keep
+                });
             }
             _ = refresh.tick() => {
                 let now = Instant::now();
@@ -253,6 +346,7 @@ pub async fn run(
                     .map(|(k, s)| crate::metrics::PeerStatus {
                         nodeid: *k,
                         last_heard: heard.get(k).map(|t| now.saturating_duration_since(*t)),
+                        direct: direct.get(k).is_some_and(|d| d.up(*k)),
                         knet: s.knet.as_ref().map(|kn| {
                             (
                                 u16::try_from(conf.nodeid).is_ok_and(|h| kn.reachable(h)),
@@ -300,8 +394,17 @@ pub async fn run(
                         let body = match sealer.open(bytes) {
                             Ok(o) => o.plaintext,
                             Err(e) => {
-                                ds.envelope_refused += 1;
-                                note_text(&mut logged_env, e.to_string(), k);
+                                // Not the 2.x envelope: a node restarted on the final
+                                // configuration speaks knet here. Its Totem messages (G3)
+                                // go to the local daemon unchanged.
+                                match direct_rx(&mut direct, &conf, k, src, bytes, &final_knet, &key, &rings, &mut ds) {
+                                    Some(Some(m)) => to_daemon(out, &m, daemon, &mut ds),
+                                    Some(None) => {}
+                                    None => {
+                                        ds.envelope_refused += 1;
+                                        note_text(&mut logged_env, e.to_string(), k);
+                                    }
+                                }
                                 continue;
                             }
                         };
@@ -322,17 +425,7 @@ pub async fn run(
                         match gw.from_ring(&body, k) {
                             Ok(v) => {
                                 ds.busy += t0.elapsed();
-                                if let Some(kn) = out.knet.as_mut() {
-                                    // A token names the local daemon; the rest is broadcast.
-                                    let dest = match target_nodeid(&v) {
-                                        Some(0) | None => None,
-                                        Some(t) => u16::try_from(t).ok(),
-                                    };
-                                    kn.send(Instant::now(), &v, dest);
-                                    flush(out, &mut ds);
-                                } else {
-                                    send_now(&out.sock, &v, daemon, &mut ds);
-                                }
+                                to_daemon(out, &v, daemon, &mut ds);
                             }
                             Err(e) => note(&mut logged, e, k, "ring"),
                         }
@@ -355,6 +448,17 @@ pub async fn run(
                             }
                             None => std::borrow::Cow::Borrowed(bytes),
                         };
+                        if let Some(d) = direct.get_mut(&k).filter(|d| d.up(k)) {
+                            // Node k runs the final configuration: knet, G3 as it is.
+                            let dest = match target_nodeid(&msg) {
+                                Some(0) | None => None,
+                                Some(_) => u16::try_from(k).ok(),
+                            };
+                            d.layer.send(Instant::now(), &msg, dest);
+                            ds.direct_tx += 1;
+                            flush_direct(&mut d.layer, &rings, &mut ds);
+                            continue;
+                        }
                         match gw.from_local(&msg, Some(k)) {
                             Ok(v) => {
                                 ds.busy += t0.elapsed();
@@ -528,6 +632,7 @@ async fn recv_any(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use totem::knet::{KnetConfig, KnetSeal, LinkParams, LinkPolicy};
     use totem_wire::envelope::knet::KnetCryptoConfig;
 
     /// The knet host the gateway plays for node 1 and a corosync-3-like knet handle of node 2
@@ -542,7 +647,9 @@ mod tests {
         let crypto = KnetCryptoConfig::from_names("nss", "aes256", "sha256").unwrap();
         let key: Vec<u8> = (0..256u32).map(|i| (i * 7) as u8).collect();
         let t0 = Instant::now();
-        let mut host1 = knet_host(&conf, 1, &crypto, Duration::from_secs(1), &key, t0).unwrap();
+        let mut host1 =
+            crate::knet_hosts::towards_daemon(&conf, 1, &crypto, Duration::from_secs(1), &key, t0)
+                .unwrap();
         // The daemon: knet host 2 with node 1 at its shadow address.
         let daemon_side = |key: &[u8]| {
             let k = totem_wire::envelope::knet::key_from_file_contents(key).unwrap();

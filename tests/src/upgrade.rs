@@ -15,7 +15,12 @@ pub const T: Duration = Duration::from_secs(30);
 
 pub enum Daemon {
     Old(OldCorosync),
-    New { cs: Corosync, gateway: u32 },
+    New {
+        cs: Corosync,
+        gateway: u32,
+    },
+    /// corosync 3 on the final configuration (`plan --final`), no gateway.
+    Direct(Corosync),
 }
 
 pub struct Cluster {
@@ -77,6 +82,10 @@ impl Cluster {
             if let Some(mode) = rrp_mode {
                 conf = rrp_conf(&conf, mode, &lab, n);
             }
+            if i == 1 {
+                // The cluster's 2.x configuration as the operator keeps it for `plan`.
+                std::fs::write(root.join("cluster-2.x.conf"), &conf).map_err(|e| e.to_string())?;
+            }
             std::fs::write(dir.join("corosync.conf"), conf).map_err(|e| e.to_string())?;
             let o = OldCorosync::start(&mut lab, i, &dir).map_err(|e| e.to_string())?;
             daemons.push(Daemon::Old(o));
@@ -97,13 +106,13 @@ impl Cluster {
     pub fn members(&self, i: usize) -> Vec<u32> {
         match &self.nodes[i - 1] {
             Daemon::Old(o) => o.members(&self.lab),
-            Daemon::New { cs, .. } => cs.members(&self.lab),
+            Daemon::New { cs, .. } | Daemon::Direct(cs) => cs.members(&self.lab),
         }
     }
     pub fn quorate(&self, i: usize) -> bool {
         match &self.nodes[i - 1] {
             Daemon::Old(o) => o.quorate(&self.lab),
-            Daemon::New { cs, .. } => {
+            Daemon::New { cs, .. } | Daemon::Direct(cs) => {
                 oldcs::quorate(&cs.tool(&self.lab, &["corosync-quorumtool", "-s"]))
             }
         }
@@ -136,6 +145,11 @@ impl Cluster {
                         cs.log_tail(15),
                         std::fs::read_to_string(cs.dir.join("stdout.log")).unwrap_or_default(),
                         last_gateway_log(&cs.dir)
+                    )),
+                    Daemon::Direct(cs) => Some(format!(
+                        "corosync 3.1.7 (final configuration) on node {}:\n{}",
+                        cs.index,
+                        cs.log_tail(15)
                     )),
                     Daemon::Old(_) => None,
                 })
@@ -187,7 +201,7 @@ impl Cluster {
         // the planned files (the log goes to the test's folder instead of /var/log).
         let plan = Command::new(&self.gateway_bin)
             .args(["plan", "--cluster-conf"])
-            .arg(self.root.join("n1/corosync.conf"))
+            .arg(self.root.join("cluster-2.x.conf"))
             .args(["--node", &i.to_string(), "--out"])
             .arg(&dir)
             .args(self.local_udpu.then_some("--udpu"))
@@ -250,7 +264,9 @@ fn rrp_conf(conf: &str, mode: &str, lab: &Lab, n: usize) -> String {
 pub fn ring_id(c: &Cluster, i: usize) -> Option<String> {
     let out = match &c.nodes[i - 1] {
         Daemon::Old(o) => o.tool(&c.lab, "corosync-quorumtool", &["-s"]),
-        Daemon::New { cs, .. } => cs.tool(&c.lab, &["corosync-quorumtool", "-s"]),
+        Daemon::New { cs, .. } | Daemon::Direct(cs) => {
+            cs.tool(&c.lab, &["corosync-quorumtool", "-s"])
+        }
     }?;
     out.lines()
         .find_map(|l| l.trim().strip_prefix("Ring ID:"))
@@ -268,7 +284,51 @@ pub fn rrp_status(c: &Cluster, i: usize) -> String {
             .output()
             .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
             .unwrap_or_default(),
-        Daemon::New { .. } => String::new(),
+        Daemon::New { .. } | Daemon::Direct(_) => String::new(),
+    }
+}
+
+impl Cluster {
+    /// The final rolling restart on node i: stop its gateway and corosync 3, start corosync
+    /// 3 on `plan --final`'s configuration (knet on the real addresses, no gateway).
+    pub fn finalize(&mut self, i: usize) {
+        let Daemon::New { cs, gateway } = &self.nodes[i - 1] else {
+            panic!("node {i} is not behind a gateway")
+        };
+        let (pid, gateway) = (cs.pid, *gateway);
+        self.lab.signal(pid, "TERM");
+        assert!(
+            self.lab.wait_exit(pid, Duration::from_secs(15)),
+            "corosync 3 on node {i} did not stop"
+        );
+        self.lab.signal(gateway, "TERM");
+        assert!(
+            self.lab.wait_exit(gateway, Duration::from_secs(15)),
+            "the gateway on node {i} did not stop"
+        );
+        let dir = self.root.join(format!("n{i}/final"));
+        std::fs::create_dir_all(dir.join("run")).unwrap();
+        let plan = Command::new(&self.gateway_bin)
+            .args(["plan", "--final", "--cluster-conf"])
+            .arg(self.root.join("cluster-2.x.conf"))
+            .args(["--node", &i.to_string(), "--out"])
+            .arg(&dir)
+            .output()
+            .expect("plan --final runs");
+        assert!(
+            plan.status.success(),
+            "plan --final: {}",
+            String::from_utf8_lossy(&plan.stderr)
+        );
+        let conf = std::fs::read_to_string(dir.join("corosync.conf")).unwrap();
+        assert!(conf.contains("transport: knet"), "{conf}");
+        let conf = conf.replace(
+            "/var/log/corosync/corosync.log",
+            &dir.join("corosync.log").display().to_string(),
+        );
+        std::fs::write(dir.join("corosync.conf"), conf).unwrap();
+        let cs = Corosync::start(&mut self.lab, i, &dir).expect("corosync 3.1.7 restarts");
+        self.nodes[i - 1] = Daemon::Direct(cs);
     }
 }
 
@@ -329,7 +389,7 @@ pub fn cpg_round(c: &mut Cluster, clients: &(PathBuf, PathBuf), tag: &str) -> Ve
     for i in 1..=n {
         let bin = match c.nodes[i - 1] {
             Daemon::Old(_) => &clients.0,
-            Daemon::New { .. } => &clients.1,
+            Daemon::New { .. } | Daemon::Direct(_) => &clients.1,
         };
         let out = c.root.join(format!("n{i}/cpg-{tag}.out"));
         let pid = c
@@ -402,7 +462,7 @@ pub fn start_load(
     for i in (1..=n).filter(|i| *i != skip) {
         let bin = match c.nodes[i - 1] {
             Daemon::Old(_) => &clients.0,
-            Daemon::New { .. } => &clients.1,
+            Daemon::New { .. } | Daemon::Direct(_) => &clients.1,
         };
         let out = c.root.join(format!("n{i}/load-{tag}.out"));
         let pid = c
@@ -481,7 +541,7 @@ pub fn check_load(results: &[String], min_each: u64, what: &str) {
 /// On an upgraded node: `corosync-cfgtool -s` shows knet with a connected link to every
 /// other node (their knet hosts in the gateway).
 pub fn check_knet_links(c: &Cluster, i: usize) {
-    let Daemon::New { cs, .. } = &c.nodes[i - 1] else {
+    let (Daemon::New { cs, .. } | Daemon::Direct(cs)) = &c.nodes[i - 1] else {
         panic!("node {i} runs 2.x")
     };
     let out = cs

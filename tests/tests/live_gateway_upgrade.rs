@@ -149,6 +149,40 @@ fn upgrade_scenario(crypto: bool, faults: bool) {
     upgrade_under_load(&mut c, &clients, 1);
     let r = cpg_round(&mut c, &clients, "final");
     check_cpg(&r, "all on 3.1.7");
+
+    // The final rolling restart: node by node onto plan --final's direct knet
+    // configuration; the gateways still running carry the restarted nodes' knet to their
+    // daemons unchanged. At the end no gateway runs and knet links join every pair.
+    for i in [3, 2, 1] {
+        let load = start_load(&mut c, &clients, i, &format!("final{i}"), 25, 150);
+        std::thread::sleep(Duration::from_secs(3));
+        c.finalize(i);
+        c.wait_view(&[1, 2, 3], &[1, 2, 3])
+            .unwrap_or_else(|e| panic!("after the final restart of node {i}: {e}"));
+        let r = finish_load(&mut c, load);
+        check_load(
+            &r,
+            1000,
+            &format!("load while node {i} restarts on the final configuration"),
+        );
+        check_knet_links(&c, i);
+        if i != 1 {
+            // A node still behind its gateway sees node i as direct knet.
+            let st = c
+                .lab
+                .exec(1, &[GATEWAY, "status"])
+                .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
+                .unwrap_or_default();
+            assert!(
+                st.lines()
+                    .any(|l| l.trim().starts_with(&format!("node {i}: "))
+                        && l.contains("direct knet")),
+                "{st}"
+            );
+        }
+    }
+    let r = cpg_round(&mut c, &clients, "direct");
+    check_cpg(&r, "all on the final configuration");
 }
 
 #[test]

@@ -45,7 +45,7 @@ fn run(
     for i in 1..=n {
         let bin = match c.nodes[i - 1] {
             Daemon::Old(_) => &clients.0,
-            Daemon::New { .. } => &clients.1,
+            Daemon::New { .. } | Daemon::Direct(_) => &clients.1,
         };
         let out = c.root.join(format!("n{i}/bench-{tag}.out"));
         let mut args: Vec<String> = vec![bin.display().to_string(), "-g".into(), tag.into()];
@@ -196,6 +196,7 @@ fn main() -> anyhow::Result<()> {
         .flat_map(|d| match d {
             Daemon::Old(o) => vec![o.pid],
             Daemon::New { cs, gateway } => vec![cs.pid, *gateway],
+            Daemon::Direct(cs) => vec![cs.pid],
         })
         .collect();
     for pid in old {
