@@ -37,6 +37,9 @@ pub struct PeerStatus {
     pub knet: Option<(bool, totem::knet::KnetStats)>,
     /// It runs the final configuration and speaks knet to us directly.
     pub direct: bool,
+    /// What its service_build said runs there (2: corosync 2.x, 3: corosync 3 behind a
+    /// gateway).
+    pub generation: Option<u8>,
 }
 
 /// Renders the counters of gateway `nodeid`.
@@ -63,6 +66,17 @@ pub fn render(nodeid: u32, s: &Stats, d: &DriverStats, peers: &[PeerStatus]) -> 
             p.nodeid,
             u8::from(p.direct)
         );
+    }
+    let _ = writeln!(o, "# HELP totem_gateway_peer_generation The corosync major version behind the node on the 2.x ring, from its sync service_build (3: behind its gateway).");
+    let _ = writeln!(o, "# TYPE totem_gateway_peer_generation gauge");
+    for p in peers {
+        if let Some(g) = p.generation {
+            let _ = writeln!(
+                o,
+                "totem_gateway_peer_generation{{node=\"{nodeid}\",peer=\"{}\"}} {g}",
+                p.nodeid
+            );
+        }
     }
     let _ = writeln!(o, "# HELP totem_gateway_knet_link_up Whether the local corosync 3 has its knet link to this node's host in the gateway up.");
     let _ = writeln!(o, "# TYPE totem_gateway_knet_link_up gauge");
@@ -281,7 +295,15 @@ pub fn summary(text: &str) -> String {
                 "corosync 3 on the final configuration (direct knet)".to_string()
             }
             "totem_gateway_peer_direct" => {
-                "corosync 2 ring (a 2.x daemon or a gateway)".to_string()
+                let g = s.iter().find(|(m, l2, _)| {
+                    m == "totem_gateway_peer_generation"
+                        && l2.iter().any(|(k, v)| k == "peer" && *v == peer)
+                });
+                match g.map(|(_, _, g)| *g as u8) {
+                    Some(2) => "corosync 2.x on the ring".to_string(),
+                    Some(3) => "corosync 3 behind its gateway".to_string(),
+                    _ => "on the corosync 2 ring (generation not seen yet)".to_string(),
+                }
             }
             _ => continue,
         };
@@ -326,12 +348,14 @@ mod tests {
                 last_heard: Some(std::time::Duration::from_millis(200)),
                 knet: Some((true, Default::default())),
                 direct: false,
+                generation: Some(2),
             },
             PeerStatus {
                 nodeid: 2,
                 last_heard: None,
                 knet: Some((false, Default::default())),
                 direct: true,
+                generation: None,
             },
         ];
         let page = render(3, &s, &d, &peers);
@@ -343,7 +367,7 @@ mod tests {
         assert!(sm.contains("refused:  none"), "{sm}");
         assert!(sm.contains("5.0 us"), "{sm}");
         assert!(
-            sm.contains("node 1: heard 0.2 s ago, corosync 2 ring (a 2.x daemon or a gateway), knet link up"),
+            sm.contains("node 1: heard 0.2 s ago, corosync 2.x on the ring, knet link up"),
             "{sm}"
         );
         assert!(sm.contains("to ring:  0 datagrams"), "{sm}");

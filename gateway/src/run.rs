@@ -347,6 +347,10 @@ pub async fn run(
                         nodeid: *k,
                         last_heard: heard.get(k).map(|t| now.saturating_duration_since(*t)),
                         direct: direct.get(k).is_some_and(|d| d.up(*k)),
+                        generation: gw.peers().get(k).map(|g| match g {
+                            crate::upgrade::PeerKind::Corosync2 => 2,
+                            crate::upgrade::PeerKind::Corosync3 => 3,
+                        }),
                         knet: s.knet.as_ref().map(|kn| {
                             (
                                 u16::try_from(conf.nodeid).is_ok_and(|h| kn.reachable(h)),

@@ -89,6 +89,20 @@ fn upgrade_scenario(crypto: bool, faults: bool) {
         st.contains("Gateway for node 3") && st.contains("refused:  none"),
         "{st}"
     );
+    // Peers by generation, found on the wire: node 1 still runs 2.4.6, node 2 is 3.1.7
+    // behind its gateway.
+    let line = |k: u32| {
+        st.lines()
+            .find(|l| l.trim().starts_with(&format!("node {k}: ")))
+            .unwrap_or("")
+            .to_string()
+    };
+    assert!(line(1).contains("corosync 2.x on the ring"), "{st}");
+    assert!(line(2).contains("corosync 3 behind its gateway"), "{st}");
+    assert!(
+        line(1).contains("knet link up") && line(2).contains("knet link up"),
+        "{st}"
+    );
     let to_ring: f64 = st
         .lines()
         .find_map(|l| l.trim().strip_prefix("to ring:"))

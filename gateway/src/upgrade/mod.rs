@@ -54,11 +54,52 @@ pub struct GatewayConfig {
     pub payload: Payload,
 }
 
+/// What runs behind a node of the G2 ring, as its sync service_build tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerKind {
+    /// corosync 2.x itself (no QUORUM service in its sync list).
+    Corosync2,
+    /// corosync 3.1 behind its gateway (its list has QUORUM, id 3).
+    Corosync3,
+}
+
+impl PeerKind {
+    /// From a service_build's list.
+    pub fn of_services(services: &[u32]) -> Self {
+        if services.contains(&3) {
+            PeerKind::Corosync3
+        } else {
+            PeerKind::Corosync2
+        }
+    }
+}
+
+/// The node an mcast's service_build speaks for and what runs there, if it carries one.
+pub fn peer_kind_of(m: &SrpMessage) -> Option<(u32, PeerKind)> {
+    let SrpMessage::Mcast(mc) = m else {
+        return None;
+    };
+    // corosync's MESSAGE_ENCAPSULATED (1): a recovery copy of an old ring's message.
+    if mc.header.encapsulated == 1 {
+        return None;
+    }
+    let services =
+        totem_wire::retarget::built_services(&mc.payload, mc.header.generation, mc.header.endian)?;
+    let node = if mc.node_id != 0 {
+        mc.node_id
+    } else {
+        mc.header.nodeid
+    };
+    Some((node, PeerKind::of_services(&services)))
+}
+
 /// The translation core.
 #[derive(Debug)]
 pub struct Gateway {
     cfg: GatewayConfig,
     stats: Stats,
+    /// What each ring node runs, as last seen in its service_build.
+    peers: std::collections::BTreeMap<u32, PeerKind>,
 }
 
 impl Gateway {
@@ -71,6 +112,7 @@ impl Gateway {
         Ok(Gateway {
             cfg,
             stats: Stats::default(),
+            peers: Default::default(),
         })
     }
 
@@ -82,6 +124,12 @@ impl Gateway {
     /// What it did so far.
     pub fn stats(&self) -> &Stats {
         &self.stats
+    }
+
+    /// What runs behind each ring node, by generation, as found on the wire (each node's
+    /// service_build after every membership change).
+    pub fn peers(&self) -> &std::collections::BTreeMap<u32, PeerKind> {
+        &self.peers
     }
 
     /// A datagram (the SRP message, envelope already opened) that the local daemon sent
@@ -137,6 +185,11 @@ impl Gateway {
         };
         let d = SrpMessage::parse(bytes, from)
             .map_err(|e| refuse(Refusal::Undecodable, format!("{from}: {e}")))?;
+        if dir == Direction::ToLocal && self.cfg.payload == Payload::Totempg {
+            if let Some((node, kind)) = peer_kind_of(&d.message) {
+                self.peers.insert(node, kind);
+            }
+        }
         let t = d.message.msg_type();
         let target = check(&d.message, self.cfg.local)?;
         let mut r = Retarget::new(&self.cfg.book, from, to).target(target);

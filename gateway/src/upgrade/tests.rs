@@ -133,3 +133,45 @@ fn a_book_that_orders_two_ways_is_refused_up_front() {
     .unwrap_err();
     assert_eq!(e.refusal(), Refusal::Order);
 }
+
+/// A real datagram of `wire/testdata/upper`.
+fn sample(name: &str) -> Vec<u8> {
+    let p = format!(
+        "{}/../wire/testdata/upper/{name}.hex",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let t = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{p}: {e}"));
+    let t = t.trim();
+    (0..t.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&t[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+#[test]
+fn the_generation_behind_a_node_is_found_in_its_service_build() {
+    // A real 2.4.6 service_build (CMAP, CPG, VOTEQUORUM...) and a real 3.1.7 one (with
+    // QUORUM, id 3) tell the two apart; a token tells nothing.
+    let g2 = sample("g2_service_build");
+    let m2 = SrpMessage::parse(&g2[4..], Generation::G2).unwrap().message;
+    let (n2, k2) = peer_kind_of(&m2).expect("a service_build");
+    assert_eq!(k2, PeerKind::Corosync2);
+    let g3 = sample("g3_service_build");
+    let m3 = SrpMessage::parse(&g3, Generation::G3).unwrap().message;
+    let (n3, k3) = peer_kind_of(&m3).expect("a service_build");
+    assert_eq!(k3, PeerKind::Corosync3);
+    assert!(n2 != 0 && n3 != 0);
+    let ring = RingId {
+        rep: RingRep::Addr(book().node(1).unwrap().g2[0]),
+        seq: 8,
+    };
+    let t = SrpMessage::parse(&token(Generation::G2, 1, ring), Generation::G2)
+        .unwrap()
+        .message;
+    assert_eq!(peer_kind_of(&t), None);
+    // The gateway notes it from the ring, whether or not the datagram could be forwarded
+    // (the capture's addresses are not in this book).
+    let mut g = gw();
+    let _ = g.from_ring(&g2[4..], n2);
+    assert_eq!(g.peers().get(&n2), Some(&PeerKind::Corosync2));
+}

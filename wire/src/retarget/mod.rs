@@ -18,6 +18,7 @@ mod service;
 mod srp;
 
 pub use address_book::{AddressBook, BookEntry, BookError};
+pub use service::built_services;
 
 use crate::error::Error;
 use crate::generation::Generation;

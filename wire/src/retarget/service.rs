@@ -55,6 +55,33 @@ pub(super) fn totempg(
     Ok(out)
 }
 
+/// The services listed by the first sync service_build in an mcast's totempg packet, if it
+/// holds one (zero-copy check first; the common packet has none). corosync 3.1 lists the
+/// QUORUM service (id 3) there and 2.x does not, which tells the generation of the node
+/// behind a G2 mcast.
+pub fn built_services(payload: &[u8], gen: Generation, endian: Endian) -> Option<Vec<u32>> {
+    if !has_sync(payload, endian).ok()? {
+        return None;
+    }
+    let p = Packet::parse(payload, endian).ok()?;
+    let last = p.pieces.len().saturating_sub(1);
+    p.pieces.iter().enumerate().find_map(|(i, piece)| {
+        if (i == 0 && p.continuation != 0) || (i == last && p.fragmented != 0) {
+            return None;
+        }
+        let a = AppMessage::decode(piece, gen, endian).ok()?;
+        match a.message {
+            ServiceMessage::Sync(SyncMessage::ServiceBuild(b)) => {
+                let n = usize::try_from(b.service_list_entries)
+                    .unwrap_or(0)
+                    .min(b.service_list.len());
+                Some(b.service_list[..n].to_vec())
+            }
+            _ => None,
+        }
+    })
+}
+
 /// Whether a piece of the packet (other than a continuation, which is carried as it is)
 /// starts a message to group "sync" or "syncv2" (zero-copy; the common case has none).
 fn has_sync(payload: &[u8], endian: Endian) -> Result<bool, RetargetError> {
