@@ -56,6 +56,8 @@ pub struct ExecOptions {
     pub nodelist: Vec<u32>,
     /// `totem.config_version`, sent in the CMAP sync message (None = not set).
     pub config_version: Option<u64>,
+    /// Votequorum's settings; `None`: no votequorum (no quorum provider configured).
+    pub quorum: Option<crate::quorum::QuorumOptions>,
 }
 
 impl ExecOptions {
@@ -67,6 +69,7 @@ impl ExecOptions {
             net_mtu: cfg.net_mtu(),
             nodelist: cfg.nodes.iter().map(|n| n.nodeid).collect(),
             config_version: None,
+            quorum: cfg.quorum.clone(),
         }
     }
 }
@@ -209,6 +212,7 @@ impl Cpg {
                 net_mtu,
                 nodelist: vec![nodeid],
                 config_version: None,
+                quorum: Some(crate::sync::quorum::Quorum::default_options(nodeid, &[])),
             },
         )
     }

@@ -64,6 +64,14 @@ pub(super) struct Service {
 
 type Reply = oneshot::Sender<Result<(), CpgError>>;
 
+/// Sleeps until `deadline`, or forever without one.
+async fn until(deadline: Option<std::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Pids of in-process members (no process of their own): numbered from above Linux's
 /// largest pid (`PID_MAX_LIMIT`, 2^22), so that they never collide with a control socket
 /// client's real pid.
@@ -75,12 +83,19 @@ impl Service {
         let (sync, quorum) = if gen == Generation::G1 {
             (None, None)
         } else {
-            let mut list = opts.nodelist.clone();
-            if !list.contains(&nodeid) {
-                list.push(nodeid);
+            // No quorum provider: no votequorum, as corosync (it then lists no votequorum
+            // sync service either).
+            let quorum = match &opts.quorum {
+                Some(o) => Some(
+                    Quorum::new(gen, nodeid, o).map_err(|e| CpgError::Config(e.to_string()))?,
+                ),
+                None => None,
+            };
+            let mut local = sync::local_services(gen);
+            if quorum.is_none() {
+                local.retain(|s| *s != sync::SERVICE_VOTEQUORUM);
             }
-            let q = Quorum::new(gen, nodeid, &list).map_err(|e| CpgError::Config(e.to_string()))?;
-            (Some(Sync::new(gen, sync::local_services(gen))), Some(q))
+            (Some(Sync::new(gen, local)), quorum)
         };
         Ok(Service {
             node,
@@ -133,7 +148,13 @@ impl Service {
         mut events: mpsc::UnboundedReceiver<Event>,
     ) {
         loop {
+            let lms = self.quorum.as_ref().and_then(Quorum::lms_deadline);
             tokio::select! {
+                () = until(lms) => {
+                    if let Some(q) = self.quorum.as_mut() {
+                        q.fire_lms();
+                    }
+                }
                 r = requests.recv() => {
                     let Some(r) = r else { break };
                     let mut out = Vec::new();

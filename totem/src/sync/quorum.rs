@@ -1,5 +1,10 @@
 //! Our votequorum participant: cman-compat's votequorum engine fed with the nodeinfo and
 //! reconfigure messages delivered on the ring, and the nodeinfo we multicast during sync.
+//! The settings come from the `quorum` section ([`crate::node_config::NodeConfig::quorum`]);
+//! the last_man_standing window is a deadline the caller's timer waits for
+//! ([`Quorum::lms_deadline`], [`Quorum::fire_lms`]).
+
+use std::time::{Duration, Instant};
 
 use crate::quorum::events::{Message, NodeInfo as VqNodeInfo, Reconfigure};
 use crate::quorum::{NodeEntry, NodeFlags, QuorumOptions, QuorumSnapshot, VoteQuorum};
@@ -16,15 +21,55 @@ pub enum QuorumStartError {
 }
 
 /// What `totem-node status` shows of quorum.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct QuorumStatus {
     pub quorate: bool,
     pub quorum: u32,
     pub total_votes: u32,
     pub expected_votes: u32,
+    /// Our votequorum node flags as carried in our NODEINFO (quorate 1, leaving 2,
+    /// wait_for_all_status 4, first 8, ...).
     pub flags: u32,
     /// (nodeid, votes, expected_votes, state code) of every node seen.
     pub nodes: Vec<(u32, u32, u32, u32)>,
+    /// Highest expected votes among members (quorumtool's "Highest expected").
+    #[serde(default)]
+    pub highest_expected: u32,
+    /// Our own votes.
+    #[serde(default)]
+    pub votes: u32,
+    /// The features in force after votequorum's start-up rules.
+    #[serde(default)]
+    pub features: QuorumFeatures,
+}
+
+/// The votequorum features in force, as `corosync-quorumtool -s` lists them in "Flags:".
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct QuorumFeatures {
+    pub two_node: bool,
+    pub wait_for_all: bool,
+    pub last_man_standing: bool,
+    pub auto_tie_breaker: bool,
+    pub allow_downscale: bool,
+}
+
+impl QuorumStatus {
+    /// The "Flags:" words of `corosync-quorumtool -s`, in its order: 2Node Quorate
+    /// WaitForAll LastManStanding AutoTieBreaker AllowDownscale.
+    pub fn flag_words(&self) -> Vec<&'static str> {
+        let f = &self.features;
+        [
+            (f.two_node, "2Node"),
+            (self.quorate, "Quorate"),
+            (f.wait_for_all, "WaitForAll"),
+            (f.last_man_standing, "LastManStanding"),
+            (f.auto_tie_breaker, "AutoTieBreaker"),
+            (f.allow_downscale, "AllowDownscale"),
+        ]
+        .into_iter()
+        .filter_map(|(on, w)| on.then_some(w))
+        .collect()
+    }
 }
 
 /// One node's votequorum state.
@@ -32,29 +77,71 @@ pub struct QuorumStatus {
 pub struct Quorum {
     gen: Generation,
     vq: VoteQuorum,
+    /// When the armed last_man_standing window ends.
+    lms_deadline: Option<Instant>,
 }
 
 impl Quorum {
-    /// Votequorum for `nodeid` with every nodelist entry voting once (no `quorum` section
-    /// keys are read: expected_votes is the nodelist's vote count).
-    pub fn new(gen: Generation, nodeid: u32, nodelist: &[u32]) -> Result<Self, QuorumStartError> {
-        let opts = QuorumOptions {
-            nodelist: nodelist
-                .iter()
-                .map(|&n| NodeEntry {
-                    nodeid: n,
-                    votes: 1,
-                })
+    /// Votequorum for `nodeid` with `opts` (the `quorum` section and nodelist votes);
+    /// votequorum's start-up rules apply ([`QuorumOptions::resolve`]).
+    pub fn new(gen: Generation, nodeid: u32, opts: &QuorumOptions) -> Result<Self, QuorumStartError> {
+        let vq = VoteQuorum::new(nodeid, opts, None, 0)?;
+        Ok(Quorum {
+            gen,
+            vq,
+            lms_deadline: None,
+        })
+    }
+
+    /// Votequorum for `nodeid` with every node of `nodelist` voting once and no other
+    /// settings (what a `quorum { provider: corosync_votequorum }` section gives).
+    pub fn with_nodelist(gen: Generation, nodeid: u32, nodelist: &[u32]) -> Result<Self, QuorumStartError> {
+        Self::new(gen, nodeid, &Self::default_options(nodeid, nodelist))
+    }
+
+    /// Options with one vote per node of `nodelist` (plus `nodeid` when it is not listed).
+    pub fn default_options(nodeid: u32, nodelist: &[u32]) -> QuorumOptions {
+        let mut ids = nodelist.to_vec();
+        if !ids.contains(&nodeid) {
+            ids.push(nodeid);
+        }
+        QuorumOptions {
+            nodelist: ids
+                .into_iter()
+                .map(|n| NodeEntry { nodeid: n, votes: 1 })
                 .collect(),
             ..QuorumOptions::default()
-        };
-        let vq = VoteQuorum::new(nodeid, &opts, None, 0)?;
-        Ok(Quorum { gen, vq })
+        }
+    }
+
+    /// When the armed last_man_standing window ends (`None`: not armed).
+    pub fn lms_deadline(&self) -> Option<Instant> {
+        self.lms_deadline
+    }
+
+    /// The last_man_standing window ended: a quorate node recomputes expected votes from
+    /// the nodes present.
+    pub fn fire_lms(&mut self) {
+        self.lms_deadline = None;
+        self.vq.fire_lms_timer();
+        let s = self.vq.snapshot();
+        tracing::info!(
+            expected_votes = s.expected_votes,
+            quorum = s.quorum,
+            quorate = s.quorate,
+            "last_man_standing window ended"
+        );
     }
 
     /// Sync init of a new ring.
     pub fn sync_init(&mut self, members: &[u32]) {
+        let arms = self.vq.lms_arms();
         self.vq.sync_init(members);
+        if self.vq.lms_arms() != arms {
+            // (Re)started, as votequorum restarts its timer on each qualifying change.
+            let window = u64::from(self.vq.config().lms_window_ms);
+            self.lms_deadline = Some(Instant::now() + Duration::from_millis(window));
+        }
     }
 
     /// The NODEINFO messages for our sync turn: ours, then the quorum device's (nodeid 0).
@@ -120,6 +207,7 @@ impl Quorum {
     /// The summary for status output.
     pub fn status(&self) -> QuorumStatus {
         let s = self.vq.snapshot();
+        let c = self.vq.config();
         QuorumStatus {
             quorate: s.quorate,
             quorum: s.quorum,
@@ -131,6 +219,19 @@ impl Quorum {
                 .iter()
                 .map(|n| (n.nodeid, n.votes, n.expected_votes, n.state.code()))
                 .collect(),
+            highest_expected: s.highest_expected,
+            votes: s
+                .nodes
+                .iter()
+                .find(|n| n.nodeid == s.nodeid)
+                .map_or(c.votes, |n| n.votes),
+            features: QuorumFeatures {
+                two_node: s.two_node,
+                wait_for_all: c.wait_for_all,
+                last_man_standing: s.last_man_standing,
+                auto_tie_breaker: c.atb != crate::quorum::AtbMode::None,
+                allow_downscale: c.allow_downscale,
+            },
         }
     }
 }
