@@ -356,7 +356,9 @@ async fn status(path: PathBuf, json: bool) -> ExitCode {
         }
         if x.quorum.is_none() && s.generation != "G1" {
             println!();
-            println!("Quorum provider:  not configured (no votequorum; quorate as corosync without one)");
+            println!(
+                "Quorum provider:  not configured (no votequorum; quorate as corosync without one)"
+            );
         }
         if let Some(q) = &x.quorum {
             println!();

@@ -86,9 +86,9 @@ impl Service {
             // No quorum provider: no votequorum, as corosync (it then lists no votequorum
             // sync service either).
             let quorum = match &opts.quorum {
-                Some(o) => Some(
-                    Quorum::new(gen, nodeid, o).map_err(|e| CpgError::Config(e.to_string()))?,
-                ),
+                Some(o) => {
+                    Some(Quorum::new(gen, nodeid, o).map_err(|e| CpgError::Config(e.to_string()))?)
+                }
                 None => None,
             };
             let mut local = sync::local_services(gen);

@@ -122,10 +122,12 @@ pub(super) fn quorum_section(
 
 /// An 8-bit flag as corosync reads it: a number 0..=255, non-zero meaning on.
 fn flag(e: &Entry) -> Result<bool> {
-    e.value
-        .parse::<u8>()
-        .map(|v| v != 0)
-        .map_err(|_| invalid(e, "expected 0 or 1 (corosync reads an 8-bit number here, not yes/no)"))
+    e.value.parse::<u8>().map(|v| v != 0).map_err(|_| {
+        invalid(
+            e,
+            "expected 0 or 1 (corosync reads an 8-bit number here, not yes/no)",
+        )
+    })
 }
 
 /// `auto_tie_breaker_node`: `lowest`, `highest` or node ids separated by spaces.

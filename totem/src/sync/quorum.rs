@@ -84,7 +84,11 @@ pub struct Quorum {
 impl Quorum {
     /// Votequorum for `nodeid` with `opts` (the `quorum` section and nodelist votes);
     /// votequorum's start-up rules apply ([`QuorumOptions::resolve`]).
-    pub fn new(gen: Generation, nodeid: u32, opts: &QuorumOptions) -> Result<Self, QuorumStartError> {
+    pub fn new(
+        gen: Generation,
+        nodeid: u32,
+        opts: &QuorumOptions,
+    ) -> Result<Self, QuorumStartError> {
         let vq = VoteQuorum::new(nodeid, opts, None, 0)?;
         Ok(Quorum {
             gen,
@@ -95,7 +99,11 @@ impl Quorum {
 
     /// Votequorum for `nodeid` with every node of `nodelist` voting once and no other
     /// settings (what a `quorum { provider: corosync_votequorum }` section gives).
-    pub fn with_nodelist(gen: Generation, nodeid: u32, nodelist: &[u32]) -> Result<Self, QuorumStartError> {
+    pub fn with_nodelist(
+        gen: Generation,
+        nodeid: u32,
+        nodelist: &[u32],
+    ) -> Result<Self, QuorumStartError> {
         Self::new(gen, nodeid, &Self::default_options(nodeid, nodelist))
     }
 
@@ -108,7 +116,10 @@ impl Quorum {
         QuorumOptions {
             nodelist: ids
                 .into_iter()
-                .map(|n| NodeEntry { nodeid: n, votes: 1 })
+                .map(|n| NodeEntry {
+                    nodeid: n,
+                    votes: 1,
+                })
                 .collect(),
             ..QuorumOptions::default()
         }
@@ -233,5 +244,163 @@ impl Quorum {
                 allow_downscale: c.allow_downscale,
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Votequorum through [`Quorum`] as the CPG service drives it (sync init, every
+    //! member's NODEINFO bytes decoded and delivered, activate), without a simulator.
+    use super::*;
+    use crate::quorum::NodeEntry;
+    use totem_wire::Endian;
+
+    const GEN: Generation = Generation::G3;
+
+    fn opts(n: u32, f: impl FnOnce(&mut QuorumOptions)) -> QuorumOptions {
+        let mut o = QuorumOptions {
+            nodelist: (1..=n)
+                .map(|id| NodeEntry {
+                    nodeid: id,
+                    votes: 1,
+                })
+                .collect(),
+            ..QuorumOptions::default()
+        };
+        f(&mut o);
+        o
+    }
+
+    /// One sync round of the ring `members` (each an index into `nodes`, nodeid = index+1).
+    fn round(nodes: &mut [Quorum], members: &[u32]) {
+        let ids: Vec<usize> = members.iter().map(|&m| m as usize - 1).collect();
+        for &i in &ids {
+            nodes[i].sync_init(members);
+        }
+        let mut sent = Vec::new();
+        for &i in &ids {
+            for m in nodes[i].sync_messages() {
+                let v = VotequorumMessage::parse(&m, GEN, Endian::Little).expect("our bytes parse");
+                sent.push((i as u32 + 1, v));
+            }
+        }
+        for (sender, v) in &sent {
+            for &i in &ids {
+                nodes[i].deliver(*sender, v);
+            }
+        }
+        for &i in &ids {
+            nodes[i].sync_activate();
+        }
+    }
+
+    fn quorate(nodes: &[Quorum], i: u32) -> bool {
+        nodes[i as usize - 1].status().quorate
+    }
+
+    #[test]
+    fn two_node_survives_either_node_leaving() {
+        let o = opts(2, |o| o.two_node = true);
+        let mut n: Vec<Quorum> = (1..=2)
+            .map(|id| Quorum::new(GEN, id, &o).unwrap())
+            .collect();
+        // wait_for_all (implied): alone at start, not quorate.
+        round(&mut n, &[1]);
+        assert!(!quorate(&n, 1));
+        round(&mut n, &[1, 2]);
+        assert!(quorate(&n, 1) && quorate(&n, 2));
+        let s = n[0].status();
+        assert_eq!((s.quorum, s.total_votes, s.expected_votes), (1, 2, 2));
+        assert_eq!(s.flag_words(), ["2Node", "Quorate", "WaitForAll"]);
+        // Node 2 crashes: node 1 stays quorate with its one vote.
+        round(&mut n, &[1]);
+        assert!(quorate(&n, 1));
+        assert_eq!(n[0].status().total_votes, 1);
+        // Node 2 restarts (fresh state): waits for all until it sees quorate node 1.
+        n[1] = Quorum::new(GEN, 2, &o).unwrap();
+        round(&mut n, &[2]);
+        assert!(!quorate(&n, 2));
+        round(&mut n, &[1, 2]);
+        assert!(quorate(&n, 2));
+        // Node 1 goes: node 2 stays quorate.
+        round(&mut n, &[2]);
+        assert!(quorate(&n, 2));
+        // Control: without two_node a lone node of two is not quorate.
+        let o = opts(2, |_| {});
+        let mut n: Vec<Quorum> = (1..=2)
+            .map(|id| Quorum::new(GEN, id, &o).unwrap())
+            .collect();
+        round(&mut n, &[1, 2]);
+        round(&mut n, &[1]);
+        assert!(!quorate(&n, 1));
+    }
+
+    #[test]
+    fn wait_for_all_needs_every_node_once() {
+        let o = opts(3, |o| o.wait_for_all = Some(true));
+        let mut n: Vec<Quorum> = (1..=3)
+            .map(|id| Quorum::new(GEN, id, &o).unwrap())
+            .collect();
+        round(&mut n, &[1, 2]);
+        assert!(!quorate(&n, 1) && !quorate(&n, 2));
+        assert_eq!(n[0].status().flag_words(), ["WaitForAll"]);
+        assert_ne!(
+            n[0].status().flags & crate::quorum::NodeFlags::WFA_STATUS,
+            0
+        );
+        round(&mut n, &[1, 2, 3]);
+        assert!((1..=3).all(|i| quorate(&n, i)));
+        // One lost after all were seen: two of three stay quorate.
+        round(&mut n, &[1, 2]);
+        assert!(quorate(&n, 1) && quorate(&n, 2));
+        // Control: without wait_for_all two of three are quorate from the start.
+        let o = opts(3, |_| {});
+        let mut n: Vec<Quorum> = (1..=3)
+            .map(|id| Quorum::new(GEN, id, &o).unwrap())
+            .collect();
+        round(&mut n, &[1, 2]);
+        assert!(quorate(&n, 1));
+    }
+
+    #[test]
+    fn quorum_votes_count_in_nodeinfo_and_totals() {
+        let o = opts(3, |o| o.nodelist[0].votes = 2);
+        let mut n: Vec<Quorum> = (1..=3)
+            .map(|id| Quorum::new(GEN, id, &o).unwrap())
+            .collect();
+        // Our NODEINFO carries our 2 votes and expected 4.
+        let m = VotequorumMessage::parse(&n[0].sync_messages()[0], GEN, Endian::Little).unwrap();
+        let VotequorumMessage::NodeInfo(i) = m else {
+            panic!("{m:?}")
+        };
+        assert_eq!((i.nodeid, i.votes, i.expected_votes), (1, 2, 4));
+        round(&mut n, &[1, 2, 3]);
+        let s = n[1].status();
+        assert_eq!((s.total_votes, s.expected_votes, s.quorum), (4, 4, 3));
+        assert!(s.nodes.contains(&(1, 2, 4, 1)), "{:?}", s.nodes);
+        // Node 1 (2 votes) and one other are quorate; the other two alone are not.
+        round(&mut n, &[2, 3]);
+        assert!(!quorate(&n, 2));
+    }
+
+    #[test]
+    fn last_man_standing_window_lowers_expected_votes() {
+        let o = opts(3, |o| {
+            o.last_man_standing = true;
+            o.last_man_standing_window_ms = Some(50);
+        });
+        let mut n: Vec<Quorum> = (1..=3)
+            .map(|id| Quorum::new(GEN, id, &o).unwrap())
+            .collect();
+        round(&mut n, &[1, 2, 3]);
+        assert_eq!(n[0].lms_deadline(), None);
+        round(&mut n, &[1, 2]);
+        let d = n[0].lms_deadline().expect("armed when a node left");
+        assert!(d <= Instant::now() + Duration::from_millis(50));
+        assert_eq!(n[0].status().flag_words(), ["Quorate", "LastManStanding"]);
+        n[0].fire_lms();
+        let s = n[0].status();
+        assert_eq!((s.expected_votes, s.quorum), (2, 2));
+        assert_eq!(n[0].lms_deadline(), None);
     }
 }
