@@ -105,7 +105,8 @@ impl QuorumView {
             (on("allow_downscale"), "AllowDownscale"),
         ]
         .into_iter()
-        .filter_map(|(b, w)| b.then(|| w.to_string()))
+        .filter(|(b, _)| *b)
+        .map(|(_, w)| w.to_string())
         .collect();
         let votes = q
             .get("nodes")?
