@@ -220,7 +220,7 @@ impl QuorumLab {
                 Real::V246 => String::new(),
             };
             format!(
-                "{system}logging {{\n    to_stderr: no\n    to_syslog: no\n    to_logfile: yes\n    logfile: {}\n    timestamp: on\n}}\n",
+                "{system}logging {{\n    to_stderr: no\n    to_syslog: no\n    to_logfile: yes\n    logfile: {}\n    timestamp: on\n    debug: on\n}}\n",
                 dir.join("corosync.log").display()
             )
         };
@@ -380,6 +380,51 @@ impl QuorumLab {
         } else {
             Some((self.real_members(i), self.real_view(i)?))
         }
+    }
+
+    /// The votequorum NODEINFOs from `from` that real node `i` logged as it decoded them
+    /// (its debug line "nodeinfo message[N]: votes: V, expected: E flags: F"), in order:
+    /// (votes, expected_votes, flags).
+    pub fn nodeinfo_log(&self, i: usize, from: u32) -> Vec<(u32, u32, u32)> {
+        let text =
+            std::fs::read_to_string(self.node_dir(i).join("corosync.log")).unwrap_or_default();
+        let tag = format!("nodeinfo message[{from}]: votes: ");
+        text.lines()
+            .filter_map(|l| {
+                let rest = &l[l.find(&tag)? + tag.len()..];
+                let (votes, rest) = rest.split_once(", expected: ")?;
+                let (expected, flags) = rest.split_once(" flags: ")?;
+                Some((
+                    votes.trim().parse().ok()?,
+                    expected.trim().parse().ok()?,
+                    flags.trim().parse().ok()?,
+                ))
+            })
+            .collect()
+    }
+
+    /// Waits (bounded) until real node `i` logged a NODEINFO from `from` that `check`
+    /// accepts, past the first `skip` it logged.
+    pub fn wait_nodeinfo(
+        &self,
+        i: usize,
+        from: u32,
+        skip: usize,
+        timeout: Duration,
+        check: impl Fn(&(u32, u32, u32)) -> bool,
+    ) -> Result<(u32, u32, u32), String> {
+        crate::wait::until(timeout, Duration::from_millis(200), || {
+            self.nodeinfo_log(i, from)
+                .into_iter()
+                .skip(skip)
+                .find(|n| check(n))
+        })
+        .ok_or_else(|| {
+            format!(
+                "node {i} logged no such NODEINFO from {from}; it logged (votes, expected, flags) {:?}",
+                self.nodeinfo_log(i, from)
+            )
+        })
     }
 
     /// Every node's view and log tail, for failure messages.

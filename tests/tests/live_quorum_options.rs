@@ -9,6 +9,10 @@
 //! - quorum_votes: 2 on our node in a ring of three: every daemon counts 4 total votes and
 //!   lists our node with 2; losing one real node (3 of 4 votes left) stays quorate.
 //!
+//! Our NODEINFO is also checked as each real daemon decoded it (its debug log line
+//! "nodeinfo message[1]: votes, expected, flags"): our votes and expected votes, QUORATE
+//! (1) once quorate and WFA_STATUS (4) while waiting for all.
+//!
 //! Needs root. Without `../shared/old-corosync` the 2.4.6 cases print one loud line and
 //! skip, except under CI=true, where that is a failure.
 
@@ -138,8 +142,13 @@ fn two_node(real: Real, prefix: &str) {
     );
 
     // Restart it: both quorate again; then kill -9 ours: the real one stays quorate.
+    let before = q.nodeinfo_log(2, 1).len();
     q.start(2).unwrap();
     q.wait(&[1, 2], &[1, 2], FORM, |v| v.quorate && v.total_votes == 2)
+        .unwrap();
+    // The restarted daemon decoded our NODEINFO: 1 vote, expected 2, quorate and no
+    // longer waiting for all (flags 1).
+    q.wait_nodeinfo(2, 1, before, FORM, |n| *n == (1, 2, 1))
         .unwrap();
     q.kill9(1);
     wait_keeping_quorum(&q, &[2], &[2], 2, |v| {
@@ -166,6 +175,9 @@ fn wait_for_all(real: Real, prefix: &str) {
     })
     .unwrap();
     hold(&q, &[1, 2], |v| !v.quorate);
+    // Our NODEINFO as the real daemon decoded it: waiting for all (4), not quorate (1).
+    q.wait_nodeinfo(2, 1, 0, FORM, |&(v, e, f)| (v, e) == (1, 3) && f & 5 == 4)
+        .unwrap();
     eprintln!(
         "[{:?}] {real:?} wait_for_all: two of three wait",
         t0.elapsed()
@@ -178,9 +190,18 @@ fn wait_for_all(real: Real, prefix: &str) {
     .unwrap();
     eprintln!("[{:?}] all three quorate", t0.elapsed());
     // Lose one: the two stay quorate.
+    let before = q.nodeinfo_log(2, 1).len();
     q.kill9(3);
     wait_keeping_quorum(&q, &[1, 2], &[1, 2], 1, |v| v.quorate && v.total_votes == 2);
-    eprintln!("[{:?}] node 3 killed: 1 and 2 still quorate", t0.elapsed());
+    // The round after the loss carries our NODEINFO quorate, not waiting (flags 1).
+    q.wait_nodeinfo(2, 1, before, FORM, |n| *n == (1, 3, 1))
+        .unwrap();
+    eprintln!(
+        "[{:?}] node 3 killed: 1 and 2 still quorate; NODEINFOs node 2 decoded from 1 {:?}, from 2 {:?}",
+        t0.elapsed(),
+        q.nodeinfo_log(2, 1),
+        q.nodeinfo_log(2, 2)
+    );
 }
 
 fn quorum_votes(real: Real, prefix: &str) {
@@ -200,6 +221,11 @@ fn quorum_votes(real: Real, prefix: &str) {
     for i in 1..=3 {
         let (_, v) = q.view(i).unwrap();
         assert_eq!(v.votes, [(1, 2), (2, 1), (3, 1)], "node {i}: {v:?}");
+    }
+    // Both real daemons decoded our NODEINFO with 2 votes and expected 4.
+    for i in [2, 3] {
+        q.wait_nodeinfo(i, 1, 0, FORM, |&(v, e, _)| (v, e) == (2, 4))
+            .unwrap();
     }
     eprintln!(
         "[{:?}] {real:?} quorum_votes: 4 total, ours 2",
