@@ -9,6 +9,9 @@
 //! - quorum_votes: 2 on our node in a ring of three: every daemon counts 4 total votes and
 //!   lists our node with 2; losing one real node (3 of 4 votes left) stays quorate.
 //!
+//! - allow_downscale, three nodes: our node stopped with SIGTERM announces its leave; the
+//!   real daemons lower expected votes to 2 and stay quorate.
+//!
 //! Our NODEINFO is also checked as each real daemon decoded it (its debug log line
 //! "nodeinfo message[1]: votes, expected, flags"): our votes and expected votes, QUORATE
 //! (1) once quorate and WFA_STATUS (4) while waiting for all.
@@ -235,6 +238,52 @@ fn quorum_votes(real: Real, prefix: &str) {
     q.kill9(3);
     wait_keeping_quorum(&q, &[1, 2], &[1, 2], 1, |v| v.quorate && v.total_votes == 3);
     eprintln!("[{:?}] node 3 killed: 3 of 4 votes, quorate", t0.elapsed());
+}
+
+/// allow_downscale: our node stops cleanly (SIGTERM) and announces it leaves; the real
+/// daemons lower expected votes to the two left (their quorumtool: Expected votes 2,
+/// AllowDownscale) and stay quorate.
+fn allow_downscale(real: Real, prefix: &str) {
+    if !runnable(real) {
+        return;
+    }
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let t0 = Instant::now();
+    let (mut q, _tmp) = lab(prefix, real, 3, &["allow_downscale: 1"], &[]);
+    for i in 1..=3 {
+        q.start(i).unwrap();
+    }
+    q.wait(&[1, 2, 3], &[1, 2, 3], FORM, |v| {
+        v.quorate && v.expected_votes == 3 && v.has_flag("AllowDownscale")
+    })
+    .unwrap();
+    let pid = q.pids.remove(&1).unwrap();
+    q.lab.signal(pid, "TERM");
+    assert!(
+        q.lab.wait_exit(pid, Duration::from_secs(10)),
+        "totem-node did not stop on SIGTERM"
+    );
+    q.wait(&[2, 3], &[2, 3], FORM, |v| {
+        v.quorate && v.expected_votes == 2 && v.total_votes == 2
+    })
+    .unwrap();
+    // The real daemons decoded our NODEINFO with the leaving flag (2).
+    q.wait_nodeinfo(2, 1, 0, FORM, |&(_, _, f)| f & 2 != 0)
+        .unwrap();
+    eprintln!(
+        "[{:?}] {real:?} allow_downscale: ours left cleanly, expected votes 2",
+        t0.elapsed()
+    );
+}
+
+#[test]
+fn allow_downscale_with_corosync_246() {
+    allow_downscale(Real::V246, "qda");
+}
+
+#[test]
+fn allow_downscale_with_corosync_317() {
+    allow_downscale(Real::V317, "qdb");
 }
 
 #[test]

@@ -151,6 +151,7 @@ async fn run(cfg: node_config::NodeConfig, control_path: PathBuf) -> ExitCode {
         None => {}
     }
     let opts = totem::cpg::ExecOptions::from_config(&cfg);
+    let allow_downscale = cfg.quorum.as_ref().is_some_and(|q| q.allow_downscale);
     let watch = Box::new(totem::cpg::CfgRekeyWatch::new(cfg.generation));
     let (node, events, task) = match totem::driver::spawn_watched(cfg, Some(watch)) {
         Ok(x) => x,
@@ -166,6 +167,7 @@ async fn run(cfg: node_config::NodeConfig, control_path: PathBuf) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let exec = cpg.clone();
     let server = match control::serve(&control_path, node.clone(), cpg) {
         Ok(s) => s,
         Err(e) => {
@@ -189,6 +191,10 @@ async fn run(cfg: node_config::NodeConfig, control_path: PathBuf) -> ExitCode {
             tracing::error!("node task ended");
             return ExitCode::from(1);
         }
+    }
+    if allow_downscale {
+        let delivered = exec.quorum_leave(std::time::Duration::from_secs(2)).await;
+        tracing::info!(delivered, "votequorum: leaving announced (allow_downscale)");
     }
     let _ = node.leave().await;
     server.abort();

@@ -178,6 +178,11 @@ pub(crate) enum Request {
     Status {
         reply: oneshot::Sender<ExecStatus>,
     },
+    /// Clean stop with allow_downscale: multicast our NODEINFO marked leaving; the reply
+    /// comes when it is delivered back (true) or at once when nothing is sent (false).
+    QuorumLeave {
+        reply: oneshot::Sender<bool>,
+    },
 }
 
 /// The CPG service of one node; clone it to share.
@@ -245,6 +250,17 @@ impl Cpg {
     /// Our nodeid.
     pub fn nodeid(&self) -> u32 {
         self.nodeid
+    }
+
+    /// Before a clean stop: with votequorum's allow_downscale, announce that we leave (our
+    /// NODEINFO with the leaving flag, as corosync's votequorum does on exit) and wait, at
+    /// most `timeout`, until the ring delivered it. True if it was delivered.
+    pub async fn quorum_leave(&self, timeout: std::time::Duration) -> bool {
+        let (reply, rx) = oneshot::channel();
+        if self.tx.send(Request::QuorumLeave { reply }).await.is_err() {
+            return false;
+        }
+        matches!(tokio::time::timeout(timeout, rx).await, Ok(Ok(true)))
     }
 
     /// Joins `group`; membership changes and messages arrive on the handle. The member is

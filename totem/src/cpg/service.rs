@@ -47,6 +47,8 @@ pub(super) struct Service {
     /// JOINLISTs sent after each configuration change.
     sync: Option<Sync>,
     quorum: Option<Quorum>,
+    /// Waiting for our leaving NODEINFO to come back (allow_downscale stop).
+    quorum_leave: Option<oneshot::Sender<bool>>,
     /// Library requests held while a sync round runs (corosync blocks IPC likewise).
     held: VecDeque<Request>,
     /// CPG sync state: the members of the last activated ring, of the current one, the
@@ -119,6 +121,7 @@ impl Service {
             config_version: opts.config_version,
             unknown_sender_drops: 0,
             rekey_steps: Vec::new(),
+            quorum_leave: None,
         })
     }
 
@@ -272,6 +275,15 @@ impl Service {
             Request::Status { reply } => {
                 let _ = reply.send(self.exec_status());
             }
+            Request::QuorumLeave { reply } => match self.quorum.as_mut().and_then(Quorum::leave) {
+                Some(m) => {
+                    self.push_or_log(m, out, "votequorum leaving nodeinfo");
+                    self.quorum_leave = Some(reply);
+                }
+                None => {
+                    let _ = reply.send(false);
+                }
+            },
             Request::Join { group, pid, reply } => {
                 if let Some(p) = pid {
                     if self.local.values().any(|l| l.pid == p && l.group == group) {
@@ -405,6 +417,11 @@ impl Service {
                         ExecMessage::Votequorum(v) => {
                             if let Some(q) = self.quorum.as_mut() {
                                 q.deliver(sender, &v);
+                            }
+                            if sender == self.nodeid && crate::sync::quorum::is_leaving(&v) {
+                                if let Some(r) = self.quorum_leave.take() {
+                                    let _ = r.send(true);
+                                }
                             }
                         }
                         ExecMessage::Cmap(c) => {

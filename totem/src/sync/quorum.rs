@@ -72,6 +72,11 @@ impl QuorumStatus {
     }
 }
 
+/// Whether `m` is a NODEINFO with the leaving flag.
+pub fn is_leaving(m: &VotequorumMessage) -> bool {
+    matches!(m, VotequorumMessage::NodeInfo(i) if i.flags & NodeFlags::LEAVING != 0)
+}
+
 /// One node's votequorum state.
 #[derive(Debug)]
 pub struct Quorum {
@@ -171,6 +176,21 @@ impl Quorum {
                 Message::Reconfigure(_) => None,
             })
             .collect()
+    }
+
+    /// Our NODEINFO marked leaving, to multicast before a clean stop when allow_downscale
+    /// is on (the others then lower expected votes); `None` without allow_downscale.
+    pub fn leave(&mut self) -> Option<Vec<u8>> {
+        match self.vq.leave()? {
+            Message::NodeInfo(i) => Some(messages::nodeinfo(
+                self.gen,
+                i.nodeid,
+                i.votes,
+                i.expected_votes,
+                i.flags.0,
+            )),
+            Message::Reconfigure(_) => None,
+        }
     }
 
     /// Every member's barrier for VOTEQUORUM is in.
@@ -402,5 +422,27 @@ mod tests {
         let s = n[0].status();
         assert_eq!((s.expected_votes, s.quorum), (2, 2));
         assert_eq!(n[0].lms_deadline(), None);
+    }
+
+    #[test]
+    fn allow_downscale_leave_lowers_expected_votes() {
+        let o = opts(3, |o| o.allow_downscale = true);
+        let mut n: Vec<Quorum> = (1..=3)
+            .map(|id| Quorum::new(GEN, id, &o).unwrap())
+            .collect();
+        round(&mut n, &[1, 2, 3]);
+        let m = n[0].leave().expect("allow_downscale announces the leave");
+        let v = VotequorumMessage::parse(&m, GEN, Endian::Little).unwrap();
+        assert!(is_leaving(&v));
+        for q in &mut n[1..] {
+            q.deliver(1, &v);
+        }
+        round(&mut n, &[2, 3]);
+        let s = n[1].status();
+        assert_eq!((s.expected_votes, s.quorum, s.quorate), (2, 2, true));
+        // Without allow_downscale nothing is sent.
+        let o = opts(3, |_| {});
+        let mut q = Quorum::new(GEN, 1, &o).unwrap();
+        assert!(q.leave().is_none());
     }
 }
