@@ -2,9 +2,10 @@
 //! addresses, envelope and logging.
 //!
 //! Keys of the `totem`, `interface`, `nodelist` and `logging` sections are checked strictly:
-//! anything this implementation cannot honour is refused with the key and the reason. Other
-//! top-level sections (quorum, system, amf, ...) are not ours and are listed in
-//! [`NodeConfig::ignored`].
+//! anything this implementation cannot honour is refused with the key and the reason. The
+//! `quorum` section (G2/G3) becomes votequorum's settings ([`NodeConfig::quorum`], see
+//! `quorum.rs`). Other top-level sections (system, amf, ...) are not ours and are listed
+//! in [`NodeConfig::ignored`].
 //!
 //! # Our encrypted rings: the `keygen` section
 //! A top-level section of our own (corosync has no `keygen` section, so no key collides
@@ -53,6 +54,7 @@ mod keygen;
 mod knet;
 mod logging;
 mod nodelist;
+mod quorum;
 mod timers;
 mod totem_section;
 pub use checks::{MINIMUM_HOLD, MINIMUM_TIMEOUT};
@@ -253,6 +255,11 @@ pub struct NodeConfig {
     pub secure: Option<SecureSettings>,
     /// The corosync.conf this was read from (re-read on a CFG reload).
     pub source: Option<PathBuf>,
+    /// Votequorum's settings (`quorum` with `provider: corosync_votequorum`, nodelist
+    /// `quorum_votes`); `None`: no votequorum, as corosync without a quorum provider.
+    pub quorum: Option<crate::quorum::QuorumOptions>,
+    /// `quorum.*` keys given but not used (with their lines), for one warning at start.
+    pub quorum_ignored: Vec<String>,
 }
 
 /// Settings of the `keygen` section: our encrypted, rekeying rings ([`crate::secure`]).
@@ -645,9 +652,19 @@ pub fn map(root: &Section, ov: Overrides, is_local: &dyn Fn(IpAddr) -> bool) -> 
     }
 
     let logging = logging::logging_config(root.section("logging").unwrap_or(&empty))?;
+    // G1 (openais/corosync 1.x) runs no votequorum here: its quorum section is not ours.
+    let quorum = if gen == Generation::G1 || from_members {
+        quorum::QuorumSection::default()
+    } else {
+        quorum::quorum_section(root, &nodes, nodeid)?
+    };
+    let ours = |n: &str| {
+        matches!(n, "totem" | "nodelist" | "logging" | "keygen")
+            || (n == "quorum" && gen != Generation::G1 && !from_members)
+    };
     let ignored = root
         .subsections()
-        .filter(|s| !matches!(s.name.as_str(), "totem" | "nodelist" | "logging" | "keygen"))
+        .filter(|s| !ours(s.name.as_str()))
         .map(|s| s.name.clone())
         .collect();
     for e in root.entries() {
@@ -684,6 +701,8 @@ pub fn map(root: &Section, ov: Overrides, is_local: &dyn Fn(IpAddr) -> bool) -> 
         ignored,
         secure,
         source: None,
+        quorum: quorum.options,
+        quorum_ignored: quorum.ignored,
     };
     let budget = cfg.net_mtu();
     // The secure layer frames each application payload with one more byte.

@@ -134,6 +134,7 @@ mod tests {
                 expected_votes: 3,
                 flags: 0,
                 nodes: vec![(1, 1, 3, 1), (2, 1, 3, 1), (3, 1, 3, 2)],
+                ..QuorumStatus::default()
             }),
             ..ExecStatus::default()
         };

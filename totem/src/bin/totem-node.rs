@@ -137,7 +137,21 @@ async fn run(cfg: node_config::NodeConfig, control_path: PathBuf) -> ExitCode {
     for s in &cfg.ignored {
         tracing::info!(section = %s, "section not used by totem-node");
     }
+    if !cfg.quorum_ignored.is_empty() {
+        tracing::warn!(
+            keys = %cfg.quorum_ignored.join(", "),
+            "quorum keys not used by totem-node (ignored, as corosync ignores keys it does not know)"
+        );
+    }
+    match &cfg.quorum {
+        Some(q) => tracing::info!(options = ?q, "votequorum configured"),
+        None if cfg.generation != totem_wire::Generation::G1 => tracing::info!(
+            "no quorum provider configured: no votequorum (the node counts as quorate, as corosync)"
+        ),
+        None => {}
+    }
     let opts = totem::cpg::ExecOptions::from_config(&cfg);
+    let allow_downscale = cfg.quorum.as_ref().is_some_and(|q| q.allow_downscale);
     let watch = Box::new(totem::cpg::CfgRekeyWatch::new(cfg.generation));
     let (node, events, task) = match totem::driver::spawn_watched(cfg, Some(watch)) {
         Ok(x) => x,
@@ -153,6 +167,7 @@ async fn run(cfg: node_config::NodeConfig, control_path: PathBuf) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let exec = cpg.clone();
     let server = match control::serve(&control_path, node.clone(), cpg) {
         Ok(s) => s,
         Err(e) => {
@@ -176,6 +191,10 @@ async fn run(cfg: node_config::NodeConfig, control_path: PathBuf) -> ExitCode {
             tracing::error!("node task ended");
             return ExitCode::from(1);
         }
+    }
+    if allow_downscale {
+        let delivered = exec.quorum_leave(std::time::Duration::from_secs(2)).await;
+        tracing::info!(delivered, "votequorum: leaving announced (allow_downscale)");
     }
     let _ = node.leave().await;
     server.abort();
@@ -341,16 +360,39 @@ async fn status(path: PathBuf, json: bool) -> ExitCode {
                 st.rounds_started, st.rounds_completed, st.rounds_aborted, st.stale_messages
             );
         }
+        if x.quorum.is_none() && s.generation != "G1" {
+            println!();
+            println!(
+                "Quorum provider:  not configured (no votequorum; quorate as corosync without one)"
+            );
+        }
         if let Some(q) = &x.quorum {
             println!();
             println!("Votequorum information");
             println!("----------------------");
             println!("Expected votes:   {}", q.expected_votes);
+            println!("Highest expected: {}", q.highest_expected);
             println!("Total votes:      {}", q.total_votes);
-            println!("Quorum:           {}", q.quorum);
+            println!(
+                "Quorum:           {}{}",
+                q.quorum,
+                if q.quorate { "" } else { " Activity blocked" }
+            );
             println!("Quorate:          {}", if q.quorate { "Yes" } else { "No" });
+            println!("Flags:            {}", q.flag_words().join(" "));
+            println!();
+            println!("    Nodeid      Votes    Expected  State");
             for (id, votes, exp, state) in &q.nodes {
-                println!("    node {id:>10} votes {votes} expected {exp} state {state}");
+                let st = match state {
+                    1 => "member",
+                    2 => "dead",
+                    3 => "leaving",
+                    _ => "?",
+                };
+                println!(
+                    "{id:>10} {votes:>10} {exp:>11}  {st}{}",
+                    if *id == s.nodeid { " (local)" } else { "" }
+                );
             }
         }
     }

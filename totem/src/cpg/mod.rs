@@ -56,6 +56,8 @@ pub struct ExecOptions {
     pub nodelist: Vec<u32>,
     /// `totem.config_version`, sent in the CMAP sync message (None = not set).
     pub config_version: Option<u64>,
+    /// Votequorum's settings; `None`: no votequorum (no quorum provider configured).
+    pub quorum: Option<crate::quorum::QuorumOptions>,
 }
 
 impl ExecOptions {
@@ -67,6 +69,7 @@ impl ExecOptions {
             net_mtu: cfg.net_mtu(),
             nodelist: cfg.nodes.iter().map(|n| n.nodeid).collect(),
             config_version: None,
+            quorum: cfg.quorum.clone(),
         }
     }
 }
@@ -175,6 +178,11 @@ pub(crate) enum Request {
     Status {
         reply: oneshot::Sender<ExecStatus>,
     },
+    /// Clean stop with allow_downscale: multicast our NODEINFO marked leaving; the reply
+    /// comes when it is delivered back (true) or at once when nothing is sent (false).
+    QuorumLeave {
+        reply: oneshot::Sender<bool>,
+    },
 }
 
 /// The CPG service of one node; clone it to share.
@@ -209,6 +217,7 @@ impl Cpg {
                 net_mtu,
                 nodelist: vec![nodeid],
                 config_version: None,
+                quorum: Some(crate::sync::quorum::Quorum::default_options(nodeid, &[])),
             },
         )
     }
@@ -241,6 +250,17 @@ impl Cpg {
     /// Our nodeid.
     pub fn nodeid(&self) -> u32 {
         self.nodeid
+    }
+
+    /// Before a clean stop: with votequorum's allow_downscale, announce that we leave (our
+    /// NODEINFO with the leaving flag, as corosync's votequorum does on exit) and wait, at
+    /// most `timeout`, until the ring delivered it. True if it was delivered.
+    pub async fn quorum_leave(&self, timeout: std::time::Duration) -> bool {
+        let (reply, rx) = oneshot::channel();
+        if self.tx.send(Request::QuorumLeave { reply }).await.is_err() {
+            return false;
+        }
+        matches!(tokio::time::timeout(timeout, rx).await, Ok(Ok(true)))
     }
 
     /// Joins `group`; membership changes and messages arrive on the handle. The member is

@@ -47,6 +47,8 @@ pub(super) struct Service {
     /// JOINLISTs sent after each configuration change.
     sync: Option<Sync>,
     quorum: Option<Quorum>,
+    /// Waiting for our leaving NODEINFO to come back (allow_downscale stop).
+    quorum_leave: Option<oneshot::Sender<bool>>,
     /// Library requests held while a sync round runs (corosync blocks IPC likewise).
     held: VecDeque<Request>,
     /// CPG sync state: the members of the last activated ring, of the current one, the
@@ -64,6 +66,14 @@ pub(super) struct Service {
 
 type Reply = oneshot::Sender<Result<(), CpgError>>;
 
+/// Sleeps until `deadline`, or forever without one.
+async fn until(deadline: Option<std::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Pids of in-process members (no process of their own): numbered from above Linux's
 /// largest pid (`PID_MAX_LIMIT`, 2^22), so that they never collide with a control socket
 /// client's real pid.
@@ -75,12 +85,19 @@ impl Service {
         let (sync, quorum) = if gen == Generation::G1 {
             (None, None)
         } else {
-            let mut list = opts.nodelist.clone();
-            if !list.contains(&nodeid) {
-                list.push(nodeid);
+            // No quorum provider: no votequorum, as corosync (it then lists no votequorum
+            // sync service either).
+            let quorum = match &opts.quorum {
+                Some(o) => {
+                    Some(Quorum::new(gen, nodeid, o).map_err(|e| CpgError::Config(e.to_string()))?)
+                }
+                None => None,
+            };
+            let mut local = sync::local_services(gen);
+            if quorum.is_none() {
+                local.retain(|s| *s != sync::SERVICE_VOTEQUORUM);
             }
-            let q = Quorum::new(gen, nodeid, &list).map_err(|e| CpgError::Config(e.to_string()))?;
-            (Some(Sync::new(gen, sync::local_services(gen))), Some(q))
+            (Some(Sync::new(gen, local)), quorum)
         };
         Ok(Service {
             node,
@@ -104,6 +121,7 @@ impl Service {
             config_version: opts.config_version,
             unknown_sender_drops: 0,
             rekey_steps: Vec::new(),
+            quorum_leave: None,
         })
     }
 
@@ -133,7 +151,13 @@ impl Service {
         mut events: mpsc::UnboundedReceiver<Event>,
     ) {
         loop {
+            let lms = self.quorum.as_ref().and_then(Quorum::lms_deadline);
             tokio::select! {
+                () = until(lms) => {
+                    if let Some(q) = self.quorum.as_mut() {
+                        q.fire_lms();
+                    }
+                }
                 r = requests.recv() => {
                     let Some(r) = r else { break };
                     let mut out = Vec::new();
@@ -251,6 +275,15 @@ impl Service {
             Request::Status { reply } => {
                 let _ = reply.send(self.exec_status());
             }
+            Request::QuorumLeave { reply } => match self.quorum.as_mut().and_then(Quorum::leave) {
+                Some(m) => {
+                    self.push_or_log(m, out, "votequorum leaving nodeinfo");
+                    self.quorum_leave = Some(reply);
+                }
+                None => {
+                    let _ = reply.send(false);
+                }
+            },
             Request::Join { group, pid, reply } => {
                 if let Some(p) = pid {
                     if self.local.values().any(|l| l.pid == p && l.group == group) {
@@ -384,6 +417,11 @@ impl Service {
                         ExecMessage::Votequorum(v) => {
                             if let Some(q) = self.quorum.as_mut() {
                                 q.deliver(sender, &v);
+                            }
+                            if sender == self.nodeid && crate::sync::quorum::is_leaving(&v) {
+                                if let Some(r) = self.quorum_leave.take() {
+                                    let _ = r.send(true);
+                                }
                             }
                         }
                         ExecMessage::Cmap(c) => {

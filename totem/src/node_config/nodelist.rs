@@ -80,15 +80,9 @@ pub(super) fn nodelist(
                         ring_addrs.push((n, a.0, a.1));
                     }
                     "name" => name = Some(e.value.clone()),
-                    // votequorum's per-node votes: our votequorum gives every node one vote.
+                    // votequorum's per-node votes, read with the quorum section (quorum.rs).
                     "quorum_votes" => {
-                        let v: u32 = num(&q)?;
-                        if v != 1 {
-                            return Err(refused(
-                                &q,
-                                "only 1 vote per node is supported (our votequorum counts every nodelist entry once)",
-                            ));
-                        }
+                        num::<u32>(&q)?;
                     }
                     k if k.starts_with("ring") && k.ends_with("_addr") => {
                         return Err(refused(

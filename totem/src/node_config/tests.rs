@@ -51,7 +51,11 @@ fn g2_udpu_capture_config() {
         c.engine.address,
         Some(TotemIpAddress::v4(2, "198.51.100.12".parse().unwrap()))
     );
-    assert_eq!(c.ignored, ["quorum"]);
+    // The quorum section is ours (votequorum, one vote per node).
+    assert!(c.ignored.is_empty(), "{:?}", c.ignored);
+    let q = c.quorum.as_ref().expect("votequorum configured");
+    assert_eq!(q.nodelist.len(), 3);
+    assert!(q.nodelist.iter().all(|n| n.votes == 1));
     assert_eq!(
         c.logging.logfile,
         Some(PathBuf::from("@RUNDIR@/n1/corosync.log"))
@@ -71,7 +75,7 @@ fn g3_udpu_capture_config() {
     assert_eq!(c.engine.consensus_timeout(), Duration::from_millis(4380));
     assert_eq!(c.engine.address, None);
     assert_eq!(c.net_mtu(), 1500 - 28 - 2 * 45);
-    assert_eq!(c.ignored, ["quorum", "system"]);
+    assert_eq!(c.ignored, ["system"]);
 }
 
 #[test]
@@ -490,7 +494,7 @@ fn keygen_section_enables_the_secure_layer() {
     assert_eq!(c.net_mtu(), 1500 - 28 - 49 - 2 * 45);
     assert!(c.engine.max_payload > c.net_mtu());
     // The section is ours, not an ignored one.
-    assert_eq!(c.ignored, ["quorum", "system"]);
+    assert_eq!(c.ignored, ["system"]);
 
     // Defaults: totem.keyfile, no rekey by time or volume, 2 s grace.
     let base = MIXED_317.replace("    crypto_hash: none\n", "    keyfile: /k/auth\n");
@@ -927,4 +931,311 @@ fn key_files_open_to_others_are_refused() {
             }
         }
     }
+}
+
+/// A G3 udpu ring of three (nodeids 1..=3, we are 1) with `quorum` holding `body` lines
+/// (`None`: no quorum section) and `votes[i]` as node i+1's quorum_votes line when given.
+fn with_quorum(body: Option<&[&str]>, votes: &[Option<&str>]) -> String {
+    let mut s = String::from(
+        "totem {\n    version: 2\n    cluster_name: q\n    transport: udpu\n}\nnodelist {\n",
+    );
+    for i in 1..=3usize {
+        s += &format!("    node {{\n        nodeid: {i}\n        ring0_addr: 192.0.2.{i}\n");
+        if let Some(Some(v)) = votes.get(i - 1) {
+            s += &format!("        quorum_votes: {v}\n");
+        }
+        s += "    }\n";
+    }
+    s += "}\n";
+    if let Some(b) = body {
+        s += "quorum {\n";
+        for l in b {
+            s += &format!("    {l}\n");
+        }
+        s += "}\n";
+    }
+    s
+}
+
+fn quorum_of(text: &str) -> Result<NodeConfig> {
+    conf(text, Generation::G3, "192.0.2.1")
+}
+
+/// Line of `needle` in `text` (1-based).
+fn line_of(text: &str, needle: &str) -> usize {
+    text.lines().position(|l| l.contains(needle)).unwrap() + 1
+}
+
+#[test]
+fn quorum_section_absent_or_without_provider_means_no_votequorum() {
+    let c = quorum_of(&with_quorum(None, &[])).unwrap();
+    assert_eq!(c.quorum, None);
+    assert!(c.quorum_ignored.is_empty());
+    // Keys without a provider are not used (corosync loads no votequorum): listed for the
+    // warning, each with its line.
+    let t = with_quorum(Some(&["two_node: 1", "expected_votes: 2"]), &[]);
+    let c = quorum_of(&t).unwrap();
+    assert_eq!(c.quorum, None);
+    assert_eq!(
+        c.quorum_ignored,
+        [
+            format!(
+                "quorum.two_node (line {}, no provider)",
+                line_of(&t, "two_node")
+            ),
+            format!(
+                "quorum.expected_votes (line {}, no provider)",
+                line_of(&t, "expected_votes")
+            ),
+        ]
+    );
+    // G1 runs no votequorum: the section stays an ignored one.
+    let g1 = "totem {\n    version: 2\n    interface {\n        ringnumber: 0\n        bindnetaddr: 192.0.2.1\n        mcastaddr: 239.255.1.1\n        mcastport: 5405\n    }\n}\nquorum {\n    provider: corosync_votequorum\n    two_node: 1\n}\n";
+    let c = conf(g1, Generation::G1, "192.0.2.1").unwrap();
+    assert_eq!(c.quorum, None);
+    assert_eq!(c.ignored, ["quorum"]);
+}
+
+#[test]
+fn every_quorum_key_is_mapped() {
+    let t = with_quorum(
+        Some(&[
+            "provider: corosync_votequorum",
+            "expected_votes: 5",
+            "votes: 3",
+            "two_node: 0",
+            "wait_for_all: 1",
+            "last_man_standing: 1",
+            "last_man_standing_window: 20000",
+            "auto_tie_breaker: 1",
+            "auto_tie_breaker_node: 3 2",
+            "allow_downscale: 1",
+            "expected_votes_tracking: 1",
+        ]),
+        &[None, Some("2"), None],
+    );
+    let c = quorum_of(&t).unwrap();
+    let q = c.quorum.unwrap();
+    assert_eq!(
+        q,
+        crate::quorum::QuorumOptions {
+            nodelist: vec![
+                crate::quorum::NodeEntry {
+                    nodeid: 1,
+                    votes: 1
+                },
+                crate::quorum::NodeEntry {
+                    nodeid: 2,
+                    votes: 2
+                },
+                crate::quorum::NodeEntry {
+                    nodeid: 3,
+                    votes: 1
+                },
+            ],
+            expected_votes: Some(5),
+            votes: Some(3),
+            two_node: false,
+            wait_for_all: Some(true),
+            last_man_standing: true,
+            last_man_standing_window_ms: Some(20000),
+            auto_tie_breaker: true,
+            auto_tie_breaker_node: Some("3 2".into()),
+            allow_downscale: true,
+            expected_votes_tracking: true,
+            device: None,
+        }
+    );
+    assert!(c.quorum_ignored.is_empty());
+    // Each flag alone, and non-zero means on (corosync's uint8).
+    for (k, get) in [
+        (
+            "two_node",
+            (|q: &crate::quorum::QuorumOptions| q.two_node) as fn(&_) -> bool,
+        ),
+        ("wait_for_all", |q| q.wait_for_all == Some(true)),
+        ("last_man_standing", |q| q.last_man_standing),
+        ("auto_tie_breaker", |q| q.auto_tie_breaker),
+        ("allow_downscale", |q| q.allow_downscale),
+        ("expected_votes_tracking", |q| q.expected_votes_tracking),
+    ] {
+        for (v, on) in [("0", false), ("1", true), ("255", true)] {
+            let line = format!("{k}: {v}");
+            let t = with_quorum(Some(&["provider: corosync_votequorum", &line]), &[]);
+            let q = quorum_of(&t).unwrap().quorum.unwrap();
+            assert_eq!(get(&q), on, "{line}");
+        }
+    }
+}
+
+#[test]
+fn bad_quorum_values_name_key_and_line() {
+    for (line, key) in [
+        ("two_node: yes", "quorum.two_node"),
+        ("wait_for_all: 256", "quorum.wait_for_all"),
+        ("last_man_standing: -1", "quorum.last_man_standing"),
+        ("auto_tie_breaker: on", "quorum.auto_tie_breaker"),
+        ("allow_downscale: 1x", "quorum.allow_downscale"),
+        (
+            "expected_votes_tracking: ",
+            "quorum.expected_votes_tracking",
+        ),
+        ("expected_votes: many", "quorum.expected_votes"),
+        ("expected_votes: 4294967296", "quorum.expected_votes"),
+        (
+            "last_man_standing_window: 1.5",
+            "quorum.last_man_standing_window",
+        ),
+        ("votes: -2", "quorum.votes"),
+        (
+            "auto_tie_breaker_node: middle",
+            "quorum.auto_tie_breaker_node",
+        ),
+        (
+            "auto_tie_breaker_node: 1 zero",
+            "quorum.auto_tie_breaker_node",
+        ),
+        ("auto_tie_breaker_node: 0", "quorum.auto_tie_breaker_node"),
+    ] {
+        let t = with_quorum(Some(&["provider: corosync_votequorum", line]), &[]);
+        let (k, l, _) = invalid_at(quorum_of(&t));
+        assert_eq!((k.as_str(), l), (key, line_of(&t, line)), "{line}");
+    }
+    // quorum_votes: not a number, with its line.
+    let t = with_quorum(
+        Some(&["provider: corosync_votequorum"]),
+        &[None, None, Some("two")],
+    );
+    let (k, l, _) = invalid_at(quorum_of(&t));
+    assert_eq!(
+        (k.as_str(), l),
+        ("nodelist.node.quorum_votes", line_of(&t, "quorum_votes"))
+    );
+    let e = quorum_of(&t).unwrap_err().to_string();
+    assert!(e.contains("quorum_votes") && e.contains("\"two\""), "{e}");
+}
+
+#[test]
+fn quorum_refusals_and_warnings() {
+    // Another provider.
+    let t = with_quorum(Some(&["provider: corosync_ykd"]), &[]);
+    let (k, reason) = refused_key(quorum_of(&t));
+    assert_eq!(k, "quorum.provider");
+    assert!(reason.contains("corosync_votequorum"), "{reason}");
+    // A quorum device.
+    let mut t = with_quorum(Some(&["provider: corosync_votequorum"]), &[]);
+    t = t.replace(
+        "    provider: corosync_votequorum\n",
+        "    provider: corosync_votequorum\n    device {\n        model: net\n        votes: 1\n    }\n",
+    );
+    let r = quorum_of(&t);
+    let e = r.as_ref().unwrap_err().to_string();
+    assert!(
+        e.contains(&format!("line {}", line_of(&t, "device {"))),
+        "{e}"
+    );
+    let (k, reason) = refused_key(r);
+    assert_eq!(k, "quorum.device");
+    assert!(reason.contains("qdevice"), "{reason}");
+    // Unknown keys (and known ones we do not use) are accepted and listed once.
+    let t = with_quorum(
+        Some(&[
+            "provider: corosync_votequorum",
+            "leaving_timeout: 5000",
+            "colour: blue",
+        ]),
+        &[],
+    );
+    let c = quorum_of(&t).unwrap();
+    assert!(c.quorum.is_some());
+    assert_eq!(
+        c.quorum_ignored,
+        [
+            format!(
+                "quorum.leaving_timeout (line {})",
+                line_of(&t, "leaving_timeout")
+            ),
+            format!("quorum.colour (line {})", line_of(&t, "colour")),
+        ]
+    );
+}
+
+#[test]
+fn quorum_startup_rules_apply() {
+    use crate::sync::quorum::Quorum;
+    let status = |t: &str| {
+        let c = quorum_of(t).unwrap();
+        Quorum::new(Generation::G3, c.nodeid, c.quorum.as_ref().unwrap())
+            .unwrap()
+            .status()
+    };
+    // two_node implies wait_for_all...
+    let s = status(&with_quorum(
+        Some(&["provider: corosync_votequorum", "two_node: 1"]),
+        &[],
+    ));
+    assert!(s.features.two_node && s.features.wait_for_all);
+    assert_eq!(s.flag_words(), ["2Node", "WaitForAll"]);
+    // ...unless wait_for_all says otherwise.
+    let s = status(&with_quorum(
+        Some(&[
+            "provider: corosync_votequorum",
+            "two_node: 1",
+            "wait_for_all: 0",
+        ]),
+        &[],
+    ));
+    assert!(s.features.two_node && !s.features.wait_for_all);
+    // auto_tie_breaker turns two_node off (an even vote count: 4 with our 2 votes).
+    let s = status(&with_quorum(
+        Some(&[
+            "provider: corosync_votequorum",
+            "two_node: 1",
+            "auto_tie_breaker: 1",
+        ]),
+        &[Some("2")],
+    ));
+    assert!(!s.features.two_node && s.features.auto_tie_breaker && s.features.wait_for_all);
+    // ATB in an odd-sized cluster without wait_for_all: ATB is off.
+    let s = status(&with_quorum(
+        Some(&["provider: corosync_votequorum", "auto_tie_breaker: 1"]),
+        &[],
+    ));
+    assert!(!s.features.auto_tie_breaker);
+    // ...and with last_man_standing it is refused, at the last_man_standing line.
+    let t = with_quorum(
+        Some(&[
+            "provider: corosync_votequorum",
+            "auto_tie_breaker: 1",
+            "last_man_standing: 1",
+        ]),
+        &[],
+    );
+    let r = quorum_of(&t);
+    match &r {
+        Err(NodeConfigError::Refused {
+            key, line, reason, ..
+        }) => {
+            assert_eq!(
+                (key.as_str(), *line),
+                ("quorum.last_man_standing", line_of(&t, "last_man_standing"))
+            );
+            assert!(reason.contains("odd sized"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // allow_downscale implies expected_votes_tracking; quorum_votes feed expected votes.
+    let s = status(&with_quorum(
+        Some(&["provider: corosync_votequorum", "allow_downscale: 1"]),
+        &[Some("2"), None, None],
+    ));
+    assert!(s.features.allow_downscale);
+    assert_eq!((s.votes, s.expected_votes, s.quorum), (2, 4, 3));
+    assert_eq!(s.flag_words(), ["AllowDownscale"]);
+    // expected_votes overrides the nodelist sum.
+    let s = status(&with_quorum(
+        Some(&["provider: corosync_votequorum", "expected_votes: 7"]),
+        &[],
+    ));
+    assert_eq!((s.expected_votes, s.quorum), (7, 4));
 }

@@ -26,6 +26,8 @@ pub struct VoteQuorum {
     members: Vec<u32>,
     previous_members: Vec<u32>,
     lms_timer_armed: bool,
+    /// How often the last_man_standing timer was (re)armed.
+    lms_arms: u64,
     sync_in_progress: bool,
     total_votes: u32,
     highest_expected: u32,
@@ -90,6 +92,7 @@ impl VoteQuorum {
             members: Vec::new(),
             previous_members: Vec::new(),
             lms_timer_armed: false,
+            lms_arms: 0,
             sync_in_progress: false,
             total_votes: 0,
             highest_expected: 0,
@@ -112,6 +115,12 @@ impl VoteQuorum {
     /// The expected-votes barrier to persist (expected_votes_tracking), if tracking is on.
     pub fn ev_tracking_barrier(&self) -> Option<u32> {
         self.cfg.ev_tracking.then_some(self.ev_tracking_barrier)
+    }
+
+    /// How often the last_man_standing timer was (re)armed: a driver restarts its window
+    /// whenever this changes across a [`VoteQuorum::sync_init`].
+    pub fn lms_arms(&self) -> u64 {
+        self.lms_arms
     }
 
     /// Whether the last_man_standing timer is armed.
@@ -320,6 +329,7 @@ impl VoteQuorum {
                     && self.member_present(self.lowest_node_id))
             {
                 self.lms_timer_armed = true;
+                self.lms_arms += 1;
             }
         }
         self.previous_members = std::mem::replace(&mut self.members, members.to_vec());
