@@ -265,6 +265,14 @@ pub fn retarget(data: &[u8]) {
     let Ok(d) = SrpMessage::parse(body, from) else {
         return;
     };
+    // The gateway reads each mcast's service_build (peers by generation): any bytes.
+    if let SrpMessage::Mcast(m) = &d.message {
+        if let Some(list) =
+            crate::retarget::built_services(&m.payload, m.header.generation, m.header.endian)
+        {
+            assert!(list.len() <= crate::service::sync::SERVICE_LIST_MAX);
+        }
+    }
     let x = match there.message(&d.message) {
         Ok(x) => x,
         Err(e) => {
