@@ -332,6 +332,66 @@ impl Cluster {
     }
 }
 
+/// Polls `corosync-quorumtool -s` of every node but `skip` in the background (each with its
+/// own daemon's tool), recording every answer that says not quorate.
+pub struct QuorumWatch {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    handle: std::thread::JoinHandle<(u32, Vec<String>)>,
+}
+
+impl QuorumWatch {
+    pub fn start(c: &Cluster, skip: usize) -> QuorumWatch {
+        let targets: Vec<(usize, String, String)> = (1..=c.nodes.len())
+            .filter(|i| *i != skip)
+            .map(|i| {
+                let tool = match c.nodes[i - 1] {
+                    Daemon::Old(_) => format!("{}/sbin/corosync-quorumtool", oldcs::PREFIX),
+                    _ => "corosync-quorumtool".to_string(),
+                };
+                (i, c.lab.node(i).netns.clone(), tool)
+            })
+            .collect();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let handle = std::thread::spawn(move || {
+            let mut polls = 0u32;
+            let mut lost = Vec::new();
+            // Bounded: 10 minutes at most, whatever the caller does.
+            let end = std::time::Instant::now() + Duration::from_secs(600);
+            while !flag.load(std::sync::atomic::Ordering::Relaxed)
+                && std::time::Instant::now() < end
+            {
+                for (i, ns, tool) in &targets {
+                    let out = Command::new("ip")
+                        .args(["netns", "exec", ns, tool, "-s"])
+                        .output()
+                        .ok()
+                        .map(|o| String::from_utf8_lossy(&o.stdout).to_string());
+                    // A tool that cannot reach its daemon for a moment says nothing either
+                    // way; only an answer of "Quorate: No" is a loss.
+                    if let Some(o) = &out {
+                        if o.contains("Quorate:") && !oldcs::quorate(&out) {
+                            lost.push(format!("node {i}: {}", o.trim()));
+                        }
+                    }
+                }
+                polls += 1;
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            (polls, lost)
+        });
+        QuorumWatch { stop, handle }
+    }
+
+    /// Stops polling: the number of rounds and the non-quorate answers.
+    pub fn finish(self) -> (u32, Vec<String>) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.handle
+            .join()
+            .unwrap_or((0, vec!["watcher panicked".into()]))
+    }
+}
+
 fn last_gateway_log(dir: &Path) -> String {
     let mut logs: Vec<PathBuf> = std::fs::read_dir(dir)
         .map(|r| r.flatten().map(|e| e.path()).collect())

@@ -17,7 +17,7 @@ use totem_tests::oldcs::{self, OldCorosync};
 
 use totem_tests::upgrade::{
     build_clients, check_cpg, check_knet_links, check_load, cpg_round, finish_load, ring_id,
-    rrp_status, start_load, Cluster, Daemon,
+    rrp_status, start_load, Cluster, Daemon, QuorumWatch,
 };
 use totem_tests::wait;
 
@@ -30,6 +30,8 @@ fn upgrade_under_load(
 ) {
     let n = c.nodes.len();
     let load = start_load(c, clients, i, &format!("during{i}"), 25, 150);
+    // The nodes not being upgraded stay quorate throughout (their own quorumtool).
+    let watch = QuorumWatch::start(c, i);
     // Let the load run on the old view first.
     std::thread::sleep(std::time::Duration::from_secs(3));
     c.upgrade(i);
@@ -37,6 +39,12 @@ fn upgrade_under_load(
     let want: Vec<u32> = (1..=n as u32).collect();
     c.wait_view(&all, &want)
         .unwrap_or_else(|e| panic!("after upgrading node {i}: {e}"));
+    let (polls, lost) = watch.finish();
+    assert!(polls >= 2, "quorum watched only {polls} times");
+    assert!(
+        lost.is_empty(),
+        "while upgrading node {i}, quorum was lost: {lost:?}"
+    );
     let r = finish_load(c, load);
     check_load(&r, 1000, &format!("load while upgrading node {i}"));
     if !c.local_udpu {
