@@ -243,6 +243,24 @@ pub fn node_address(story: &Story, node: u32) -> Option<TotemIpAddress> {
     Some(a)
 }
 
+/// N's ring-1 Totem address on a redundant ring (RRP), from a message naming N with two
+/// addresses.
+pub fn node_ring1(story: &Story, node: u32) -> Option<TotemIpAddress> {
+    let from = |a: &SrpAddr| match a {
+        SrpAddr::Addrs { addrs, .. } if addrs[0].nodeid == node && addrs[1].family != 0 => {
+            Some(addrs[1])
+        }
+        _ => None,
+    };
+    story.msgs.iter().find_map(|m| match &m.message {
+        SrpMessage::MembJoin(j) => from(&j.system_from),
+        SrpMessage::Mcast(x) => from(&x.system_from),
+        SrpMessage::MergeDetect(x) => from(&x.system_from),
+        SrpMessage::CommitToken(c) => c.addr.iter().find_map(from),
+        _ => None,
+    })
+}
+
 /// The engine configuration of `node` for the capture `file` (see [`crate::capture_config`]).
 pub fn config_for(file: Option<&Path>, story: &Story, node: u32) -> Result<Config, ReplayError> {
     let gen = story.generation_of(node);
@@ -262,6 +280,9 @@ pub fn config_for(file: Option<&Path>, story: &Story, node: u32) -> Result<Confi
     )?;
     if conf.is_none() && gen != Generation::G1 {
         cfg.nodelist_size = story.nodes().len();
+    }
+    if gen != Generation::G3 {
+        cfg.address1 = node_ring1(story, node);
     }
     // A capture may show only part of what reached N (one ring of an RRP pair).
     cfg.partial_view = true;

@@ -16,6 +16,9 @@ pub struct Config {
     pub nodeid: u32,
     /// This node's ring-0 address, required in G1/G2 where members are named by address.
     pub address: Option<TotemIpAddress>,
+    /// This node's ring-1 address on a redundant ring (RRP, G1/G2): our member identity then
+    /// carries both addresses, as 1.x and 2.x write it.
+    pub address1: Option<TotemIpAddress>,
     /// Ring seq this node starts from (corosync: persisted seq + 1 in 2.x/3.x, as is in 1.x).
     pub ring_seq_start: u64,
     /// Base token timeout (`token`, 3000 ms in corosync 3.1).
@@ -84,6 +87,7 @@ impl Config {
             generation,
             nodeid,
             address: None,
+            address1: None,
             ring_seq_start: 0,
             token: Duration::from_millis(3000),
             token_coefficient: Duration::from_millis(650),

@@ -39,6 +39,18 @@ impl Member {
         }
     }
 
+    /// This identity with a ring-1 address (RRP): both addresses on the wire, `no_addrs` 2.
+    /// G3 identities (nodeids) are unchanged; order and equality stay ring 0's.
+    pub fn with_ring1(self, ring1: TotemIpAddress) -> Self {
+        match self.wire {
+            SrpAddr::Addrs { addrs, .. } => Member::from_wire(SrpAddr::Addrs {
+                no_addrs: 2,
+                addrs: [addrs[0], ring1],
+            }),
+            SrpAddr::Node(_) => self,
+        }
+    }
+
     /// The member's nodeid.
     pub fn nodeid(&self) -> u32 {
         self.wire.nodeid()

@@ -263,6 +263,10 @@ impl Engine {
     pub fn new(config: Config, now: Instant) -> Self {
         let gen = config.generation;
         let me = Member::own(gen, config.nodeid, config.address);
+        let me = match config.address1 {
+            Some(a1) => me.with_ring1(a1),
+            None => me,
+        };
         let ring_id = me.ring_id(config.ring_seq_start);
         let mut e = Engine {
             gen,
