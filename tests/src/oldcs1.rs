@@ -47,20 +47,30 @@ impl G1Ring {
     /// The corosync.conf of node `nodeid`, logging to `logfile` (1.4.10 and ours read the
     /// same file; 1.4 needs `nodeid` in totem, the quorum provider and its expected votes).
     pub fn conf(&self, nodeid: u32, logfile: &Path) -> String {
+        self.conf_bound(nodeid, logfile, self.bindnet)
+    }
+
+    /// As [`G1Ring::conf`] with `bindnetaddr: bindnet` (our node takes its own address
+    /// there on udp: it does not match network addresses against interfaces).
+    pub fn conf_bound(&self, nodeid: u32, logfile: &Path, bindnet: IpAddr) -> String {
         let members: String = if self.udpu {
             self.members
                 .iter()
                 .map(|a| format!("        member {{\n            memberaddr: {a}\n        }}\n"))
                 .collect()
         } else {
-            "        mcastaddr: 239.192.0.1\n".into()
+            "        mcastaddr: 239.255.51.1\n        ttl: 1\n".into()
         };
         let security = match &self.secauth {
             None => "    secauth: off\n".to_string(),
             Some((key, nss)) => format!(
                 "    secauth: on\n    keyfile: {}\n{}",
                 key.display(),
-                if *nss { "    crypto_type: nss\n" } else { "" }
+                if *nss {
+                    "    crypto_type: nss\n    crypto_accept: new\n"
+                } else {
+                    ""
+                }
             ),
         };
         format!(
@@ -72,7 +82,7 @@ impl G1Ring {
              to_logfile: yes\n    logfile: {log}\n    timestamp: on\n    debug: off\n}}\n",
             compat = self.compatibility,
             transport = if self.udpu { "udpu" } else { "udp" },
-            bindnet = self.bindnet,
+            bindnet = bindnet,
             n = self.members.len(),
             log = logfile.display(),
         )

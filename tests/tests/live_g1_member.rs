@@ -86,7 +86,7 @@ impl G1Lab {
         );
         std::fs::write(
             ours.join("corosync.conf"),
-            g1.conf(OURS as u32, &ours.join("totem-node.log")),
+            g1.conf_bound(OURS as u32, &ours.join("totem-node.log"), members[OURS - 1]),
         )
         .unwrap();
         G1Lab {
@@ -164,8 +164,9 @@ impl G1Lab {
             std::fs::read_to_string(self.ring.dir.join("totem-node.log")).unwrap_or_default();
         let lines: Vec<&str> = ours.lines().collect();
         s += &format!(
-            "--- ours ---\n{}\n",
-            lines[lines.len().saturating_sub(25)..].join("\n")
+            "--- ours ---\n{}\n{}",
+            lines[lines.len().saturating_sub(25)..].join("\n"),
+            self.ring.log_tails(&[OURS], 25)
         );
         s
     }
@@ -263,4 +264,24 @@ fn scenario(tag: &str, udpu: bool, compat: &str, secauth: Option<bool>, faults: 
 #[test]
 fn g1_udpu_whitetank_member() {
     scenario("g1u", true, "whitetank", None, true);
+}
+
+#[test]
+fn g1_udp_multicast_whitetank_member() {
+    scenario("g1m", false, "whitetank", None, true);
+}
+
+#[test]
+fn g1_udpu_compat_none_member() {
+    scenario("g1n", true, "none", None, true);
+}
+
+#[test]
+fn g1_udpu_secauth_sober_member() {
+    scenario("g1s", true, "whitetank", Some(false), true);
+}
+
+#[test]
+fn g1_udpu_secauth_nss_member() {
+    scenario("g1x", true, "whitetank", Some(true), false);
 }
