@@ -172,6 +172,100 @@ impl G1Lab {
     }
 }
 
+/// Builds `tests/bench/cpgload.c` against 1.4.10's libcpg.
+fn build_client(dir: &Path) -> PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/cpgload.c");
+    let bin = dir.join("cpgload-1.4.10");
+    let p = oldcs1::prefix();
+    let ok = Command::new("gcc")
+        .args(["-O2", "-o"])
+        .arg(&bin)
+        .arg(&src)
+        .arg(format!("-I{}/include", p.display()))
+        .arg(format!("-L{}/lib", p.display()))
+        .arg(format!("-Wl,-rpath,{}/lib", p.display()))
+        .arg("-lcpg")
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "building the 1.4.10 libcpg client");
+    bin
+}
+
+fn field<'a>(line: &'a str, k: &str) -> &'a str {
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix(&format!("{k}=")))
+        .unwrap_or("?")
+}
+
+impl G1Lab {
+    /// One CPG client per node in group `tag` — libcpg on the 1.4.10 nodes, `totem-cpgload`
+    /// on ours — each sending `n` messages: every client must get all 3n, without gap or
+    /// duplicate, in one order; while they run, 1.4.10's `corosync-cpgtool` must list our
+    /// node's member in the group.
+    fn cpg_round(&mut self, client: &Path, tag: &str, n: u32) {
+        let n_s = n.to_string();
+        let args = [
+            "-g", tag, "-S", "-n", &n_s, "-s", "200", "-r", "200", "-m", "3", "-e", "3", "-T", "40",
+        ];
+        let mut runs = Vec::new();
+        for i in [1, 2] {
+            let out = self.root.join(format!("n{i}/cpg-{tag}.out"));
+            let mut v = vec![client.to_str().unwrap()];
+            v.extend_from_slice(&args);
+            let pid = self.lab.spawn(i, &v, &out).expect("libcpg client starts");
+            runs.push((pid, out));
+        }
+        let (pid, out) = self
+            .ring
+            .spawn_load(&mut self.lab, OURS, &format!("cpg-{tag}"), &args)
+            .expect("totem-cpgload starts");
+        runs.push((pid, out));
+        let ours = self.lab.node(OURS).ipv4.to_string();
+        let listed = wait::until(Duration::from_secs(15), Duration::from_millis(200), || {
+            let t = self.old(1).cpgtool(&self.lab);
+            (t.contains(tag) && t.contains(&ours)).then_some(t)
+        });
+        let results: Vec<String> = runs
+            .iter()
+            .map(|(pid, out)| {
+                let exited = self.lab.wait_exit(*pid, Duration::from_secs(50));
+                if !exited {
+                    self.lab.signal(*pid, "KILL");
+                }
+                let t = std::fs::read_to_string(out).unwrap_or_default();
+                t.lines()
+                    .find(|l| l.starts_with("RESULT"))
+                    .map(str::to_string)
+                    .unwrap_or_else(|| format!("no RESULT (exited {exited}): {t}"))
+            })
+            .collect();
+        let listed = listed.unwrap_or_else(|| {
+            panic!(
+                "1.4.10 cpgtool never listed our member of {tag}: {}\n{}",
+                self.old(1).cpgtool(&self.lab),
+                self.diagnostics()
+            )
+        });
+        eprintln!("1.4.10 n1 corosync-cpgtool during {tag}:\n{listed}");
+        let want = (3 * n).to_string();
+        for r in &results {
+            assert_eq!(
+                field(r, "recv"),
+                want,
+                "{tag}: {results:?}\n{}",
+                self.diagnostics()
+            );
+            assert_eq!(field(r, "gaps"), "0", "{tag}: {r}");
+            assert_eq!(field(r, "dups"), "0", "{tag}: {r}");
+            assert_eq!(
+                field(r, "order"),
+                field(&results[0], "order"),
+                "{tag}: {results:?}"
+            );
+        }
+    }
+}
+
 impl Drop for G1Lab {
     fn drop(&mut self) {
         for o in std::mem::take(&mut self.old) {
@@ -224,6 +318,8 @@ fn scenario(tag: &str, udpu: bool, compat: &str, secauth: Option<bool>, faults: 
         assert!(q.quorate, "n{i}: {q:?}");
     }
     assert_eq!(exec_status(&l.ring).map(|e| e.1), Some(3), "our votequorum");
+    let client = build_client(tmp.path());
+    l.cpg_round(&client, "formed", 300);
     let o = l.old(1);
     eprintln!(
         "1.4.10 n1 quorumtool -s:\n{}\nobjctl members:\n{}",
@@ -259,6 +355,7 @@ fn scenario(tag: &str, udpu: bool, compat: &str, secauth: Option<bool>, faults: 
     l.old.push(o);
     l.wait_view(&[1, 2, 3])
         .unwrap_or_else(|e| panic!("1.4.10 n2 restarted: {e}"));
+    l.cpg_round(&client, "healed", 300);
 }
 
 #[test]
