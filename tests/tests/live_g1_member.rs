@@ -305,8 +305,13 @@ fn scenario(tag: &str, udpu: bool, compat: &str, secauth: Option<bool>, faults: 
         l.old.push(o);
     }
     l.start_ours();
+    let t0 = std::time::Instant::now();
     l.wait_view(&[1, 2, 3])
         .unwrap_or_else(|e| panic!("ring of three: {e}"));
+    eprintln!(
+        "{tag}: our node started -> 1.4.10 synced with 3 votes and ours done: {:?}",
+        t0.elapsed()
+    );
     for i in [1, 2] {
         let o = l.old(i);
         assert!(
@@ -341,8 +346,10 @@ fn scenario(tag: &str, udpu: bool, compat: &str, secauth: Option<bool>, faults: 
         .unwrap_or_else(|e| panic!("ours killed: {e}"));
     let before = l.old(1).syncs_completed();
     l.start_ours();
+    let t0 = std::time::Instant::now();
     l.wait_view(&[1, 2, 3])
         .unwrap_or_else(|e| panic!("ours restarted: {e}"));
+    eprintln!("{tag}: our node restarted -> converged: {:?}", t0.elapsed());
     assert!(l.old(1).syncs_completed() > before, "{}", l.diagnostics());
     // kill -9 of a 1.4.10 daemon, and its restart.
     let pid = l.old(2).pid;

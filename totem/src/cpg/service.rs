@@ -333,6 +333,11 @@ impl Service {
                     let _ = reply.send(Err(CpgError::Stopped));
                     return;
                 };
+                // 1.x has no PARTIAL_MCAST: a message goes in one MCAST or not at all.
+                if self.gen == Generation::G1 && data.len() > codec::MCAST_DATA_MAX {
+                    let _ = reply.send(Err(CpgError::TooLarge(data.len())));
+                    return;
+                }
                 let msgs = codec::mcast(self.gen, &l.group, l.pid, self.nodeid, &data);
                 let mut res = Ok(());
                 for m in msgs {
