@@ -387,5 +387,5 @@ fn g1_udpu_secauth_sober_member() {
 
 #[test]
 fn g1_udpu_secauth_nss_member() {
-    scenario("g1x", true, "whitetank", Some(true), false);
+    scenario("g1x", true, "whitetank", Some(true), true);
 }
