@@ -5,7 +5,8 @@
 //! `corosync-quorumtool -s` counts three nodes and three votes (ours included); a CPG group
 //! joined on our node shows in `corosync-cpgtool`, and a 1.4.10 libcpg client's messages
 //! reach our node's member and ours reach it. kill -9 of our node and of a 1.4.10 daemon,
-//! and their restarts, converge again. udpu and udp multicast, `compatibility: whitetank`
+//! and their restarts, converge again, and so does a partition of our node and its merge.
+//! udpu and udp multicast, `compatibility: whitetank`
 //! (1.4's default) and `none`, and secauth (SOBER).
 
 use std::path::{Path, PathBuf};
@@ -388,4 +389,40 @@ fn g1_udpu_secauth_sober_member() {
 #[test]
 fn g1_udpu_secauth_nss_member() {
     scenario("g1x", true, "whitetank", Some(true), true);
+}
+
+/// A partition of our node and its merge (udpu, whitetank): the 1.4.10 pair goes on as two,
+/// our node alone counts only its own vote; after the merge the three sync again, 1.4.10
+/// counts three votes, and CPG crosses both ways.
+#[test]
+fn g1_udpu_partition_and_merge() {
+    if !runnable() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let mut l = G1Lab::new("g1p", tmp.path(), true, "whitetank", None);
+    for i in [1, 2] {
+        let o = l.start_old(i);
+        l.old.push(o);
+    }
+    l.start_ours();
+    l.wait_view(&[1, 2, 3])
+        .unwrap_or_else(|e| panic!("ring of three: {e}"));
+    l.lab.set_link(OURS, false).unwrap();
+    l.wait_view(&[1, 2])
+        .unwrap_or_else(|e| panic!("partitioned: {e}"));
+    let alone = wait::until(VIEW, Duration::from_millis(250), || {
+        let (m, _) = l.ring.status(OURS)?;
+        let e = exec_status(&l.ring)?;
+        (m == [3] && !e.0).then_some(e.1)
+    });
+    assert_eq!(alone, Some(1), "our node alone counts its own vote only");
+    l.lab.set_link(OURS, true).unwrap();
+    let t0 = std::time::Instant::now();
+    l.wait_view(&[1, 2, 3])
+        .unwrap_or_else(|e| panic!("merged: {e}"));
+    eprintln!("g1p: link up -> merged and synced: {:?}", t0.elapsed());
+    assert_eq!(exec_status(&l.ring).map(|e| e.1), Some(3));
+    let client = build_client(tmp.path());
+    l.cpg_round(&client, "merged", 200);
 }
