@@ -6,8 +6,8 @@
 //! joined on our node shows in `corosync-cpgtool`, and a 1.4.10 libcpg client's messages
 //! reach our node's member and ours reach it. kill -9 of our node and of a 1.4.10 daemon,
 //! and their restarts, converge again, and so does a partition of our node and its merge.
-//! udpu and udp multicast, `compatibility: whitetank`
-//! (1.4's default) and `none`, and secauth (SOBER).
+//! udpu and udp multicast, `compatibility: whitetank` (1.4's default) and `none`, and
+//! secauth (SOBER and NSS).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -369,3 +369,36 @@ fn g1_round_waits_for_a_silent_member() {
     assert!(r.completed.is_empty());
     assert!(r.nodes.iter().all(|(_, s)| s.in_progress()));
 }
+
+/// A new configuration in the middle of sync v1 aborts the running v1 service; barriers of
+/// the old ring are then stale, and the new round starts from the opening barrier.
+#[test]
+fn g1_new_configuration_aborts_sync_v1() {
+    let old = g1_ring(12);
+    let new = g1_ring(16);
+    let id = ClmIdentity::new(3, std::net::IpAddr::from([198, 51, 100, 13]));
+    let mut s = Sync::g1(super::Flavor::Whitetank, id);
+    let out = s.regular(old, &[1, 3]);
+    assert!(matches!(
+        &out[..2],
+        [
+            Output::Send(KnownGroup::SyncV2, _),
+            Output::Send(KnownGroup::Sync, _)
+        ]
+    ));
+    let bar = |r| SyncMessage::parse(&messages::barrier(G1, r), G1, Endian::Little).unwrap();
+    assert!(s.deliver(1, KnownGroup::Sync, &bar(old)).is_empty());
+    let out = s.deliver(3, KnownGroup::Sync, &bar(old));
+    // The opening barrier is complete: CLM runs (NODEJOIN, then its barrier).
+    assert_eq!(out[0], Output::Process(super::compat::CLM));
+    assert!(matches!(&out[1], Output::Send(KnownGroup::A, b) if b.len() == 392));
+    let out = s.transitional(&[3]);
+    assert_eq!(out, [Output::Abort(super::compat::CLM)]);
+    assert!(s.deliver(1, KnownGroup::Sync, &bar(old)).is_empty());
+    assert_eq!(s.stats().stale_messages, 1);
+    let out = s.regular(new, &[3]);
+    assert!(matches!(&out[1], Output::Send(KnownGroup::Sync, b) if b.len() == 48));
+    // A syncv2 barrier is not a sync v1 barrier.
+    assert!(s.deliver(3, KnownGroup::SyncV2, &bar(new)).is_empty());
+    assert_eq!(s.stats().rounds_aborted, 1);
+}
