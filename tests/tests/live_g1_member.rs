@@ -293,6 +293,28 @@ fn exec_status(ring: &Ring) -> Option<(bool, u64)> {
     ))
 }
 
+/// The nodeids our node lists as members of `group` (`totem-node status`).
+fn group_nodes(ring: &Ring, group: &str) -> Option<Vec<u64>> {
+    let out = Command::new(&ring.bins.node)
+        .args(["status", "--json", "--control"])
+        .arg(ring.control(OURS))
+        .output()
+        .ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+    let g = v
+        .get(1)?
+        .as_array()?
+        .iter()
+        .find(|g| g.get("group").and_then(|n| n.as_str()) == Some(group))?;
+    Some(
+        g.get("members")?
+            .as_array()?
+            .iter()
+            .filter_map(|m| m.get("nodeid")?.as_u64())
+            .collect(),
+    )
+}
+
 /// Formation, sync and votes with `udpu`/`compat`/`secauth`, then kill -9 and restart of
 /// ours and of a 1.4.10 daemon.
 fn scenario(tag: &str, udpu: bool, compat: &str, secauth: Option<bool>, faults: bool) {
@@ -341,6 +363,14 @@ fn scenario(tag: &str, udpu: bool, compat: &str, secauth: Option<bool>, faults: 
     if !faults {
         return;
     }
+    // A member of group "persist" on 1.4.10 n1 lives through what follows.
+    let persist = ["-g", "persist", "-e", "0", "-T", "90"];
+    let mut v = vec![client.to_str().unwrap()];
+    v.extend_from_slice(&persist);
+    let n1_member = l
+        .lab
+        .spawn(1, &v, &tmp.path().join("n1/persist.out"))
+        .expect("libcpg member on n1");
     // kill -9 of our node: the 1.4.10 pair goes on as two (2 votes of 3: still quorate).
     l.ring.kill9(&mut l.lab, OURS);
     l.wait_view(&[1, 2])
@@ -352,6 +382,21 @@ fn scenario(tag: &str, udpu: bool, compat: &str, secauth: Option<bool>, faults: 
         .unwrap_or_else(|e| panic!("ours restarted: {e}"));
     eprintln!("{tag}: our node restarted -> converged: {:?}", t0.elapsed());
     assert!(l.old(1).syncs_completed() > before, "{}", l.diagnostics());
+    // The restarted node learnt n1's member from 1.4.10's JOINLIST in the sync round.
+    let seen = wait::until(Duration::from_secs(10), Duration::from_millis(200), || {
+        group_nodes(&l.ring, "persist")
+            .filter(|n| n.contains(&1))
+            .map(|_| ())
+    });
+    assert!(
+        seen.is_some(),
+        "our node does not list n1's member of persist: {:?}",
+        group_nodes(&l.ring, "persist")
+    );
+    let (ours_member, _) = l
+        .ring
+        .spawn_load(&mut l.lab, OURS, "persist", &persist)
+        .expect("our member of persist");
     // kill -9 of a 1.4.10 daemon, and its restart.
     let pid = l.old(2).pid;
     l.lab.signal(pid, "KILL");
@@ -363,6 +408,22 @@ fn scenario(tag: &str, udpu: bool, compat: &str, secauth: Option<bool>, faults: 
     l.old.push(o);
     l.wait_view(&[1, 2, 3])
         .unwrap_or_else(|e| panic!("1.4.10 n2 restarted: {e}"));
+    // The restarted 1.4.10 daemon learnt our member (and n1's) from the sync round's
+    // JOINLISTs.
+    let ours_ip = l.lab.node(OURS).ipv4.to_string();
+    let n1_ip = l.lab.node(1).ipv4.to_string();
+    let listed = wait::until(Duration::from_secs(10), Duration::from_millis(200), || {
+        let t = l.old(2).cpgtool(&l.lab);
+        let sec = t.split("persist").nth(1)?.to_string();
+        (sec.contains(&ours_ip) && sec.contains(&n1_ip)).then_some(())
+    });
+    assert!(
+        listed.is_some(),
+        "restarted n2's cpgtool: {}",
+        l.old(2).cpgtool(&l.lab)
+    );
+    l.lab.signal(n1_member, "KILL");
+    l.lab.signal(ours_member, "KILL");
     l.cpg_round(&client, "healed", 300);
 }
 

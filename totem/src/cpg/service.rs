@@ -73,6 +73,11 @@ type Reply = oneshot::Sender<Result<(), CpgError>>;
 /// client's real pid.
 pub const IN_PROCESS_PID_BASE: u32 = 1 << 22;
 
+/// How long our OPEN_COUNT_DONE of a sync v2 EVT step waits for the other members' before
+/// it goes anyway (many token rotations on a LAN; only rings whose other members wait too,
+/// ours, ever need it).
+const EVT_HOLD: std::time::Duration = std::time::Duration::from_millis(300);
+
 impl Service {
     pub(super) fn new(node: NodeHandle, opts: &ExecOptions) -> Result<Self, CpgError> {
         let (gen, nodeid, net_mtu) = (opts.generation, opts.nodeid, opts.net_mtu);
@@ -170,8 +175,28 @@ impl Service {
         mut requests: mpsc::Receiver<Request>,
         mut events: mpsc::UnboundedReceiver<Event>,
     ) {
+        // The fallback release of a held sync v2 EVT step (see `Sync::evt_release`).
+        let mut evt_deadline: Option<tokio::time::Instant> = None;
         loop {
+            let held = self.sync.as_ref().is_some_and(|s| s.evt_held());
+            if !held {
+                evt_deadline = None;
+            } else if evt_deadline.is_none() {
+                evt_deadline = Some(tokio::time::Instant::now() + EVT_HOLD);
+            }
+            let wake = evt_deadline.unwrap_or_else(|| {
+                tokio::time::Instant::now() + std::time::Duration::from_secs(3600)
+            });
             tokio::select! {
+                _ = tokio::time::sleep_until(wake), if evt_deadline.is_some() => {
+                    evt_deadline = None;
+                    let outputs = self.sync.as_mut().map(|s| s.evt_release()).unwrap_or_default();
+                    tracing::info!("evt sync step: the other members' OPEN_COUNT_DONE did not all come, ours goes now");
+                    let mut out = Vec::new();
+                    let mut replies: Vec<Reply> = Vec::new();
+                    self.apply(outputs, &mut out, &mut replies);
+                    self.send(out, replies).await;
+                }
                 r = requests.recv() => {
                     let Some(r) = r else { break };
                     let mut out = Vec::new();

@@ -150,6 +150,10 @@ pub struct Sync {
     determined: Vec<u32>,
     /// The dummy EVT step, while it runs.
     evt: Option<EvtStep>,
+    /// Sync v2 EVT: our OPEN_COUNT_DONE is held until the others' are in.
+    evt_held: bool,
+    /// Senders of OPEN_COUNT_DONE seen while it is held.
+    evt_opened: BTreeSet<u32>,
     trans: Vec<u32>,
     received: BTreeSet<u32>,
     services: Vec<u32>,
@@ -178,6 +182,8 @@ impl Sync {
             processors: Vec::new(),
             determined: Vec::new(),
             evt: None,
+            evt_held: false,
+            evt_opened: BTreeSet::new(),
             trans: Vec::new(),
             received: BTreeSet::new(),
             services: Vec::new(),
@@ -242,6 +248,7 @@ impl Sync {
         }
         self.phase = Phase::Idle;
         self.evt = None;
+        self.evt_held = false;
         // Stale builds and barriers no longer match anything.
         self.ring = None;
     }
@@ -329,10 +336,20 @@ impl Sync {
                         self.processors.len()
                     };
                     self.evt = Some(EvtStep::start(of));
-                    out.push(Output::Send(
-                        KnownGroup::A,
-                        compat::evt_chancmd(compat::EVT_OPEN_COUNT_DONE),
-                    ));
+                    // Sync v1 starts EVT at the barrier's delivery, everywhere at the same
+                    // point of the total order. Sync v2 starts it when each node next
+                    // passes the token, and an OPEN_COUNT_DONE delivered before that is
+                    // counted and then reset: ours waits until every other member has sent
+                    // its own (so has started), or until the caller releases it.
+                    if group == KnownGroup::Sync {
+                        out.push(Output::Send(
+                            KnownGroup::A,
+                            compat::evt_chancmd(compat::EVT_OPEN_COUNT_DONE),
+                        ));
+                    } else {
+                        self.evt_held = true;
+                        self.evt_opened.clear();
+                    }
                     return;
                 }
                 _ => {}
@@ -352,11 +369,43 @@ impl Sync {
         }
     }
 
+    /// Whether our OPEN_COUNT_DONE of the sync v2 EVT step is held back (see
+    /// [`Sync::evt_release`]).
+    pub fn evt_held(&self) -> bool {
+        self.evt_held
+    }
+
+    /// Sends our held OPEN_COUNT_DONE now: the caller's fallback, some token rotations
+    /// after the hold began, for rings where the other members wait too (ours).
+    pub fn evt_release(&mut self) -> Vec<Output> {
+        if !std::mem::take(&mut self.evt_held) || self.evt.is_none() {
+            return Vec::new();
+        }
+        vec![Output::Send(
+            KnownGroup::A,
+            compat::evt_chancmd(compat::EVT_OPEN_COUNT_DONE),
+        )]
+    }
+
     /// An EVT channel command (`chc_op`) delivered from `sender` (G1 service 4 fn 1).
     pub fn evt_chancmd(&mut self, sender: u32, op: u32) -> Vec<Output> {
         let mut out = Vec::new();
-        let Some(step) = self.evt.as_mut() else {
+        if self.evt.is_none() {
             tracing::debug!(sender, op, "evt channel command outside the EVT sync step");
+            return out;
+        }
+        if self.evt_held && op == compat::EVT_OPEN_COUNT_DONE {
+            self.evt_opened.insert(sender);
+            let me = self.identity.as_ref().map(|i| i.nodeid);
+            let all = self
+                .processors
+                .iter()
+                .all(|p| Some(*p) == me || self.evt_opened.contains(p));
+            if all {
+                out.extend(self.evt_release());
+            }
+        }
+        let Some(step) = self.evt.as_mut() else {
             return out;
         };
         if let Some(send) = step.deliver(op) {

@@ -184,6 +184,8 @@ struct G1Ring {
     queue: std::collections::VecDeque<(u32, KnownGroup, Vec<u8>)>,
     sent: Vec<(u32, KnownGroup, String)>,
     completed: Vec<u32>,
+    /// Times the fallback had to release held EVT steps.
+    releases: u32,
 }
 
 impl G1Ring {
@@ -200,6 +202,7 @@ impl G1Ring {
             queue: Default::default(),
             sent: Vec::new(),
             completed: Vec::new(),
+            releases: 0,
         }
     }
 
@@ -230,6 +233,19 @@ impl G1Ring {
     fn run(&mut self) {
         for _ in 0..10_000 {
             let Some((from, g, b)) = self.queue.pop_front() else {
+                // Quiet: the service's fallback timer releases held EVT steps.
+                let mut released = false;
+                for i in 0..self.nodes.len() {
+                    let (n, s) = &mut self.nodes[i];
+                    let n = *n;
+                    let out = s.evt_release();
+                    released |= !out.is_empty();
+                    self.take(n, out);
+                }
+                if released {
+                    self.releases += 1;
+                    continue;
+                }
                 return;
             };
             for i in 0..self.nodes.len() {
@@ -351,6 +367,44 @@ fn g1_v2_only_round_runs_clm_evt_cpg() {
         ]
     );
     assert_eq!(r.nodes[0].1.services(), &[1, 4, 8]);
+    // A ring of ours only: everyone held OPEN_COUNT_DONE until the fallback released it.
+    assert_eq!(r.releases, 1);
+}
+
+/// Sync v2 EVT beside 1.4.10 nodes (which send OPEN_COUNT_DONE when they start the step):
+/// ours goes once the others' are in, and the step completes without the fallback.
+#[test]
+fn g1_v2_evt_waits_for_the_others_open_count_done() {
+    let ring = g1_ring(24);
+    let id = ClmIdentity::new(3, std::net::IpAddr::from([198, 51, 100, 13]));
+    let mut s = Sync::g1(super::Flavor::V2Only, id);
+    s.regular(ring, &[1, 2, 3]);
+    let p = |b: Vec<u8>| SyncMessage::parse(&b, G1, Endian::Little).unwrap();
+    for n in [1, 2, 3] {
+        s.deliver(
+            n,
+            KnownGroup::SyncV2,
+            &p(messages::service_build(G1, ring, &[1, 4, 8])),
+        );
+    }
+    let bar = || p(messages::barrier(G1, ring));
+    s.deliver(1, KnownGroup::SyncV2, &bar());
+    s.deliver(2, KnownGroup::SyncV2, &bar());
+    let out = s.deliver(3, KnownGroup::SyncV2, &bar());
+    // CLM done, EVT starts: nothing sent yet.
+    assert_eq!(out, [Output::Activate(1), Output::Process(4)]);
+    assert!(s.evt_held());
+    assert!(s.evt_chancmd(1, 7).is_empty());
+    let out = s.evt_chancmd(2, 7);
+    assert!(matches!(&out[..], [Output::Send(KnownGroup::A, b)] if b[16] == 7));
+    assert!(!s.evt_held());
+    assert!(s.evt_release().is_empty());
+    let out = s.evt_chancmd(3, 7);
+    assert!(matches!(&out[..], [Output::Send(KnownGroup::A, b)] if b[16] == 5));
+    s.evt_chancmd(1, 5);
+    s.evt_chancmd(2, 5);
+    let out = s.evt_chancmd(3, 5);
+    assert!(matches!(&out[..], [Output::Send(KnownGroup::SyncV2, b)] if b.len() == 48));
 }
 
 /// A member that never runs EVT holds the round (what 1.4.10 logged when our node sent
