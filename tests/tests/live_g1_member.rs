@@ -4,7 +4,7 @@
 //! `corosync-objctl runtime.totem.pg.mrp.srp.members` lists the three as joined and
 //! `corosync-quorumtool -s` counts three nodes and three votes (ours included); a CPG group
 //! joined on our node shows in `corosync-cpgtool`, and a 1.4.10 libcpg client's messages
-//! reach our node's member and ours reach it. kill -9 of our node and of a 1.4.10 daemon,
+//! reach our node's member and ours reach it (200 B and 64 KiB). kill -9 of our node and of a 1.4.10 daemon,
 //! and their restarts, converge again, and so does a partition of our node and its merge.
 //! udpu and udp multicast, `compatibility: whitetank` (1.4's default) and `none`, and
 //! secauth (SOBER and NSS).
@@ -204,9 +204,16 @@ impl G1Lab {
     /// duplicate, in one order; while they run, 1.4.10's `corosync-cpgtool` must list our
     /// node's member in the group.
     fn cpg_round(&mut self, client: &Path, tag: &str, n: u32) {
+        self.cpg_round_sized(client, tag, n, 200);
+    }
+
+    /// [`G1Lab::cpg_round`] with messages of `size` bytes.
+    fn cpg_round_sized(&mut self, client: &Path, tag: &str, n: u32, size: usize) {
         let n_s = n.to_string();
+        let size_s = size.to_string();
         let args = [
-            "-g", tag, "-S", "-n", &n_s, "-s", "200", "-r", "200", "-m", "3", "-e", "3", "-T", "40",
+            "-g", tag, "-S", "-n", &n_s, "-s", &size_s, "-r", "200", "-m", "3", "-e", "3", "-T",
+            "40",
         ];
         let mut runs = Vec::new();
         for i in [1, 2] {
@@ -348,6 +355,8 @@ fn scenario(tag: &str, udpu: bool, compat: &str, secauth: Option<bool>, faults: 
     assert_eq!(exec_status(&l.ring).map(|e| e.1), Some(3), "our votequorum");
     let client = build_client(tmp.path());
     l.cpg_round(&client, "formed", 300);
+    // 64 KiB messages: totempg fragments them across many Totem packets, both ways.
+    l.cpg_round_sized(&client, "large", 20, 65536);
     let o = l.old(1);
     eprintln!(
         "1.4.10 n1 quorumtool -s:\n{}\nobjctl members:\n{}",
