@@ -4,8 +4,10 @@
 //! `corosync-objctl runtime.totem.pg.mrp.srp.members` lists the three as joined and
 //! `corosync-quorumtool -s` counts three nodes and three votes (ours included); a CPG group
 //! joined on our node shows in `corosync-cpgtool`, and a 1.4.10 libcpg client's messages
-//! reach our node's member and ours reach it (200 B and 64 KiB). kill -9 of our node and of a 1.4.10 daemon,
-//! and their restarts, converge again, and so does a partition of our node and its merge.
+//! reach our node's member and ours reach it (200 B and 64 KiB). kill -9 of our node and of
+//! a 1.4.10 daemon, and their restarts, converge again (a long-lived CPG member is learnt by
+//! the restarted node through the sync round's JOINLISTs), and so does a partition of our
+//! node and its merge.
 //! udpu and udp multicast, `compatibility: whitetank` (1.4's default) and `none`, and
 //! secauth (SOBER and NSS).
 
