@@ -349,6 +349,9 @@ impl Sync {
                     } else {
                         self.evt_held = true;
                         self.evt_opened.clear();
+                        if self.evt_others_opened() {
+                            out.extend(self.evt_release());
+                        }
                     }
                     return;
                 }
@@ -367,6 +370,15 @@ impl Sync {
         } else {
             self.flavor.v2_group()
         }
+    }
+
+    /// Whether every other processor's OPEN_COUNT_DONE has been delivered (at once true when
+    /// we are alone).
+    fn evt_others_opened(&self) -> bool {
+        let me = self.identity.as_ref().map(|i| i.nodeid);
+        self.processors
+            .iter()
+            .all(|p| Some(*p) == me || self.evt_opened.contains(p))
     }
 
     /// Whether our OPEN_COUNT_DONE of the sync v2 EVT step is held back (see
@@ -396,12 +408,7 @@ impl Sync {
         }
         if self.evt_held && op == compat::EVT_OPEN_COUNT_DONE {
             self.evt_opened.insert(sender);
-            let me = self.identity.as_ref().map(|i| i.nodeid);
-            let all = self
-                .processors
-                .iter()
-                .all(|p| Some(*p) == me || self.evt_opened.contains(p));
-            if all {
+            if self.evt_others_opened() {
                 out.extend(self.evt_release());
             }
         }

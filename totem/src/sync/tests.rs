@@ -456,3 +456,21 @@ fn g1_new_configuration_aborts_sync_v1() {
     assert!(s.deliver(3, KnownGroup::SyncV2, &bar(new)).is_empty());
     assert_eq!(s.stats().rounds_aborted, 1);
 }
+
+/// Alone in a sync v2 ring, nothing is held: the EVT step runs on our own messages.
+#[test]
+fn g1_v2_alone_does_not_hold_evt() {
+    let ring = g1_ring(28);
+    let id = ClmIdentity::new(3, std::net::IpAddr::from([198, 51, 100, 13]));
+    let mut r = G1Ring {
+        nodes: vec![(3, Sync::g1(super::Flavor::V2Only, id))],
+        queue: Default::default(),
+        sent: Vec::new(),
+        completed: Vec::new(),
+        releases: 0,
+    };
+    let out = r.nodes[0].1.regular(ring, &[3]);
+    r.take(3, out);
+    r.run();
+    assert_eq!((r.completed.as_slice(), r.releases), (&[3][..], 0));
+}
