@@ -9,6 +9,7 @@ pub mod corosync;
 pub mod load;
 pub mod netns;
 pub mod oldcs;
+pub mod oldcs1;
 pub mod quorum_lab;
 pub mod ring;
 pub mod upgrade;

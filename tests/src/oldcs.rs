@@ -19,10 +19,27 @@ pub fn tarball() -> PathBuf {
 
 /// Installs 2.4.6 under [`PREFIX`] if it is not there (root only).
 pub fn install() -> Result<(), LabError> {
-    if Path::new(PREFIX).join("sbin/corosync").exists() {
+    install_version("2.4.6")
+}
+
+/// Where old corosync `version` ("2.4.6", "1.4.10") lives once installed.
+pub fn prefix_of(version: &str) -> PathBuf {
+    PathBuf::from(format!("/opt/oldcs/{version}"))
+}
+
+/// The tarball of old corosync `version` shipped beside the repository.
+pub fn tarball_of(version: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(format!(
+        "../../shared/old-corosync/corosync-{version}-debian12-x86_64.tar.xz"
+    ))
+}
+
+/// Installs old corosync `version` under [`prefix_of`] if it is not there (root only).
+pub fn install_version(version: &str) -> Result<(), LabError> {
+    if prefix_of(version).join("sbin/corosync").exists() {
         return Ok(());
     }
-    let t = tarball();
+    let t = tarball_of(version);
     let out = Command::new("tar")
         .args(["-C", "/", "-xJf"])
         .arg(&t)

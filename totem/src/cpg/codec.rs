@@ -8,6 +8,7 @@ use totem_wire::service::cpg::{
     self, CpgMessage, CpgName, JoinList, JoinListEntry, Mcast, MessageSource, PartialMcast,
     ProcJoin,
 };
+use totem_wire::service::openais::{self, OpenaisMessage};
 use totem_wire::service::sync::SyncMessage;
 use totem_wire::service::votequorum::{self, VotequorumMessage};
 use totem_wire::service::{ResponseHeader, ServiceHeader};
@@ -194,7 +195,10 @@ fn packet_bytes(p: &totem_wire::TotempgPacket) -> Result<Vec<u8>, totem_wire::Er
 #[derive(Debug, Clone)]
 pub enum ExecMessage {
     Cpg(CpgMessage),
-    Sync(SyncMessage),
+    /// A sync engine message and its group ("sync", or 1.x's "syncv2").
+    Sync(KnownGroup, SyncMessage),
+    /// G1: an EVT channel command (`chc_op`), the openais dummy's sync traffic.
+    EvtChanCmd(u32),
     Votequorum(VotequorumMessage),
     Cmap(Box<CmapMcast>),
     /// CFG (2.x/3.x): reload and crypto reconfig phases matter to us.
@@ -259,9 +263,11 @@ impl Unpacker {
                 }
             };
             let known = g.known_group();
-            if known == Some(KnownGroup::Sync) && self.gen != Generation::G1 {
+            let sync_group = known == Some(KnownGroup::Sync)
+                || (known == Some(KnownGroup::SyncV2) && self.gen == Generation::G1);
+            if let (true, Some(group)) = (sync_group, known) {
                 match SyncMessage::parse(&g.payload, self.gen, endian) {
-                    Ok(m) => u.msgs.push(ExecMessage::Sync(m)),
+                    Ok(m) => u.msgs.push(ExecMessage::Sync(group, m)),
                     Err(e) => u.errors.push(format!("sync message from {sender}: {e}")),
                 }
                 continue;
@@ -282,12 +288,21 @@ impl Unpacker {
                     Ok(c) => u.msgs.push(ExecMessage::Cpg(c)),
                     Err(e) => u.errors.push(format!("cpg message from {sender}: {e}")),
                 }
-            } else if self.gen != Generation::G1 && service == votequorum::service_id(self.gen) {
+            } else if service == votequorum::service_id(self.gen) {
                 match VotequorumMessage::parse(&g.payload, self.gen, endian) {
                     Ok(m) => u.msgs.push(ExecMessage::Votequorum(m)),
                     Err(e) => u
                         .errors
                         .push(format!("votequorum message from {sender}: {e}")),
+                }
+            } else if self.gen == Generation::G1 && service == openais::EVT {
+                match OpenaisMessage::parse(&g.payload, self.gen, endian) {
+                    Ok(OpenaisMessage::EvtChanCmd { chc_op, .. }) => {
+                        u.msgs.push(ExecMessage::EvtChanCmd(chc_op))
+                    }
+                    Ok(_) => u.other += 1,
+                    // Other EVT functions (openais 0.80's) are not ours to handle.
+                    Err(_) => u.other += 1,
                 }
             } else if self.gen != Generation::G1 && service == CFG_SERVICE {
                 match CfgMessage::parse(&g.payload, self.gen, endian) {

@@ -58,6 +58,12 @@ pub struct ExecOptions {
     pub config_version: Option<u64>,
     /// Votequorum's settings; `None`: no votequorum (no quorum provider configured).
     pub quorum: Option<crate::quorum::QuorumOptions>,
+    /// The top-level `compatibility` key (G1: "whitetank", the default, or "none").
+    pub compatibility: Option<String>,
+    /// `quorum.expected_votes` (G1 votequorum; None: the nodelist's size).
+    pub expected_votes: Option<u32>,
+    /// Our ring-0 address (G1: the dummy CLM NODEJOIN names it).
+    pub bind_addr: Option<std::net::IpAddr>,
 }
 
 impl ExecOptions {
@@ -70,8 +76,28 @@ impl ExecOptions {
             nodelist: cfg.nodes.iter().map(|n| n.nodeid).collect(),
             config_version: None,
             quorum: cfg.quorum.clone(),
+            compatibility: source_key(cfg, None, "compatibility"),
+            expected_votes: source_key(cfg, Some("quorum"), "expected_votes")
+                .and_then(|v| v.parse().ok()),
+            bind_addr: Some(cfg.bind_addr),
         }
     }
+}
+
+/// A key of the corosync.conf `cfg` was read from (top level, or in `section`); the node
+/// configuration does not keep these, the executive reads them itself.
+fn source_key(
+    cfg: &crate::node_config::NodeConfig,
+    section: Option<&str>,
+    key: &str,
+) -> Option<String> {
+    let text = std::fs::read_to_string(cfg.source.as_ref()?).ok()?;
+    let root = crate::corosync_conf::parse(&text).ok()?;
+    let sec = match section {
+        Some(name) => root.section(name)?,
+        None => &root,
+    };
+    sec.get(key).map(str::to_string)
 }
 
 /// Sync, quorum and CPG counters of the executive task.
@@ -218,6 +244,9 @@ impl Cpg {
                 nodelist: vec![nodeid],
                 config_version: None,
                 quorum: Some(crate::sync::quorum::Quorum::default_options(nodeid, &[])),
+                compatibility: None,
+                expected_votes: None,
+                bind_addr: None,
             },
         )
     }

@@ -6,15 +6,18 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use tokio::sync::{mpsc, oneshot};
 use totem_wire::service::cfg::CfgMessage;
 use totem_wire::service::cpg::CpgMessage;
-use totem_wire::{Generation, KnownGroup};
+use totem_wire::Generation;
 
 use super::codec::{self, cfg_crypto_reconfig, ExecMessage, Packer, Unpacker};
 use super::{CpgError, CpgEvent, ExecOptions, ExecStatus, Process, Reason, Request};
 use crate::driver::node::RekeyStep;
 use crate::driver::NodeHandle;
 use crate::engine::{ConfigKind, Event, Guarantee};
+use crate::sync::compat::ClmIdentity;
 use crate::sync::quorum::Quorum;
-use crate::sync::{self, messages, Output, Sync};
+use crate::sync::quorum_g1::QuorumG1;
+use crate::sync::{self, messages, Flavor, Output, Sync};
+use totem_wire::service::{Service as Svc, ServiceTable};
 
 /// A group and its members, as this node knows them.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -43,12 +46,13 @@ pub(super) struct Service {
     decode_errors: u64,
     /// Nodes the last transitional configuration reported as left.
     transitional_left: Vec<u32>,
-    /// corosync's sync participant (G2/G3); `None` in G1, where CPG learns groups from
-    /// JOINLISTs sent after each configuration change.
+    /// corosync's sync participant, in the ring's flavor ([`Flavor`]).
     sync: Option<Sync>,
+    /// votequorum: the 2.x/3.x one (a sync service), or 1.x's (NODEINFO at each change).
     quorum: Option<Quorum>,
     /// Waiting for our leaving NODEINFO to come back (allow_downscale stop).
     quorum_leave: Option<oneshot::Sender<bool>>,
+    quorum_g1: Option<QuorumG1>,
     /// Library requests held while a sync round runs (corosync blocks IPC likewise).
     held: VecDeque<Request>,
     /// CPG sync state: the members of the last activated ring, of the current one, the
@@ -79,11 +83,34 @@ async fn until(deadline: Option<std::time::Instant>) {
 /// client's real pid.
 pub const IN_PROCESS_PID_BASE: u32 = 1 << 22;
 
+/// How long our OPEN_COUNT_DONE of a sync v2 EVT step waits for the other members' before
+/// it goes anyway (many token rotations on a LAN; only rings whose other members wait too,
+/// ours, ever need it).
+const EVT_HOLD: std::time::Duration = std::time::Duration::from_millis(300);
+
 impl Service {
     pub(super) fn new(node: NodeHandle, opts: &ExecOptions) -> Result<Self, CpgError> {
         let (gen, nodeid, net_mtu) = (opts.generation, opts.nodeid, opts.net_mtu);
-        let (sync, quorum) = if gen == Generation::G1 {
-            (None, None)
+        let mut list = opts.nodelist.clone();
+        if !list.contains(&nodeid) {
+            list.push(nodeid);
+        }
+        let (sync, quorum, quorum_g1) = if gen == Generation::G1 {
+            let flavor = Flavor::of(gen, opts.compatibility.as_deref());
+            let addr = opts
+                .bind_addr
+                .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+            let expected = opts.expected_votes.unwrap_or(list.len() as u32);
+            tracing::info!(
+                ?flavor,
+                expected_votes = expected,
+                "corosync 1.x service synchronization"
+            );
+            (
+                Some(Sync::g1(flavor, ClmIdentity::new(nodeid, addr))),
+                None,
+                Some(QuorumG1::new(nodeid, expected)),
+            )
         } else {
             // No quorum provider: no votequorum, as corosync (it then lists no votequorum
             // sync service either).
@@ -97,7 +124,7 @@ impl Service {
             if quorum.is_none() {
                 local.retain(|s| *s != sync::SERVICE_VOTEQUORUM);
             }
-            (Some(Sync::new(gen, local)), quorum)
+            (Some(Sync::new(gen, local)), quorum, None)
         };
         Ok(Service {
             node,
@@ -113,6 +140,7 @@ impl Service {
             transitional_left: Vec::new(),
             sync,
             quorum,
+            quorum_g1,
             held: VecDeque::new(),
             old_members: Vec::new(),
             cur_members: Vec::new(),
@@ -138,11 +166,26 @@ impl Service {
                 .as_ref()
                 .map(|s| s.services().to_vec())
                 .unwrap_or_default(),
-            quorum: self.quorum.as_ref().map(|q| q.status()),
+            quorum: self.quorum_status(),
             held_requests: self.held.len(),
             decode_errors: self.decode_errors,
             unknown_sender_drops: self.unknown_sender_drops,
         }
+    }
+
+    fn quorum_status(&self) -> Option<crate::sync::quorum::QuorumStatus> {
+        match (&self.quorum, &self.quorum_g1) {
+            (Some(q), _) => Some(q.status()),
+            (None, Some(q)) => Some(q.status()),
+            _ => None,
+        }
+    }
+
+    /// The service a sync service id names in our generation's numbering.
+    fn sync_service(&self, id: u32) -> Option<Svc> {
+        u16::try_from(id)
+            .ok()
+            .and_then(|i| Svc::from_id(ServiceTable::for_generation(self.gen), i))
     }
 
     pub(super) async fn run(
@@ -150,13 +193,33 @@ impl Service {
         mut requests: mpsc::Receiver<Request>,
         mut events: mpsc::UnboundedReceiver<Event>,
     ) {
+        // The fallback release of a held sync v2 EVT step (see `Sync::evt_release`).
+        let mut evt_deadline: Option<tokio::time::Instant> = None;
         loop {
+            let held = self.sync.as_ref().is_some_and(|s| s.evt_held());
+            if !held {
+                evt_deadline = None;
+            } else if evt_deadline.is_none() {
+                evt_deadline = Some(tokio::time::Instant::now() + EVT_HOLD);
+            }
+            let wake = evt_deadline.unwrap_or_else(|| {
+                tokio::time::Instant::now() + std::time::Duration::from_secs(3600)
+            });
             let lms = self.quorum.as_ref().and_then(Quorum::lms_deadline);
             tokio::select! {
                 () = until(lms) => {
                     if let Some(q) = self.quorum.as_mut() {
                         q.fire_lms();
                     }
+                }
+                _ = tokio::time::sleep_until(wake), if evt_deadline.is_some() => {
+                    evt_deadline = None;
+                    let outputs = self.sync.as_mut().map(|s| s.evt_release()).unwrap_or_default();
+                    tracing::info!("evt sync step: the other members' OPEN_COUNT_DONE did not all come, ours goes now");
+                    let mut out = Vec::new();
+                    let mut replies: Vec<Reply> = Vec::new();
+                    self.apply(outputs, &mut out, &mut replies);
+                    self.send(out, replies).await;
                 }
                 r = requests.recv() => {
                     let Some(r) = r else { break };
@@ -328,6 +391,11 @@ impl Service {
                     let _ = reply.send(Err(CpgError::Stopped));
                     return;
                 };
+                // 1.x has no PARTIAL_MCAST: a message goes in one MCAST or not at all.
+                if self.gen == Generation::G1 && data.len() > codec::MCAST_DATA_MAX {
+                    let _ = reply.send(Err(CpgError::TooLarge(data.len())));
+                    return;
+                }
                 let msgs = codec::mcast(self.gen, &l.group, l.pid, self.nodeid, &data);
                 let mut res = Ok(());
                 for m in msgs {
@@ -407,9 +475,9 @@ impl Service {
                 for m in u.msgs {
                     match m {
                         ExecMessage::Cpg(c) => self.cpg_message(sender, c),
-                        ExecMessage::Sync(sm) => {
+                        ExecMessage::Sync(group, sm) => {
                             let outputs = match self.sync.as_mut() {
-                                Some(s) => s.deliver(sender, &sm),
+                                Some(s) => s.deliver(sender, group, &sm),
                                 None => Vec::new(),
                             };
                             self.apply(outputs, out, replies);
@@ -423,6 +491,16 @@ impl Service {
                                     let _ = r.send(true);
                                 }
                             }
+                            if let Some(q) = self.quorum_g1.as_mut() {
+                                q.deliver(sender, &v);
+                            }
+                        }
+                        ExecMessage::EvtChanCmd(op) => {
+                            let outputs = match self.sync.as_mut() {
+                                Some(s) => s.evt_chancmd(sender, op),
+                                None => Vec::new(),
+                            };
+                            self.apply(outputs, out, replies);
                         }
                         ExecMessage::Cmap(c) => {
                             tracing::debug!(sender, msg = %c, "cmap message");
@@ -461,12 +539,15 @@ impl Service {
                     self.unpacker.reset_sender(*n);
                     self.partial.retain(|k, _| k.0 != *n);
                 }
+                if let Some(q) = self.quorum_g1.as_mut() {
+                    if let Some(m) = q.config_change(&members, &[]) {
+                        self.push_or_log(m, out, "votequorum nodeinfo");
+                    }
+                }
                 if let Some(s) = self.sync.as_mut() {
                     let outputs = s.regular(ring_id, &members);
                     self.apply(outputs, out, replies);
-                    return;
                 }
-                self.legacy_regular(&gone_nodes, ring_id.seq, &members, &joined, out);
             }
             Event::Config {
                 kind: ConfigKind::Transitional,
@@ -474,6 +555,11 @@ impl Service {
                 members,
                 ..
             } => {
+                if let Some(q) = self.quorum_g1.as_mut() {
+                    if let Some(m) = q.config_change(&members, &left) {
+                        self.push_or_log(m, out, "votequorum nodeinfo");
+                    }
+                }
                 // Applied with the regular configuration, after the old ring's last messages.
                 self.transitional_left = left;
                 if let Some(s) = self.sync.as_mut() {
@@ -488,8 +574,8 @@ impl Service {
     fn apply(&mut self, outputs: Vec<Output>, out: &mut Vec<Vec<u8>>, replies: &mut Vec<Reply>) {
         for o in outputs {
             match o {
-                Output::SendSync(b) => {
-                    if let Err(e) = self.packer.push_group(KnownGroup::Sync, b, out) {
+                Output::Send(group, b) => {
+                    if let Err(e) = self.packer.push_group(group, b, out) {
                         tracing::error!(error = %e, "cannot send sync message");
                     }
                 }
@@ -513,7 +599,7 @@ impl Service {
                 Output::Activate(s) => self.sync_activate(s),
                 Output::Abort(s) => {
                     tracing::info!(service = s, "sync round aborted");
-                    if s == sync::SERVICE_CPG {
+                    if self.sync_service(s) == Some(Svc::Cpg) {
                         self.joinlists.clear();
                     }
                 }
@@ -539,12 +625,12 @@ impl Service {
     }
 
     fn sync_process(&mut self, service: u32, out: &mut Vec<Vec<u8>>) {
-        match service {
-            sync::SERVICE_CMAP => {
+        match self.sync_service(service) {
+            Some(Svc::Cmap) => {
                 let m = messages::cmap_sync(self.gen, self.config_version);
                 self.push_or_log(m, out, "cmap");
             }
-            sync::SERVICE_CPG => {
+            Some(Svc::Cpg) => {
                 let d =
                     messages::cpg_downlist(self.gen, self.old_members.len() as u32, &self.downlist);
                 self.push_or_log(d, out, "cpg downlist");
@@ -563,7 +649,7 @@ impl Service {
                     self.push_or_log(j, out, "cpg joinlist");
                 }
             }
-            sync::SERVICE_VOTEQUORUM => {
+            Some(Svc::Votequorum) => {
                 let msgs = self
                     .quorum
                     .as_ref()
@@ -589,9 +675,9 @@ impl Service {
     }
 
     fn sync_activate(&mut self, service: u32) {
-        match service {
-            sync::SERVICE_CPG => self.cpg_sync_activate(),
-            sync::SERVICE_VOTEQUORUM => {
+        match self.sync_service(service) {
+            Some(Svc::Cpg) => self.cpg_sync_activate(),
+            Some(Svc::Votequorum) => {
                 if let Some(q) = self.quorum.as_mut() {
                     q.sync_activate();
                     let s = q.status();
@@ -687,50 +773,6 @@ impl Service {
         }
     }
 
-    /// G1: no sync engine; forget processes of departed or re-joined nodes and announce our
-    /// own with a JOINLIST.
-    fn legacy_regular(
-        &mut self,
-        gone_nodes: &[u32],
-        ring_seq: u64,
-        members: &[u32],
-        joined: &[u32],
-        out: &mut Vec<Vec<u8>>,
-    ) {
-        let groups: Vec<Vec<u8>> = self.groups.keys().cloned().collect();
-        for g in groups {
-            let mut gone = Vec::new();
-            if let Some(set) = self.groups.get_mut(&g) {
-                set.retain(|p| {
-                    let stay = !gone_nodes.contains(&p.nodeid);
-                    if !stay {
-                        gone.push((*p, Reason::NodeDown));
-                    }
-                    stay
-                });
-            }
-            self.notify(&g, Vec::new(), gone);
-        }
-        self.groups.retain(|_, s| !s.is_empty());
-        for l in self.local.values() {
-            let _ = l.tx.send(CpgEvent::Ring {
-                ring_seq,
-                members: members.to_vec(),
-            });
-        }
-        if !joined.iter().all(|n| *n == self.nodeid) && !self.local.is_empty() {
-            let entries: Vec<(u32, Vec<u8>)> = self
-                .local
-                .values()
-                .map(|l| (l.pid, l.group.clone()))
-                .collect();
-            let msg = codec::joinlist(self.gen, &entries);
-            if let Err(e) = self.push(msg, out) {
-                tracing::error!(error = %e, "cannot send joinlist");
-            }
-        }
-    }
-
     /// corosync delivers a group message only from a node it knows in that group.
     fn sender_known(&mut self, group: &[u8], sender: u32) -> bool {
         if self.sync.is_none() {
@@ -779,25 +821,9 @@ impl Service {
                 }
             }
             CpgMessage::JoinList(l) => {
-                if self.sync.is_some() {
-                    for e in l.entries {
-                        self.joinlists
-                            .push((sender, e.pid, e.group_name.bytes().to_vec()));
-                    }
-                    return;
-                }
-                if sender == self.nodeid {
-                    return;
-                }
                 for e in l.entries {
-                    let g = e.group_name.bytes().to_vec();
-                    let p = Process {
-                        nodeid: sender,
-                        pid: e.pid,
-                    };
-                    if self.add(&g, p) {
-                        self.notify(&g, vec![(p, Reason::NodeUp)], Vec::new());
-                    }
+                    self.joinlists
+                        .push((sender, e.pid, e.group_name.bytes().to_vec()));
                 }
             }
             CpgMessage::Mcast(m) => {

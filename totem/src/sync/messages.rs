@@ -32,6 +32,13 @@ pub fn barrier(gen: Generation, ring: RingId) -> Vec<u8> {
     bytes(m.buffer_len(), |b| m.emit(b))
 }
 
+/// memb_determine for `ring` (1.x sync v2, 48 bytes): sent at every configuration change
+/// in whitetank mode; the senders make up sync v2's member list.
+pub fn memb_determine(gen: Generation, ring: RingId) -> Vec<u8> {
+    let m = SyncMessage::MembDetermine(RingMessage::new(gen, sync::MEMB_DETERMINE, ring));
+    bytes(m.buffer_len(), |b| m.emit(b))
+}
+
 /// The CMAP sync message: reason SYNC, one item totem.config_version (UINT64 when the
 /// configuration sets it, NOT_EXIST otherwise). The header id is 0, as corosync sends it.
 pub fn cmap_sync(gen: Generation, config_version: Option<u64>) -> Vec<u8> {
