@@ -152,6 +152,16 @@ pub fn render(nodeid: u32, s: &Stats, d: &DriverStats, peers: &[PeerStatus]) -> 
             d.send_errors,
         ),
         (
+            "datagrams_sent",
+            "Datagrams sent.",
+            d.datagrams_sent,
+        ),
+        (
+            "send_calls",
+            "sendmmsg calls that sent them (one per socket per burst).",
+            d.send_calls,
+        ),
+        (
             "send_dropped",
             "Datagrams dropped because a socket's send buffer was full (never waited for).",
             d.send_dropped,

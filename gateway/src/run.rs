@@ -92,6 +92,7 @@ fn direct_rx(
     key: &[u8],
     rings: &[(u8, Arc<UdpSocket>)],
     ds: &mut DriverStats,
+    tx: &mut Outbox,
 ) -> Option<Option<Vec<u8>>> {
     let now = Instant::now();
     let fresh = !direct.contains_key(&k);
@@ -130,26 +131,37 @@ fn direct_rx(
             "node speaks knet: it runs the final corosync 3 configuration; its messages go to the local daemon as they are"
         );
     }
-    flush_direct(&mut d.layer, rings, ds);
+    flush_direct(&mut d.layer, rings, ds, tx);
     ds.direct_rx += 1;
     Some(m.map(|m| m.payload))
 }
 
 /// Sends what our knet host towards a direct peer has queued, each frame from the ring
 /// socket of its link.
-fn flush_direct(layer: &mut KnetLayer, rings: &[(u8, Arc<UdpSocket>)], ds: &mut DriverStats) {
+fn flush_direct(
+    layer: &mut KnetLayer,
+    rings: &[(u8, Arc<UdpSocket>)],
+    ds: &mut DriverStats,
+    tx: &mut Outbox,
+) {
     while let Some(t) = layer.poll_transmit() {
         let Some((_, sock)) = rings.iter().find(|(r, _)| *r == t.link) else {
             continue;
         };
-        if !send_now(sock, &t.bytes, t.dest, ds) {
+        if !send_now(sock, &t.bytes, t.dest, ds, tx) {
             layer.tx_error(t.dest, t.link);
         }
     }
 }
 
 /// One G3 Totem message to the local daemon from node k's shadow socket.
-fn to_daemon(out: &mut Shadow, v: &[u8], daemon: SocketAddr, ds: &mut DriverStats) {
+fn to_daemon(
+    out: &mut Shadow,
+    v: &[u8],
+    daemon: SocketAddr,
+    ds: &mut DriverStats,
+    tx: &mut Outbox,
+) {
     if let Some(kn) = out.knet.as_mut() {
         // A token names the local daemon; the rest is broadcast.
         let dest = match target_nodeid(v) {
@@ -157,17 +169,17 @@ fn to_daemon(out: &mut Shadow, v: &[u8], daemon: SocketAddr, ds: &mut DriverStat
             Some(t) => u16::try_from(t).ok(),
         };
         kn.send(Instant::now(), v, dest);
-        flush(out, ds);
+        flush(out, ds, tx);
     } else {
-        send_now(&out.sock, v, daemon, ds);
+        send_now(&out.sock, v, daemon, ds, tx);
     }
 }
 
 /// Sends what a knet host has queued (pongs, pings, data frames).
-fn flush(s: &mut Shadow, ds: &mut DriverStats) {
+fn flush(s: &mut Shadow, ds: &mut DriverStats, tx: &mut Outbox) {
     let Some(k) = s.knet.as_mut() else { return };
     while let Some(t) = k.poll_transmit() {
-        if !send_now(&s.sock, &t.bytes, t.dest, ds) {
+        if !send_now(&s.sock, &t.bytes, t.dest, ds, tx) {
             k.tx_error(t.dest, t.link);
         }
     }
@@ -184,6 +196,9 @@ pub struct DriverStats {
     pub send_errors: u64,
     /// Datagrams dropped because the socket's send buffer was full (never waited for).
     pub send_dropped: u64,
+    /// Datagrams sent, and the `sendmmsg` calls they took.
+    pub datagrams_sent: u64,
+    pub send_calls: u64,
     /// knet datagrams from direct peers (on the final configuration) taken, and Totem
     /// messages sent to them.
     pub direct_rx: u64,
@@ -306,6 +321,7 @@ pub async fn run(
     let mut successor: Option<u32> = None;
     // Nodes already on the final configuration, which speak knet to our ring sockets.
     let mut direct: BTreeMap<u32, Direct> = BTreeMap::new();
+    let mut tx = Outbox::default();
     let final_knet = conf.final_knet()?;
     loop {
         // The knet hosts' next heartbeat or timeout.
@@ -323,12 +339,13 @@ pub async fn run(
                     if let Some(k) = s.knet.as_mut() {
                         k.handle_timeout(now);
                     }
-                    flush(s, &mut ds);
+                    flush(s, &mut ds, &mut tx);
                 }
                 for d in direct.values_mut() {
                     d.layer.handle_timeout(now);
-                    flush_direct(&mut d.layer, &rings, &mut ds);
+                    flush_direct(&mut d.layer, &rings, &mut ds, &mut tx);
                 }
+                tx.flush(&mut ds);
                 // A direct peer that went away (or never came up) is forgotten: no knet
                 // pings towards an address that may speak G2 again.
                 direct.retain(|k, d| {
@@ -377,12 +394,20 @@ pub async fn run(
                 );
             }
             r = recv_any(&socks, &mut rxbuf, &mut next_sock) => {
-                let (side, src, n) = match r {
-                    Ok(x) => x,
-                    Err(e) => {
+                // The datagram that woke us, then whatever else is waiting (a burst at
+                // most), each handled in turn; what they produce is sent together.
+                let mut first = Some(r);
+                for _ in 0..BURST {
+                let (side, src, n) = match first.take() {
+                    Some(Ok(x)) => x,
+                    Some(Err(e)) => {
                         tracing::debug!(error = %e, "recv");
                         continue;
                     }
+                    None => match try_recv_any(&socks, &mut rxbuf, &mut next_sock) {
+                        Some(x) => x,
+                        None => break,
+                    },
                 };
                 let bytes = &rxbuf[..n];
                 let t0 = Instant::now();
@@ -401,8 +426,8 @@ pub async fn run(
                                 // Not the 2.x envelope: a node restarted on the final
                                 // configuration speaks knet here. Its Totem messages (G3)
                                 // go to the local daemon unchanged.
-                                match direct_rx(&mut direct, &conf, k, src, bytes, &final_knet, &key, &rings, &mut ds) {
-                                    Some(Some(m)) => to_daemon(out, &m, daemon, &mut ds),
+                                match direct_rx(&mut direct, &conf, k, src, bytes, &final_knet, &key, &rings, &mut ds, &mut tx) {
+                                    Some(Some(m)) => to_daemon(out, &m, daemon, &mut ds, &mut tx),
                                     Some(None) => {}
                                     None => {
                                         ds.envelope_refused += 1;
@@ -420,7 +445,7 @@ pub async fn run(
                                 Some(next) => {
                                     ds.ring_tests += 1;
                                     let Some(n) = conf.nodes.iter().find(|n| n.nodeid == next) else { continue };
-                                    to_ring(&rings, &sealer, n, &conf, &body, Some(r), &mut ds);
+                                    to_ring(&rings, &sealer, n, &conf, &body, Some(r), &mut ds, &mut tx);
                                 }
                                 None => ds.ring_tests_ended += 1,
                             }
@@ -429,7 +454,7 @@ pub async fn run(
                         match gw.from_ring(&body, k) {
                             Ok(v) => {
                                 ds.busy += t0.elapsed();
-                                to_daemon(out, &v, daemon, &mut ds);
+                                to_daemon(out, &v, daemon, &mut ds, &mut tx);
                             }
                             Err(e) => note(&mut logged, e, k, "ring"),
                         }
@@ -444,7 +469,7 @@ pub async fn run(
                         let msg = match sh.knet.as_mut() {
                             Some(kn) => {
                                 let d = kn.handle_datagram(Instant::now(), src, bytes);
-                                flush(sh, &mut ds);
+                                flush(sh, &mut ds, &mut tx);
                                 match d {
                                     Some(d) => std::borrow::Cow::Owned(d.payload),
                                     None => continue,
@@ -460,7 +485,7 @@ pub async fn run(
                             };
                             d.layer.send(Instant::now(), &msg, dest);
                             ds.direct_tx += 1;
-                            flush_direct(&mut d.layer, &rings, &mut ds);
+                            flush_direct(&mut d.layer, &rings, &mut ds, &mut tx);
                             continue;
                         }
                         match gw.from_local(&msg, Some(k)) {
@@ -471,12 +496,14 @@ pub async fn run(
                                     successor = Some(k);
                                 }
                                 let n = n.clone();
-                                to_ring(&rings, &sealer, &n, &conf, &v, None, &mut ds);
+                                to_ring(&rings, &sealer, &n, &conf, &v, None, &mut ds, &mut tx);
                             }
                             Err(e) => note(&mut logged, e, k, "local"),
                         }
                     }
                 }
+                }
+                tx.flush(&mut ds);
             }
         }
     }
@@ -489,17 +516,56 @@ pub async fn run(
 /// Sends without waiting: a full socket buffer (a link whose neighbour does not answer ARP
 /// fills it within a second) drops the datagram, counted, instead of stalling every other
 /// socket behind it. Totem retransmits what is lost.
-fn send_now(sock: &UdpSocket, bytes: &[u8], to: SocketAddr, ds: &mut DriverStats) -> bool {
-    match sock.try_send_to(bytes, to) {
-        Ok(_) => true,
-        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-            ds.send_dropped += 1;
-            false
+fn send_now(
+    sock: &Arc<UdpSocket>,
+    bytes: &[u8],
+    to: SocketAddr,
+    _ds: &mut DriverStats,
+    tx: &mut Outbox,
+) -> bool {
+    tx.push(sock, to, bytes.to_vec());
+    true
+}
+
+/// Datagrams to send once the burst being read is handled: one `sendmmsg` per socket for
+/// all of them (fewer system calls and wake-ups of the receivers than one `sendto` each).
+#[derive(Debug, Default)]
+pub struct Outbox {
+    out: Vec<(Arc<UdpSocket>, SocketAddr, Vec<u8>)>,
+}
+
+impl Outbox {
+    fn push(&mut self, sock: &Arc<UdpSocket>, to: SocketAddr, bytes: Vec<u8>) {
+        self.out.push((sock.clone(), to, bytes));
+    }
+
+    /// Sends everything queued, socket by socket in queue order, never waiting: what a full
+    /// send buffer refuses is dropped and counted (Totem retransmits it).
+    fn flush(&mut self, ds: &mut DriverStats) {
+        if self.out.is_empty() {
+            return;
         }
-        Err(_) => {
-            ds.send_errors += 1;
-            false
+        // Stable: each socket's datagrams keep their order.
+        self.out.sort_by_key(|(s, _, _)| Arc::as_ptr(s) as usize);
+        let mut at = 0;
+        while at < self.out.len() {
+            let sock = self.out[at].0.clone();
+            let end = self.out[at..]
+                .iter()
+                .position(|(s, _, _)| !Arc::ptr_eq(s, &sock))
+                .map_or(self.out.len(), |n| at + n);
+            let pkts: Vec<(SocketAddr, &[u8])> = self.out[at..end]
+                .iter()
+                .map(|(_, a, b)| (*a, b.as_slice()))
+                .collect();
+            let (sent, dropped, errors) = totem::driver::mmsg::try_send_all(&sock, &pkts);
+            ds.datagrams_sent += sent;
+            ds.send_dropped += dropped;
+            ds.send_errors += errors;
+            ds.send_calls += 1;
+            at = end;
         }
+        self.out.clear();
     }
 }
 
@@ -523,6 +589,7 @@ fn ring_test_next(body: &[u8], me: u32, successor: Option<u32>) -> Option<u32> {
 }
 
 /// Seals `v` and sends it to node `n` on ring `only`, or on every ring we and it have.
+#[allow(clippy::too_many_arguments)]
 fn to_ring(
     rings: &[(u8, Arc<UdpSocket>)],
     sealer: &Sealer,
@@ -531,6 +598,7 @@ fn to_ring(
     v: &[u8],
     only: Option<u8>,
     ds: &mut DriverStats,
+    tx: &mut Outbox,
 ) {
     for (r, sock) in rings {
         if only.is_some_and(|o| o != *r) {
@@ -555,7 +623,7 @@ fn to_ring(
             ds.send_errors += 1;
             continue;
         };
-        send_now(sock, &sealed, SocketAddr::new(ip, port), ds);
+        send_now(sock, &sealed, SocketAddr::new(ip, port), ds, tx);
     }
 }
 
@@ -602,6 +670,29 @@ async fn serve_metrics(l: tokio::net::TcpListener, page: Arc<std::sync::Mutex<St
             let _ = s.write_all(body.as_bytes()).await;
         });
     }
+}
+
+/// Most datagrams read in one burst before what they produced is sent.
+const BURST: usize = 64;
+
+/// A datagram already waiting on any of `socks` (round-robin from `*next`), without waiting.
+fn try_recv_any(
+    socks: &[(Side, Arc<UdpSocket>)],
+    buf: &mut [u8],
+    next: &mut usize,
+) -> Option<(Side, SocketAddr, usize)> {
+    let n = socks.len();
+    for k in 0..n {
+        let i = (*next + k) % n;
+        match socks[i].1.try_recv_from(buf) {
+            Ok((len, src)) => {
+                *next = (i + 1) % n;
+                return Some((socks[i].0, src, len));
+            }
+            Err(_) => continue,
+        }
+    }
+    None
 }
 
 /// The next datagram on any of `socks`, polling them round-robin from `*next` so that no
