@@ -80,6 +80,30 @@ pub async fn send_all(
     sent
 }
 
+/// Sends `pkts` on `s` without ever waiting: `sendmmsg` batches while the socket takes
+/// them; once its buffer is full the rest are dropped. Returns (sent, dropped, refused by
+/// the kernel with another error).
+pub fn try_send_all(s: &UdpSocket, pkts: &[(SocketAddr, &[u8])]) -> (u64, u64, u64) {
+    let fd = s.as_raw_fd();
+    let (mut at, mut sent, mut errors) = (0, 0u64, 0u64);
+    // Bounded: every turn sends at least one datagram, skips one, or stops.
+    while at < pkts.len() {
+        match s.try_io(Interest::WRITABLE, || sendmmsg(fd, &pkts[at..])) {
+            Ok(0) => break,
+            Ok(n) => {
+                at += n;
+                sent += n as u64;
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(_) => {
+                errors += 1;
+                at += 1;
+            }
+        }
+    }
+    (sent, (pkts.len() - at) as u64, errors)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,28 +153,4 @@ mod tests {
         let (n, _) = rx.recv_from(&mut buf).await.unwrap();
         assert_eq!(&buf[..n], b"three");
     }
-}
-
-/// Sends `pkts` on `s` without ever waiting: `sendmmsg` batches while the socket takes
-/// them; once its buffer is full the rest are dropped. Returns (sent, dropped, refused by
-/// the kernel with another error).
-pub fn try_send_all(s: &UdpSocket, pkts: &[(SocketAddr, &[u8])]) -> (u64, u64, u64) {
-    let fd = s.as_raw_fd();
-    let (mut at, mut sent, mut errors) = (0, 0u64, 0u64);
-    // Bounded: every turn sends at least one datagram, skips one, or stops.
-    while at < pkts.len() {
-        match s.try_io(Interest::WRITABLE, || sendmmsg(fd, &pkts[at..])) {
-            Ok(0) => break,
-            Ok(n) => {
-                at += n;
-                sent += n as u64;
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-            Err(_) => {
-                errors += 1;
-                at += 1;
-            }
-        }
-    }
-    (sent, (pkts.len() - at) as u64, errors)
 }
