@@ -48,6 +48,8 @@ pub struct PlanNode {
     pub nodeid: u32,
     pub ring0: IpAddr,
     pub ring1: Option<IpAddr>,
+    /// `name` (corosync 3 needs one per node with more than one knet link).
+    pub name: String,
 }
 
 /// What the 2.x configuration says that the plan uses.
@@ -139,6 +141,10 @@ fn node_of(n: &Section, i: usize) -> Result<PlanNode, PlanError> {
         nodeid,
         ring0,
         ring1: addr("ring1_addr")?,
+        name: n
+            .get("name")
+            .map(|v| v.trim().to_string())
+            .unwrap_or_else(|| format!("node{nodeid}")),
     })
 }
 
@@ -500,10 +506,11 @@ pub fn step(
 pub fn final_conf(c: &Cluster) -> String {
     let mut nl = String::new();
     for x in &c.nodes {
+        // corosync 3 refuses a multi-link nodelist without a name on every node.
         let _ = write!(
             nl,
-            "    node {{\n        nodeid: {}\n        ring0_addr: {}\n",
-            x.nodeid, x.ring0
+            "    node {{\n        name: {}\n        nodeid: {}\n        ring0_addr: {}\n",
+            x.name, x.nodeid, x.ring0
         );
         if let Some(r1) = x.ring1 {
             let _ = writeln!(nl, "        ring1_addr: {r1}");

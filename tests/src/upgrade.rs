@@ -598,9 +598,9 @@ pub fn check_load(results: &[String], min_each: u64, what: &str) {
     }
 }
 
-/// On an upgraded node: `corosync-cfgtool -s` shows knet with a connected link to every
-/// other node (their knet hosts in the gateway).
-pub fn check_knet_links(c: &Cluster, i: usize) {
+/// On an upgraded node: `corosync-cfgtool -s` shows knet with `links` links, each connected
+/// to every other node (their knet hosts in a gateway, or their own daemons).
+pub fn check_knet_links(c: &Cluster, i: usize, links: usize) {
     let (Daemon::New { cs, .. } | Daemon::Direct(cs)) = &c.nodes[i - 1] else {
         panic!("node {i} runs 2.x")
     };
@@ -608,11 +608,12 @@ pub fn check_knet_links(c: &Cluster, i: usize) {
         .tool(&c.lab, &["corosync-cfgtool", "-s"])
         .unwrap_or_default();
     assert!(out.contains("transport knet"), "node {i}: {out}");
+    assert_eq!(out.matches("LINK ID").count(), links, "node {i}: {out}");
     let connected = out
         .lines()
         .filter(|l| l.split_whitespace().last() == Some("connected"))
         .count();
-    assert_eq!(connected, c.nodes.len() - 1, "node {i}: {out}");
+    assert_eq!(connected, links * (c.nodes.len() - 1), "node {i}: {out}");
 }
 
 pub fn field<'a>(line: &'a str, k: &str) -> &'a str {

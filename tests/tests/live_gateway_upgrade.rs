@@ -48,7 +48,7 @@ fn upgrade_under_load(
     let r = finish_load(c, load);
     check_load(&r, 1000, &format!("load while upgrading node {i}"));
     if !c.local_udpu {
-        check_knet_links(c, i);
+        check_knet_links(c, i, 1);
     }
 }
 
@@ -187,7 +187,7 @@ fn upgrade_scenario(crypto: bool, faults: bool) {
             1000,
             &format!("load while node {i} restarts on the final configuration"),
         );
-        check_knet_links(&c, i);
+        check_knet_links(&c, i, 1);
         if i != 1 {
             // A node still behind its gateway sees node i as direct knet.
             let st = c
@@ -319,8 +319,33 @@ fn rrp_scenario(prefix: &str, mode: &str) {
         "no ring test passed through the gateway: {st}"
     );
     upgrade_under_load(&mut c, &clients, 2);
-    let r = cpg_round(&mut c, &clients, "rrp-final");
+    let r = cpg_round(&mut c, &clients, "rrp-mixed");
     check_cpg(&r, &format!("{mode}: one 2.4.6 and two 3.1.7 on two rings"));
+    upgrade_under_load(&mut c, &clients, 1);
+    // The final rolling restart: two knet links (the two rings) between every pair, the
+    // gateways still running answering on both.
+    for i in [3, 2, 1] {
+        let load = start_load(&mut c, &clients, i, &format!("rrpfinal{i}"), 25, 150);
+        std::thread::sleep(Duration::from_secs(3));
+        c.finalize(i);
+        c.wait_view(&[1, 2, 3], &[1, 2, 3])
+            .unwrap_or_else(|e| panic!("{mode}: after the final restart of node {i}: {e}"));
+        let r = finish_load(&mut c, load);
+        check_load(
+            &r,
+            1000,
+            &format!("{mode}: node {i} onto the final configuration"),
+        );
+        let ok = wait::until(Duration::from_secs(20), Duration::from_millis(500), || {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check_knet_links(&c, i, 2)))
+                .ok()
+        });
+        if ok.is_none() {
+            check_knet_links(&c, i, 2);
+        }
+    }
+    let r = cpg_round(&mut c, &clients, "rrp-direct");
+    check_cpg(&r, &format!("{mode}: three 3.1.7 on two knet links"));
 }
 
 #[test]
