@@ -199,34 +199,47 @@ impl Cluster {
         std::fs::create_dir_all(dir.join("run")).unwrap();
         // The operator's commands: plan, prepare.sh, then the gateway and corosync 3 with
         // the planned files (the log goes to the test's folder instead of /var/log).
-        let plan = Command::new(&self.gateway_bin)
-            .args(["plan", "--cluster-conf"])
-            .arg(self.root.join("cluster-2.x.conf"))
-            .args(["--node", &i.to_string(), "--out"])
-            .arg(&dir)
-            .args(self.local_udpu.then_some("--udpu"))
-            .output()
-            .expect("plan runs");
-        assert!(
-            plan.status.success(),
-            "plan: {}",
-            String::from_utf8_lossy(&plan.stderr)
-        );
-        assert!(
-            String::from_utf8_lossy(&plan.stdout).contains(&format!("Upgrade step for node {i}"))
-        );
+        let out = self.plan(i, &dir, self.local_udpu.then_some("--udpu"));
+        assert!(out.contains(&format!("Upgrade step for node {i}")), "{out}");
         let prep = dir.join("prepare.sh").display().to_string();
         self.lab.exec(i, &["sh", &prep]).expect("prepare.sh");
-        let conf = std::fs::read_to_string(dir.join("corosync.conf")).unwrap();
-        let conf = conf.replace(
-            "/var/log/corosync/corosync.log",
-            &dir.join("corosync.log").display().to_string(),
-        );
-        std::fs::write(dir.join("corosync.conf"), conf).unwrap();
+        log_here(&dir);
         let gateway = self.start_gateway(i);
         let cs = Corosync::start(&mut self.lab, i, &dir).expect("corosync 3.1.7 starts");
         self.nodes[i - 1] = Daemon::New { cs, gateway };
     }
+}
+
+impl Cluster {
+    /// The operator's `totem-gateway plan` for node i into `dir` (with `extra`: `--udpu`,
+    /// `--final`); its standard output.
+    fn plan(&self, i: usize, dir: &Path, extra: Option<&str>) -> String {
+        let plan = Command::new(&self.gateway_bin)
+            .arg("plan")
+            .args(extra)
+            .arg("--cluster-conf")
+            .arg(self.root.join("cluster-2.x.conf"))
+            .args(["--node", &i.to_string(), "--out"])
+            .arg(dir)
+            .output()
+            .expect("plan runs");
+        assert!(
+            plan.status.success(),
+            "plan {extra:?}: {}",
+            String::from_utf8_lossy(&plan.stderr)
+        );
+        String::from_utf8_lossy(&plan.stdout).to_string()
+    }
+}
+
+/// The planned corosync.conf of `dir` logging into `dir` instead of /var/log.
+fn log_here(dir: &Path) {
+    let conf = std::fs::read_to_string(dir.join("corosync.conf")).unwrap();
+    let conf = conf.replace(
+        "/var/log/corosync/corosync.log",
+        &dir.join("corosync.log").display().to_string(),
+    );
+    std::fs::write(dir.join("corosync.conf"), conf).unwrap();
 }
 
 /// A one-ring 2.4.6 udpu config made redundant: `rrp_mode`, the ring 1 interface and every
@@ -308,25 +321,10 @@ impl Cluster {
         );
         let dir = self.root.join(format!("n{i}/final"));
         std::fs::create_dir_all(dir.join("run")).unwrap();
-        let plan = Command::new(&self.gateway_bin)
-            .args(["plan", "--final", "--cluster-conf"])
-            .arg(self.root.join("cluster-2.x.conf"))
-            .args(["--node", &i.to_string(), "--out"])
-            .arg(&dir)
-            .output()
-            .expect("plan --final runs");
-        assert!(
-            plan.status.success(),
-            "plan --final: {}",
-            String::from_utf8_lossy(&plan.stderr)
-        );
+        self.plan(i, &dir, Some("--final"));
         let conf = std::fs::read_to_string(dir.join("corosync.conf")).unwrap();
         assert!(conf.contains("transport: knet"), "{conf}");
-        let conf = conf.replace(
-            "/var/log/corosync/corosync.log",
-            &dir.join("corosync.log").display().to_string(),
-        );
-        std::fs::write(dir.join("corosync.conf"), conf).unwrap();
+        log_here(&dir);
         let cs = Corosync::start(&mut self.lab, i, &dir).expect("corosync 3.1.7 restarts");
         self.nodes[i - 1] = Daemon::Direct(cs);
     }
