@@ -92,6 +92,37 @@ pub fn conf_crypto(
     )
 }
 
+/// Starts the old corosync installed under `prefix` in node `index`'s namespace with
+/// `dir/corosync.conf` and `dir/var` as its state folder (bind-mounted over the build's var,
+/// private to the namespace); its pid.
+pub fn spawn_daemon(
+    lab: &mut Lab,
+    index: usize,
+    dir: &Path,
+    prefix: &Path,
+) -> Result<u32, LabError> {
+    let var = dir.join("var");
+    for sub in ["lib/corosync", "run", "log"] {
+        let _ = std::fs::create_dir_all(var.join(sub));
+    }
+    let script = format!(
+        "mount --bind \"$1\" {p}/var && COROSYNC_MAIN_CONFIG_FILE=\"$2\" exec {p}/sbin/corosync -f -p",
+        p = prefix.display()
+    );
+    lab.spawn(
+        index,
+        &[
+            "sh",
+            "-c",
+            &script,
+            "sh",
+            &var.display().to_string(),
+            &dir.join("corosync.conf").display().to_string(),
+        ],
+        &dir.join("stdout.log"),
+    )
+}
+
 /// A running 2.4.6 daemon.
 #[derive(Debug)]
 pub struct OldCorosync {
@@ -104,25 +135,7 @@ impl OldCorosync {
     /// Starts 2.4.6 in node `index`'s namespace with `dir/corosync.conf` and `dir/var` as
     /// its state folder (bind-mounted over the build's var, private to the namespace).
     pub fn start(lab: &mut Lab, index: usize, dir: &Path) -> Result<OldCorosync, LabError> {
-        let var = dir.join("var");
-        for sub in ["lib/corosync", "run", "log"] {
-            let _ = std::fs::create_dir_all(var.join(sub));
-        }
-        let script = format!(
-            "mount --bind \"$1\" {PREFIX}/var && COROSYNC_MAIN_CONFIG_FILE=\"$2\" exec {PREFIX}/sbin/corosync -f -p"
-        );
-        let pid = lab.spawn(
-            index,
-            &[
-                "sh",
-                "-c",
-                &script,
-                "sh",
-                &var.display().to_string(),
-                &dir.join("corosync.conf").display().to_string(),
-            ],
-            &dir.join("stdout.log"),
-        )?;
+        let pid = spawn_daemon(lab, index, dir, Path::new(PREFIX))?;
         Ok(OldCorosync {
             index,
             pid,

@@ -101,27 +101,7 @@ impl Corosync1 {
     /// Starts 1.4.10 in node `index`'s namespace with `dir/corosync.conf` and `dir/var` as
     /// its state folder (bind-mounted over the build's var, private to the namespace).
     pub fn start(lab: &mut Lab, index: usize, dir: &Path) -> Result<Corosync1, LabError> {
-        let var = dir.join("var");
-        for sub in ["lib/corosync", "run", "log"] {
-            let _ = std::fs::create_dir_all(var.join(sub));
-        }
-        let p = prefix();
-        let script = format!(
-            "mount --bind \"$1\" {p}/var && COROSYNC_MAIN_CONFIG_FILE=\"$2\" exec {p}/sbin/corosync -f -p",
-            p = p.display()
-        );
-        let pid = lab.spawn(
-            index,
-            &[
-                "sh",
-                "-c",
-                &script,
-                "sh",
-                &var.display().to_string(),
-                &dir.join("corosync.conf").display().to_string(),
-            ],
-            &dir.join("stdout.log"),
-        )?;
+        let pid = crate::oldcs::spawn_daemon(lab, index, dir, &prefix())?;
         Ok(Corosync1 {
             index,
             pid,
