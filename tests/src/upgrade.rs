@@ -445,10 +445,7 @@ pub fn cpg_round(c: &mut Cluster, clients: &(PathBuf, PathBuf), tag: &str) -> Ve
     let n = c.nodes.len();
     let peers = n.to_string();
     for i in 1..=n {
-        let bin = match c.nodes[i - 1] {
-            Daemon::Old(_) => &clients.0,
-            Daemon::New { .. } | Daemon::Direct(_) => &clients.1,
-        };
+        let bin = client_for(c, clients, i);
         let out = c.root.join(format!("n{i}/cpg-{tag}.out"));
         let pid = c
             .lab
@@ -484,15 +481,7 @@ pub fn cpg_round(c: &mut Cluster, clients: &(PathBuf, PathBuf), tag: &str) -> Ve
             "cpg client did not finish"
         );
     }
-    outs.iter()
-        .map(|o| {
-            let t = std::fs::read_to_string(o).unwrap_or_default();
-            t.lines()
-                .find(|l| l.starts_with("RESULT"))
-                .unwrap_or("no RESULT")
-                .to_string()
-        })
-        .collect()
+    result_lines(&outs)
 }
 
 /// libcpg clients sending in the background while the cluster changes under them.
@@ -518,10 +507,7 @@ pub fn start_load(
         outs: Vec::new(),
     };
     for i in (1..=n).filter(|i| *i != skip) {
-        let bin = match c.nodes[i - 1] {
-            Daemon::Old(_) => &clients.0,
-            Daemon::New { .. } | Daemon::Direct(_) => &clients.1,
-        };
+        let bin = client_for(c, clients, i);
         let out = c.root.join(format!("n{i}/load-{tag}.out"));
         let pid = c
             .lab
@@ -562,16 +548,7 @@ pub fn finish_load(c: &mut Cluster, load: Load) -> Vec<String> {
             "background cpg client did not finish"
         );
     }
-    load.outs
-        .iter()
-        .map(|o| {
-            let t = std::fs::read_to_string(o).unwrap_or_default();
-            t.lines()
-                .find(|l| l.starts_with("RESULT"))
-                .map(str::to_string)
-                .unwrap_or_else(|| format!("no RESULT: {t}"))
-        })
-        .collect()
+    result_lines(&load.outs)
 }
 
 /// Every client of a background load delivered every message every client sent, once, in
@@ -612,6 +589,27 @@ pub fn check_knet_links(c: &Cluster, i: usize, links: usize) {
         .filter(|l| l.split_whitespace().last() == Some("connected"))
         .count();
     assert_eq!(connected, links * (c.nodes.len() - 1), "node {i}: {out}");
+}
+
+/// The libcpg client built for node i's daemon.
+pub fn client_for<'a>(c: &Cluster, clients: &'a (PathBuf, PathBuf), i: usize) -> &'a PathBuf {
+    match c.nodes[i - 1] {
+        Daemon::Old(_) => &clients.0,
+        Daemon::New { .. } | Daemon::Direct(_) => &clients.1,
+    }
+}
+
+/// Each client's RESULT line (or what it printed instead).
+fn result_lines(outs: &[PathBuf]) -> Vec<String> {
+    outs.iter()
+        .map(|o| {
+            let t = std::fs::read_to_string(o).unwrap_or_default();
+            t.lines()
+                .find(|l| l.starts_with("RESULT"))
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("no RESULT: {t}"))
+        })
+        .collect()
 }
 
 pub fn field<'a>(line: &'a str, k: &str) -> &'a str {

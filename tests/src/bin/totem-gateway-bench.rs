@@ -43,10 +43,7 @@ fn run(
     let mut pids = Vec::new();
     let mut outs = Vec::new();
     for i in 1..=n {
-        let bin = match c.nodes[i - 1] {
-            Daemon::Old(_) => &clients.0,
-            Daemon::New { .. } | Daemon::Direct(_) => &clients.1,
-        };
+        let bin = totem_tests::upgrade::client_for(c, clients, i);
         let out = c.root.join(format!("n{i}/bench-{tag}.out"));
         let mut args: Vec<String> = vec![bin.display().to_string(), "-g".into(), tag.into()];
         if i == sender {
