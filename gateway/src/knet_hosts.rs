@@ -40,6 +40,30 @@ fn host(n: u32) -> Result<u16, KnetHostError> {
     u16::try_from(n).map_err(|_| KnetHostError::HostId(n))
 }
 
+/// A knet handle of host `me` with one remote host `peer` on `links`, sealed with `crypto`.
+fn one_peer(
+    me: u32,
+    peer: u32,
+    links: totem::knet::layer::HostLinks,
+    crypto: &KnetCryptoConfig,
+    key: &[u8],
+    now: Instant,
+) -> Result<KnetLayer, KnetHostError> {
+    let seal = seal(crypto, key)?;
+    let ipv6 = links.first().is_some_and(|(_, a, _)| a.is_ipv6());
+    let data_mtu = seal.data_mtu(1500, ipv6);
+    Ok(KnetLayer::new(
+        KnetConfig {
+            host_id: host(me)?,
+            policy: LinkPolicy::Passive,
+            hosts: vec![(host(peer)?, links)],
+            data_mtu,
+        },
+        seal,
+        now,
+    ))
+}
+
 /// Knet host `k` facing the local daemon (host `conf.nodeid`) on one link.
 pub fn towards_daemon(
     conf: &GatewayConf,
@@ -49,22 +73,8 @@ pub fn towards_daemon(
     key: &[u8],
     now: Instant,
 ) -> Result<KnetLayer, KnetHostError> {
-    let seal = seal(crypto, key)?;
-    let daemon = conf.daemon();
-    let data_mtu = seal.data_mtu(1500, daemon.is_ipv6());
-    Ok(KnetLayer::new(
-        KnetConfig {
-            host_id: host(k)?,
-            policy: LinkPolicy::Passive,
-            hosts: vec![(
-                host(conf.nodeid)?,
-                vec![(0, daemon, LinkParams::corosync_defaults(token))],
-            )],
-            data_mtu,
-        },
-        seal,
-        now,
-    ))
+    let links = vec![(0, conf.daemon(), LinkParams::corosync_defaults(token))];
+    one_peer(k, conf.nodeid, links, crypto, key, now)
 }
 
 /// Our node as a knet host facing direct peer `peer`: link 0 on its ring 0 address, link 1
@@ -77,23 +87,12 @@ pub fn towards_direct_peer(
     key: &[u8],
     now: Instant,
 ) -> Result<KnetLayer, KnetHostError> {
-    let seal = seal(crypto, key)?;
     let params = LinkParams::corosync_defaults(token);
     let mut links = vec![(0, SocketAddr::new(peer.ring0, conf.ring_port), params)];
     if let Some(r1) = peer.ring1 {
         links.push((1, SocketAddr::new(r1, conf.ring1_port), params));
     }
-    let data_mtu = seal.data_mtu(1500, peer.ring0.is_ipv6());
-    Ok(KnetLayer::new(
-        KnetConfig {
-            host_id: host(conf.nodeid)?,
-            policy: LinkPolicy::Passive,
-            hosts: vec![(host(peer.nodeid)?, links)],
-            data_mtu,
-        },
-        seal,
-        now,
-    ))
+    one_peer(conf.nodeid, peer.nodeid, links, crypto, key, now)
 }
 
 /// Whether `layer` took `dgram` as a knet datagram of its host (it opened and parsed:
