@@ -165,23 +165,13 @@ impl Quorum {
         self.vq
             .sync_messages()
             .iter()
-            .filter_map(|m| match m {
-                Message::NodeInfo(i) => Some(messages::nodeinfo(
-                    self.gen,
-                    i.nodeid,
-                    i.votes,
-                    i.expected_votes,
-                    i.flags.0,
-                )),
-                Message::Reconfigure(_) => None,
-            })
+            .filter_map(|m| self.nodeinfo_bytes(m))
             .collect()
     }
 
-    /// Our NODEINFO marked leaving, to multicast before a clean stop when allow_downscale
-    /// is on (the others then lower expected votes); `None` without allow_downscale.
-    pub fn leave(&mut self) -> Option<Vec<u8>> {
-        match self.vq.leave()? {
+    /// A NODEINFO of the engine as it goes on the wire in our generation.
+    fn nodeinfo_bytes(&self, m: &Message) -> Option<Vec<u8>> {
+        match m {
             Message::NodeInfo(i) => Some(messages::nodeinfo(
                 self.gen,
                 i.nodeid,
@@ -191,6 +181,13 @@ impl Quorum {
             )),
             Message::Reconfigure(_) => None,
         }
+    }
+
+    /// Our NODEINFO marked leaving, to multicast before a clean stop when allow_downscale
+    /// is on (the others then lower expected votes); `None` without allow_downscale.
+    pub fn leave(&mut self) -> Option<Vec<u8>> {
+        let m = self.vq.leave()?;
+        self.nodeinfo_bytes(&m)
     }
 
     /// Every member's barrier for VOTEQUORUM is in.
