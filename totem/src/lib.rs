@@ -15,6 +15,7 @@ pub mod member;
 pub mod node_config;
 pub mod quorum;
 pub mod ratelimit;
+pub mod rrp;
 pub mod secure;
 pub mod sim;
 pub mod sync;

@@ -260,6 +260,11 @@ pub struct NodeConfig {
     pub quorum: Option<crate::quorum::QuorumOptions>,
     /// `quorum.*` keys given but not used (with their lines), for one warning at start.
     pub quorum_ignored: Vec<String>,
+    /// `rrp_mode: passive | active` (G1/G2 udp/udpu): the redundant ring protocol's
+    /// settings; `None`: one ring.
+    pub rrp: Option<crate::rrp::RrpSettings>,
+    /// Ring 1's interface when `rrp` is set.
+    pub ring1: Option<crate::rrp::RingInterface>,
 }
 
 /// Settings of the `keygen` section: our encrypted, rekeying rings ([`crate::secure`]).
@@ -703,6 +708,8 @@ pub fn map(root: &Section, ov: Overrides, is_local: &dyn Fn(IpAddr) -> bool) -> 
         source: None,
         quorum: quorum.options,
         quorum_ignored: quorum.ignored,
+        rrp: None,
+        ring1: None,
     };
     let budget = cfg.net_mtu();
     // The secure layer frames each application payload with one more byte.
