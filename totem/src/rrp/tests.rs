@@ -1,0 +1,261 @@
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::{Duration, Instant};
+
+use totem_wire::header::{Header, MessageType};
+use totem_wire::ip_address::TotemIpAddress;
+use totem_wire::srp::orf_token::OrfToken;
+use totem_wire::srp::ring_test::RingTest;
+use totem_wire::{Generation, RingId, RingRep, SrpMessage};
+
+use super::*;
+
+const G: Generation = Generation::G2;
+
+fn ip(a: u8, b: u8) -> Option<IpAddr> {
+    Some(IpAddr::V4(Ipv4Addr::new(192, 0, a, b)))
+}
+
+/// corosync's defaults, but a decrementer slow enough not to run inside a test's rotations
+/// (`active_decrementer_takes_problems_back` runs it by hand).
+fn settings(mode: RrpMode) -> RrpSettings {
+    RrpSettings {
+        problem_count_timeout: Duration::from_secs(60),
+        ..RrpSettings::defaults(mode, Duration::from_millis(238))
+    }
+}
+
+fn rrp(mode: RrpMode) -> Rrp {
+    Rrp::new(settings(mode), G, 1, [ip(2, 1), ip(3, 1)])
+}
+
+fn token(seq: u32) -> Vec<u8> {
+    let ring_id = RingId {
+        rep: RingRep::Addr(TotemIpAddress::v4(1, Ipv4Addr::new(192, 0, 2, 1))),
+        seq: 8,
+    };
+    SrpMessage::OrfToken(OrfToken {
+        header: Header::new(G, MessageType::OrfToken, 2),
+        seq: 0,
+        token_seq: seq,
+        aru: 0,
+        aru_addr: 2,
+        ring_id,
+        backlog: 0,
+        fcc: 0,
+        retrans_flg: 0,
+        rtr_list: Vec::new(),
+    })
+    .to_vec()
+}
+
+fn ring_test(t: MessageType, ring: i32, activator: i32) -> Vec<u8> {
+    let m = RingTest {
+        generation: G,
+        endian: totem_wire::endian::Endian::Little,
+        msg_type: t,
+        encapsulated: 0,
+        ring_number: ring,
+        nodeid_activator: activator,
+    };
+    let mut b = vec![0; m.buffer_len()];
+    m.emit(&mut b).unwrap();
+    b
+}
+
+fn outs(r: &mut Rrp) -> Vec<RrpOut> {
+    std::iter::from_fn(|| r.poll_out()).collect()
+}
+
+/// Runs `n` token rotations where the token comes on ring 0 only; returns `now` after them.
+fn tokens_on_ring0_only(r: &mut Rrp, mut now: Instant, first_seq: u32, n: u32) -> Instant {
+    for i in 0..n {
+        let seq = first_seq + i;
+        let v = r.on_receive(now, 0, &token(seq));
+        if v == Verdict::Taken {
+            now = r.poll_timeout().expect("a held token has a deadline");
+            r.handle_timeout(now);
+            let delivered = outs(r)
+                .into_iter()
+                .any(|o| matches!(o, RrpOut::Deliver { .. }));
+            assert!(delivered, "token {seq}: the expiry hands the held token on");
+        }
+        now += Duration::from_millis(10);
+    }
+    now
+}
+
+#[test]
+fn active_token_waits_for_its_copy_on_the_other_ring() {
+    let mut r = rrp(RrpMode::Active);
+    let now = Instant::now();
+    assert_eq!(r.on_receive(now, 0, &token(1)), Verdict::Taken);
+    assert_eq!(r.on_receive(now, 1, &token(1)), Verdict::Deliver);
+    assert_eq!(r.poll_timeout(), None, "both copies came: no expiry pending");
+    assert!(outs(&mut r).is_empty());
+    // The next token, ring 1 first.
+    assert_eq!(r.on_receive(now, 1, &token(2)), Verdict::Taken);
+    assert_eq!(r.on_receive(now, 0, &token(2)), Verdict::Deliver);
+    assert_eq!(r.stats().token_rx, [2, 2]);
+}
+
+#[test]
+fn active_missing_copies_count_problems_until_the_ring_is_faulty() {
+    let mut r = rrp(RrpMode::Active);
+    let now = Instant::now();
+    assert_eq!(r.send_rings(SendKind::Token, Some(2)).iter().collect::<Vec<_>>(), [0, 1]);
+    // Nine misses: problems, not yet FAULTY.
+    let now = tokens_on_ring0_only(&mut r, now, 1, 9);
+    assert_eq!(r.stats().problems, [0, 9]);
+    assert!(!r.is_faulty(1));
+    assert!(r.status().rings[1].status.starts_with("Incrementing problem counter for seqid 9 iface 192.0.3.1 to [9 of 10]"), "{}", r.status().rings[1].status);
+    // The tenth makes ring 1 FAULTY.
+    let now = tokens_on_ring0_only(&mut r, now, 10, 1);
+    assert!(r.is_faulty(1));
+    assert_eq!(r.status().rings[1].status, "Marking seqid 10 ringid 1 interface 192.0.3.1 FAULTY");
+    assert_eq!(r.status().rings[0].status, "ring 0 active with no faults");
+    // A faulty ring is not waited for, and nothing is sent on it.
+    assert_eq!(r.on_receive(now, 0, &token(11)), Verdict::Deliver);
+    assert_eq!(r.send_rings(SendKind::Mcast, None).iter().collect::<Vec<_>>(), [0]);
+    assert_eq!(r.send_rings(SendKind::Token, Some(2)).iter().collect::<Vec<_>>(), [0]);
+}
+
+#[test]
+fn active_decrementer_takes_problems_back() {
+    let mut r = rrp(RrpMode::Active);
+    let now = tokens_on_ring0_only(&mut r, Instant::now(), 1, 3);
+    assert!(r.status().rings[1].status.contains("[3 of 10]"));
+    // Copies come again; each turn of the decrementer takes one problem off.
+    let mut now;
+    for left in [2, 1] {
+        now = r.poll_timeout().unwrap();
+        r.handle_timeout(now);
+        assert!(r.status().rings[1].status.contains(&format!("to [{left} of 10]")));
+    }
+    now = r.poll_timeout().unwrap();
+    r.handle_timeout(now);
+    assert_eq!(r.status().rings[1].status, "ring 1 active with no faults");
+    // One more turn finds nothing and stops.
+    now = r.poll_timeout().unwrap();
+    r.handle_timeout(now);
+    assert_eq!(r.poll_timeout(), None, "no problem left: the decrementer stops");
+    // Three more misses start from zero again: still far from FAULTY.
+    tokens_on_ring0_only(&mut r, now, 4, 9);
+    assert!(!r.is_faulty(1));
+}
+
+#[test]
+fn faulty_ring_is_tested_and_recovered_by_the_activate_message() {
+    let mut r = rrp(RrpMode::Active);
+    r.send_rings(SendKind::Token, Some(2));
+    let now = tokens_on_ring0_only(&mut r, Instant::now(), 1, 10);
+    assert!(r.is_faulty(1));
+    // After rrp_autorecovery_check_timeout our ring test goes to the token target on ring 1.
+    let at = r.poll_timeout().unwrap();
+    assert!(at > now && at <= now + Duration::from_millis(1000));
+    r.handle_timeout(at);
+    let sent = outs(&mut r);
+    assert_eq!(
+        sent,
+        [RrpOut::TokenSend { ring: 1, bytes: ring_test(MessageType::RingTestActive, 1, 1) }]
+    );
+    // Our test comes back round ring 1: we send ACTIVATE on it.
+    assert_eq!(r.on_receive(at, 1, &ring_test(MessageType::RingTestActive, 1, 1)), Verdict::Taken);
+    assert_eq!(
+        outs(&mut r),
+        [RrpOut::TokenSend { ring: 1, bytes: ring_test(MessageType::RingTestActivate, 1, 1) }]
+    );
+    assert!(r.is_faulty(1), "re-enabled when ACTIVATE has gone round, not before");
+    // ACTIVATE back at its activator: ring 1 is in use again, and it stops there.
+    assert_eq!(r.on_receive(at, 1, &ring_test(MessageType::RingTestActivate, 1, 1)), Verdict::Taken);
+    assert!(outs(&mut r).is_empty());
+    assert!(!r.is_faulty(1));
+    assert_eq!(r.status().rings[1].status, "ring 1 active with no faults");
+    assert_eq!(r.stats().recovered, [0, 1]);
+    assert_eq!(r.send_rings(SendKind::Mcast, None).iter().collect::<Vec<_>>(), [0, 1]);
+    // No more ring tests once it recovered.
+    assert_eq!(r.poll_timeout(), None);
+}
+
+#[test]
+fn other_nodes_ring_tests_are_passed_on_unchanged() {
+    let mut r = rrp(RrpMode::Passive);
+    let now = Instant::now();
+    let active = ring_test(MessageType::RingTestActive, 1, 3);
+    assert_eq!(r.on_receive(now, 1, &active), Verdict::Taken);
+    assert_eq!(outs(&mut r), [RrpOut::TokenSend { ring: 1, bytes: active }]);
+    let activate = ring_test(MessageType::RingTestActivate, 1, 3);
+    assert_eq!(r.on_receive(now, 1, &activate), Verdict::Taken);
+    assert_eq!(outs(&mut r), [RrpOut::TokenSend { ring: 1, bytes: activate }]);
+    assert_eq!(r.stats().ring_tests_forwarded, 2);
+    // A truncated one is counted, not forwarded.
+    assert_eq!(r.on_receive(now, 1, &ring_test(MessageType::RingTestActive, 1, 3)[..8]), Verdict::Taken);
+    assert!(outs(&mut r).is_empty());
+    assert_eq!(r.stats().ring_tests_refused, 1);
+}
+
+#[test]
+fn passive_sends_round_robin_and_skips_a_faulty_ring() {
+    let mut r = rrp(RrpMode::Passive);
+    let rings = |r: &mut Rrp, k| r.send_rings(k, Some(2)).iter().collect::<Vec<_>>();
+    assert_eq!(rings(&mut r, SendKind::Token), [1]);
+    assert_eq!(rings(&mut r, SendKind::Token), [0]);
+    assert_eq!(rings(&mut r, SendKind::Mcast), [1], "mcasts rotate on their own");
+    assert_eq!(rings(&mut r, SendKind::Token), [1]);
+    // Tokens keep coming on ring 0 only: ring 1 falls more than 10 behind.
+    let now = Instant::now();
+    for seq in 0..10 {
+        assert_eq!(r.on_receive(now, 0, &token(seq)), Verdict::Deliver);
+        assert!(!r.is_faulty(1), "{} behind is within the threshold", seq + 1);
+    }
+    // 11 behind: more than rrp_problem_count_threshold.
+    assert_eq!(r.on_receive(now, 0, &token(10)), Verdict::Deliver);
+    assert!(r.is_faulty(1));
+    assert_eq!(r.status().rings[1].status, "Marking ringid 1 interface 192.0.3.1 FAULTY");
+    for _ in 0..4 {
+        assert_eq!(rings(&mut r, SendKind::Token), [0]);
+        assert_eq!(rings(&mut r, SendKind::Mcast), [0]);
+    }
+}
+
+#[test]
+fn passive_mcast_threshold_is_its_own() {
+    let mut r = rrp(RrpMode::Passive);
+    let now = Instant::now();
+    // A merge detect stands for any non-token message.
+    let md = SrpMessage::MergeDetect(totem_wire::srp::merge_detect::MergeDetect {
+        header: Header::new(G, MessageType::MembMergeDetect, 2),
+        system_from: totem_wire::srp_addr::SrpAddr::single(TotemIpAddress::v4(2, Ipv4Addr::new(192, 0, 2, 2))),
+        ring_id: RingId {
+            rep: RingRep::Addr(TotemIpAddress::v4(1, Ipv4Addr::new(192, 0, 2, 1))),
+            seq: 8,
+        },
+    })
+    .to_vec();
+    for _ in 0..100 {
+        r.on_receive(now, 0, &md);
+    }
+    assert!(!r.is_faulty(1), "100 behind is within the mcast threshold");
+    r.on_receive(now, 0, &md);
+    assert!(r.is_faulty(1));
+}
+
+#[test]
+fn every_ring_faulty_still_sends_on_ring_0() {
+    for mode in [RrpMode::Active, RrpMode::Passive] {
+        let mut r = rrp(mode);
+        r.faulty = [true, true];
+        assert_eq!(r.send_rings(SendKind::Mcast, None).iter().collect::<Vec<_>>(), [0], "{mode}");
+        assert_eq!(r.send_rings(SendKind::Token, Some(2)).iter().collect::<Vec<_>>(), [0], "{mode}");
+    }
+}
+
+#[test]
+fn manual_reenable_clears_every_ring() {
+    let mut r = rrp(RrpMode::Active);
+    let now = tokens_on_ring0_only(&mut r, Instant::now(), 1, 10);
+    assert!(r.is_faulty(1));
+    r.reenable(now, None);
+    assert!(!r.is_faulty(1));
+    assert_eq!(r.status().rings[1].status, "ring 1 active with no faults");
+    assert_eq!(r.on_receive(now, 0, &token(20)), Verdict::Taken, "ring 1 is waited for again");
+}
