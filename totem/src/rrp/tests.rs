@@ -122,7 +122,7 @@ fn active_missing_copies_count_problems_until_the_ring_is_faulty() {
 #[test]
 fn active_decrementer_takes_problems_back() {
     let mut r = rrp(RrpMode::Active);
-    let now = tokens_on_ring0_only(&mut r, Instant::now(), 1, 3);
+    tokens_on_ring0_only(&mut r, Instant::now(), 1, 3);
     assert!(r.status().rings[1].status.contains("[3 of 10]"));
     // Copies come again; each turn of the decrementer takes one problem off.
     let mut now;
