@@ -35,10 +35,8 @@ impl Core for Echo {
     fn handle_datagram(&mut self, _now: Instant, src: SocketAddr, bytes: &[u8]) {
         self.events
             .push_back(format!("from {src}: {}", String::from_utf8_lossy(bytes)));
-        self.out.push_back(Outgoing {
-            dest: Dest::Addr(src),
-            bytes: bytes.to_vec(),
-        });
+        self.out
+            .push_back(Outgoing::new(Dest::Addr(src), bytes.to_vec()));
     }
 
     fn handle_timeout(&mut self, now: Instant) {

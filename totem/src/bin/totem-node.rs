@@ -202,6 +202,11 @@ async fn run(cfg: node_config::NodeConfig, control_path: PathBuf) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// An optional address, or `-`.
+fn crate_opt(a: Option<std::net::IpAddr>) -> String {
+    a.map_or_else(|| "-".to_string(), |a| a.to_string())
+}
+
 async fn status(path: PathBuf, json: bool) -> ExitCode {
     let (s, groups, exec) = match control::status_full(&path).await {
         Ok(x) => x,
@@ -280,11 +285,34 @@ async fn status(path: PathBuf, json: bool) -> ExitCode {
                 );
             }
         }
-        None => {
-            if let Some(a) = s.local_addr {
-                println!("LINK ID 0\n\taddr\t= {}", a.ip());
+        None => match &s.rrp {
+            // Like corosync 2.x's `corosync-cfgtool -s`: every ring with its status line.
+            Some(r) => {
+                println!("rrp_mode {}", r.mode);
+                for ring in &r.rings {
+                    println!(
+                        "RING ID {}\n\tid\t= {}\n\tstatus\t= {}",
+                        ring.ring,
+                        crate_opt(ring.id),
+                        ring.status
+                    );
+                }
+                let st = &r.stats;
+                println!(
+                    "rrp: tokens rx {}/{}, other rx {}/{}, problems {}/{}, marked faulty {}/{}, recovered {}/{}, tokens by expiry {}, ring tests sent {} forwarded {} refused {} untargeted {}",
+                    st.token_rx[0], st.token_rx[1], st.mcast_rx[0], st.mcast_rx[1],
+                    st.problems[0], st.problems[1], st.marked_faulty[0], st.marked_faulty[1],
+                    st.recovered[0], st.recovered[1], st.tokens_expired,
+                    st.ring_tests_sent, st.ring_tests_forwarded, st.ring_tests_refused,
+                    st.ring_tests_untargeted,
+                );
             }
-        }
+            None => {
+                if let Some(a) = s.local_addr {
+                    println!("LINK ID 0\n\taddr\t= {}", a.ip());
+                }
+            }
+        },
     }
     println!("Ring ID:          {}.{:x}", s.ring_rep, s.ring_seq);
     match &s.secure {

@@ -27,13 +27,30 @@ pub enum Dest {
 pub struct Outgoing {
     pub dest: Dest,
     pub bytes: Vec<u8>,
+    /// The ring to send on (0; 1 is ring 1 of the redundant ring protocol).
+    pub ring: usize,
+}
+
+impl Outgoing {
+    /// A datagram for ring 0.
+    pub fn new(dest: Dest, bytes: Vec<u8>) -> Self {
+        Outgoing {
+            dest,
+            bytes,
+            ring: 0,
+        }
+    }
 }
 
 /// What a core asks of the transport.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TransportRequest {
-    /// `nodeid` sends from `addr` (udp/udpu address book).
-    Learn { nodeid: u32, addr: SocketAddr },
+    /// `nodeid` sends from `addr` on `ring` (udp/udpu address book).
+    Learn {
+        nodeid: u32,
+        addr: SocketAddr,
+        ring: usize,
+    },
     /// knet key change: load these settings (`Load`, answered whether the key changed) or
     /// run a phase; the outcome comes back through [`Core::request_done`].
     Rekey {
@@ -80,6 +97,12 @@ pub trait Core: Send + 'static {
     /// A datagram from `src`: as received (udp/udpu), or a whole message reassembled and
     /// opened by the knet link layer.
     fn handle_datagram(&mut self, now: Instant, src: SocketAddr, bytes: &[u8]);
+    /// A datagram that came on `ring` (redundant rings; ring 0 is [`Core::handle_datagram`]).
+    fn handle_ring_datagram(&mut self, now: Instant, ring: usize, src: SocketAddr, bytes: &[u8]) {
+        if ring == 0 {
+            self.handle_datagram(now, src, bytes);
+        }
+    }
     /// Runs what is due at `now`.
     fn handle_timeout(&mut self, now: Instant);
     /// The next deadline.

@@ -20,6 +20,7 @@ use super::watch::DeliveryWatch;
 use crate::engine::{Engine, Event, Guarantee};
 use crate::node_config::{NodeConfig, TransportKind};
 use crate::ratelimit::{self, limited, LogKey, RateLimiter};
+use crate::rrp::{RingSet, Rrp, RrpOut, SendKind, Verdict};
 use crate::secure::SecureNode;
 
 /// One Totem node's protocol side.
@@ -52,6 +53,11 @@ pub struct Member {
     logs: RateLimiter<LogKey>,
     /// Answered once the leave message is sent.
     leave_reply: Option<oneshot::Sender<()>>,
+    /// The redundant ring layer (`rrp_mode` passive or active), between the engine and the
+    /// envelope.
+    rrp: Option<Rrp>,
+    /// Sealed datagrams ready for the loop (one engine datagram on two rings is two).
+    outq: VecDeque<Outgoing>,
 }
 
 impl std::fmt::Debug for Member {
@@ -72,6 +78,15 @@ impl Member {
         now: Instant,
     ) -> Self {
         let engine = Engine::new(cfg.engine.clone(), now);
+        let rrp = match (&cfg.rrp, &cfg.ring1) {
+            (Some(s), Some(r1)) => Some(Rrp::new(
+                *s,
+                cfg.generation,
+                cfg.nodeid,
+                [Some(cfg.bind_addr), Some(r1.bind_addr)],
+            )),
+            _ => None,
+        };
         Member {
             cfg,
             engine,
@@ -89,7 +104,14 @@ impl Member {
             rekey_loaded: None,
             logs: RateLimiter::default(),
             leave_reply: None,
+            rrp,
+            outq: VecDeque::new(),
         }
+    }
+
+    /// The redundant ring layer's status (`None`: one ring).
+    pub fn rrp_status(&self) -> Option<crate::rrp::RrpStatus> {
+        self.rrp.as_ref().map(Rrp::status)
     }
 
     pub fn config(&self) -> &NodeConfig {
@@ -177,15 +199,23 @@ impl Member {
         }
     }
 
-    /// Checks a Totem message's header and hands it to the engine.
-    fn deliver(&mut self, now: Instant, src: SocketAddr, msg: &[u8]) {
+    /// Checks a Totem message's header and hands it to the engine (through the redundant
+    /// ring layer when it runs).
+    fn deliver(&mut self, now: Instant, ring: usize, src: SocketAddr, msg: &[u8]) {
         let len = msg.len();
         match HeaderView::new_checked(msg, self.cfg.generation) {
             Ok(h) => {
-                if self.seals() {
+                // A ring test's header holds the ring number where others have the nodeid.
+                let ring_test = matches!(
+                    h.msg_type(),
+                    totem_wire::header::MessageType::RingTestActive
+                        | totem_wire::header::MessageType::RingTestActivate
+                );
+                if self.seals() && !ring_test {
                     self.requests.push_back(TransportRequest::Learn {
                         nodeid: h.nodeid(),
                         addr: src,
+                        ring,
                     });
                 }
             }
@@ -195,6 +225,64 @@ impl Member {
                 return;
             }
         }
+        if let Some(r) = &mut self.rrp {
+            let v = r.on_receive(now, ring, msg);
+            self.drain_rrp(now);
+            if v == Verdict::Taken {
+                return;
+            }
+        }
+        self.to_engine(now, src, msg);
+    }
+
+    /// Runs what the redundant ring layer did by itself: ring tests to send, held tokens
+    /// for the engine.
+    fn drain_rrp(&mut self, now: Instant) {
+        while let Some(o) = self.rrp.as_mut().and_then(Rrp::poll_out) {
+            match o {
+                RrpOut::Deliver { bytes } => {
+                    let src = SocketAddr::from(([0, 0, 0, 0], 0));
+                    self.to_engine(now, src, &bytes);
+                }
+                RrpOut::TokenSend {
+                    ring,
+                    target,
+                    bytes,
+                } => {
+                    if let Some(sealed) = self.seal(&bytes) {
+                        self.outq.push_back(Outgoing {
+                            dest: Dest::Node(target),
+                            bytes: sealed,
+                            ring,
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    /// Seals a Totem message for the wire (knet seals at its link layer: as it is).
+    fn seal(&mut self, bytes: &[u8]) -> Option<Vec<u8>> {
+        if !self.seals() {
+            return Some(bytes.to_vec());
+        }
+        let sealed = match &mut self.secure {
+            Some(s) => s.seal(bytes).map_err(|e| e.to_string()),
+            None => self.envelope.seal(bytes).map_err(|e| e.to_string()),
+        };
+        match sealed {
+            Ok(b) => Some(b),
+            Err(e) => {
+                self.stats.tx_errors += 1;
+                tracing::error!(error = %e, "cannot seal datagram");
+                None
+            }
+        }
+    }
+
+    /// Hands an opened Totem message to the engine, counting what it refuses.
+    fn to_engine(&mut self, now: Instant, src: SocketAddr, msg: &[u8]) {
+        let len = msg.len();
         let rejected_before = self.engine.stats().rejected;
         let before = self.engine.stats().malformed + rejected_before;
         self.engine.handle_datagram(now, msg);
@@ -351,6 +439,7 @@ impl Member {
             knet: net.knet_status(),
             secure: self.secure.as_ref().map(secure_status),
             control: None,
+            rrp: self.rrp_status(),
         }
     }
 }
@@ -360,8 +449,12 @@ impl Core for Member {
     type Command = Command;
 
     fn handle_datagram(&mut self, now: Instant, src: SocketAddr, dgram: &[u8]) {
+        self.handle_ring_datagram(now, 0, src, dgram);
+    }
+
+    fn handle_ring_datagram(&mut self, now: Instant, ring: usize, src: SocketAddr, dgram: &[u8]) {
         if !self.seals() {
-            self.deliver(now, src, dgram);
+            self.deliver(now, ring, src, dgram);
             return;
         }
         let len = dgram.len();
@@ -386,10 +479,16 @@ impl Core for Member {
                 }
             }
         };
-        self.deliver(now, src, &msg);
+        self.deliver(now, ring, src, &msg);
     }
 
     fn handle_timeout(&mut self, now: Instant) {
+        if let Some(r) = &mut self.rrp {
+            if r.poll_timeout().is_some_and(|t| t <= now) {
+                r.handle_timeout(now);
+                self.drain_rrp(now);
+            }
+        }
         if self.engine.poll_timeout().is_some_and(|t| t <= now) {
             self.engine.handle_timeout(now);
         }
@@ -408,6 +507,7 @@ impl Core for Member {
             self.engine.poll_timeout(),
             self.secure.as_ref().and_then(SecureNode::poll_timeout),
             self.logs.poll_timeout(),
+            self.rrp.as_ref().and_then(Rrp::poll_timeout),
         ]
         .into_iter()
         .flatten()
@@ -416,27 +516,35 @@ impl Core for Member {
 
     fn poll_transmit(&mut self) -> Option<Outgoing> {
         loop {
-            let t = self.engine.poll_transmit()?;
-            let dest = match t.dest {
-                crate::engine::Dest::All => Dest::All,
-                crate::engine::Dest::Node(id) => Dest::Node(id),
-            };
-            if !self.seals() {
-                return Some(Outgoing {
-                    dest,
-                    bytes: t.bytes,
-                });
+            if let Some(o) = self.outq.pop_front() {
+                return Some(o);
             }
-            let sealed = match &mut self.secure {
-                Some(s) => s.seal(&t.bytes).map_err(|e| e.to_string()),
-                None => self.envelope.seal(&t.bytes).map_err(|e| e.to_string()),
+            let t = self.engine.poll_transmit()?;
+            let (dest, kind, target) = match t.dest {
+                crate::engine::Dest::All => (Dest::All, SendKind::Mcast, None),
+                crate::engine::Dest::Node(id) => (Dest::Node(id), SendKind::Token, Some(id)),
             };
-            match sealed {
-                Ok(bytes) => return Some(Outgoing { dest, bytes }),
-                Err(e) => {
-                    self.stats.tx_errors += 1;
-                    tracing::error!(error = %e, "cannot seal datagram");
+            let rings = match &mut self.rrp {
+                Some(r) => r.send_rings(kind, target),
+                None => RingSet::RING0,
+            };
+            let Some(bytes) = self.seal(&t.bytes) else {
+                continue;
+            };
+            let rings: Vec<usize> = rings.iter().collect();
+            if let Some((&last, rest)) = rings.split_last() {
+                for &ring in rest {
+                    self.outq.push_back(Outgoing {
+                        dest,
+                        bytes: bytes.clone(),
+                        ring,
+                    });
                 }
+                self.outq.push_back(Outgoing {
+                    dest,
+                    bytes,
+                    ring: last,
+                });
             }
         }
     }

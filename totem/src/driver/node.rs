@@ -145,6 +145,10 @@ pub struct Status {
     /// Control socket counters (filled in by the control server, absent elsewhere).
     #[serde(default)]
     pub control: Option<crate::control::ControlStats>,
+    /// Both rings of the redundant ring protocol (`rrp_mode` passive/active; absent: one
+    /// ring).
+    #[serde(default)]
+    pub rrp: Option<crate::rrp::RrpStatus>,
 }
 
 /// One group key in a slot of the secure layer.
@@ -295,6 +299,11 @@ pub fn spawn_watched(
         }
         _ => Net::Udp(Transport::bind(&tcfg)?),
     };
+    // Ring 1 of the redundant ring protocol: a second udp/udpu transport of its own.
+    let ring1 = match TransportConfig::for_ring1(&cfg) {
+        Some(t1) => Some(Transport::bind(&t1)?),
+        None => None,
+    };
     let (tx, rx) = mpsc::channel(256);
     let (ev_tx, ev_rx) = mpsc::unbounded_channel();
     let opts = DriveOptions {
@@ -306,11 +315,13 @@ pub fn spawn_watched(
         generation = %cfg.generation,
         transport = %format!("{:?}", cfg.transport).to_lowercase(),
         addr = %crate::logfmt::Opt(&net.local_addr()),
+        ring1 = %crate::logfmt::Opt(&ring1.as_ref().and_then(|t| t.local_addr().ok())),
+        rrp_mode = cfg.rrp.map_or("none", |r| r.mode.name()),
         secure = secure.is_some(),
         "node started"
     );
     let member = Member::new(cfg, envelope, secure, watch, Instant::now());
-    let task = tokio::spawn(drive(net, opts, member, rx, ev_tx));
+    let task = tokio::spawn(drive_rings(net, ring1, opts, member, rx, ev_tx));
     Ok((NodeHandle { tx }, ev_rx, task))
 }
 
@@ -437,6 +448,8 @@ pub struct DriveOptions {
 /// The node loop's own state: the sockets, what it counts, and its log limiter.
 struct Wire {
     net: Net,
+    /// Ring 1 of the redundant ring protocol (udp/udpu), if any.
+    ring1: Option<Transport>,
     /// Our nodeid: a knet unicast to it goes straight back to the core.
     own: Option<u32>,
     /// Drop udp/udpu datagrams from addresses outside the nodelist.
@@ -489,11 +502,25 @@ impl NetControl for Wire {
 pub async fn drive<C: Core>(
     net: Net,
     opts: DriveOptions,
+    core: C,
+    commands: mpsc::Receiver<C::Command>,
+    events: mpsc::UnboundedSender<C::Event>,
+) {
+    drive_rings(net, None, opts, core, commands, events).await
+}
+
+/// [`drive`] with ring 1 of the redundant ring protocol: its datagrams reach the core with
+/// [`Core::handle_ring_datagram`], and what the core sends with `ring: 1` leaves through it.
+pub async fn drive_rings<C: Core>(
+    net: Net,
+    ring1: Option<Transport>,
+    opts: DriveOptions,
     mut core: C,
     mut commands: mpsc::Receiver<C::Command>,
     events: mpsc::UnboundedSender<C::Event>,
 ) {
     let mut w = Wire {
+        ring1,
         own: opts.own_nodeid,
         block_unlisted: opts.block_unlisted_ips,
         net,
@@ -510,6 +537,10 @@ pub async fn drive<C: Core>(
     };
     let mut buf1 = vec![0u8; RECV_BUF];
     let mut buf2 = vec![0u8; RECV_BUF];
+    let (mut buf3, mut buf4) = match &w.ring1 {
+        Some(_) => (vec![0u8; RECV_BUF], vec![0u8; RECV_BUF]),
+        None => (Vec::new(), Vec::new()),
+    };
     loop {
         core.turn();
         w.flush(&mut core, &events).await;
@@ -521,8 +552,10 @@ pub async fn drive<C: Core>(
             .map(tokio::time::Instant::from_std)
             .unwrap_or_else(|| tokio::time::Instant::now() + std::time::Duration::from_secs(3600));
         tokio::select! {
-            r = recv_opt(w.net.udp().map(|t| &t.unicast), &mut buf1) => w.on_recv(&mut core, r, &buf1),
-            r = recv_opt(w.net.udp().and_then(|t| t.group.as_ref()), &mut buf2) => w.on_recv(&mut core, r, &buf2),
+            r = recv_opt(w.net.udp().map(|t| &t.unicast), &mut buf1) => w.on_recv(&mut core, 0, r, &buf1),
+            r = recv_opt(w.net.udp().and_then(|t| t.group.as_ref()), &mut buf2) => w.on_recv(&mut core, 0, r, &buf2),
+            r = recv_opt(w.ring1.as_ref().map(|t| &t.unicast), &mut buf3) => w.on_recv(&mut core, 1, r, &buf3),
+            r = recv_opt(w.ring1.as_ref().and_then(|t| t.group.as_ref()), &mut buf4) => w.on_recv(&mut core, 1, r, &buf4),
             Some(batch) = recv_knet(knet_rx.as_mut()) => {
                 // Whatever else has arrived is taken before the next flush: a 64 KiB Totem
                 // frame comes as ~46 knet fragments.
@@ -573,9 +606,19 @@ impl Wire {
         }
     }
 
+    /// The udp/udpu transport of `ring`.
+    fn ring(&self, ring: usize) -> Option<&Transport> {
+        match ring {
+            0 => self.net.udp(),
+            1 => self.ring1.as_ref(),
+            _ => None,
+        }
+    }
+
     fn on_recv<C: Core>(
         &mut self,
         core: &mut C,
+        ring: usize,
         r: std::io::Result<(usize, SocketAddr)>,
         buf: &[u8],
     ) {
@@ -590,15 +633,15 @@ impl Wire {
         };
         self.stats.rx_datagrams += 1;
         let dgram = buf.get(..len).unwrap_or_default();
-        let Some(transport) = self.net.udp() else {
+        let Some(transport) = self.ring(ring) else {
             return;
         };
         if self.block_unlisted && !transport.is_listed(src.ip()) {
             self.stats.rx_unlisted += 1;
-            limited!(self.logs, Instant::now(), warn, "datagram from an address outside the nodelist dropped", %src, len);
+            limited!(self.logs, Instant::now(), warn, "datagram from an address outside the nodelist dropped", %src, len, ring);
             return;
         }
-        core.handle_datagram(Instant::now(), src, dgram);
+        core.handle_ring_datagram(Instant::now(), ring, src, dgram);
     }
 
     /// Takes a batch of knet datagrams; returns how many.
@@ -640,8 +683,13 @@ impl Wire {
             }
             while let Some(req) = core.poll_request() {
                 match req {
-                    TransportRequest::Learn { nodeid, addr } => {
-                        if let Net::Udp(t) = &mut self.net {
+                    TransportRequest::Learn { nodeid, addr, ring } => {
+                        let t = match (ring, &mut self.net) {
+                            (0, Net::Udp(t)) => Some(t),
+                            (1, _) => self.ring1.as_mut(),
+                            _ => None,
+                        };
+                        if let Some(t) = t {
                             t.learn(nodeid, addr);
                         }
                     }
@@ -658,10 +706,11 @@ impl Wire {
     }
 
     async fn flush_udp<C: Core>(&mut self, core: &mut C) {
-        let Net::Udp(transport) = &self.net else {
-            return;
-        };
         while let Some(t) = core.poll_transmit() {
+            let Some(transport) = self.ring(t.ring) else {
+                self.stats.tx_unroutable += 1;
+                continue;
+            };
             let dest = match t.dest {
                 Dest::All => {
                     let (ok, err) = transport.send_all(&t.bytes).await;
@@ -679,7 +728,8 @@ impl Wire {
                             Instant::now(),
                             warn,
                             "no address known for nodeid",
-                            nodeid = id
+                            nodeid = id,
+                            ring = t.ring
                         );
                         continue;
                     }

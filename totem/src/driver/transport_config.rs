@@ -54,6 +54,23 @@ impl TransportConfig {
         }
     }
 
+    /// Ring 1's transport (the redundant ring protocol's second ring), if configured: the
+    /// same kind, ring 1's addresses, group and port.
+    pub fn for_ring1(cfg: &NodeConfig) -> Option<Self> {
+        let r1 = cfg.ring1.as_ref()?;
+        cfg.rrp?;
+        Some(TransportConfig {
+            bind_addr: r1.bind_addr,
+            scope_id: r1.scope_id,
+            mcastaddr: r1.mcastaddr,
+            port: r1.mcastport,
+            ttl: r1.ttl,
+            nodes: r1.nodes.clone(),
+            knet_links: Vec::new(),
+            ..Self::from_node_config(cfg)
+        })
+    }
+
     /// Our nodelist entry (nodeid 0 is never one).
     pub fn node(&self, nodeid: u32) -> Option<&NodeEntry> {
         self.nodes

@@ -71,7 +71,11 @@ pub enum Verdict {
 pub enum RrpOut {
     /// Send this Totem-level message (a ring test) with `token_send` on `ring`: to the token
     /// target, sealed as every other datagram.
-    TokenSend { ring: usize, bytes: Vec<u8> },
+    TokenSend {
+        ring: usize,
+        target: u32,
+        bytes: Vec<u8>,
+    },
     /// A held token whose copies did not all come in time: hand it to the engine now.
     Deliver { bytes: Vec<u8> },
 }
@@ -285,38 +289,47 @@ impl Rrp {
                 };
                 self.token_send(ring, activate);
             }
-            MessageType::RingTestActive => {
-                self.stats.ring_tests_forwarded += 1;
-                self.out.push_back(RrpOut::TokenSend {
-                    ring,
-                    bytes: msg.to_vec(),
-                });
-            }
+            MessageType::RingTestActive => self.forward(ring, msg),
             _ => {
                 if self.faulty[ring] {
                     tracing::info!(ring = t.ring_number, "Automatically recovered ring {}", t.ring_number);
                 }
                 self.reenable(now, Some(ring));
                 if !mine {
-                    self.stats.ring_tests_forwarded += 1;
-                    self.out.push_back(RrpOut::TokenSend {
-                        ring,
-                        bytes: msg.to_vec(),
-                    });
+                    self.forward(ring, msg);
                 }
             }
         }
     }
 
-    fn token_send(&mut self, ring: usize, t: RingTest) {
-        if self.token_target.is_none() {
+    /// Passes another node's ring test on to our token target on `ring`, unchanged.
+    fn forward(&mut self, ring: usize, msg: &[u8]) {
+        let Some(target) = self.token_target else {
             self.stats.ring_tests_untargeted += 1;
             return;
-        }
+        };
+        self.stats.ring_tests_forwarded += 1;
+        self.out.push_back(RrpOut::TokenSend {
+            ring,
+            target,
+            bytes: msg.to_vec(),
+        });
+    }
+
+    /// Sends our own ring test message on `ring` to the token target.
+    fn token_send(&mut self, ring: usize, t: RingTest) {
+        let Some(target) = self.token_target else {
+            self.stats.ring_tests_untargeted += 1;
+            return;
+        };
         let mut buf = vec![0u8; t.buffer_len()];
         if t.emit(&mut buf).is_ok() {
             self.stats.ring_tests_sent += 1;
-            self.out.push_back(RrpOut::TokenSend { ring, bytes: buf });
+            self.out.push_back(RrpOut::TokenSend {
+                ring,
+                target,
+                bytes: buf,
+            });
         }
     }
 

@@ -156,13 +156,13 @@ fn faulty_ring_is_tested_and_recovered_by_the_activate_message() {
     let sent = outs(&mut r);
     assert_eq!(
         sent,
-        [RrpOut::TokenSend { ring: 1, bytes: ring_test(MessageType::RingTestActive, 1, 1) }]
+        [RrpOut::TokenSend { ring: 1, target: 2, bytes: ring_test(MessageType::RingTestActive, 1, 1) }]
     );
     // Our test comes back round ring 1: we send ACTIVATE on it.
     assert_eq!(r.on_receive(at, 1, &ring_test(MessageType::RingTestActive, 1, 1)), Verdict::Taken);
     assert_eq!(
         outs(&mut r),
-        [RrpOut::TokenSend { ring: 1, bytes: ring_test(MessageType::RingTestActivate, 1, 1) }]
+        [RrpOut::TokenSend { ring: 1, target: 2, bytes: ring_test(MessageType::RingTestActivate, 1, 1) }]
     );
     assert!(r.is_faulty(1), "re-enabled when ACTIVATE has gone round, not before");
     // ACTIVATE back at its activator: ring 1 is in use again, and it stops there.
@@ -181,11 +181,16 @@ fn other_nodes_ring_tests_are_passed_on_unchanged() {
     let mut r = rrp(RrpMode::Passive);
     let now = Instant::now();
     let active = ring_test(MessageType::RingTestActive, 1, 3);
+    // Before we ever sent a token there is nobody to pass it to.
     assert_eq!(r.on_receive(now, 1, &active), Verdict::Taken);
-    assert_eq!(outs(&mut r), [RrpOut::TokenSend { ring: 1, bytes: active }]);
+    assert!(outs(&mut r).is_empty());
+    assert_eq!(r.stats().ring_tests_untargeted, 1);
+    r.send_rings(SendKind::Token, Some(2));
+    assert_eq!(r.on_receive(now, 1, &active), Verdict::Taken);
+    assert_eq!(outs(&mut r), [RrpOut::TokenSend { ring: 1, target: 2, bytes: active }]);
     let activate = ring_test(MessageType::RingTestActivate, 1, 3);
     assert_eq!(r.on_receive(now, 1, &activate), Verdict::Taken);
-    assert_eq!(outs(&mut r), [RrpOut::TokenSend { ring: 1, bytes: activate }]);
+    assert_eq!(outs(&mut r), [RrpOut::TokenSend { ring: 1, target: 2, bytes: activate }]);
     assert_eq!(r.stats().ring_tests_forwarded, 2);
     // A truncated one is counted, not forwarded.
     assert_eq!(r.on_receive(now, 1, &ring_test(MessageType::RingTestActive, 1, 3)[..8]), Verdict::Taken);
