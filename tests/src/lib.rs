@@ -12,5 +12,6 @@ pub mod oldcs;
 pub mod oldcs1;
 pub mod quorum_lab;
 pub mod ring;
+pub mod rrp_lab;
 pub mod upgrade;
 pub mod wait;

@@ -203,7 +203,7 @@ async fn run(cfg: node_config::NodeConfig, control_path: PathBuf) -> ExitCode {
 }
 
 /// An optional address, or `-`.
-fn crate_opt(a: Option<std::net::IpAddr>) -> String {
+fn addr_or_dash(a: Option<std::net::IpAddr>) -> String {
     a.map_or_else(|| "-".to_string(), |a| a.to_string())
 }
 
@@ -293,7 +293,7 @@ async fn status(path: PathBuf, json: bool) -> ExitCode {
                     println!(
                         "RING ID {}\n\tid\t= {}\n\tstatus\t= {}",
                         ring.ring,
-                        crate_opt(ring.id),
+                        addr_or_dash(ring.id),
                         ring.status
                     );
                 }

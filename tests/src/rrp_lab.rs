@@ -1,0 +1,489 @@
+//! A udpu ring on two networks (the Redundant Ring Protocol, `rrp_mode: passive | active`)
+//! of our `totem-node`s and, optionally, real corosync daemons of one old generation (2.4.6
+//! or 1.4.10 from `../shared/old-corosync/`). Ring 0 is the lab's first network
+//! (192.0.2.0/24), ring 1 its second (198.51.100.0/24); a ring is broken by taking a node's
+//! port on that network down at the hub's bridge. Real daemons are judged by their own
+//! tools (`corosync-cfgtool -s`, cmapctl/objctl members, their log's membership lines), ours
+//! by `totem-node status`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use crate::netns::{Lab, LabError};
+use crate::{oldcs, oldcs1, wait};
+
+/// The real daemons of the ring, if any.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Old {
+    /// corosync 2.4.6 (G2): nodelist with ring0_addr/ring1_addr.
+    V246,
+    /// corosync 1.4.10 (G1): interface member lists, nodeid in totem.
+    V1410,
+}
+
+impl Old {
+    pub fn generation(self) -> &'static str {
+        match self {
+            Old::V246 => "g2",
+            Old::V1410 => "g1",
+        }
+    }
+
+    fn prefix(self) -> PathBuf {
+        match self {
+            Old::V246 => PathBuf::from(oldcs::PREFIX),
+            Old::V1410 => oldcs1::prefix(),
+        }
+    }
+
+    /// Whether its build is in `../shared/old-corosync/`.
+    pub fn available(self) -> bool {
+        match self {
+            Old::V246 => oldcs::tarball().exists(),
+            Old::V1410 => oldcs1::available(),
+        }
+    }
+
+    fn install(self) -> Result<(), LabError> {
+        match self {
+            Old::V246 => oldcs::install(),
+            Old::V1410 => oldcs1::install(),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Old::V246 => "2.4.6",
+            Old::V1410 => "1.4.10",
+        }
+    }
+}
+
+/// One ring's state as a node shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RingState {
+    pub ring: usize,
+    pub faulty: bool,
+    pub status: String,
+}
+
+/// The lab.
+pub struct RrpLab {
+    pub lab: Lab,
+    pub dir: PathBuf,
+    pub old: Option<Old>,
+    pub mode: String,
+    pub n: usize,
+    /// Lab indices running our node; every other runs `old`.
+    pub ours: Vec<usize>,
+    node_bin: PathBuf,
+    load_bin: PathBuf,
+    /// Pid of every running node, by lab index.
+    pub pids: BTreeMap<usize, u32>,
+    starts: BTreeMap<usize, u32>,
+}
+
+impl RrpLab {
+    /// A lab of `n` namespaces on two networks; nothing runs yet. Installs `old` first.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        prefix: &str,
+        old: Option<Old>,
+        mode: &str,
+        n: usize,
+        ours: &[usize],
+        node_bin: &Path,
+        load_bin: &Path,
+        dir: &Path,
+    ) -> Result<RrpLab, LabError> {
+        if let Some(o) = old {
+            o.install()?;
+        }
+        let lab = Lab::new(prefix, n)?;
+        lab.add_second_link()?;
+        Ok(RrpLab {
+            lab,
+            dir: dir.to_path_buf(),
+            old,
+            mode: mode.to_string(),
+            n,
+            ours: ours.to_vec(),
+            node_bin: node_bin.to_path_buf(),
+            load_bin: load_bin.to_path_buf(),
+            pids: BTreeMap::new(),
+            starts: BTreeMap::new(),
+        })
+    }
+
+    pub fn is_ours(&self, i: usize) -> bool {
+        self.ours.contains(&i)
+    }
+
+    fn node_dir(&self, i: usize) -> PathBuf {
+        self.dir.join(format!("n{i}"))
+    }
+
+    /// Our node's generation: the old daemons', else G2.
+    fn generation(&self) -> &'static str {
+        self.old.map_or("g2", Old::generation)
+    }
+
+    /// The corosync.conf of node `i`.
+    pub fn conf(&self, i: usize) -> String {
+        let dir = self.node_dir(i);
+        let logging = if self.is_ours(i) {
+            "logging {\n    to_stderr: yes\n}\n".to_string()
+        } else {
+            format!(
+                "logging {{\n    to_stderr: no\n    to_syslog: no\n    to_logfile: yes\n    logfile: {}\n    timestamp: on\n    debug: off\n}}\n",
+                dir.join("corosync.log").display()
+            )
+        };
+        if self.old == Some(Old::V1410) {
+            return self.conf_g1(i, &logging);
+        }
+        let mut nodes = String::new();
+        for k in 1..=self.n {
+            let node = self.lab.node(k);
+            nodes += &format!(
+                "    node {{\n        ring0_addr: {}\n        ring1_addr: {}\n        nodeid: {k}\n    }}\n",
+                node.ipv4, node.ipv4_1
+            );
+        }
+        format!(
+            "totem {{\n    version: 2\n    cluster_name: rrp\n    transport: udpu\n    rrp_mode: {mode}\n    crypto_cipher: none\n    crypto_hash: none\n    token: 1000\n    token_coefficient: 0\n    interface {{\n        ringnumber: 0\n        bindnetaddr: 192.0.2.0\n        mcastport: 5405\n    }}\n    interface {{\n        ringnumber: 1\n        bindnetaddr: 198.51.100.0\n        mcastport: 5405\n    }}\n}}\nnodelist {{\n{nodes}}}\nquorum {{\n    provider: corosync_votequorum\n}}\n{logging}",
+            mode = self.mode
+        )
+    }
+
+    /// corosync 1.4's form: member lists per interface, our own address as bindnetaddr on
+    /// our node (it takes it as is), nodeid in totem.
+    fn conf_g1(&self, i: usize, logging: &str) -> String {
+        let members = |net: usize| -> String {
+            (1..=self.n)
+                .map(|k| {
+                    let n = self.lab.node(k);
+                    let a = if net == 0 { n.ipv4 } else { n.ipv4_1 };
+                    format!("        member {{\n            memberaddr: {a}\n        }}\n")
+                })
+                .collect()
+        };
+        let me = self.lab.node(i);
+        let (b0, b1) = if self.is_ours(i) {
+            (me.ipv4.to_string(), me.ipv4_1.to_string())
+        } else {
+            ("192.0.2.0".to_string(), "198.51.100.0".to_string())
+        };
+        format!(
+            "compatibility: whitetank\n\ntotem {{\n    version: 2\n    nodeid: {i}\n    transport: udpu\n    rrp_mode: {mode}\n    secauth: off\n    threads: 0\n    interface {{\n        ringnumber: 0\n        bindnetaddr: {b0}\n        mcastport: 5405\n{m0}    }}\n    interface {{\n        ringnumber: 1\n        bindnetaddr: {b1}\n        mcastport: 5405\n{m1}    }}\n}}\n\nquorum {{\n    provider: corosync_votequorum\n    expected_votes: {n}\n}}\n\n{logging}",
+            mode = self.mode,
+            m0 = members(0),
+            m1 = members(1),
+            n = self.n,
+        )
+    }
+
+    /// Our node `i`'s control socket.
+    pub fn control(&self, i: usize) -> PathBuf {
+        self.node_dir(i).join("totem.sock")
+    }
+
+    /// Starts (or restarts) node `i`.
+    pub fn start(&mut self, i: usize) -> Result<u32, LabError> {
+        let dir = self.node_dir(i);
+        for sub in ["state", "run"] {
+            let _ = std::fs::create_dir_all(dir.join(sub));
+        }
+        let path = dir.join("corosync.conf");
+        std::fs::write(&path, self.conf(i)).map_err(|source| LabError::Spawn {
+            cmd: path.display().to_string(),
+            source,
+        })?;
+        let k = {
+            let k = self.starts.entry(i).or_insert(0);
+            *k += 1;
+            *k
+        };
+        let pid = if self.is_ours(i) {
+            let log = dir.join(format!("totem.{k}.log"));
+            let control = self.control(i);
+            self.lab.spawn(
+                i,
+                &[
+                    &self.node_bin.display().to_string(),
+                    "-c",
+                    &path.display().to_string(),
+                    "--generation",
+                    self.generation(),
+                    "--nodeid",
+                    &i.to_string(),
+                    "--control",
+                    &control.display().to_string(),
+                ],
+                &log,
+            )?
+        } else {
+            let old = self.old.expect("a real daemon's version");
+            oldcs::spawn_daemon(&mut self.lab, i, &dir, &old.prefix())?
+        };
+        self.pids.insert(i, pid);
+        Ok(pid)
+    }
+
+    /// kill -9 of node `i`.
+    pub fn kill9(&mut self, i: usize) {
+        if let Some(pid) = self.pids.remove(&i) {
+            self.lab.signal(pid, "KILL");
+        }
+    }
+
+    /// Runs a tool of the old daemons in node `i`'s namespace (stdout, whatever its exit
+    /// status: cfgtool exits 1 while a ring is faulty).
+    pub fn old_tool(&self, i: usize, tool: &str, args: &[&str]) -> String {
+        let Some(old) = self.old else {
+            return String::new();
+        };
+        Command::new("ip")
+            .args(["netns", "exec", &self.lab.node(i).netns, "timeout", "5"])
+            .arg(old.prefix().join("sbin").join(tool))
+            .args(args)
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
+            .unwrap_or_default()
+    }
+
+    fn our_status(&self, i: usize) -> Option<serde_json::Value> {
+        let out = Command::new(&self.node_bin)
+            .args(["status", "--json", "--control"])
+            .arg(self.control(i))
+            .output()
+            .ok()?;
+        if !out.status.success() {
+            return None;
+        }
+        serde_json::from_slice(&out.stdout).ok()
+    }
+
+    /// Members of node `i`'s ring as it shows them (sorted).
+    pub fn members(&self, i: usize) -> Vec<u32> {
+        if self.is_ours(i) {
+            let Some(v) = self.our_status(i) else {
+                return Vec::new();
+            };
+            let mut m: Vec<u32> = v
+                .get(0)
+                .and_then(|s| s.get("members"))
+                .and_then(|m| m.as_array())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|m| m.get("nodeid")?.as_u64().map(|n| n as u32))
+                        .collect()
+                })
+                .unwrap_or_default();
+            m.sort_unstable();
+            return m;
+        }
+        match self.old {
+            Some(Old::V246) => oldcs::members_of(&Some(self.old_tool(
+                i,
+                "corosync-cmapctl",
+                &["runtime.totem.pg.mrp.srp.members"],
+            ))),
+            Some(Old::V1410) => oldcs1::objctl_members(&Some(self.old_tool(
+                i,
+                "corosync-objctl",
+                &["runtime.totem.pg.mrp.srp.members"],
+            ))),
+            None => Vec::new(),
+        }
+    }
+
+    /// Both rings as node `i` shows them: `corosync-cfgtool -s` of a real daemon, `rrp` of
+    /// our status.
+    pub fn rings(&self, i: usize) -> Vec<RingState> {
+        if self.is_ours(i) {
+            let Some(v) = self.our_status(i) else {
+                return Vec::new();
+            };
+            let Some(rings) = v
+                .get(0)
+                .and_then(|s| s.get("rrp"))
+                .and_then(|r| r.get("rings"))
+                .and_then(|r| r.as_array())
+            else {
+                return Vec::new();
+            };
+            return rings
+                .iter()
+                .filter_map(|r| {
+                    Some(RingState {
+                        ring: r.get("ring")?.as_u64()? as usize,
+                        faulty: r.get("faulty")?.as_bool()?,
+                        status: r.get("status")?.as_str()?.to_string(),
+                    })
+                })
+                .collect();
+        }
+        parse_cfgtool(&self.old_tool(i, "corosync-cfgtool", &["-s"]))
+    }
+
+    /// How many memberships node `i` has formed so far: our engine's `operational_entered`;
+    /// a real daemon's log lines for a new membership.
+    pub fn memberships(&self, i: usize) -> Option<u64> {
+        if self.is_ours(i) {
+            let v = self.our_status(i)?;
+            let engine = v.get(0)?.get("engine")?.as_array()?;
+            return engine.iter().find_map(|kv| {
+                let kv = kv.as_array()?;
+                (kv.first()?.as_str()? == "operational_entered").then(|| kv.get(1)?.as_u64())?
+            });
+        }
+        let log = std::fs::read_to_string(self.node_dir(i).join("corosync.log")).ok()?;
+        let pat = match self.old? {
+            Old::V246 => "] A new membership (",
+            Old::V1410 => "a new membership was formed",
+        };
+        Some(log.matches(pat).count() as u64)
+    }
+
+    /// Waits (bounded) until every node of `who` lists `1..=n` and shows both rings without
+    /// a fault.
+    pub fn wait_formed(&self, who: &[usize], timeout: Duration) -> Result<(), String> {
+        let want: Vec<u32> = (1..=self.n as u32).collect();
+        wait::until(timeout, Duration::from_millis(250), || {
+            who.iter()
+                .all(|&i| {
+                    self.members(i) == want && {
+                        let r = self.rings(i);
+                        r.len() == 2 && r.iter().all(|r| !r.faulty)
+                    }
+                })
+                .then_some(())
+        })
+        .ok_or_else(|| format!("ring of {want:?} not formed on {who:?}:\n{}", self.describe()))
+    }
+
+    /// Every node's members and rings, and the tail of each log.
+    pub fn describe(&self) -> String {
+        let mut s = String::new();
+        for i in 1..=self.n {
+            s += &format!(
+                "n{i} ({}): members {:?}, rings {:?}, memberships {:?}\n",
+                if self.is_ours(i) {
+                    "ours"
+                } else {
+                    self.old.map_or("?", Old::name)
+                },
+                self.members(i),
+                self.rings(i),
+                self.memberships(i)
+            );
+            let log = if self.is_ours(i) {
+                let k = self.starts.get(&i).copied().unwrap_or(1);
+                self.node_dir(i).join(format!("totem.{k}.log"))
+            } else {
+                self.node_dir(i).join("corosync.log")
+            };
+            let text = std::fs::read_to_string(log).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            s += &lines[lines.len().saturating_sub(12)..].join("\n");
+            s.push('\n');
+        }
+        s
+    }
+
+    /// Builds `tests/bench/cpgload.c` against the old daemons' libcpg.
+    pub fn build_client(&self) -> Option<PathBuf> {
+        let old = self.old?;
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/cpgload.c");
+        let bin = self.dir.join(format!("cpgload-{}", old.name()));
+        let p = old.prefix();
+        let ok = Command::new("gcc")
+            .args(["-O2", "-o"])
+            .arg(&bin)
+            .arg(&src)
+            .arg(format!("-I{}/include", p.display()))
+            .arg(format!("-L{}/lib", p.display()))
+            .arg(format!("-Wl,-rpath,{}/lib", p.display()))
+            .arg("-lcpg")
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "building the {} libcpg client", old.name());
+        Some(bin)
+    }
+
+    /// Starts one CPG load client on node `i` with `args` (libcpg on a real daemon,
+    /// `totem-cpgload` on ours); its pid and output file.
+    pub fn spawn_load(
+        &mut self,
+        i: usize,
+        client: Option<&Path>,
+        name: &str,
+        args: &[&str],
+    ) -> Result<(u32, PathBuf), LabError> {
+        let out = self.node_dir(i).join(format!("{name}.out"));
+        let mut v: Vec<String> = if self.is_ours(i) {
+            vec![
+                self.load_bin.display().to_string(),
+                "--control".into(),
+                self.control(i).display().to_string(),
+            ]
+        } else {
+            vec![client
+                .expect("the old daemons' libcpg client")
+                .display()
+                .to_string()]
+        };
+        v.extend(args.iter().map(|a| a.to_string()));
+        let v: Vec<&str> = v.iter().map(String::as_str).collect();
+        let pid = self.lab.spawn(i, &v, &out)?;
+        Ok((pid, out))
+    }
+}
+
+impl Drop for RrpLab {
+    fn drop(&mut self) {
+        for (_, pid) in std::mem::take(&mut self.pids) {
+            self.lab.signal(pid, "KILL");
+        }
+    }
+}
+
+/// The rings in a `corosync-cfgtool -s` output (1.4 and 2.4 print the same).
+pub fn parse_cfgtool(out: &str) -> Vec<RingState> {
+    let mut rings = Vec::new();
+    let mut ring = None;
+    for l in out.lines() {
+        let t = l.trim();
+        if let Some(r) = t.strip_prefix("RING ID ") {
+            ring = r.trim().parse::<usize>().ok();
+        } else if let (Some(r), Some(s)) = (ring, t.strip_prefix("status")) {
+            let status = s.trim_start().trim_start_matches('=').trim().to_string();
+            rings.push(RingState {
+                ring: r,
+                faulty: status.contains("FAULTY"),
+                status,
+            });
+            ring = None;
+        }
+    }
+    rings
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cfgtool_output_parses() {
+        let out = "Printing ring status.\nLocal node ID 1\nRING ID 0\n\tid\t= 192.0.2.11\n\tstatus\t= ring 0 active with no faults\nRING ID 1\n\tid\t= 198.51.100.11\n\tstatus\t= Marking ringid 1 interface 198.51.100.11 FAULTY\n";
+        let r = parse_cfgtool(out);
+        assert_eq!(r.len(), 2);
+        assert!(!r[0].faulty);
+        assert_eq!(r[0].status, "ring 0 active with no faults");
+        assert!(r[1].faulty);
+        assert_eq!(r[1].ring, 1);
+    }
+}
