@@ -601,6 +601,7 @@ pub fn map(root: &Section, ov: Overrides, is_local: &dyn Fn(IpAddr) -> bool) -> 
         ring1: ring1_iface,
     } = interface::interfaces(totem, gen, transport, ip_version)?;
 
+    rrp::too_many_rings(rrp_mode, ring1_iface.as_ref())?;
     let mut nodes = nodelist::nodelist(
         root,
         gen,
@@ -781,3 +782,5 @@ pub fn v4_nodeid(ip: Ipv4Addr) -> u32 {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_rrp;

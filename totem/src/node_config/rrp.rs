@@ -127,6 +127,21 @@ pub(super) fn ring1_addr_refusal(
     }
 }
 
+/// A ring-1 interface with rrp_mode none, refused as corosync does (checked before the
+/// nodelist, so that its ring1_addr is not the first thing named).
+pub(super) fn too_many_rings(
+    mode: Option<RrpMode>,
+    iface: Option<&(RingIface, Entry)>,
+) -> Result<()> {
+    match (mode, iface) {
+        (None, Some((_, number))) => Err(refused(
+            number,
+            "2 is too many configured interfaces for the rrp_mode setting none (set totem.rrp_mode: passive or active)",
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Ring 0's interface, as much as ring 1 is checked against.
 pub(super) struct Ring0 {
     pub mcastaddr: Option<IpAddr>,
@@ -150,12 +165,7 @@ pub(super) fn ring1(
 ) -> Result<Option<RingInterface>> {
     let in_nodelist = !from_members && nodes.iter().any(|n| n.ring_addrs.len() > 1);
     let Some(mode) = mode else {
-        if let Some((_, number)) = &iface {
-            return Err(refused(
-                number,
-                "2 is too many configured interfaces for the rrp_mode setting none (set totem.rrp_mode: passive or active)",
-            ));
-        }
+        too_many_rings(None, iface.as_ref())?;
         return Ok(None);
     };
     if iface.is_none() && !in_nodelist {
@@ -261,7 +271,11 @@ pub(super) fn ring1(
         (ring1_of(me), ring_nodes)
     } else {
         // Multicast without a nodelist: our address is ring 1's bindnetaddr.
-        let bind = local_one(bindnetaddr.map(|(a, _)| a).into_iter().collect(), 1, is_local)?;
+        let bind = local_one(
+            bindnetaddr.map(|(a, _)| a).into_iter().collect(),
+            1,
+            is_local,
+        )?;
         (bind, Vec::new())
     };
     Ok(Some(RingInterface {
