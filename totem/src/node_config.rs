@@ -55,6 +55,7 @@ mod knet;
 mod logging;
 mod nodelist;
 mod quorum;
+mod rrp;
 mod timers;
 mod totem_section;
 pub use checks::{MINIMUM_HOLD, MINIMUM_TIMEOUT};
@@ -532,6 +533,11 @@ const TOTEM_KEYS: &[&str] = &[
     "nodeid",
     "threads",
     "rrp_mode",
+    "rrp_problem_count_threshold",
+    "rrp_problem_count_mcast_threshold",
+    "rrp_problem_count_timeout",
+    "rrp_token_expired_timeout",
+    "rrp_autorecovery_check_timeout",
     "block_unlisted_ips",
     "config_version",
 ];
@@ -566,6 +572,7 @@ pub fn map(root: &Section, ov: Overrides, is_local: &dyn Fn(IpAddr) -> bool) -> 
     checks::repeated_sections(root)?;
 
     totem_section::check_keys(totem, &t)?;
+    let rrp_mode = rrp::mode(gen, &t)?;
     let transport = totem_section::transport(gen, &t)?;
     let mut engine = timers::engine_timers(gen, &t)?;
     let totem_section::TotemOptions {
@@ -591,9 +598,17 @@ pub fn map(root: &Section, ov: Overrides, is_local: &dyn Fn(IpAddr) -> bool) -> 
         ttl,
         bindnetaddr,
         mcastaddr,
+        ring1: ring1_iface,
     } = interface::interfaces(totem, gen, transport, ip_version)?;
 
-    let mut nodes = nodelist::nodelist(root, gen, transport, ip_version)?;
+    rrp::too_many_rings(rrp_mode, ring1_iface.as_ref())?;
+    let mut nodes = nodelist::nodelist(
+        root,
+        gen,
+        transport,
+        ip_version,
+        rrp::ring1_addr_refusal(gen, transport, rrp_mode),
+    )?;
 
     if !nodes.is_empty() && !members.is_empty() {
         return Err(NodeConfigError::Refused {
@@ -635,6 +650,26 @@ pub fn map(root: &Section, ov: Overrides, is_local: &dyn Fn(IpAddr) -> bool) -> 
         }
     }
 
+    // Ring 1 (G1/G2 rrp_mode passive/active): our address on it and every node's.
+    let ring1 = rrp::ring1(
+        rrp_mode,
+        rrp::Ring0 {
+            mcastaddr,
+            mcastport,
+        },
+        ring1_iface,
+        &nodes,
+        from_members,
+        nodeid,
+        5405,
+        is_local,
+    )?;
+    if let (Some(r1), true) = (&ring1, from_members) {
+        if let Some(me) = nodes.iter_mut().find(|n| n.nodeid == nodeid) {
+            me.ring_addrs.push((1, r1.bind_addr, r1.scope_id));
+        }
+    }
+
     engine.nodeid = nodeid;
     engine.nodelist_size = nodes.len();
     // The engine refuses joins, commit tokens and merge detects naming anyone else.
@@ -650,11 +685,18 @@ pub fn map(root: &Section, ov: Overrides, is_local: &dyn Fn(IpAddr) -> bool) -> 
         .collect();
     checks::timers(&engine, &t)?;
     if gen != Generation::G3 {
-        engine.address = Some(match bind_addr {
+        let totem_ip = |a: IpAddr| match a {
             IpAddr::V4(v4) => TotemIpAddress::v4(nodeid, v4),
             IpAddr::V6(v6) => TotemIpAddress::v6(nodeid, v6),
-        });
+        };
+        engine.address = Some(totem_ip(bind_addr));
+        engine.address1 = ring1.as_ref().map(|r| totem_ip(r.bind_addr));
     }
+    // Checked whenever rrp_mode is set; used with two rings only.
+    let rrp = rrp_mode
+        .map(|mode| rrp::settings(mode, &t, engine.token_retransmit_timeout()))
+        .transpose()?
+        .filter(|_| ring1.is_some());
 
     let logging = logging::logging_config(root.section("logging").unwrap_or(&empty))?;
     // G1 (openais/corosync 1.x) runs no votequorum here: its quorum section is not ours.
@@ -708,8 +750,8 @@ pub fn map(root: &Section, ov: Overrides, is_local: &dyn Fn(IpAddr) -> bool) -> 
         source: None,
         quorum: quorum.options,
         quorum_ignored: quorum.ignored,
-        rrp: None,
-        ring1: None,
+        rrp,
+        ring1,
     };
     let budget = cfg.net_mtu();
     // The secure layer frames each application payload with one more byte.
@@ -740,3 +782,5 @@ pub fn v4_nodeid(ip: Ipv4Addr) -> u32 {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_rrp;

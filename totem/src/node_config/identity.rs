@@ -45,23 +45,7 @@ pub(super) fn own_node(
     } else {
         bindnetaddr.into_iter().collect()
     };
-    let local: Vec<(IpAddr, u32)> = candidates
-        .into_iter()
-        .filter(|(a, _)| is_local(*a))
-        .collect();
-    let (addr, scope) = match local.as_slice() {
-        [one] => *one,
-        [] => {
-            return Err(NodeConfigError::OwnNode(
-                "without a nodelist, totem.interface.bindnetaddr (or one interface member) must be an exact address of this host; network addresses are not matched against interfaces".into(),
-            ))
-        }
-        _ => {
-            return Err(NodeConfigError::OwnNode(
-                "several interface members are local addresses".into(),
-            ))
-        }
-    };
+    let (addr, scope) = local_one(candidates, 0, is_local)?;
     let nodeid = match (want.or(totem_nodeid), addr) {
         (Some(n), _) => n,
         (None, IpAddr::V4(v4)) if gen != Generation::G3 => v4_nodeid(v4),
@@ -76,4 +60,31 @@ pub(super) fn own_node(
         return Err(NodeConfigError::OwnNode("nodeid 0 is reserved".into()));
     }
     Ok((nodeid, addr, scope))
+}
+
+/// The one local address among ring `ring`'s interface members or its bindnetaddr (how
+/// our address is found without a nodelist).
+pub(super) fn local_one(
+    candidates: Vec<(IpAddr, u32)>,
+    ring: u8,
+    is_local: &dyn Fn(IpAddr) -> bool,
+) -> Result<(IpAddr, u32)> {
+    let local: Vec<(IpAddr, u32)> = candidates
+        .into_iter()
+        .filter(|(a, _)| is_local(*a))
+        .collect();
+    let prefix = if ring == 0 {
+        String::new()
+    } else {
+        format!("ring {ring}: ")
+    };
+    match local.as_slice() {
+        [one] => Ok(*one),
+        [] => Err(NodeConfigError::OwnNode(format!(
+            "{prefix}without a nodelist, totem.interface.bindnetaddr (or one interface member) must be an exact address of this host; network addresses are not matched against interfaces"
+        ))),
+        _ => Err(NodeConfigError::OwnNode(format!(
+            "{prefix}several interface members are local addresses"
+        ))),
+    }
 }

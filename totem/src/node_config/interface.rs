@@ -25,6 +25,8 @@ pub(super) struct Interfaces<'a> {
     pub bindnetaddr: Option<((IpAddr, u32), Entry)>,
     /// udp: the multicast group.
     pub mcastaddr: Option<IpAddr>,
+    /// G1/G2 udp/udpu: the `ringnumber: 1` section, with its ringnumber entry.
+    pub ring1: Option<(RingIface, Entry)>,
 }
 
 /// Reads the interface sections of `totem`.
@@ -37,6 +39,7 @@ pub(super) fn interfaces(
     let empty = Section::default();
     let mut iface: Option<&Section> = None;
     let mut knet_ifaces: Vec<(u8, &Section)> = Vec::new();
+    let mut ring1_iface: Option<&Section> = None;
     for s in totem.subsections() {
         if s.name != "interface" {
             return Err(NodeConfigError::Refused {
@@ -70,15 +73,75 @@ pub(super) fn interfaces(
             if link != 0 {
                 continue;
             }
+        } else if link == 1 && gen != Generation::G3 {
+            if let Some(first) = ring1_iface {
+                return Err(refused(
+                    &link_entry(),
+                    format!(
+                        "a second interface with ringnumber 1 (the first is at line {})",
+                        first.line
+                    ),
+                ));
+            }
+            ring1_iface = Some(s);
+            continue;
         } else if link != 0 {
-            return Err(refused(
-                &link_entry(),
-                "only link/ring 0 is supported (no redundant links)",
-            ));
+            let why = if gen == Generation::G3 {
+                "only link/ring 0 is supported (no redundant links)"
+            } else {
+                "corosync supports two rings (ringnumber 0 and 1)"
+            };
+            return Err(refused(&link_entry(), why));
         }
         iface = Some(s);
     }
     let iface = iface.unwrap_or(&empty);
+    let ring0 = ring(iface, 0, gen, transport, ip_version)?;
+    let ring1 = ring1_iface
+        .map(|s| {
+            let number = s
+                .entry("ringnumber")
+                .or_else(|| s.entry("linknumber"))
+                .map(|e| qualified("totem.interface", e))
+                .expect("a ring-1 section has its ringnumber");
+            ring(s, 1, gen, transport, ip_version).map(|r| (r, number))
+        })
+        .transpose()?;
+    Ok(Interfaces {
+        line: iface.line,
+        knet: knet_ifaces,
+        members: ring0.members,
+        mcastport: ring0.mcastport,
+        ttl: ring0.ttl,
+        bindnetaddr: ring0.bindnetaddr,
+        mcastaddr: ring0.mcastaddr,
+        ring1,
+    })
+}
+
+/// One ring's interface section (G1/G2 udp/udpu ring 0 or 1, or knet link 0's).
+#[derive(Debug)]
+pub(super) struct RingIface {
+    /// `member { memberaddr }` entries (nodeid 0: not yet known).
+    pub members: Vec<NodeEntry>,
+    pub mcastport: u16,
+    /// The line `mcastport` was given at (the section's when defaulted).
+    pub mcastport_line: usize,
+    pub ttl: u32,
+    /// `bindnetaddr` with its entry.
+    pub bindnetaddr: Option<((IpAddr, u32), Entry)>,
+    /// udp: the multicast group.
+    pub mcastaddr: Option<IpAddr>,
+}
+
+/// Reads one interface section as ring `number`'s.
+fn ring(
+    iface: &Section,
+    number: u8,
+    gen: Generation,
+    transport: TransportKind,
+    ip_version: IpVersion,
+) -> Result<RingIface> {
     let mut members: Vec<NodeEntry> = Vec::new();
     for s in iface.subsections() {
         if s.name != "member" {
@@ -101,7 +164,7 @@ pub(super) fn interfaces(
                 addr,
                 scope_id,
                 name: None,
-                ring_addrs: vec![(0, addr, scope_id)],
+                ring_addrs: vec![(number, addr, scope_id)],
             });
         }
     }
@@ -179,16 +242,15 @@ pub(super) fn interfaces(
         (TransportKind::Udp, None) => {
             return Err(NodeConfigError::Missing {
                 key: "totem.interface.mcastaddr".into(),
-                reason: "transport udp needs a multicast group (deriving one from cluster_name is not implemented)".into(),
+                reason: format!("transport udp needs a multicast group for ring {number} (deriving one from cluster_name is not implemented)"),
             })
         }
         (TransportKind::Udpu | TransportKind::Knet, _) => None,
     };
-    Ok(Interfaces {
-        line: iface.line,
-        knet: knet_ifaces,
+    Ok(RingIface {
         members,
         mcastport,
+        mcastport_line: iface.entry("mcastport").map_or(iface.line, |e| e.line),
         ttl,
         bindnetaddr,
         mcastaddr,

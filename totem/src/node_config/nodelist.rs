@@ -17,7 +17,10 @@ pub(super) fn nodelist(
     gen: Generation,
     transport: TransportKind,
     ip_version: IpVersion,
+    ring1_refusal: Option<&str>,
 ) -> Result<Vec<NodeEntry>> {
+    // Line of each node's section, for a node without ring1_addr.
+    let mut lines: Vec<usize> = Vec::new();
     let mut nodes: Vec<NodeEntry> = Vec::new();
     // Family of each knet link's addresses, and the nodeid that set it.
     let mut link_family: std::collections::BTreeMap<u8, (bool, u32)> = Default::default();
@@ -79,16 +82,26 @@ pub(super) fn nodelist(
                         }
                         ring_addrs.push((n, a.0, a.1));
                     }
+                    "ring1_addr" if ring1_refusal.is_none() && transport != TransportKind::Knet => {
+                        let a = ip_with_scope(&q)?;
+                        checks::family(&q, a.0, ip_version == IpVersion::V6)?;
+                        checks::duplicate_address(&nodes, &ring_addrs, &q, a.0)?;
+                        ring_addrs.push((1, a.0, a.1));
+                    }
                     "name" => name = Some(e.value.clone()),
                     // votequorum's per-node votes, read with the quorum section (quorum.rs).
                     "quorum_votes" => {
                         num::<u32>(&q)?;
                     }
                     k if k.starts_with("ring") && k.ends_with("_addr") => {
-                        return Err(refused(
-                            &q,
-                            "only ring0_addr is supported (no redundant links)",
-                        ))
+                        let why = match (gen, k, ring1_refusal) {
+                            (Generation::G3, ..) => {
+                                "only ring0_addr is supported (no redundant links)"
+                            }
+                            (_, "ring1_addr", Some(r)) => r,
+                            _ => "corosync 1.x and 2.x have two rings: ring0_addr and ring1_addr",
+                        };
+                        return Err(refused(&q, why));
                     }
                     _ => return Err(refused(&q, "not supported by this implementation")),
                 }
@@ -133,12 +146,28 @@ pub(super) fn nodelist(
                 });
             }
             ring_addrs.sort();
+            lines.push(n.line);
             nodes.push(NodeEntry {
                 nodeid,
                 addr,
                 scope_id,
                 name,
                 ring_addrs,
+            });
+        }
+    }
+    if transport != TransportKind::Knet && nodes.iter().any(|n| n.ring_addrs.len() > 1) {
+        if let Some((n, line)) = nodes
+            .iter()
+            .zip(&lines)
+            .find(|(n, _)| n.ring_addrs.len() < 2)
+        {
+            return Err(NodeConfigError::Missing {
+                key: format!("nodelist.node (line {line}).ring1_addr"),
+                reason: format!(
+                    "nodeid {} has no ring-1 address; with two rings every node needs one",
+                    n.nodeid
+                ),
             });
         }
     }

@@ -658,7 +658,7 @@ fn bundled_configs() -> Vec<(String, String, Generation, Option<u32>)> {
 }
 
 /// The new consistency checks refuse none of the configs corosync ran for the captures:
-/// each maps, or stops only at what was refused before (rrp_mode, the own-node choice).
+/// each maps, or stops only at the own-node choice (RRP configs included: rrp_mode is read).
 #[test]
 fn every_bundled_config_still_maps() {
     let all = bundled_configs();
@@ -673,7 +673,6 @@ fn every_bundled_config_still_maps() {
         match map(&root, ov, &|_| true) {
             Ok(_) => ok += 1,
             Err(NodeConfigError::OwnNode(_)) => {}
-            Err(NodeConfigError::Refused { key, .. }) if key == "totem.rrp_mode" => {}
             Err(e) => panic!("{name}: {e}"),
         }
     }

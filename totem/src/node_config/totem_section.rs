@@ -29,14 +29,7 @@ pub(super) fn check_keys(totem: &Section, t: &Lookup<'_>) -> Result<()> {
             return Err(refused(&e, "threaded sending is not implemented (use 0)"));
         }
     }
-    if let Some(e) = t("rrp_mode") {
-        if e.value != "none" {
-            return Err(refused(
-                &e,
-                "redundant ring protocol is not implemented (one ring only)",
-            ));
-        }
-    }
+    // rrp_mode and the other rrp_* keys: rrp.rs.
     Ok(())
 }
 
