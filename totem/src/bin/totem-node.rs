@@ -126,16 +126,6 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    // The configuration reads RRP (rrp_mode, ring 1), but the driver binds ring 0 only:
-    // refuse rather than run one ring where two are written.
-    if let Some(rrp) = &cfg.rrp {
-        eprintln!(
-            "totem-node: {}: totem.rrp_mode {} with two rings is parsed but not run yet (the driver binds ring 0 only)",
-            path.display(),
-            rrp.mode
-        );
-        return ExitCode::from(2);
-    }
     if let Err(e) = init_logging(&cfg.logging) {
         eprintln!("totem-node: {e}");
         return ExitCode::from(2);
