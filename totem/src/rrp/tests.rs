@@ -66,19 +66,23 @@ fn outs(r: &mut Rrp) -> Vec<RrpOut> {
     std::iter::from_fn(|| r.poll_out()).collect()
 }
 
-/// Runs `n` token rotations where the token comes on ring 0 only; returns `now` after them.
+/// Runs `n` token rotations where the token comes on ring 0 only, each followed by its
+/// expiry; returns `now` after them. The first token after a clean one is held until the
+/// expiry; while ring 1 has problems it is not waited for.
 fn tokens_on_ring0_only(r: &mut Rrp, mut now: Instant, first_seq: u32, n: u32) -> Instant {
     for i in 0..n {
         let seq = first_seq + i;
         let v = r.on_receive(now, 0, &token(seq));
-        if v == Verdict::Taken {
-            now = r.poll_timeout().expect("a held token has a deadline");
-            r.handle_timeout(now);
-            let delivered = outs(r)
-                .into_iter()
-                .any(|o| matches!(o, RrpOut::Deliver { .. }));
-            assert!(delivered, "token {seq}: the expiry hands the held token on");
-        }
+        now += Duration::from_millis(239);
+        r.handle_timeout(now);
+        let delivered = outs(r)
+            .into_iter()
+            .any(|o| matches!(o, RrpOut::Deliver { .. }));
+        assert_eq!(
+            delivered,
+            v == Verdict::Taken,
+            "token {seq}: the expiry hands on what was held, and only that"
+        );
         now += Duration::from_millis(10);
     }
     now
@@ -117,6 +121,37 @@ fn active_missing_copies_count_problems_until_the_ring_is_faulty() {
     assert_eq!(r.on_receive(now, 0, &token(11)), Verdict::Deliver);
     assert_eq!(r.send_rings(SendKind::Mcast, None).iter().collect::<Vec<_>>(), [0]);
     assert_eq!(r.send_rings(SendKind::Token, Some(2)).iter().collect::<Vec<_>>(), [0]);
+}
+
+#[test]
+fn active_suspect_ring_is_timed_but_not_waited_for() {
+    let mut r = rrp(RrpMode::Active);
+    let now = Instant::now();
+    // The first miss holds the token for the full expiry, as corosync does.
+    assert_eq!(r.on_receive(now, 0, &token(1)), Verdict::Taken);
+    let t = r.poll_timeout().unwrap();
+    assert_eq!(t, now + Duration::from_millis(238));
+    r.handle_timeout(t);
+    assert!(matches!(outs(&mut r)[..], [RrpOut::Deliver { .. }]));
+    // Ring 1 now has a problem: the next token goes on at once, and its missing copy is
+    // still timed and counted.
+    assert_eq!(r.on_receive(t, 0, &token(2)), Verdict::Deliver);
+    let t2 = r.poll_timeout().unwrap();
+    r.handle_timeout(t2);
+    assert!(outs(&mut r).is_empty(), "already delivered: not again");
+    assert_eq!(r.stats().problems, [0, 2]);
+    // A late copy on ring 1 is passed on too (the engine drops it by token_seq, as it drops
+    // corosync's).
+    assert_eq!(r.on_receive(t2, 1, &token(2)), Verdict::Deliver);
+    // A copy that does come in time on the suspect ring adds no problem.
+    assert_eq!(r.on_receive(t2, 0, &token(3)), Verdict::Deliver);
+    assert_eq!(r.on_receive(t2, 1, &token(3)), Verdict::Deliver);
+    // Nothing is timed now but the decrementer (a minute away in these tests).
+    assert!(r.poll_timeout().unwrap() > t2 + Duration::from_secs(30));
+    assert_eq!(r.stats().problems, [0, 2]);
+    // The healthy ring is still waited for when the suspect one comes first.
+    assert_eq!(r.on_receive(t2, 1, &token(4)), Verdict::Taken);
+    assert_eq!(r.on_receive(t2, 0, &token(4)), Verdict::Deliver);
 }
 
 #[test]
