@@ -58,7 +58,9 @@ impl Active {
         self.last_token_seq
     }
 
-    /// A token with `seq` on `ring`: whether it goes to the engine now.
+    /// A token with `seq` on `ring`: whether it goes to the engine now, and what the misses
+    /// of the previous token it settles decided.
+    #[allow(clippy::too_many_arguments)]
     pub fn token_recv(
         &mut self,
         now: Instant,
@@ -67,8 +69,18 @@ impl Active {
         msg: &[u8],
         s: &RrpSettings,
         faulty: &[bool; RINGS],
-    ) -> bool {
+        status: &mut [String; RINGS],
+        addrs: &[Option<IpAddr>; RINGS],
+    ) -> (bool, Fired) {
+        let mut fired = Fired::default();
         if totem_wire::seq::sq_lt(self.last_token_seq, seq) {
+            // The previous token went on without a suspect ring's copy, and the next one is
+            // here before that copy: it is missed (the expiry would count it, but tokens
+            // that are not held come round faster than the expiry).
+            if self.expire_at.is_some() && self.delivered {
+                self.expire_at = None;
+                fired = self.count_misses(now, s, faulty, status, addrs);
+            }
             // A new token: keep it for the expiry, and wait for its copies.
             self.token.clear();
             self.token.extend_from_slice(msg);
@@ -80,16 +92,56 @@ impl Active {
         // its tokens again from 0).
         self.last_token_seq = seq;
         self.last_token_recv[ring] = true;
+        // Rings marked FAULTY just now are not waited for either.
+        let faulty: [bool; RINGS] = std::array::from_fn(|r| faulty[r] || fired.faulty[r]);
         let missing = |r: usize| !self.last_token_recv[r] && !faulty[r];
         if (0..RINGS).any(|r| missing(r) && self.counter_problems[r] == 0) {
-            return false;
+            return (false, fired);
         }
         if !(0..RINGS).any(missing) {
             self.expire_at = None;
         }
         // A copy still missing on a suspect ring keeps the expiry running, to count it.
         self.delivered = true;
-        true
+        (true, fired)
+    }
+
+    /// Counts a problem on every ring that missed the last token; which reach the
+    /// threshold.
+    fn count_misses(
+        &mut self,
+        now: Instant,
+        s: &RrpSettings,
+        faulty: &[bool; RINGS],
+        status: &mut [String; RINGS],
+        addrs: &[Option<IpAddr>; RINGS],
+    ) -> Fired {
+        let mut f = Fired::default();
+        for r in 0..RINGS {
+            if !self.last_token_recv[r] {
+                self.counter_problems[r] += 1;
+                f.problems[r] += 1;
+                if self.decrement_at.is_none() {
+                    self.decrement_at = Some(now + s.problem_count_timeout);
+                }
+                status[r] = format!(
+                    "Incrementing problem counter for seqid {} iface {} to [{} of {}]",
+                    self.last_token_seq as i32,
+                    iface(addrs[r]),
+                    self.counter_problems[r],
+                    s.problem_count_threshold
+                );
+                tracing::warn!(ring = r, "{}", status[r]);
+            }
+        }
+        for r in 0..RINGS {
+            if self.counter_problems[r] >= s.problem_count_threshold && !faulty[r] {
+                f.faulty[r] = true;
+                // corosync cancels the decrementer when a ring goes FAULTY.
+                self.decrement_at = None;
+            }
+        }
+        f
     }
 
     pub fn handle_timeout(
@@ -124,30 +176,9 @@ impl Active {
         }
         if self.expire_at.is_some_and(|t| t <= now) {
             self.expire_at = None;
-            for r in 0..RINGS {
-                if !self.last_token_recv[r] {
-                    self.counter_problems[r] += 1;
-                    f.problems[r] += 1;
-                    if self.decrement_at.is_none() {
-                        self.decrement_at = Some(now + s.problem_count_timeout);
-                    }
-                    status[r] = format!(
-                        "Incrementing problem counter for seqid {} iface {} to [{} of {}]",
-                        self.last_token_seq as i32,
-                        iface(addrs[r]),
-                        self.counter_problems[r],
-                        s.problem_count_threshold
-                    );
-                    tracing::warn!(ring = r, "{}", status[r]);
-                }
-            }
-            for r in 0..RINGS {
-                if self.counter_problems[r] >= s.problem_count_threshold && !faulty[r] {
-                    f.faulty[r] = true;
-                    // corosync cancels the decrementer when a ring goes FAULTY.
-                    self.decrement_at = None;
-                }
-            }
+            let m = self.count_misses(now, s, faulty, status, addrs);
+            f.problems = m.problems;
+            f.faulty = m.faulty;
             if !self.delivered {
                 self.delivered = true;
                 f.deliver = Some(self.token.clone());

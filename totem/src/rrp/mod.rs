@@ -252,7 +252,23 @@ impl Rrp {
                         Verdict::Deliver
                     }
                     Algo::Active(a) => {
-                        if a.token_recv(now, ring, seq, msg, &self.settings, &self.faulty) {
+                        let addrs = self.addrs;
+                        let prev = a.last_token_seq();
+                        let (deliver, fired) = a.token_recv(
+                            now,
+                            ring,
+                            seq,
+                            msg,
+                            &self.settings,
+                            &self.faulty,
+                            &mut self.status,
+                            &addrs,
+                        );
+                        for r in 0..RINGS {
+                            self.stats.problems[r] += u64::from(fired.problems[r]);
+                        }
+                        self.mark_faulty(now, fired.faulty, Some(prev));
+                        if deliver {
                             Verdict::Deliver
                         } else {
                             Verdict::Taken

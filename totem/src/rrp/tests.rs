@@ -299,3 +299,28 @@ fn manual_reenable_clears_every_ring() {
     assert_eq!(r.status().rings[1].status, "ring 1 active with no faults");
     assert_eq!(r.on_receive(now, 0, &token(20)), Verdict::Taken, "ring 1 is waited for again");
 }
+
+#[test]
+fn active_tokens_faster_than_the_expiry_still_count_each_miss() {
+    let mut r = rrp(RrpMode::Active);
+    let mut now = Instant::now();
+    assert_eq!(r.on_receive(now, 0, &token(1)), Verdict::Taken);
+    now += Duration::from_millis(238);
+    r.handle_timeout(now);
+    assert_eq!(r.stats().problems, [0, 1]);
+    // Tokens 2.. come every millisecond on ring 0 only: each goes on at once, and the next
+    // one settles its miss on ring 1.
+    for seq in 2..=10 {
+        now += Duration::from_millis(1);
+        assert_eq!(r.on_receive(now, 0, &token(seq)), Verdict::Deliver);
+    }
+    assert_eq!(r.stats().problems, [0, 9]);
+    assert!(!r.is_faulty(1));
+    now += Duration::from_millis(1);
+    assert_eq!(r.on_receive(now, 0, &token(11)), Verdict::Deliver);
+    assert!(r.is_faulty(1), "ten misses in 250 ms: FAULTY");
+    assert_eq!(r.status().rings[1].status, "Marking seqid 10 ringid 1 interface 192.0.3.1 FAULTY");
+    // A FAULTY ring is no longer timed: no expiry runs for token 12.
+    assert_eq!(r.on_receive(now, 0, &token(12)), Verdict::Deliver);
+    assert!(r.poll_timeout().is_none_or(|t| t > now + Duration::from_millis(500)));
+}
