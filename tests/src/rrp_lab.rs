@@ -101,8 +101,16 @@ impl RrpLab {
         if let Some(o) = old {
             o.install()?;
         }
-        let lab = Lab::new(prefix, n)?;
+        let mut lab = Lab::new(prefix, n)?;
         lab.add_second_link()?;
+        // RRP_LAB_PCAP=FILE: node 1's view of both rings, for a failure's post-mortem.
+        if let Ok(pcap) = std::env::var("RRP_LAB_PCAP") {
+            lab.spawn(
+                1,
+                &["tcpdump", "-i", "any", "-U", "-w", &pcap, "udp"],
+                &dir.join("tcpdump.log"),
+            )?;
+        }
         Ok(RrpLab {
             lab,
             dir: dir.to_path_buf(),
@@ -367,6 +375,11 @@ impl RrpLab {
 
     /// Every node's members and rings, and the tail of each log.
     pub fn describe(&self) -> String {
+        // RRP_LAB_TAIL: how many log lines per node (default 12).
+        let tail: usize = std::env::var("RRP_LAB_TAIL")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(12);
         let mut s = String::new();
         for i in 1..=self.n {
             s += &format!(
@@ -380,6 +393,12 @@ impl RrpLab {
                 self.rings(i),
                 self.memberships(i)
             );
+            if !self.is_ours(i) {
+                s += &format!(
+                    "corosync-cfgtool -s: {:?}\n",
+                    self.old_tool(i, "corosync-cfgtool", &["-s"])
+                );
+            }
             let log = if self.is_ours(i) {
                 let k = self.starts.get(&i).copied().unwrap_or(1);
                 self.node_dir(i).join(format!("totem.{k}.log"))
@@ -388,7 +407,7 @@ impl RrpLab {
             };
             let text = std::fs::read_to_string(log).unwrap_or_default();
             let lines: Vec<&str> = text.lines().collect();
-            s += &lines[lines.len().saturating_sub(12)..].join("\n");
+            s += &lines[lines.len().saturating_sub(tail)..].join("\n");
             s.push('\n');
         }
         s

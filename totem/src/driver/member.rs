@@ -205,13 +205,16 @@ impl Member {
         let len = msg.len();
         match HeaderView::new_checked(msg, self.cfg.generation) {
             Ok(h) => {
-                // A ring test's header holds the ring number where others have the nodeid.
-                let ring_test = matches!(
+                // Only a message its sender built names the sender: a retransmitted mcast
+                // keeps its originator's nodeid (learning from it would send that node's
+                // tokens to whoever retransmitted), and a ring test's header holds the ring
+                // number where others have the nodeid.
+                use totem_wire::header::MessageType as T;
+                let names_sender = !matches!(
                     h.msg_type(),
-                    totem_wire::header::MessageType::RingTestActive
-                        | totem_wire::header::MessageType::RingTestActivate
+                    T::Mcast | T::RingTestActive | T::RingTestActivate
                 );
-                if self.seals() && !ring_test {
+                if self.seals() && names_sender {
                     self.requests.push_back(TransportRequest::Learn {
                         nodeid: h.nodeid(),
                         addr: src,
@@ -614,5 +617,93 @@ impl Core for Member {
             tracing::info!(nodeid = self.cfg.nodeid, "left the ring");
             let _ = reply.send(());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use totem_wire::header::{Header, MessageType};
+    use totem_wire::ip_address::TotemIpAddress;
+    use totem_wire::srp::mcast::Mcast;
+    use totem_wire::srp::memb_join::MembJoin;
+    use totem_wire::srp_addr::SrpAddr;
+    use totem_wire::{Generation, RingId, RingRep, SrpMessage};
+
+    use super::*;
+    use crate::node_config::{map, Overrides};
+
+    /// Node 1 of a corosync 1.4 udpu ring with member lists (no nodeids: learnt on the
+    /// wire), on two rings.
+    fn member() -> Member {
+        let text = include_str!("../../tests/data/1.4.10-udpu-rrp-passive-n1.conf");
+        let root = crate::corosync_conf::parse(text).unwrap();
+        let me: std::net::IpAddr = "198.51.100.11".parse().unwrap();
+        let me1: std::net::IpAddr = "203.0.113.11".parse().unwrap();
+        let cfg = map(
+            &root,
+            Overrides {
+                generation: Some(Generation::G1),
+                nodeid: None,
+            },
+            &move |ip| ip == me || ip == me1,
+        )
+        .unwrap();
+        let env = Envelope::from_setting(&cfg.crypto).unwrap();
+        Member::new(cfg, env, None, None, Instant::now())
+    }
+
+    fn addr(n: u8) -> TotemIpAddress {
+        TotemIpAddress::v4(u32::from(n), Ipv4Addr::new(198, 51, 100, 10 + n))
+    }
+
+    fn learnt(m: &mut Member) -> Vec<(u32, SocketAddr, usize)> {
+        std::iter::from_fn(|| m.poll_request())
+            .filter_map(|r| match r {
+                TransportRequest::Learn { nodeid, addr, ring } => Some((nodeid, addr, ring)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn addresses_are_learnt_from_what_the_sender_built_not_from_retransmitted_mcasts() {
+        let mut m = member();
+        let g = Generation::G1;
+        let now = Instant::now();
+        let from3: SocketAddr = "198.51.100.13:5405".parse().unwrap();
+        // Node 3 retransmits node 2's mcast: its header still names node 2.
+        let mcast = SrpMessage::Mcast(Mcast {
+            header: Header::new(g, MessageType::Mcast, 2),
+            system_from: SrpAddr::single(addr(2)),
+            seq: 5,
+            this_seqno: 1,
+            ring_id: RingId {
+                rep: RingRep::Addr(addr(1)),
+                seq: 4,
+            },
+            node_id: 0,
+            guarantee: 0,
+            payload: vec![0; 8],
+        })
+        .to_vec();
+        let sealed = m.envelope.seal(&mcast).unwrap();
+        m.handle_ring_datagram(now, 0, from3, &sealed);
+        assert_eq!(learnt(&mut m), [], "node 2 is not at node 3's address");
+        // A join is built by its sender: node 3 is at its source address, on the ring it
+        // came on.
+        let join = SrpMessage::MembJoin(MembJoin {
+            header: Header::new(g, MessageType::MembJoin, 3),
+            system_from: SrpAddr::single(addr(3)),
+            ring_seq: 4,
+            proc_list: vec![SrpAddr::single(addr(3))],
+            failed_list: vec![],
+        })
+        .to_vec();
+        let sealed = m.envelope.seal(&join).unwrap();
+        let from3_ring1: SocketAddr = "203.0.113.13:5405".parse().unwrap();
+        m.handle_ring_datagram(now, 1, from3_ring1, &sealed);
+        assert_eq!(learnt(&mut m), [(3, from3_ring1, 1)]);
     }
 }
