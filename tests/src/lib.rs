@@ -12,6 +12,6 @@ pub mod oldcs;
 pub mod oldcs1;
 pub mod quorum_lab;
 pub mod ring;
-pub mod rrp_lab;
+pub mod mixed_lab;
 pub mod upgrade;
 pub mod wait;

@@ -22,9 +22,8 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use totem_tests::load::{assert_one_order, LoadResult};
 use totem_tests::netns::is_root;
-use totem_tests::rrp_lab::{Old, RrpLab};
+use totem_tests::mixed_lab::{MixedLab, Old, Shape};
 use totem_tests::wait;
 
 const NODE: &str = env!("CARGO_BIN_EXE_lab-totem-node");
@@ -33,7 +32,7 @@ const LOAD: &str = env!("CARGO_BIN_EXE_totem-cpgload");
 const FORM: Duration = Duration::from_secs(40);
 /// Messages per sender in one fault round, at [`RATE`] msgs/s: ~20 s of load.
 const PER_SENDER: u64 = 3000;
-const RATE: &str = "150";
+const RATE: u64 = 150;
 
 /// One lab at a time under `cargo test` threads.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -58,20 +57,10 @@ fn runnable(old: Option<Old>) -> bool {
 }
 
 /// Ring 1 of node `f` down and up again under load; the checks of the module doc.
-fn fault_round(l: &mut RrpLab, client: Option<&PathBuf>, f: usize, no_stall: bool) {
+fn fault_round(l: &mut MixedLab, client: Option<&PathBuf>, f: usize, no_stall: bool) {
     let tag = format!("ring1-n{f}");
     let before: Vec<Option<u64>> = (1..=l.n).map(|i| l.memberships(i)).collect();
-    let n_s = PER_SENDER.to_string();
-    let args = [
-        "-g", &tag, "-S", "-n", &n_s, "-s", "200", "-r", RATE, "-m", "3", "-e", "3", "-T", "120",
-    ];
-    let mut clients = Vec::new();
-    for i in 1..=l.n {
-        let (pid, out) = l
-            .spawn_load(i, client.map(PathBuf::as_path), &tag, &args)
-            .expect("load client starts");
-        clients.push((i, pid, out));
-    }
+    let clients = l.start_load(client.map(PathBuf::as_path), &tag, PER_SENDER, 200, RATE);
     std::thread::sleep(Duration::from_secs(4));
     let t0 = Instant::now();
     l.lab.set_net_link(f, 1, false).expect("ring 1 port down");
@@ -98,19 +87,7 @@ fn fault_round(l: &mut RrpLab, client: Option<&PathBuf>, f: usize, no_stall: boo
     .unwrap_or_else(|| panic!("{tag}: ring 1 not recovered by itself\n{}", l.describe()));
     eprintln!("{tag}: every node recovered ring 1 {:?} after the link came back", t1.elapsed());
     // The load runs out.
-    let mut results = Vec::new();
-    for (i, pid, out) in &clients {
-        let exited = l.lab.wait_exit(*pid, Duration::from_secs(120));
-        if !exited {
-            l.lab.signal(*pid, "KILL");
-        }
-        let text = std::fs::read_to_string(out).unwrap_or_default();
-        let r = LoadResult::find(&text)
-            .unwrap_or_else(|e| panic!("{tag}: n{i}: {e}\n{text}\n{}", l.describe()));
-        eprintln!("{tag}: n{i} {:?}", r.fields);
-        results.push((*i, r));
-    }
-    assert_one_order(&tag, &results, PER_SENDER * l.n as u64);
+    let results = l.finish_load(&tag, &clients, PER_SENDER);
     let after: Vec<Option<u64>> = (1..=l.n).map(|i| l.memberships(i)).collect();
     assert_eq!(
         before, after,
@@ -137,7 +114,7 @@ fn scenario(tag: &str, old: Option<Old>, mode: &str, ours: &[usize], faults: &[u
     }
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let tmp = tempfile::tempdir().unwrap();
-    let mut l = RrpLab::new(tag, old, mode, 3, ours, NODE.as_ref(), LOAD.as_ref(), tmp.path())
+    let mut l = MixedLab::new(tag, old, Shape::rrp(mode), 3, ours, NODE.as_ref(), LOAD.as_ref(), tmp.path())
         .expect("lab (root, ip netns)");
     let t0 = Instant::now();
     for i in 1..=3 {

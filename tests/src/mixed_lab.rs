@@ -1,17 +1,21 @@
-//! A udpu ring on two networks (the Redundant Ring Protocol, `rrp_mode: passive | active`)
-//! of our `totem-node`s and, optionally, real corosync daemons of one old generation (2.4.6
-//! or 1.4.10 from `../shared/old-corosync/`). Ring 0 is the lab's first network
-//! (192.0.2.0/24), ring 1 its second (198.51.100.0/24); a ring is broken by taking a node's
-//! port on that network down at the hub's bridge. Real daemons are judged by their own
-//! tools (`corosync-cfgtool -s`, cmapctl/objctl members, their log's membership lines), ours
-//! by `totem-node status`.
+//! A ring of our `totem-node`s and, optionally, real corosync daemons of one old generation
+//! (2.4.6 or 1.4.10 from `../shared/old-corosync/`), every node in its own namespace, all
+//! reading one configuration of the [`Shape`] asked for: udpu or udp multicast, IPv4 or
+//! IPv6, corosync crypto or none, one ring or two (the Redundant Ring Protocol, `rrp_mode:
+//! passive | active`). Ring 0 is the lab's first network (192.0.2.0/24, fd00:db8::/64), ring
+//! 1 its second (198.51.100.0/24); a ring is broken by taking a node's port on that network
+//! down at the hub's bridge. Real daemons are judged by their own tools
+//! (`corosync-cfgtool -s`, `corosync-quorumtool -s`, cmapctl/objctl members, their log's
+//! membership lines), ours by `totem-node status`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use crate::load::{assert_one_order, LoadResult};
 use crate::netns::{Lab, LabError};
+use crate::quorum_lab::QuorumView;
 use crate::{oldcs, oldcs1, wait};
 
 /// The real daemons of the ring, if any.
@@ -61,6 +65,29 @@ impl Old {
     }
 }
 
+/// What the ring's configuration is made of.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Shape {
+    /// `rrp_mode` (`passive`/`active`) with a second ring; `None`: one ring.
+    pub rrp: Option<String>,
+    /// udp multicast instead of udpu.
+    pub udp: bool,
+    /// corosync crypto: 2.x `aes256`/`sha1`, 1.x `secauth: on`, with a shared authkey.
+    pub crypto: bool,
+    /// Ring 0 on IPv6.
+    pub ipv6: bool,
+}
+
+impl Shape {
+    /// Two udpu rings in `mode`.
+    pub fn rrp(mode: &str) -> Self {
+        Shape {
+            rrp: Some(mode.to_string()),
+            ..Shape::default()
+        }
+    }
+}
+
 /// One ring's state as a node shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RingState {
@@ -70,11 +97,11 @@ pub struct RingState {
 }
 
 /// The lab.
-pub struct RrpLab {
+pub struct MixedLab {
     pub lab: Lab,
     pub dir: PathBuf,
     pub old: Option<Old>,
-    pub mode: String,
+    pub shape: Shape,
     pub n: usize,
     /// Lab indices running our node; every other runs `old`.
     pub ours: Vec<usize>,
@@ -85,37 +112,55 @@ pub struct RrpLab {
     starts: BTreeMap<usize, u32>,
 }
 
-impl RrpLab {
+impl MixedLab {
     /// A lab of `n` namespaces on two networks; nothing runs yet. Installs `old` first.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         prefix: &str,
         old: Option<Old>,
-        mode: &str,
+        shape: Shape,
         n: usize,
         ours: &[usize],
         node_bin: &Path,
         load_bin: &Path,
         dir: &Path,
-    ) -> Result<RrpLab, LabError> {
+    ) -> Result<MixedLab, LabError> {
         if let Some(o) = old {
             o.install()?;
         }
         let mut lab = Lab::new(prefix, n)?;
-        lab.add_second_link()?;
-        // RRP_LAB_PCAP=FILE: node 1's view of both rings, for a failure's post-mortem.
-        if let Ok(pcap) = std::env::var("RRP_LAB_PCAP") {
+        if shape.rrp.is_some() {
+            lab.add_second_link()?;
+        }
+        if shape.crypto {
+            // One authkey for every node (2.x and 1.x read 128 bytes).
+            let key = dir.join("authkey");
+            let bytes: Vec<u8> = (0..128u32)
+                .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+                .collect();
+            let write = || -> std::io::Result<()> {
+                std::fs::write(&key, bytes)?;
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600))
+            };
+            write().map_err(|source| LabError::Spawn {
+                cmd: key.display().to_string(),
+                source,
+            })?;
+        }
+        // MIXED_LAB_PCAP=FILE: node 1's view of both rings, for a failure's post-mortem.
+        if let Ok(pcap) = std::env::var("MIXED_LAB_PCAP") {
             lab.spawn(
                 1,
                 &["tcpdump", "-i", "any", "-U", "-w", &pcap, "udp"],
                 &dir.join("tcpdump.log"),
             )?;
         }
-        Ok(RrpLab {
+        Ok(MixedLab {
             lab,
             dir: dir.to_path_buf(),
             old,
-            mode: mode.to_string(),
+            shape,
             n,
             ours: ours.to_vec(),
             node_bin: node_bin.to_path_buf(),
@@ -152,24 +197,60 @@ impl RrpLab {
         if self.old == Some(Old::V1410) {
             return self.conf_g1(i, &logging);
         }
+        let sh = &self.shape;
         let mut nodes = String::new();
         for k in 1..=self.n {
             let node = self.lab.node(k);
+            let ring0 = if sh.ipv6 {
+                node.ipv6.to_string()
+            } else {
+                node.ipv4.to_string()
+            };
+            let ring1 = if sh.rrp.is_some() {
+                format!("        ring1_addr: {}\n", node.ipv4_1)
+            } else {
+                String::new()
+            };
             nodes += &format!(
-                "    node {{\n        ring0_addr: {}\n        ring1_addr: {}\n        nodeid: {k}\n    }}\n",
-                node.ipv4, node.ipv4_1
+                "    node {{\n        ring0_addr: {ring0}\n{ring1}        nodeid: {k}\n    }}\n"
             );
         }
+        let mut totem = format!(
+            "    version: 2\n    cluster_name: mixed\n    transport: {}\n    token: 1000\n    token_coefficient: 0\n",
+            if sh.udp { "udp" } else { "udpu" }
+        );
+        if let Some(m) = &sh.rrp {
+            totem += &format!("    rrp_mode: {m}\n");
+        }
+        if sh.crypto {
+            totem += &format!(
+                "    crypto_cipher: aes256\n    crypto_hash: sha1\n    keyfile: {}\n",
+                self.dir.join("authkey").display()
+            );
+        } else {
+            totem += "    crypto_cipher: none\n    crypto_hash: none\n";
+        }
+        if sh.ipv6 {
+            totem += "    ip_version: ipv6\n";
+        }
+        let bind0 = if sh.ipv6 { "fd00:db8::" } else { "192.0.2.0" };
+        totem += &iface(0, bind0, sh.udp.then_some("239.255.51.1"));
+        if sh.rrp.is_some() {
+            totem += &iface(1, "198.51.100.0", sh.udp.then_some("239.255.51.2"));
+        }
         format!(
-            "totem {{\n    version: 2\n    cluster_name: rrp\n    transport: udpu\n    rrp_mode: {mode}\n    crypto_cipher: none\n    crypto_hash: none\n    token: 1000\n    token_coefficient: 0\n    interface {{\n        ringnumber: 0\n        bindnetaddr: 192.0.2.0\n        mcastport: 5405\n    }}\n    interface {{\n        ringnumber: 1\n        bindnetaddr: 198.51.100.0\n        mcastport: 5405\n    }}\n}}\nnodelist {{\n{nodes}}}\nquorum {{\n    provider: corosync_votequorum\n}}\n{logging}",
-            mode = self.mode
+            "totem {{\n{totem}}}\nnodelist {{\n{nodes}}}\nquorum {{\n    provider: corosync_votequorum\n}}\n{logging}"
         )
     }
 
     /// corosync 1.4's form: member lists per interface, our own address as bindnetaddr on
     /// our node (it takes it as is), nodeid in totem.
     fn conf_g1(&self, i: usize, logging: &str) -> String {
+        let sh = &self.shape;
         let members = |net: usize| -> String {
+            if sh.udp {
+                return format!("        mcastaddr: 239.255.51.{}\n        ttl: 1\n", net + 1);
+            }
             (1..=self.n)
                 .map(|k| {
                     let n = self.lab.node(k);
@@ -184,11 +265,33 @@ impl RrpLab {
         } else {
             ("192.0.2.0".to_string(), "198.51.100.0".to_string())
         };
+        let iface = |ring: usize, bind: &str| {
+            format!(
+                "    interface {{\n        ringnumber: {ring}\n        bindnetaddr: {bind}\n        mcastport: 5405\n{}    }}\n",
+                members(ring)
+            )
+        };
+        let mut totem = format!(
+            "    version: 2\n    nodeid: {i}\n    transport: {}\n    threads: 0\n",
+            if sh.udp { "udp" } else { "udpu" }
+        );
+        if let Some(m) = &sh.rrp {
+            totem += &format!("    rrp_mode: {m}\n");
+        }
+        if sh.crypto {
+            totem += &format!(
+                "    secauth: on\n    keyfile: {}\n",
+                self.dir.join("authkey").display()
+            );
+        } else {
+            totem += "    secauth: off\n";
+        }
+        totem += &iface(0, &b0);
+        if sh.rrp.is_some() {
+            totem += &iface(1, &b1);
+        }
         format!(
-            "compatibility: whitetank\n\ntotem {{\n    version: 2\n    nodeid: {i}\n    transport: udpu\n    rrp_mode: {mode}\n    secauth: off\n    threads: 0\n    interface {{\n        ringnumber: 0\n        bindnetaddr: {b0}\n        mcastport: 5405\n{m0}    }}\n    interface {{\n        ringnumber: 1\n        bindnetaddr: {b1}\n        mcastport: 5405\n{m1}    }}\n}}\n\nquorum {{\n    provider: corosync_votequorum\n    expected_votes: {n}\n}}\n\n{logging}",
-            mode = self.mode,
-            m0 = members(0),
-            m1 = members(1),
+            "compatibility: whitetank\n\ntotem {{\n{totem}}}\n\nquorum {{\n    provider: corosync_votequorum\n    expected_votes: {n}\n}}\n\n{logging}",
             n = self.n,
         )
     }
@@ -356,6 +459,77 @@ impl RrpLab {
         Some(log.matches(pat).count() as u64)
     }
 
+    /// What node `i`'s quorum looks like: a real daemon's `corosync-quorumtool -s`, our
+    /// votequorum's status.
+    pub fn quorum(&self, i: usize) -> Option<QuorumView> {
+        if self.is_ours(i) {
+            let v = self.our_status(i)?;
+            return QuorumView::from_status(v.get(2)?.get("quorum")?);
+        }
+        QuorumView::parse(&self.old_tool(i, "corosync-quorumtool", &["-s"]))
+    }
+
+    /// Waits (bounded) until every node of `who` lists exactly `want`.
+    pub fn wait_members(&self, who: &[usize], want: &[u32], timeout: Duration) -> Result<(), String> {
+        wait::until(timeout, Duration::from_millis(250), || {
+            who.iter()
+                .all(|&i| self.members(i) == want)
+                .then_some(())
+        })
+        .ok_or_else(|| format!("{want:?} not seen on {who:?}:\n{}", self.describe()))
+    }
+
+    /// Starts a CPG load client on every running node in group `tag`, each sending `n`
+    /// messages of `size` bytes at `rate` msgs/s once all are in the group.
+    pub fn start_load(
+        &mut self,
+        client: Option<&Path>,
+        tag: &str,
+        n: u64,
+        size: usize,
+        rate: u64,
+    ) -> Vec<(usize, u32, PathBuf)> {
+        let (n_s, size_s, rate_s) = (n.to_string(), size.to_string(), rate.to_string());
+        let k = self.pids.len().to_string();
+        let args = [
+            "-g", tag, "-S", "-n", &n_s, "-s", &size_s, "-r", &rate_s, "-m", &k, "-e", &k, "-T",
+            "120",
+        ];
+        let nodes: Vec<usize> = self.pids.keys().copied().collect();
+        nodes
+            .into_iter()
+            .map(|i| {
+                let (pid, out) = self
+                    .spawn_load(i, client, tag, &args)
+                    .expect("load client starts");
+                (i, pid, out)
+            })
+            .collect()
+    }
+
+    /// Waits for the clients of [`MixedLab::start_load`] and checks that each delivered every
+    /// message of every sender (`n` each) without gap or duplicate, in one order.
+    pub fn finish_load(
+        &mut self,
+        tag: &str,
+        clients: &[(usize, u32, PathBuf)],
+        n: u64,
+    ) -> Vec<(usize, LoadResult)> {
+        let mut results = Vec::new();
+        for (i, pid, out) in clients {
+            if !self.lab.wait_exit(*pid, Duration::from_secs(150)) {
+                self.lab.signal(*pid, "KILL");
+            }
+            let text = std::fs::read_to_string(out).unwrap_or_default();
+            let r = LoadResult::find(&text)
+                .unwrap_or_else(|e| panic!("{tag}: n{i}: {e}\n{text}\n{}", self.describe()));
+            eprintln!("{tag}: n{i} {:?}", r.fields);
+            results.push((*i, r));
+        }
+        assert_one_order(tag, &results, n * clients.len() as u64);
+        results
+    }
+
     /// Waits (bounded) until every node of `who` lists `1..=n` and shows both rings without
     /// a fault.
     pub fn wait_formed(&self, who: &[usize], timeout: Duration) -> Result<(), String> {
@@ -363,10 +537,11 @@ impl RrpLab {
         wait::until(timeout, Duration::from_millis(250), || {
             who.iter()
                 .all(|&i| {
-                    self.members(i) == want && {
-                        let r = self.rings(i);
-                        r.len() == 2 && r.iter().all(|r| !r.faulty)
-                    }
+                    self.members(i) == want
+                        && (self.shape.rrp.is_none() || {
+                            let r = self.rings(i);
+                            r.len() == 2 && r.iter().all(|r| !r.faulty)
+                        })
                 })
                 .then_some(())
         })
@@ -375,8 +550,8 @@ impl RrpLab {
 
     /// Every node's members and rings, and the tail of each log.
     pub fn describe(&self) -> String {
-        // RRP_LAB_TAIL: how many log lines per node (default 12).
-        let tail: usize = std::env::var("RRP_LAB_TAIL")
+        // MIXED_LAB_TAIL: how many log lines per node (default 12).
+        let tail: usize = std::env::var("MIXED_LAB_TAIL")
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or(12);
@@ -462,12 +637,22 @@ impl RrpLab {
     }
 }
 
-impl Drop for RrpLab {
+impl Drop for MixedLab {
     fn drop(&mut self) {
         for (_, pid) in std::mem::take(&mut self.pids) {
             self.lab.signal(pid, "KILL");
         }
     }
+}
+
+/// An `interface` section of a 2.x configuration.
+fn iface(ring: usize, bind: &str, mcast: Option<&str>) -> String {
+    let mcast = mcast
+        .map(|m| format!("        mcastaddr: {m}\n"))
+        .unwrap_or_default();
+    format!(
+        "    interface {{\n        ringnumber: {ring}\n        bindnetaddr: {bind}\n{mcast}        mcastport: 5405\n    }}\n"
+    )
 }
 
 /// The rings in a `corosync-cfgtool -s` output (1.4 and 2.4 print the same).
