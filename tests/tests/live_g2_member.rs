@@ -13,7 +13,7 @@
 //! Needs root. Without `../shared/old-corosync` the cases print one loud line and skip,
 //! except under CI=true, where that is a failure.
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -62,7 +62,7 @@ fn check_quorum(l: &MixedLab, who: &[usize], votes: u32) {
     );
 }
 
-fn cpg_round(l: &mut MixedLab, client: &PathBuf, tag: &str, n: u64, size: usize) {
+fn cpg_round(l: &mut MixedLab, client: &Path, tag: &str, n: u64, size: usize) {
     let clients = l.start_load(Some(client), tag, n, size, 100);
     l.finish_load(tag, &clients, n);
 }

@@ -125,6 +125,7 @@ mod tests {
             knet: None,
             secure: None,
             control: None,
+            rrp: None,
         };
         let exec = ExecStatus {
             quorum: Some(QuorumStatus {

@@ -235,7 +235,7 @@ impl Member {
                 return;
             }
         }
-        self.to_engine(now, src, msg);
+        self.hand_to_engine(now, src, msg);
     }
 
     /// Runs what the redundant ring layer did by itself: ring tests to send, held tokens
@@ -245,7 +245,7 @@ impl Member {
             match o {
                 RrpOut::Deliver { bytes } => {
                     let src = SocketAddr::from(([0, 0, 0, 0], 0));
-                    self.to_engine(now, src, &bytes);
+                    self.hand_to_engine(now, src, &bytes);
                 }
                 RrpOut::TokenSend {
                     ring,
@@ -284,7 +284,7 @@ impl Member {
     }
 
     /// Hands an opened Totem message to the engine, counting what it refuses.
-    fn to_engine(&mut self, now: Instant, src: SocketAddr, msg: &[u8]) {
+    fn hand_to_engine(&mut self, now: Instant, src: SocketAddr, msg: &[u8]) {
         let len = msg.len();
         let rejected_before = self.engine.stats().rejected;
         let before = self.engine.stats().malformed + rejected_before;
