@@ -233,8 +233,6 @@ def raw_counts(cap):
 # capture does not see, and generations meeting on one wire.
 ENGINE_KNOWN_DIFFER = {
     "3.1.7-knet-nss-aes256-sha256-01-formation.pcapng",
-    "1.4.10-udpu-rrp-passive-01-formation.pcapng",
-    "2.4.6-udpu-rrp-passive-01-formation.pcapng",
     "2.4.6-udpu-rrp-active-06-ring1-fault-recover.pcapng",
     "2.4.6-udpu-05-partition-merge.pcapng",
     "mixed-2.4.6x2+1.4.10-udpu.pcapng",

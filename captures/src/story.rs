@@ -99,6 +99,9 @@ impl Story {
                 srp,
             });
         }
+        // In time order: a capture of several interfaces (an RRP pair's two rings) may hold
+        // each interface's packets one block after the other; ties keep frame order.
+        story.msgs.sort_by_key(|m| m.time);
         story
     }
 
@@ -142,6 +145,11 @@ impl Story {
     pub fn addresses(&self) -> BTreeMap<u32, BTreeSet<IpAddr>> {
         let mut out: BTreeMap<u32, BTreeSet<IpAddr>> = BTreeMap::new();
         for m in &self.msgs {
+            // A retransmitted mcast names its originator, not the node that sent it, and an
+            // RRP ring test holds the ring number where the nodeid would be.
+            if matches!(m.message, SrpMessage::Mcast(_) | SrpMessage::RingTest(_)) {
+                continue;
+            }
             let n = m.sender();
             if n != 0 {
                 out.entry(n).or_default().insert(m.src.ip());
