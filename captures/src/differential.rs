@@ -506,8 +506,18 @@ pub fn replay_with<S: Subject>(
     let mut ours: Vec<Decision> = Vec::new();
     let mut ours_commit: HashMap<RingId, Decision> = HashMap::new();
     let gen = gen_of_node;
+    // TOTEM_REPLAY_TRACE: every datagram fed and sent, and every event, on stderr.
+    let trace = std::env::var_os("TOTEM_REPLAY_TRACE").is_some();
+    let name = |b: &[u8]| {
+        totem_wire::header::Header::parse(b, gen)
+            .map(|h| h.msg_type.name())
+            .unwrap_or("?")
+    };
     let mut drain = |s: &mut S, frame: u64| {
         while let Some(t) = s.transmit() {
+            if trace {
+                eprintln!("    after frame {frame}: sends {:?} {}", t.dest, name(&t.bytes));
+            }
             if let Ok(d) = SrpMessage::parse(&t.bytes, gen) {
                 if let SrpMessage::CommitToken(c) = d.message {
                     if c.ring_id.rep_nodeid() != node {
@@ -522,6 +532,9 @@ pub fn replay_with<S: Subject>(
             }
         }
         while let Some(e) = s.event() {
+            if trace && matches!(e, Event::Config { .. }) {
+                eprintln!("    after frame {frame}: {e:?}");
+            }
             if let Event::Config {
                 kind: ConfigKind::Regular,
                 ring_id,
@@ -567,6 +580,16 @@ pub fn replay_with<S: Subject>(
         }
         let now = at(m.time);
         fire(&mut subject, now, last_frame, &mut drain);
+        if trace {
+            eprintln!(
+                "frame {} at {:.3} s: {} -> {} {}",
+                m.frame,
+                m.time.saturating_sub(t0).as_secs_f64(),
+                m.src,
+                m.dst,
+                name(&m.srp)
+            );
+        }
         subject.datagram(now, &m.srp);
         fed += 1;
         last_frame = m.frame;
