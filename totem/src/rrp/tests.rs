@@ -324,3 +324,79 @@ fn active_tokens_faster_than_the_expiry_still_count_each_miss() {
     assert_eq!(r.on_receive(now, 0, &token(12)), Verdict::Deliver);
     assert!(r.poll_timeout().is_none_or(|t| t > now + Duration::from_millis(500)));
 }
+
+mod hostile {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// What may arrive: garbage, ring tests with any fields (truncated or not), tokens
+    /// with any seq, on ring 0, 1 or one we do not have; and time passing.
+    #[derive(Debug, Clone)]
+    enum Input {
+        Bytes(usize, Vec<u8>),
+        Test(usize, bool, i32, i32, usize),
+        Token(usize, u32),
+        Wait(u16),
+        Send(bool),
+    }
+
+    fn input() -> impl Strategy<Value = Input> {
+        prop_oneof![
+            (0usize..3, proptest::collection::vec(any::<u8>(), 0..64))
+                .prop_map(|(r, b)| Input::Bytes(r, b)),
+            (0usize..3, any::<bool>(), -2i32..4, 0i32..5, 0usize..13)
+                .prop_map(|(r, a, n, who, cut)| Input::Test(r, a, n, who, cut)),
+            (0usize..3, 0u32..40).prop_map(|(r, s)| Input::Token(r, s)),
+            any::<u16>().prop_map(Input::Wait),
+            any::<bool>().prop_map(Input::Send),
+        ]
+    }
+
+    proptest! {
+        /// Whatever comes, the layer never panics, never sends on a ring it does not have,
+        /// sends nothing but ring tests of 12 bytes by itself, never leaves every ring
+        /// unused, and its deadlines are never in the past once handled.
+        #[test]
+        fn hostile_input_keeps_the_layer_sane(
+            mode in prop_oneof![Just(RrpMode::Active), Just(RrpMode::Passive)],
+            inputs in proptest::collection::vec(input(), 1..200),
+        ) {
+            let mut r = rrp(mode);
+            let mut now = Instant::now();
+            for i in inputs {
+                match i {
+                    Input::Bytes(ring, b) => { r.on_receive(now, ring, &b); }
+                    Input::Test(ring, activate, n, who, cut) => {
+                        let t = if activate { MessageType::RingTestActivate } else { MessageType::RingTestActive };
+                        let b = ring_test(t, n, who);
+                        r.on_receive(now, ring, &b[..cut.min(b.len())]);
+                    }
+                    Input::Token(ring, seq) => { r.on_receive(now, ring, &token(seq)); }
+                    Input::Wait(ms) => {
+                        now += Duration::from_millis(u64::from(ms % 3000));
+                        if r.poll_timeout().is_some_and(|t| t <= now) {
+                            r.handle_timeout(now);
+                        }
+                        prop_assert!(r.poll_timeout().is_none_or(|t| t > now));
+                    }
+                    Input::Send(token) => {
+                        let k = if token { SendKind::Token } else { SendKind::Mcast };
+                        let rings = r.send_rings(k, Some(2));
+                        prop_assert!(rings.iter().count() >= 1);
+                        prop_assert!(rings.iter().all(|x| x < RINGS));
+                    }
+                }
+                while let Some(o) = r.poll_out() {
+                    match o {
+                        RrpOut::TokenSend { ring, bytes, .. } => {
+                            prop_assert!(ring < RINGS);
+                            prop_assert_eq!(bytes.len(), 12);
+                        }
+                        RrpOut::Deliver { bytes } => prop_assert!(!bytes.is_empty()),
+                    }
+                }
+            }
+        }
+    }
+}
