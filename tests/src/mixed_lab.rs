@@ -76,6 +76,8 @@ pub struct Shape {
     pub crypto: bool,
     /// Ring 0 on IPv6.
     pub ipv6: bool,
+    /// More `totem` lines (`key: value`), for every node.
+    pub totem: Vec<String>,
 }
 
 impl Shape {
@@ -233,6 +235,9 @@ impl MixedLab {
         if sh.ipv6 {
             totem += "    ip_version: ipv6\n";
         }
+        for l in &sh.totem {
+            totem += &format!("    {l}\n");
+        }
         let bind0 = if sh.ipv6 { "fd00:db8::" } else { "192.0.2.0" };
         totem += &iface(0, bind0, sh.udp.then_some("239.255.51.1"));
         if sh.rrp.is_some() {
@@ -277,6 +282,9 @@ impl MixedLab {
         );
         if let Some(m) = &sh.rrp {
             totem += &format!("    rrp_mode: {m}\n");
+        }
+        for l in &sh.totem {
+            totem += &format!("    {l}\n");
         }
         if sh.crypto {
             totem += &format!(

@@ -165,3 +165,42 @@ fn ours_active_ring1_fault_without_stall() {
 fn ours_passive_ring1_fault_without_stall() {
     scenario("rrp-op", None, "passive", &[1, 2, 3], &[2]);
 }
+
+/// `corosync-cfgtool -r` on a 2.4.6 node re-enables a FAULTY ring on our node too (the CFG
+/// ring re-enable message): with automatic recovery out of the way (a ring test every 10
+/// minutes), ring 1 of our node stays FAULTY after its link is back until the tool runs.
+#[test]
+fn g2_cfgtool_r_reenables_our_ring() {
+    let old = Some(Old::V246);
+    if !runnable(old) {
+        return;
+    }
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    let shape = Shape {
+        totem: vec!["rrp_autorecovery_check_timeout: 600000".into()],
+        ..Shape::rrp("active")
+    };
+    let mut l = MixedLab::new("rrp-cfgr", old, shape, 3, &[3], NODE.as_ref(), LOAD.as_ref(), tmp.path())
+        .expect("lab (root, ip netns)");
+    for i in 1..=3 {
+        l.start(i).expect("node starts");
+    }
+    l.wait_formed(&[1, 2, 3], FORM).unwrap_or_else(|e| panic!("{e}"));
+    let faulty_on_ours = |l: &MixedLab| l.rings(3).iter().any(|r| r.ring == 1 && r.faulty);
+    // Traffic makes tokens go round fast; an idle ring holds its token.
+    let client = l.build_client();
+    let clients = l.start_load(client.as_deref(), "cfgr", 1500, 200, 150);
+    std::thread::sleep(Duration::from_secs(2));
+    l.lab.set_net_link(3, 1, false).expect("ring 1 port down");
+    wait::until(Duration::from_secs(30), Duration::from_millis(200), || faulty_on_ours(&l).then_some(()))
+        .unwrap_or_else(|| panic!("our ring 1 never FAULTY\n{}", l.describe()));
+    l.lab.set_net_link(3, 1, true).expect("ring 1 port up");
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(faulty_on_ours(&l), "recovered without the tool: the test proves nothing\n{}", l.describe());
+    let out = l.old_tool(1, "corosync-cfgtool", &["-r"]);
+    eprintln!("corosync-cfgtool -r on n1: {out}");
+    wait::until(Duration::from_secs(10), Duration::from_millis(200), || (!faulty_on_ours(&l)).then_some(()))
+        .unwrap_or_else(|| panic!("our ring 1 still FAULTY after corosync-cfgtool -r\n{}", l.describe()));
+    l.finish_load("cfgr", &clients, 1500);
+}

@@ -29,6 +29,9 @@ pub const PARTIAL_LAST: u32 = 3;
 pub const CFG_SERVICE: u16 = 1;
 /// CFG exec fn `MESSAGE_REQ_EXEC_CFG_RELOAD_CONFIG`.
 pub const CFG_RELOAD_CONFIG: u16 = 3;
+/// `MESSAGE_REQ_EXEC_CFG_RINGREENABLE` (`corosync-cfgtool -r`: every node re-enables its
+/// redundant rings).
+pub const CFG_RINGREENABLE: u16 = 0;
 /// CFG exec fn `MESSAGE_REQ_EXEC_CFG_CRYPTO_RECONFIG` (3.x).
 pub const CFG_CRYPTO_RECONFIG: u16 = 4;
 
@@ -329,6 +332,8 @@ pub enum CfgSeen {
     Reload,
     /// `MESSAGE_REQ_EXEC_CFG_CRYPTO_RECONFIG` with this phase.
     CryptoPhase(u32),
+    /// `MESSAGE_REQ_EXEC_CFG_RINGREENABLE`.
+    RingReenable,
 }
 
 /// The CFG reload and crypto reconfig messages (2.x/3.x) whole in one delivered Totem
@@ -361,6 +366,7 @@ pub fn scan_cfg(gen: Generation, payload: &[u8]) -> Vec<CfgSeen> {
         }
         match h.fn_id() {
             CFG_RELOAD_CONFIG => seen.push(CfgSeen::Reload),
+            CFG_RINGREENABLE => seen.push(CfgSeen::RingReenable),
             CFG_CRYPTO_RECONFIG => {
                 if let Ok(CfgMessage::CryptoReconfig { phase, .. }) =
                     CfgMessage::parse(&g.payload, gen, Endian::Little)
@@ -372,6 +378,22 @@ pub fn scan_cfg(gen: Generation, payload: &[u8]) -> Vec<CfgSeen> {
         }
     }
     seen
+}
+
+/// A CFG ring re-enable message (fn 0, 32 bytes) from `nodeid`, as `corosync-cfgtool -r`
+/// has a 2.x daemon send it.
+pub fn cfg_ring_reenable(gen: Generation, nodeid: u32) -> Result<Vec<u8>, totem_wire::Error> {
+    let m = CfgMessage::RingReenable {
+        header: ServiceHeader::new(gen, CFG_SERVICE, CFG_RINGREENABLE, 32),
+        source: totem_wire::service::cpg::MessageSource {
+            nodeid,
+            ..Default::default()
+        },
+    };
+    let mut buf = vec![0u8; m.buffer_len()];
+    let n = m.emit(&mut buf)?;
+    buf.truncate(n);
+    Ok(buf)
 }
 
 /// A CFG crypto reconfig message (fn 4, 24 bytes) for `phase`, in group "a".

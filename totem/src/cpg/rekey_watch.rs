@@ -28,16 +28,20 @@ impl DeliveryWatch for CfgRekeyWatch {
             match seen {
                 CfgSeen::Reload => steps.push(RekeyStep::Load),
                 CfgSeen::CryptoPhase(p) if p == PHASE_ACTIVATE => steps.push(RekeyStep::Phase(p)),
-                CfgSeen::CryptoPhase(_) => {}
+                CfgSeen::CryptoPhase(_) | CfgSeen::RingReenable => {}
             }
         }
+    }
+
+    fn ring_reenable(&mut self, payload: &[u8]) -> bool {
+        scan_cfg(self.gen, payload).contains(&CfgSeen::RingReenable)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cpg::codec::{cfg_crypto_reconfig, Packer};
+    use crate::cpg::codec::{cfg_crypto_reconfig, cfg_ring_reenable, Packer};
     use crate::knet::rekey::PHASE_CLEANUP;
 
     fn packed(msgs: Vec<Vec<u8>>) -> Vec<u8> {
@@ -72,5 +76,20 @@ mod tests {
         let mut steps = Vec::new();
         CfgRekeyWatch::new(Generation::G1).on_deliver(&p, &mut steps);
         assert!(steps.is_empty());
+    }
+
+    /// `corosync-cfgtool -r` on a 2.x daemon: its CFG ring re-enable asks for no key step,
+    /// and is seen as a ring re-enable (and nothing else is).
+    #[test]
+    fn ring_reenable_is_seen() {
+        let g2 = Generation::G2;
+        let p = packed(vec![cfg_ring_reenable(g2, 1).unwrap()]);
+        let mut w = CfgRekeyWatch::new(g2);
+        let mut steps = Vec::new();
+        w.on_deliver(&p, &mut steps);
+        assert!(steps.is_empty());
+        assert!(w.ring_reenable(&p));
+        let other = packed(vec![cfg_crypto_reconfig(g2, PHASE_ACTIVATE).unwrap()]);
+        assert!(!w.ring_reenable(&other));
     }
 }

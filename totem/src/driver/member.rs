@@ -326,6 +326,14 @@ impl Member {
                 self.ready.extend(out);
                 continue;
             }
+            if let (Event::Deliver { payload, .. }, Some(w), Some(r)) =
+                (&e, &mut self.watch, &mut self.rrp)
+            {
+                if w.ring_reenable(payload) {
+                    r.reenable(now, None);
+                    tracing::info!("rings re-enabled by a CFG ring re-enable (corosync-cfgtool -r)");
+                }
+            }
             if let (Event::Deliver { payload, .. }, Some(w), true) = (&e, &mut self.watch, knet) {
                 let mut steps = Vec::new();
                 w.on_deliver(payload, &mut steps);

@@ -13,4 +13,10 @@ use super::node::RekeyStep;
 pub trait DeliveryWatch: Send {
     /// The steps `payload` (one delivered Totem message) calls for, in order.
     fn on_deliver(&mut self, payload: &[u8], steps: &mut Vec<RekeyStep>);
+
+    /// Whether `payload` asks every node to re-enable its redundant rings (CFG ring
+    /// re-enable, `corosync-cfgtool -r`); asked only of nodes that run the RRP.
+    fn ring_reenable(&mut self, _payload: &[u8]) -> bool {
+        false
+    }
 }
