@@ -78,6 +78,8 @@ pub struct Shape {
     pub ipv6: bool,
     /// More `totem` lines (`key: value`), for every node.
     pub totem: Vec<String>,
+    /// More `quorum` lines, for every node.
+    pub quorum: Vec<String>,
 }
 
 impl Shape {
@@ -243,8 +245,9 @@ impl MixedLab {
         if sh.rrp.is_some() {
             totem += &iface(1, "198.51.100.0", sh.udp.then_some("239.255.51.2"));
         }
+        let quorum: String = sh.quorum.iter().map(|l| format!("    {l}\n")).collect();
         format!(
-            "totem {{\n{totem}}}\nnodelist {{\n{nodes}}}\nquorum {{\n    provider: corosync_votequorum\n}}\n{logging}"
+            "totem {{\n{totem}}}\nnodelist {{\n{nodes}}}\nquorum {{\n    provider: corosync_votequorum\n{quorum}}}\n{logging}"
         )
     }
 
@@ -298,8 +301,9 @@ impl MixedLab {
         if sh.rrp.is_some() {
             totem += &iface(1, &b1);
         }
+        let quorum: String = sh.quorum.iter().map(|l| format!("    {l}\n")).collect();
         format!(
-            "compatibility: whitetank\n\ntotem {{\n{totem}}}\n\nquorum {{\n    provider: corosync_votequorum\n    expected_votes: {n}\n}}\n\n{logging}",
+            "compatibility: whitetank\n\ntotem {{\n{totem}}}\n\nquorum {{\n    provider: corosync_votequorum\n    expected_votes: {n}\n{quorum}}}\n\n{logging}",
             n = self.n,
         )
     }

@@ -62,6 +62,10 @@ pub struct ExecOptions {
     pub compatibility: Option<String>,
     /// `quorum.expected_votes` (G1 votequorum; None: the nodelist's size).
     pub expected_votes: Option<u32>,
+    /// `quorum.votes` (G1 votequorum; None: 1).
+    pub g1_votes: Option<u32>,
+    /// `quorum.two_node` (G1 votequorum).
+    pub g1_two_node: bool,
     /// Our ring-0 address (G1: the dummy CLM NODEJOIN names it).
     pub bind_addr: Option<std::net::IpAddr>,
 }
@@ -79,6 +83,10 @@ impl ExecOptions {
             compatibility: source_key(cfg, None, "compatibility"),
             expected_votes: source_key(cfg, Some("quorum"), "expected_votes")
                 .and_then(|v| v.parse().ok()),
+            g1_votes: source_key(cfg, Some("quorum"), "votes").and_then(|v| v.parse().ok()),
+            g1_two_node: source_key(cfg, Some("quorum"), "two_node")
+                .and_then(|v| v.parse::<u32>().ok())
+                .is_some_and(|v| v != 0),
             bind_addr: Some(cfg.bind_addr),
         }
     }
@@ -246,6 +254,8 @@ impl Cpg {
                 quorum: Some(crate::sync::quorum::Quorum::default_options(nodeid, &[])),
                 compatibility: None,
                 expected_votes: None,
+                g1_votes: None,
+                g1_two_node: false,
                 bind_addr: None,
             },
         )

@@ -101,15 +101,23 @@ impl Service {
                 .bind_addr
                 .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
             let expected = opts.expected_votes.unwrap_or(list.len() as u32);
+            let votes = opts.g1_votes.unwrap_or(1);
             tracing::info!(
                 ?flavor,
                 expected_votes = expected,
+                votes,
+                two_node = opts.g1_two_node,
                 "corosync 1.x service synchronization"
             );
             (
                 Some(Sync::g1(flavor, ClmIdentity::new(nodeid, addr))),
                 None,
-                Some(QuorumG1::new(nodeid, expected)),
+                Some(QuorumG1::with_options(
+                    nodeid,
+                    expected,
+                    votes,
+                    opts.g1_two_node,
+                )),
             )
         } else {
             // No quorum provider: no votequorum, as corosync (it then lists no votequorum

@@ -37,28 +37,37 @@ pub struct QuorumG1 {
     nodes: BTreeMap<u32, Node>,
     quorum: u32,
     quorate: bool,
+    /// `quorum.two_node`: with two members or fewer, one vote is quorate.
+    two_node: bool,
 }
 
 impl QuorumG1 {
     /// Votequorum for `nodeid` voting once, expecting `expected` votes.
     pub fn new(nodeid: u32, expected: u32) -> Self {
+        Self::with_options(nodeid, expected, 1, false)
+    }
+
+    /// Votequorum with 1.4's options: `quorum.expected_votes`, `quorum.votes` and
+    /// `quorum.two_node`.
+    pub fn with_options(nodeid: u32, expected: u32, votes: u32, two_node: bool) -> Self {
         let mut nodes = BTreeMap::new();
         nodes.insert(
             nodeid,
             Node {
-                votes: 1,
+                votes,
                 expected,
                 state: STATE_MEMBER,
             },
         );
         let mut q = QuorumG1 {
             nodeid,
-            votes: 1,
+            votes,
             expected,
             first_trans: true,
             nodes,
             quorum: 0,
             quorate: false,
+            two_node,
         };
         q.recalculate(false);
         q
@@ -167,9 +176,10 @@ impl QuorumG1 {
     }
 
     /// 1.x's quorum: max((highest expected + 2) / 2, (total votes + 2) / 2), never lower
-    /// than before unless `allow_decrease`.
+    /// than before unless `allow_decrease`; 1 with `two_node` and at most two members.
     fn recalculate(&mut self, allow_decrease: bool) {
         let members = self.nodes.values().filter(|n| n.state == STATE_MEMBER);
+        let count = members.clone().count();
         let total: u32 = members.clone().map(|n| n.votes).sum();
         let highest = members.map(|n| n.expected).max().unwrap_or(0);
         if total > self.expected {
@@ -178,6 +188,9 @@ impl QuorumG1 {
         let mut q = ((highest + 2) / 2).max((total + 2) / 2);
         if !allow_decrease {
             q = q.max(self.quorum);
+        }
+        if self.two_node && count <= 2 {
+            q = 1;
         }
         self.quorum = q;
         self.quorate = total >= q;
@@ -212,7 +225,10 @@ impl QuorumG1 {
                 .max()
                 .unwrap_or(self.expected),
             votes: self.votes,
-            features: Default::default(),
+            features: crate::sync::quorum::QuorumFeatures {
+                two_node: self.two_node,
+                ..Default::default()
+            },
         }
     }
 }
@@ -269,5 +285,31 @@ mod tests {
         q.config_change(&[3], &[1, 2]);
         assert_eq!(q.total_votes(), 1);
         assert!(!q.status().quorate);
+    }
+
+    /// 1.4's two_node: a pair keeps quorum with one vote when the other dies; a third
+    /// member turns it off in effect.
+    #[test]
+    fn two_node_keeps_one_survivor_quorate() {
+        let info = |n: u32| {
+            let mut b = QuorumG1::new(n, 2).nodeinfo();
+            b[16] = 0;
+            VotequorumMessage::parse(&b, Generation::G1, Endian::Little).unwrap()
+        };
+        let mut q = QuorumG1::with_options(1, 2, 1, true);
+        q.deliver(2, &info(2));
+        assert!(q.status().quorate);
+        assert!(q.status().features.two_node);
+        q.config_change(&[1], &[2]);
+        assert_eq!(q.total_votes(), 1);
+        assert!(q.status().quorate, "one of two with two_node");
+        let mut plain = QuorumG1::with_options(1, 2, 1, false);
+        plain.deliver(2, &info(2));
+        plain.config_change(&[1], &[2]);
+        assert!(!plain.status().quorate, "one of two without two_node");
+        // votes: 2 on us counts twice.
+        let heavy = QuorumG1::with_options(1, 3, 2, false);
+        assert_eq!(heavy.total_votes(), 2);
+        assert!(heavy.status().quorate, "2 of 3 expected votes");
     }
 }
