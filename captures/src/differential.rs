@@ -516,7 +516,11 @@ pub fn replay_with<S: Subject>(
     let mut drain = |s: &mut S, frame: u64| {
         while let Some(t) = s.transmit() {
             if trace {
-                eprintln!("    after frame {frame}: sends {:?} {}", t.dest, name(&t.bytes));
+                eprintln!(
+                    "    after frame {frame}: sends {:?} {}",
+                    t.dest,
+                    name(&t.bytes)
+                );
             }
             if let Ok(d) = SrpMessage::parse(&t.bytes, gen) {
                 if let SrpMessage::CommitToken(c) = d.message {

@@ -7,11 +7,11 @@
 pub mod cman;
 pub mod corosync;
 pub mod load;
+pub mod mixed_lab;
 pub mod netns;
 pub mod oldcs;
 pub mod oldcs1;
 pub mod quorum_lab;
 pub mod ring;
-pub mod mixed_lab;
 pub mod upgrade;
 pub mod wait;

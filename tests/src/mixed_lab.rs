@@ -257,7 +257,10 @@ impl MixedLab {
         let sh = &self.shape;
         let members = |net: usize| -> String {
             if sh.udp {
-                return format!("        mcastaddr: 239.255.51.{}\n        ttl: 1\n", net + 1);
+                return format!(
+                    "        mcastaddr: 239.255.51.{}\n        ttl: 1\n",
+                    net + 1
+                );
             }
             (1..=self.n)
                 .map(|k| {
@@ -482,11 +485,14 @@ impl MixedLab {
     }
 
     /// Waits (bounded) until every node of `who` lists exactly `want`.
-    pub fn wait_members(&self, who: &[usize], want: &[u32], timeout: Duration) -> Result<(), String> {
+    pub fn wait_members(
+        &self,
+        who: &[usize],
+        want: &[u32],
+        timeout: Duration,
+    ) -> Result<(), String> {
         wait::until(timeout, Duration::from_millis(250), || {
-            who.iter()
-                .all(|&i| self.members(i) == want)
-                .then_some(())
+            who.iter().all(|&i| self.members(i) == want).then_some(())
         })
         .ok_or_else(|| format!("{want:?} not seen on {who:?}:\n{}", self.describe()))
     }
@@ -557,7 +563,12 @@ impl MixedLab {
                 })
                 .then_some(())
         })
-        .ok_or_else(|| format!("ring of {want:?} not formed on {who:?}:\n{}", self.describe()))
+        .ok_or_else(|| {
+            format!(
+                "ring of {want:?} not formed on {who:?}:\n{}",
+                self.describe()
+            )
+        })
     }
 
     /// Every node's members and rings, and the tail of each log.

@@ -41,20 +41,41 @@ fn lab(tag: &str, quorum: &[&str], dir: &std::path::Path) -> MixedLab {
         quorum: quorum.iter().map(|s| s.to_string()).collect(),
         ..Shape::default()
     };
-    let mut l = MixedLab::new(tag, Some(Old::V1410), shape, 2, &[OURS], NODE.as_ref(), LOAD.as_ref(), dir)
-        .expect("lab (root, ip netns)");
+    let mut l = MixedLab::new(
+        tag,
+        Some(Old::V1410),
+        shape,
+        2,
+        &[OURS],
+        NODE.as_ref(),
+        LOAD.as_ref(),
+        dir,
+    )
+    .expect("lab (root, ip netns)");
     for i in 1..=2 {
         l.start(i).expect("node starts");
     }
-    l.wait_formed(&[1, 2], FORM).unwrap_or_else(|e| panic!("{tag}: {e}"));
+    l.wait_formed(&[1, 2], FORM)
+        .unwrap_or_else(|e| panic!("{tag}: {e}"));
     l
 }
 
 /// Node `i` reports `quorate` with `votes` total votes within 15 s, then for 3 s more.
 fn holds(l: &MixedLab, i: usize, quorate: bool, votes: u32) {
-    let ok = |l: &MixedLab| l.quorum(i).is_some_and(|q| q.quorate == quorate && q.total_votes == votes);
-    wait::until(Duration::from_secs(15), Duration::from_millis(250), || ok(l).then_some(()))
-        .unwrap_or_else(|| panic!("n{i}: wanted quorate={quorate} votes={votes}, got {:?}\n{}", l.quorum(i), l.describe()));
+    let ok = |l: &MixedLab| {
+        l.quorum(i)
+            .is_some_and(|q| q.quorate == quorate && q.total_votes == votes)
+    };
+    wait::until(Duration::from_secs(15), Duration::from_millis(250), || {
+        ok(l).then_some(())
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "n{i}: wanted quorate={quorate} votes={votes}, got {:?}\n{}",
+            l.quorum(i),
+            l.describe()
+        )
+    });
     let end = Instant::now() + Duration::from_secs(3);
     while Instant::now() < end {
         assert!(ok(l), "n{i} changed: {:?}\n{}", l.quorum(i), l.describe());
@@ -72,17 +93,23 @@ fn g1_two_node_survivor_stays_quorate() {
     let mut l = lab("g1q-2n", &["two_node: 1"], tmp.path());
     holds(&l, REAL, true, 2);
     holds(&l, OURS, true, 2);
-    eprintln!("1.4.10 quorumtool -s:\n{}", l.old_tool(REAL, "corosync-quorumtool", &["-s"]));
+    eprintln!(
+        "1.4.10 quorumtool -s:\n{}",
+        l.old_tool(REAL, "corosync-quorumtool", &["-s"])
+    );
     // The real daemon dies: ours alone keeps quorum.
     l.kill9(REAL);
-    l.wait_members(&[OURS], &[2], FORM).unwrap_or_else(|e| panic!("{e}"));
+    l.wait_members(&[OURS], &[2], FORM)
+        .unwrap_or_else(|e| panic!("{e}"));
     holds(&l, OURS, true, 1);
     l.start(REAL).expect("1.4.10 restarts");
-    l.wait_formed(&[1, 2], FORM).unwrap_or_else(|e| panic!("{e}"));
+    l.wait_formed(&[1, 2], FORM)
+        .unwrap_or_else(|e| panic!("{e}"));
     holds(&l, REAL, true, 2);
     // Ours dies: 1.4.10 alone keeps quorum.
     l.kill9(OURS);
-    l.wait_members(&[REAL], &[1], FORM).unwrap_or_else(|e| panic!("{e}"));
+    l.wait_members(&[REAL], &[1], FORM)
+        .unwrap_or_else(|e| panic!("{e}"));
     holds(&l, REAL, true, 1);
 }
 
@@ -96,6 +123,7 @@ fn g1_without_two_node_the_survivor_is_not_quorate() {
     let mut l = lab("g1q-plain", &[], tmp.path());
     holds(&l, OURS, true, 2);
     l.kill9(REAL);
-    l.wait_members(&[OURS], &[2], FORM).unwrap_or_else(|e| panic!("{e}"));
+    l.wait_members(&[OURS], &[2], FORM)
+        .unwrap_or_else(|e| panic!("{e}"));
     holds(&l, OURS, false, 1);
 }

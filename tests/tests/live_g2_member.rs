@@ -91,7 +91,10 @@ fn scenario(tag: &str, shape: Shape) {
     l.wait_formed(&[1, 2, 3], FORM)
         .unwrap_or_else(|e| panic!("{tag}: {e}"));
     check_quorum(&l, &[1, 2, 3], 3);
-    eprintln!("{tag}: ring of three, 3 votes everywhere, in {:?}", t0.elapsed());
+    eprintln!(
+        "{tag}: ring of three, 3 votes everywhere, in {:?}",
+        t0.elapsed()
+    );
     eprintln!(
         "{tag}: 2.4.6 n1 corosync-quorumtool -s:\n{}",
         l.old_tool(1, "corosync-quorumtool", &["-s"])
@@ -109,7 +112,10 @@ fn scenario(tag: &str, shape: Shape) {
     l.wait_formed(&[1, 2, 3], FORM)
         .unwrap_or_else(|e| panic!("{tag}: ours restarted: {e}"));
     check_quorum(&l, &[1, 2, 3], 3);
-    eprintln!("{tag}: our node restarted -> ring of three in {:?}", t1.elapsed());
+    eprintln!(
+        "{tag}: our node restarted -> ring of three in {:?}",
+        t1.elapsed()
+    );
     // kill -9 of a 2.4.6 daemon: ours and the other go on.
     l.kill9(1);
     l.wait_members(&[2, OURS], &[2, 3], FORM)

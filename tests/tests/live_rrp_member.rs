@@ -22,8 +22,8 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use totem_tests::netns::is_root;
 use totem_tests::mixed_lab::{MixedLab, Old, Shape};
+use totem_tests::netns::is_root;
 use totem_tests::wait;
 
 const NODE: &str = env!("CARGO_BIN_EXE_lab-totem-node");
@@ -72,7 +72,10 @@ fn fault_round(l: &mut MixedLab, client: Option<&PathBuf>, f: usize, no_stall: b
         (!v.is_empty()).then_some(v)
     })
     .unwrap_or_else(|| panic!("{tag}: nobody marked ring 1 FAULTY\n{}", l.describe()));
-    eprintln!("{tag}: ring 1 FAULTY on {marked:?} after {:?}", t0.elapsed());
+    eprintln!(
+        "{tag}: ring 1 FAULTY on {marked:?} after {:?}",
+        t0.elapsed()
+    );
     std::thread::sleep(Duration::from_secs(2));
     l.lab.set_net_link(f, 1, true).expect("ring 1 port up");
     let t1 = Instant::now();
@@ -85,12 +88,16 @@ fn fault_round(l: &mut MixedLab, client: Option<&PathBuf>, f: usize, no_stall: b
             .then_some(())
     })
     .unwrap_or_else(|| panic!("{tag}: ring 1 not recovered by itself\n{}", l.describe()));
-    eprintln!("{tag}: every node recovered ring 1 {:?} after the link came back", t1.elapsed());
+    eprintln!(
+        "{tag}: every node recovered ring 1 {:?} after the link came back",
+        t1.elapsed()
+    );
     // The load runs out.
     let results = l.finish_load(&tag, &clients, PER_SENDER);
     let after: Vec<Option<u64>> = (1..=l.n).map(|i| l.memberships(i)).collect();
     assert_eq!(
-        before, after,
+        before,
+        after,
         "{tag}: a node formed a new membership during the ring-1 fault\n{}",
         l.describe()
     );
@@ -114,8 +121,17 @@ fn scenario(tag: &str, old: Option<Old>, mode: &str, ours: &[usize], faults: &[u
     }
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let tmp = tempfile::tempdir().unwrap();
-    let mut l = MixedLab::new(tag, old, Shape::rrp(mode), 3, ours, NODE.as_ref(), LOAD.as_ref(), tmp.path())
-        .expect("lab (root, ip netns)");
+    let mut l = MixedLab::new(
+        tag,
+        old,
+        Shape::rrp(mode),
+        3,
+        ours,
+        NODE.as_ref(),
+        LOAD.as_ref(),
+        tmp.path(),
+    )
+    .expect("lab (root, ip netns)");
     let t0 = Instant::now();
     for i in 1..=3 {
         l.start(i).expect("node starts");
@@ -181,26 +197,49 @@ fn g2_cfgtool_r_reenables_our_ring() {
         totem: vec!["rrp_autorecovery_check_timeout: 600000".into()],
         ..Shape::rrp("active")
     };
-    let mut l = MixedLab::new("rrp-cfgr", old, shape, 3, &[3], NODE.as_ref(), LOAD.as_ref(), tmp.path())
-        .expect("lab (root, ip netns)");
+    let mut l = MixedLab::new(
+        "rrp-cfgr",
+        old,
+        shape,
+        3,
+        &[3],
+        NODE.as_ref(),
+        LOAD.as_ref(),
+        tmp.path(),
+    )
+    .expect("lab (root, ip netns)");
     for i in 1..=3 {
         l.start(i).expect("node starts");
     }
-    l.wait_formed(&[1, 2, 3], FORM).unwrap_or_else(|e| panic!("{e}"));
+    l.wait_formed(&[1, 2, 3], FORM)
+        .unwrap_or_else(|e| panic!("{e}"));
     let faulty_on_ours = |l: &MixedLab| l.rings(3).iter().any(|r| r.ring == 1 && r.faulty);
     // Traffic makes tokens go round fast; an idle ring holds its token.
     let client = l.build_client();
     let clients = l.start_load(client.as_deref(), "cfgr", 1500, 200, 150);
     std::thread::sleep(Duration::from_secs(2));
     l.lab.set_net_link(3, 1, false).expect("ring 1 port down");
-    wait::until(Duration::from_secs(30), Duration::from_millis(200), || faulty_on_ours(&l).then_some(()))
-        .unwrap_or_else(|| panic!("our ring 1 never FAULTY\n{}", l.describe()));
+    wait::until(Duration::from_secs(30), Duration::from_millis(200), || {
+        faulty_on_ours(&l).then_some(())
+    })
+    .unwrap_or_else(|| panic!("our ring 1 never FAULTY\n{}", l.describe()));
     l.lab.set_net_link(3, 1, true).expect("ring 1 port up");
     std::thread::sleep(Duration::from_secs(3));
-    assert!(faulty_on_ours(&l), "recovered without the tool: the test proves nothing\n{}", l.describe());
+    assert!(
+        faulty_on_ours(&l),
+        "recovered without the tool: the test proves nothing\n{}",
+        l.describe()
+    );
     let out = l.old_tool(1, "corosync-cfgtool", &["-r"]);
     eprintln!("corosync-cfgtool -r on n1: {out}");
-    wait::until(Duration::from_secs(10), Duration::from_millis(200), || (!faulty_on_ours(&l)).then_some(()))
-        .unwrap_or_else(|| panic!("our ring 1 still FAULTY after corosync-cfgtool -r\n{}", l.describe()));
+    wait::until(Duration::from_secs(10), Duration::from_millis(200), || {
+        (!faulty_on_ours(&l)).then_some(())
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "our ring 1 still FAULTY after corosync-cfgtool -r\n{}",
+            l.describe()
+        )
+    });
     l.finish_load("cfgr", &clients, 1500);
 }

@@ -331,7 +331,9 @@ impl Member {
             {
                 if w.ring_reenable(payload) {
                     r.reenable(now, None);
-                    tracing::info!("rings re-enabled by a CFG ring re-enable (corosync-cfgtool -r)");
+                    tracing::info!(
+                        "rings re-enabled by a CFG ring re-enable (corosync-cfgtool -r)"
+                    );
                 }
             }
             if let (Event::Deliver { payload, .. }, Some(w), true) = (&e, &mut self.watch, knet) {

@@ -15,8 +15,8 @@ pub use self::core::{Core, Dest, Flow, NetControl, Outgoing, TransportRequest};
 pub use envelope::Envelope;
 pub use member::Member;
 pub use node::{
-    drive, drive_rings, spawn, spawn_watched, Command, DriveOptions, DriverStats, KeySlotStatus, Net, NodeError,
-    NodeHandle, RekeyStep, SecureStatus, Status, QUEUE_BYTES,
+    drive, drive_rings, spawn, spawn_watched, Command, DriveOptions, DriverStats, KeySlotStatus,
+    Net, NodeError, NodeHandle, RekeyStep, SecureStatus, Status, QUEUE_BYTES,
 };
 pub use transport::Transport;
 pub use transport_config::TransportConfig;

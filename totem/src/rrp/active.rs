@@ -188,7 +188,10 @@ impl Active {
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
-        [self.expire_at, self.decrement_at].into_iter().flatten().min()
+        [self.expire_at, self.decrement_at]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     pub fn reenable(&mut self, rings: &[usize]) {

@@ -163,7 +163,12 @@ fn iface(a: Option<IpAddr>) -> String {
 }
 
 impl Rrp {
-    pub fn new(settings: RrpSettings, gen: Generation, nodeid: u32, addrs: [Option<IpAddr>; RINGS]) -> Self {
+    pub fn new(
+        settings: RrpSettings,
+        gen: Generation,
+        nodeid: u32,
+        addrs: [Option<IpAddr>; RINGS],
+    ) -> Self {
         let algo = match settings.mode {
             RrpMode::Passive => Algo::Passive(passive::Passive::default()),
             RrpMode::Active => Algo::Active(active::Active::new()),
@@ -312,7 +317,11 @@ impl Rrp {
             MessageType::RingTestActive => self.forward(ring, msg),
             _ => {
                 if self.faulty[ring] {
-                    tracing::info!(ring = t.ring_number, "Automatically recovered ring {}", t.ring_number);
+                    tracing::info!(
+                        ring = t.ring_number,
+                        "Automatically recovered ring {}",
+                        t.ring_number
+                    );
                 }
                 self.reenable(now, Some(ring));
                 if !mine {
@@ -389,7 +398,10 @@ impl Rrp {
                     "Marking seqid {s} ringid {r} interface {} FAULTY",
                     iface(self.addrs[r])
                 ),
-                None => format!("Marking ringid {r} interface {} FAULTY", iface(self.addrs[r])),
+                None => format!(
+                    "Marking ringid {r} interface {} FAULTY",
+                    iface(self.addrs[r])
+                ),
             };
             tracing::error!(ring = r, "{}", self.status[r]);
         }
@@ -399,7 +411,8 @@ impl Rrp {
     pub fn handle_timeout(&mut self, now: Instant) {
         if let Algo::Active(a) = &mut self.algo {
             let addrs = self.addrs;
-            let fired = a.handle_timeout(now, &self.settings, &self.faulty, &mut self.status, &addrs);
+            let fired =
+                a.handle_timeout(now, &self.settings, &self.faulty, &mut self.status, &addrs);
             for r in 0..RINGS {
                 self.stats.problems[r] += u64::from(fired.problems[r]);
             }

@@ -94,7 +94,11 @@ fn active_token_waits_for_its_copy_on_the_other_ring() {
     let now = Instant::now();
     assert_eq!(r.on_receive(now, 0, &token(1)), Verdict::Taken);
     assert_eq!(r.on_receive(now, 1, &token(1)), Verdict::Deliver);
-    assert_eq!(r.poll_timeout(), None, "both copies came: no expiry pending");
+    assert_eq!(
+        r.poll_timeout(),
+        None,
+        "both copies came: no expiry pending"
+    );
     assert!(outs(&mut r).is_empty());
     // The next token, ring 1 first.
     assert_eq!(r.on_receive(now, 1, &token(2)), Verdict::Taken);
@@ -106,21 +110,45 @@ fn active_token_waits_for_its_copy_on_the_other_ring() {
 fn active_missing_copies_count_problems_until_the_ring_is_faulty() {
     let mut r = rrp(RrpMode::Active);
     let now = Instant::now();
-    assert_eq!(r.send_rings(SendKind::Token, Some(2)).iter().collect::<Vec<_>>(), [0, 1]);
+    assert_eq!(
+        r.send_rings(SendKind::Token, Some(2))
+            .iter()
+            .collect::<Vec<_>>(),
+        [0, 1]
+    );
     // Nine misses: problems, not yet FAULTY.
     let now = tokens_on_ring0_only(&mut r, now, 1, 9);
     assert_eq!(r.stats().problems, [0, 9]);
     assert!(!r.is_faulty(1));
-    assert!(r.status().rings[1].status.starts_with("Incrementing problem counter for seqid 9 iface 192.0.3.1 to [9 of 10]"), "{}", r.status().rings[1].status);
+    assert!(
+        r.status().rings[1]
+            .status
+            .starts_with("Incrementing problem counter for seqid 9 iface 192.0.3.1 to [9 of 10]"),
+        "{}",
+        r.status().rings[1].status
+    );
     // The tenth makes ring 1 FAULTY.
     let now = tokens_on_ring0_only(&mut r, now, 10, 1);
     assert!(r.is_faulty(1));
-    assert_eq!(r.status().rings[1].status, "Marking seqid 10 ringid 1 interface 192.0.3.1 FAULTY");
+    assert_eq!(
+        r.status().rings[1].status,
+        "Marking seqid 10 ringid 1 interface 192.0.3.1 FAULTY"
+    );
     assert_eq!(r.status().rings[0].status, "ring 0 active with no faults");
     // A faulty ring is not waited for, and nothing is sent on it.
     assert_eq!(r.on_receive(now, 0, &token(11)), Verdict::Deliver);
-    assert_eq!(r.send_rings(SendKind::Mcast, None).iter().collect::<Vec<_>>(), [0]);
-    assert_eq!(r.send_rings(SendKind::Token, Some(2)).iter().collect::<Vec<_>>(), [0]);
+    assert_eq!(
+        r.send_rings(SendKind::Mcast, None)
+            .iter()
+            .collect::<Vec<_>>(),
+        [0]
+    );
+    assert_eq!(
+        r.send_rings(SendKind::Token, Some(2))
+            .iter()
+            .collect::<Vec<_>>(),
+        [0]
+    );
 }
 
 #[test]
@@ -164,7 +192,9 @@ fn active_decrementer_takes_problems_back() {
     for left in [2, 1] {
         now = r.poll_timeout().unwrap();
         r.handle_timeout(now);
-        assert!(r.status().rings[1].status.contains(&format!("to [{left} of 10]")));
+        assert!(r.status().rings[1]
+            .status
+            .contains(&format!("to [{left} of 10]")));
     }
     now = r.poll_timeout().unwrap();
     r.handle_timeout(now);
@@ -172,7 +202,11 @@ fn active_decrementer_takes_problems_back() {
     // One more turn finds nothing and stops.
     now = r.poll_timeout().unwrap();
     r.handle_timeout(now);
-    assert_eq!(r.poll_timeout(), None, "no problem left: the decrementer stops");
+    assert_eq!(
+        r.poll_timeout(),
+        None,
+        "no problem left: the decrementer stops"
+    );
     // Three more misses start from zero again: still far from FAULTY.
     tokens_on_ring0_only(&mut r, now, 4, 9);
     assert!(!r.is_faulty(1));
@@ -191,22 +225,44 @@ fn faulty_ring_is_tested_and_recovered_by_the_activate_message() {
     let sent = outs(&mut r);
     assert_eq!(
         sent,
-        [RrpOut::TokenSend { ring: 1, target: 2, bytes: ring_test(MessageType::RingTestActive, 1, 1) }]
+        [RrpOut::TokenSend {
+            ring: 1,
+            target: 2,
+            bytes: ring_test(MessageType::RingTestActive, 1, 1)
+        }]
     );
     // Our test comes back round ring 1: we send ACTIVATE on it.
-    assert_eq!(r.on_receive(at, 1, &ring_test(MessageType::RingTestActive, 1, 1)), Verdict::Taken);
+    assert_eq!(
+        r.on_receive(at, 1, &ring_test(MessageType::RingTestActive, 1, 1)),
+        Verdict::Taken
+    );
     assert_eq!(
         outs(&mut r),
-        [RrpOut::TokenSend { ring: 1, target: 2, bytes: ring_test(MessageType::RingTestActivate, 1, 1) }]
+        [RrpOut::TokenSend {
+            ring: 1,
+            target: 2,
+            bytes: ring_test(MessageType::RingTestActivate, 1, 1)
+        }]
     );
-    assert!(r.is_faulty(1), "re-enabled when ACTIVATE has gone round, not before");
+    assert!(
+        r.is_faulty(1),
+        "re-enabled when ACTIVATE has gone round, not before"
+    );
     // ACTIVATE back at its activator: ring 1 is in use again, and it stops there.
-    assert_eq!(r.on_receive(at, 1, &ring_test(MessageType::RingTestActivate, 1, 1)), Verdict::Taken);
+    assert_eq!(
+        r.on_receive(at, 1, &ring_test(MessageType::RingTestActivate, 1, 1)),
+        Verdict::Taken
+    );
     assert!(outs(&mut r).is_empty());
     assert!(!r.is_faulty(1));
     assert_eq!(r.status().rings[1].status, "ring 1 active with no faults");
     assert_eq!(r.stats().recovered, [0, 1]);
-    assert_eq!(r.send_rings(SendKind::Mcast, None).iter().collect::<Vec<_>>(), [0, 1]);
+    assert_eq!(
+        r.send_rings(SendKind::Mcast, None)
+            .iter()
+            .collect::<Vec<_>>(),
+        [0, 1]
+    );
     // No more ring tests once it recovered.
     assert_eq!(r.poll_timeout(), None);
 }
@@ -222,13 +278,30 @@ fn other_nodes_ring_tests_are_passed_on_unchanged() {
     assert_eq!(r.stats().ring_tests_untargeted, 1);
     r.send_rings(SendKind::Token, Some(2));
     assert_eq!(r.on_receive(now, 1, &active), Verdict::Taken);
-    assert_eq!(outs(&mut r), [RrpOut::TokenSend { ring: 1, target: 2, bytes: active }]);
+    assert_eq!(
+        outs(&mut r),
+        [RrpOut::TokenSend {
+            ring: 1,
+            target: 2,
+            bytes: active
+        }]
+    );
     let activate = ring_test(MessageType::RingTestActivate, 1, 3);
     assert_eq!(r.on_receive(now, 1, &activate), Verdict::Taken);
-    assert_eq!(outs(&mut r), [RrpOut::TokenSend { ring: 1, target: 2, bytes: activate }]);
+    assert_eq!(
+        outs(&mut r),
+        [RrpOut::TokenSend {
+            ring: 1,
+            target: 2,
+            bytes: activate
+        }]
+    );
     assert_eq!(r.stats().ring_tests_forwarded, 2);
     // A truncated one is counted, not forwarded.
-    assert_eq!(r.on_receive(now, 1, &ring_test(MessageType::RingTestActive, 1, 3)[..8]), Verdict::Taken);
+    assert_eq!(
+        r.on_receive(now, 1, &ring_test(MessageType::RingTestActive, 1, 3)[..8]),
+        Verdict::Taken
+    );
     assert!(outs(&mut r).is_empty());
     assert_eq!(r.stats().ring_tests_refused, 1);
 }
@@ -239,18 +312,29 @@ fn passive_sends_round_robin_and_skips_a_faulty_ring() {
     let rings = |r: &mut Rrp, k| r.send_rings(k, Some(2)).iter().collect::<Vec<_>>();
     assert_eq!(rings(&mut r, SendKind::Token), [1]);
     assert_eq!(rings(&mut r, SendKind::Token), [0]);
-    assert_eq!(rings(&mut r, SendKind::Mcast), [1], "mcasts rotate on their own");
+    assert_eq!(
+        rings(&mut r, SendKind::Mcast),
+        [1],
+        "mcasts rotate on their own"
+    );
     assert_eq!(rings(&mut r, SendKind::Token), [1]);
     // Tokens keep coming on ring 0 only: ring 1 falls more than 10 behind.
     let now = Instant::now();
     for seq in 0..10 {
         assert_eq!(r.on_receive(now, 0, &token(seq)), Verdict::Deliver);
-        assert!(!r.is_faulty(1), "{} behind is within the threshold", seq + 1);
+        assert!(
+            !r.is_faulty(1),
+            "{} behind is within the threshold",
+            seq + 1
+        );
     }
     // 11 behind: more than rrp_problem_count_threshold.
     assert_eq!(r.on_receive(now, 0, &token(10)), Verdict::Deliver);
     assert!(r.is_faulty(1));
-    assert_eq!(r.status().rings[1].status, "Marking ringid 1 interface 192.0.3.1 FAULTY");
+    assert_eq!(
+        r.status().rings[1].status,
+        "Marking ringid 1 interface 192.0.3.1 FAULTY"
+    );
     for _ in 0..4 {
         assert_eq!(rings(&mut r, SendKind::Token), [0]);
         assert_eq!(rings(&mut r, SendKind::Mcast), [0]);
@@ -264,7 +348,10 @@ fn passive_mcast_threshold_is_its_own() {
     // A merge detect stands for any non-token message.
     let md = SrpMessage::MergeDetect(totem_wire::srp::merge_detect::MergeDetect {
         header: Header::new(G, MessageType::MembMergeDetect, 2),
-        system_from: totem_wire::srp_addr::SrpAddr::single(TotemIpAddress::v4(2, Ipv4Addr::new(192, 0, 2, 2))),
+        system_from: totem_wire::srp_addr::SrpAddr::single(TotemIpAddress::v4(
+            2,
+            Ipv4Addr::new(192, 0, 2, 2),
+        )),
         ring_id: RingId {
             rep: RingRep::Addr(TotemIpAddress::v4(1, Ipv4Addr::new(192, 0, 2, 1))),
             seq: 8,
@@ -284,8 +371,20 @@ fn every_ring_faulty_still_sends_on_ring_0() {
     for mode in [RrpMode::Active, RrpMode::Passive] {
         let mut r = rrp(mode);
         r.faulty = [true, true];
-        assert_eq!(r.send_rings(SendKind::Mcast, None).iter().collect::<Vec<_>>(), [0], "{mode}");
-        assert_eq!(r.send_rings(SendKind::Token, Some(2)).iter().collect::<Vec<_>>(), [0], "{mode}");
+        assert_eq!(
+            r.send_rings(SendKind::Mcast, None)
+                .iter()
+                .collect::<Vec<_>>(),
+            [0],
+            "{mode}"
+        );
+        assert_eq!(
+            r.send_rings(SendKind::Token, Some(2))
+                .iter()
+                .collect::<Vec<_>>(),
+            [0],
+            "{mode}"
+        );
     }
 }
 
@@ -297,7 +396,11 @@ fn manual_reenable_clears_every_ring() {
     r.reenable(now, None);
     assert!(!r.is_faulty(1));
     assert_eq!(r.status().rings[1].status, "ring 1 active with no faults");
-    assert_eq!(r.on_receive(now, 0, &token(20)), Verdict::Taken, "ring 1 is waited for again");
+    assert_eq!(
+        r.on_receive(now, 0, &token(20)),
+        Verdict::Taken,
+        "ring 1 is waited for again"
+    );
 }
 
 #[test]
@@ -319,10 +422,15 @@ fn active_tokens_faster_than_the_expiry_still_count_each_miss() {
     now += Duration::from_millis(1);
     assert_eq!(r.on_receive(now, 0, &token(11)), Verdict::Deliver);
     assert!(r.is_faulty(1), "ten misses in 250 ms: FAULTY");
-    assert_eq!(r.status().rings[1].status, "Marking seqid 10 ringid 1 interface 192.0.3.1 FAULTY");
+    assert_eq!(
+        r.status().rings[1].status,
+        "Marking seqid 10 ringid 1 interface 192.0.3.1 FAULTY"
+    );
     // A FAULTY ring is no longer timed: no expiry runs for token 12.
     assert_eq!(r.on_receive(now, 0, &token(12)), Verdict::Deliver);
-    assert!(r.poll_timeout().is_none_or(|t| t > now + Duration::from_millis(500)));
+    assert!(r
+        .poll_timeout()
+        .is_none_or(|t| t > now + Duration::from_millis(500)));
 }
 
 mod hostile {
