@@ -145,9 +145,7 @@ impl Story {
     pub fn addresses(&self) -> BTreeMap<u32, BTreeSet<IpAddr>> {
         let mut out: BTreeMap<u32, BTreeSet<IpAddr>> = BTreeMap::new();
         for m in &self.msgs {
-            // A retransmitted mcast names its originator, not the node that sent it, and an
-            // RRP ring test holds the ring number where the nodeid would be.
-            if matches!(m.message, SrpMessage::Mcast(_) | SrpMessage::RingTest(_)) {
+            if !m.message.msg_type().names_sender() {
                 continue;
             }
             let n = m.sender();

@@ -47,6 +47,15 @@ impl MessageType {
             _ => return None,
         })
     }
+    /// Whether the header's nodeid is the node that sent this datagram: not for an mcast
+    /// (a retransmitted one keeps its originator's nodeid) nor for a ring test (whose header
+    /// holds the ring number there). What learns addresses from datagrams asks this.
+    pub fn names_sender(self) -> bool {
+        !matches!(
+            self,
+            MessageType::Mcast | MessageType::RingTestActive | MessageType::RingTestActivate
+        )
+    }
     /// corosync's name for the message.
     pub fn name(self) -> &'static str {
         match self {

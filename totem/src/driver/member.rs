@@ -205,16 +205,10 @@ impl Member {
         let len = msg.len();
         match HeaderView::new_checked(msg, self.cfg.generation) {
             Ok(h) => {
-                // Only a message its sender built names the sender: a retransmitted mcast
-                // keeps its originator's nodeid (learning from it would send that node's
-                // tokens to whoever retransmitted), and a ring test's header holds the ring
-                // number where others have the nodeid.
-                use totem_wire::header::MessageType as T;
-                let names_sender = !matches!(
-                    h.msg_type(),
-                    T::Mcast | T::RingTestActive | T::RingTestActivate
-                );
-                if self.seals() && names_sender {
+                // Learnt only where the header names the datagram's sender (not from a
+                // retransmitted mcast: that would send its originator's tokens to whoever
+                // retransmitted it).
+                if self.seals() && h.msg_type().names_sender() {
                     self.requests.push_back(TransportRequest::Learn {
                         nodeid: h.nodeid(),
                         addr: src,
