@@ -209,18 +209,12 @@ impl Rrp {
                 self.token_target = Some(t);
             }
         }
-        let up = |f: &[bool; RINGS]| -> RingSet {
-            let mut s = RingSet(0);
-            for r in 0..RINGS {
-                if !f[r] {
-                    s.insert(r);
-                }
-            }
-            s
-        };
         match &mut self.algo {
             Algo::Active(_) => {
-                let s = up(&self.faulty);
+                let mut s = RingSet(0);
+                for r in (0..RINGS).filter(|r| !self.faulty[*r]) {
+                    s.insert(r);
+                }
                 // Every ring faulty: ring 0 still carries the traffic (and our own copy).
                 if s.0 == 0 {
                     RingSet::RING0
@@ -273,10 +267,7 @@ impl Rrp {
                             &mut self.status,
                             &addrs,
                         );
-                        for r in 0..RINGS {
-                            self.stats.problems[r] += u64::from(fired.problems[r]);
-                        }
-                        self.mark_faulty(now, fired.faulty, Some(prev));
+                        self.settle(now, fired, prev);
                         if deliver {
                             Verdict::Deliver
                         } else {
@@ -407,21 +398,27 @@ impl Rrp {
         }
     }
 
+    /// What the active algorithm decided about the token `seq`: its problems counted, rings
+    /// at the threshold marked FAULTY, a held token handed on.
+    fn settle(&mut self, now: Instant, fired: active::Fired, seq: u32) {
+        for r in 0..RINGS {
+            self.stats.problems[r] += u64::from(fired.problems[r]);
+        }
+        self.mark_faulty(now, fired.faulty, Some(seq));
+        if let Some(bytes) = fired.deliver {
+            self.stats.tokens_expired += 1;
+            self.out.push_back(RrpOut::Deliver { bytes });
+        }
+    }
+
     /// Runs what is due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         if let Algo::Active(a) = &mut self.algo {
             let addrs = self.addrs;
             let fired =
                 a.handle_timeout(now, &self.settings, &self.faulty, &mut self.status, &addrs);
-            for r in 0..RINGS {
-                self.stats.problems[r] += u64::from(fired.problems[r]);
-            }
             let seq = a.last_token_seq();
-            self.mark_faulty(now, fired.faulty, Some(seq));
-            if let Some(bytes) = fired.deliver {
-                self.stats.tokens_expired += 1;
-                self.out.push_back(RrpOut::Deliver { bytes });
-            }
+            self.settle(now, fired, seq);
         }
         for r in 0..RINGS {
             if self.test_at[r].is_some_and(|t| t <= now) {
