@@ -381,35 +381,16 @@ impl MixedLab {
     }
 
     fn our_status(&self, i: usize) -> Option<serde_json::Value> {
-        let out = Command::new(&self.node_bin)
-            .args(["status", "--json", "--control"])
-            .arg(self.control(i))
-            .output()
-            .ok()?;
-        if !out.status.success() {
-            return None;
-        }
-        serde_json::from_slice(&out.stdout).ok()
+        crate::ring::status_json(&self.node_bin, &self.control(i))
     }
 
     /// Members of node `i`'s ring as it shows them (sorted).
     pub fn members(&self, i: usize) -> Vec<u32> {
         if self.is_ours(i) {
-            let Some(v) = self.our_status(i) else {
-                return Vec::new();
-            };
-            let mut m: Vec<u32> = v
-                .get(0)
-                .and_then(|s| s.get("members"))
-                .and_then(|m| m.as_array())
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|m| m.get("nodeid")?.as_u64().map(|n| n as u32))
-                        .collect()
-                })
+            return self
+                .our_status(i)
+                .and_then(|v| crate::ring::status_members(&v))
                 .unwrap_or_default();
-            m.sort_unstable();
-            return m;
         }
         match self.old {
             Some(Old::V246) => oldcs::members_of(&Some(self.old_tool(

@@ -313,19 +313,11 @@ impl QuorumLab {
 
     /// `totem-node status --json` of our node: (ring members, quorum view).
     pub fn our_view(&self) -> Option<(Vec<u32>, QuorumView)> {
-        let out = Command::new(&self.node_bin)
-            .args(["status", "--json", "--control"])
-            .arg(self.control())
-            .output()
-            .ok()?;
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
-        let mut members: Vec<u32> = v[0]["members"]
-            .as_array()?
-            .iter()
-            .filter_map(|m| m["nodeid"].as_u64().map(|n| n as u32))
-            .collect();
-        members.sort_unstable();
-        Some((members, QuorumView::from_status(&v[2]["quorum"])?))
+        let v = crate::ring::status_json(&self.node_bin, &self.control())?;
+        Some((
+            crate::ring::status_members(&v)?,
+            QuorumView::from_status(&v[2]["quorum"])?,
+        ))
     }
 
     /// Our node's plain `totem-node status` text.

@@ -195,24 +195,14 @@ impl Ring {
 
     /// Ring members (sorted) and state as node `i` reports them; `None` if it does not answer.
     pub fn status(&self, i: usize) -> Option<(Vec<u32>, String)> {
-        let out = std::process::Command::new(&self.bins.node)
-            .args(["status", "--json", "--control"])
-            .arg(self.control(i))
-            .output()
-            .ok()?;
-        if !out.status.success() {
-            return None;
-        }
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+        let v = self.status_json(i)?;
         let s = v.get(0)?;
-        let mut m: Vec<u32> = s
-            .get("members")?
-            .as_array()?
-            .iter()
-            .filter_map(|m| m.get("nodeid")?.as_u64().map(|n| n as u32))
-            .collect();
-        m.sort_unstable();
-        Some((m, s.get("state")?.as_str()?.to_string()))
+        Some((status_members(&v)?, s.get("state")?.as_str()?.to_string()))
+    }
+
+    /// Node `i`'s `totem-node status --json` reply (see [`status_json`]).
+    pub fn status_json(&self, i: usize) -> Option<serde_json::Value> {
+        status_json(&self.bins.node, &self.control(i))
     }
 
     /// Waits (bounded) until every node in `nodes` reports exactly `nodes` as ring members
@@ -281,6 +271,33 @@ impl Ring {
         let pid = lab.spawn(i, &v, &out)?;
         Ok((pid, out))
     }
+}
+
+/// `totem-node status --json` of the node behind `control`, run with `node_bin`: the
+/// array (node status, CPG groups, executive status); `None` if it does not answer.
+pub fn status_json(node_bin: &Path, control: &Path) -> Option<serde_json::Value> {
+    let out = std::process::Command::new(node_bin)
+        .args(["status", "--json", "--control"])
+        .arg(control)
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    serde_json::from_slice(&out.stdout).ok()
+}
+
+/// The ring members (sorted) of a [`status_json`] reply.
+pub fn status_members(v: &serde_json::Value) -> Option<Vec<u32>> {
+    let mut m: Vec<u32> = v
+        .get(0)?
+        .get("members")?
+        .as_array()?
+        .iter()
+        .filter_map(|m| m.get("nodeid")?.as_u64().map(|n| n as u32))
+        .collect();
+    m.sort_unstable();
+    Some(m)
 }
 
 /// Waits for load clients (pid, output) and reads their `RESULT` lines.

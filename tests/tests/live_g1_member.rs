@@ -296,12 +296,7 @@ impl Drop for G1Lab {
 
 /// (sync in progress, quorum total votes) from our node's status.
 fn exec_status(ring: &Ring) -> Option<(bool, u64)> {
-    let out = Command::new(&ring.bins.node)
-        .args(["status", "--json", "--control"])
-        .arg(ring.control(OURS))
-        .output()
-        .ok()?;
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+    let v = ring.status_json(OURS)?;
     let e = v.get(2)?;
     Some((
         e.get("sync_in_progress")?.as_bool()?,
@@ -311,12 +306,7 @@ fn exec_status(ring: &Ring) -> Option<(bool, u64)> {
 
 /// The nodeids our node lists as members of `group` (`totem-node status`).
 fn group_nodes(ring: &Ring, group: &str) -> Option<Vec<u64>> {
-    let out = Command::new(&ring.bins.node)
-        .args(["status", "--json", "--control"])
-        .arg(ring.control(OURS))
-        .output()
-        .ok()?;
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+    let v = ring.status_json(OURS)?;
     let g = v
         .get(1)?
         .as_array()?

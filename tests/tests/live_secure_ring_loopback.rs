@@ -27,16 +27,7 @@ use totem_tests::load::assert_one_order;
 
 /// `totem-node status --json` of node `i`: the node's status object.
 fn status(ring: &Ring, i: usize) -> Option<serde_json::Value> {
-    let out = Command::new(&ring.bins.node)
-        .args(["status", "--json", "--control"])
-        .arg(ring.control(i))
-        .output()
-        .ok()?;
-    if !out.status.success() {
-        return None;
-    }
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
-    v.get(0).cloned()
+    ring.status_json(i)?.get(0).cloned()
 }
 
 /// What the test reads from one node's secure status.
