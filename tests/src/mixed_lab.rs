@@ -595,20 +595,8 @@ impl MixedLab {
     /// Builds `tests/bench/cpgload.c` against the old daemons' libcpg.
     pub fn build_client(&self) -> Option<PathBuf> {
         let old = self.old?;
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/cpgload.c");
         let bin = self.dir.join(format!("cpgload-{}", old.name()));
-        let p = old.prefix();
-        let ok = Command::new("gcc")
-            .args(["-O2", "-o"])
-            .arg(&bin)
-            .arg(&src)
-            .arg(format!("-I{}/include", p.display()))
-            .arg(format!("-L{}/lib", p.display()))
-            .arg(format!("-Wl,-rpath,{}/lib", p.display()))
-            .arg("-lcpg")
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(ok, "building the {} libcpg client", old.name());
+        oldcs::build_cpgload(&old.prefix(), old.name(), &bin);
         Some(bin)
     }
 

@@ -8,6 +8,24 @@ use std::time::Duration;
 use crate::netns::{Lab, LabError};
 use crate::wait;
 
+/// Builds `tests/bench/cpgload.c` into `bin` against the libcpg of the corosync installed
+/// under `prefix` (2.4.6 or 1.4.10); panics naming `version` if gcc fails.
+pub fn build_cpgload(prefix: &Path, version: &str, bin: &Path) {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/cpgload.c");
+    let p = prefix.display();
+    let ok = Command::new("gcc")
+        .args(["-O2", "-o"])
+        .arg(bin)
+        .arg(&src)
+        .arg(format!("-I{p}/include"))
+        .arg(format!("-L{p}/lib"))
+        .arg(format!("-Wl,-rpath,{p}/lib"))
+        .arg("-lcpg")
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "building the {version} libcpg client");
+}
+
 /// Where the 2.4.6 build lives once installed.
 pub const PREFIX: &str = "/opt/oldcs/2.4.6";
 

@@ -410,17 +410,7 @@ pub fn build_clients(dir: &Path) -> (PathBuf, PathBuf) {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/cpgload.c");
     let old = dir.join("cpgload-2.4.6");
     let new = dir.join("cpgload-3.1.7");
-    let inc = format!("-I{}/include", oldcs::PREFIX);
-    let lib = format!("-L{}/lib", oldcs::PREFIX);
-    let rpath = format!("-Wl,-rpath,{}/lib", oldcs::PREFIX);
-    let ok = Command::new("gcc")
-        .args(["-O2", "-o"])
-        .arg(&old)
-        .arg(&src)
-        .args([&inc, &lib, &rpath, "-lcpg"])
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(ok, "building the 2.4.6 libcpg client");
+    oldcs::build_cpgload(Path::new(oldcs::PREFIX), "2.4.6", &old);
     let flags = Command::new("pkg-config")
         .args(["--cflags", "--libs", "libcpg"])
         .output()

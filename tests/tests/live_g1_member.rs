@@ -12,7 +12,6 @@
 //! secauth (SOBER and NSS).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use totem_tests::netns::{is_root, Lab};
@@ -177,20 +176,8 @@ impl G1Lab {
 
 /// Builds `tests/bench/cpgload.c` against 1.4.10's libcpg.
 fn build_client(dir: &Path) -> PathBuf {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/cpgload.c");
     let bin = dir.join("cpgload-1.4.10");
-    let p = oldcs1::prefix();
-    let ok = Command::new("gcc")
-        .args(["-O2", "-o"])
-        .arg(&bin)
-        .arg(&src)
-        .arg(format!("-I{}/include", p.display()))
-        .arg(format!("-L{}/lib", p.display()))
-        .arg(format!("-Wl,-rpath,{}/lib", p.display()))
-        .arg("-lcpg")
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(ok, "building the 1.4.10 libcpg client");
+    totem_tests::oldcs::build_cpgload(&oldcs1::prefix(), "1.4.10", &bin);
     bin
 }
 
