@@ -65,6 +65,28 @@ impl Old {
     }
 }
 
+/// Whether a live test with `old`'s daemons can run here: root, and `old`'s build in
+/// `../shared/old-corosync/`. Without the build it says so in one loud line naming `what`
+/// did not run and skips, except under `CI=true`, where that is a failure.
+pub fn runnable(old: Option<Old>, what: &str) -> bool {
+    if !crate::netns::is_root() {
+        eprintln!("skipped: live tests need root");
+        return false;
+    }
+    if let Some(o) = old {
+        if !o.available() {
+            let msg = format!(
+                "!!! corosync {} build missing in ../shared/old-corosync: {what} NOT RUN !!!",
+                o.name()
+            );
+            assert!(std::env::var("CI").as_deref() != Ok("true"), "{msg}");
+            eprintln!("{msg}");
+            return false;
+        }
+    }
+    true
+}
+
 /// What the ring's configuration is made of.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Shape {
@@ -527,6 +549,17 @@ impl MixedLab {
         }
         assert_one_order(tag, &results, n * clients.len() as u64);
         results
+    }
+
+    /// Starts every node and waits (bounded by `timeout`) until all of them form one ring
+    /// ([`MixedLab::wait_formed`]).
+    pub fn start_all(&mut self, timeout: Duration) -> Result<(), String> {
+        for i in 1..=self.n {
+            self.start(i)
+                .map_err(|e| format!("node {i} does not start: {e}"))?;
+        }
+        let all: Vec<usize> = (1..=self.n).collect();
+        self.wait_formed(&all, timeout)
     }
 
     /// Waits (bounded) until every node of `who` lists `1..=n` and shows both rings without

@@ -10,8 +10,7 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use totem_tests::mixed_lab::{MixedLab, Old, Shape};
-use totem_tests::netns::is_root;
+use totem_tests::mixed_lab::{runnable, MixedLab, Old, Shape};
 use totem_tests::wait;
 
 const NODE: &str = env!("CARGO_BIN_EXE_lab-totem-node");
@@ -21,20 +20,6 @@ const OURS: usize = 2;
 const REAL: usize = 1;
 
 static SERIAL: Mutex<()> = Mutex::new(());
-
-fn runnable() -> bool {
-    if !is_root() {
-        eprintln!("skipped: live tests need root");
-        return false;
-    }
-    if !Old::V1410.available() {
-        let msg = "!!! corosync 1.4.10 build missing in ../shared/old-corosync: G1 quorum tests NOT RUN !!!";
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "{msg}");
-        eprintln!("{msg}");
-        return false;
-    }
-    true
-}
 
 fn lab(tag: &str, quorum: &[&str], dir: &std::path::Path) -> MixedLab {
     let shape = Shape {
@@ -52,11 +37,7 @@ fn lab(tag: &str, quorum: &[&str], dir: &std::path::Path) -> MixedLab {
         dir,
     )
     .expect("lab (root, ip netns)");
-    for i in 1..=2 {
-        l.start(i).expect("node starts");
-    }
-    l.wait_formed(&[1, 2], FORM)
-        .unwrap_or_else(|e| panic!("{tag}: {e}"));
+    l.start_all(FORM).unwrap_or_else(|e| panic!("{tag}: {e}"));
     l
 }
 
@@ -85,7 +66,7 @@ fn holds(l: &MixedLab, i: usize, quorate: bool, votes: u32) {
 
 #[test]
 fn g1_two_node_survivor_stays_quorate() {
-    if !runnable() {
+    if !runnable(Some(Old::V1410), "G1 quorum tests") {
         return;
     }
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
@@ -115,7 +96,7 @@ fn g1_two_node_survivor_stays_quorate() {
 
 #[test]
 fn g1_without_two_node_the_survivor_is_not_quorate() {
-    if !runnable() {
+    if !runnable(Some(Old::V1410), "G1 quorum tests") {
         return;
     }
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());

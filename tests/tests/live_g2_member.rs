@@ -17,8 +17,7 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use totem_tests::mixed_lab::{MixedLab, Old, Shape};
-use totem_tests::netns::is_root;
+use totem_tests::mixed_lab::{runnable, MixedLab, Old, Shape};
 
 const NODE: &str = env!("CARGO_BIN_EXE_lab-totem-node");
 const LOAD: &str = env!("CARGO_BIN_EXE_totem-cpgload");
@@ -28,20 +27,6 @@ const OURS: usize = 3;
 
 /// One lab at a time under `cargo test` threads.
 static SERIAL: Mutex<()> = Mutex::new(());
-
-fn runnable() -> bool {
-    if !is_root() {
-        eprintln!("skipped: live tests need root");
-        return false;
-    }
-    if !Old::V246.available() {
-        let msg = "!!! corosync 2.4.6 build missing in ../shared/old-corosync: G2 member tests NOT RUN !!!";
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "{msg}");
-        eprintln!("{msg}");
-        return false;
-    }
-    true
-}
 
 /// Every node of `who` counts `votes` votes and is quorate (2.4.6's quorumtool, our
 /// votequorum).
@@ -68,7 +53,7 @@ fn cpg_round(l: &mut MixedLab, client: &Path, tag: &str, n: u64, size: usize) {
 }
 
 fn scenario(tag: &str, shape: Shape) {
-    if !runnable() {
+    if !runnable(Some(Old::V246), "G2 member tests") {
         return;
     }
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
@@ -85,11 +70,7 @@ fn scenario(tag: &str, shape: Shape) {
     )
     .expect("lab (root, ip netns)");
     let t0 = Instant::now();
-    for i in 1..=3 {
-        l.start(i).expect("node starts");
-    }
-    l.wait_formed(&[1, 2, 3], FORM)
-        .unwrap_or_else(|e| panic!("{tag}: {e}"));
+    l.start_all(FORM).unwrap_or_else(|e| panic!("{tag}: {e}"));
     check_quorum(&l, &[1, 2, 3], 3);
     eprintln!(
         "{tag}: ring of three, 3 votes everywhere, in {:?}",

@@ -22,8 +22,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use totem_tests::mixed_lab::{MixedLab, Old, Shape};
-use totem_tests::netns::is_root;
+use totem_tests::mixed_lab::{runnable, MixedLab, Old, Shape};
 use totem_tests::wait;
 
 const NODE: &str = env!("CARGO_BIN_EXE_lab-totem-node");
@@ -36,25 +35,6 @@ const RATE: u64 = 150;
 
 /// One lab at a time under `cargo test` threads.
 static SERIAL: Mutex<()> = Mutex::new(());
-
-fn runnable(old: Option<Old>) -> bool {
-    if !is_root() {
-        eprintln!("skipped: live tests need root");
-        return false;
-    }
-    if let Some(o) = old {
-        if !o.available() {
-            let msg = format!(
-                "!!! corosync {} build missing in ../shared/old-corosync: RRP tests with it NOT RUN !!!",
-                o.name()
-            );
-            assert!(std::env::var("CI").as_deref() != Ok("true"), "{msg}");
-            eprintln!("{msg}");
-            return false;
-        }
-    }
-    true
-}
 
 /// Ring 1 of node `f` down and up again under load; the checks of the module doc.
 fn fault_round(l: &mut MixedLab, client: Option<&PathBuf>, f: usize, no_stall: bool) {
@@ -116,7 +96,7 @@ fn fault_round(l: &mut MixedLab, client: Option<&PathBuf>, f: usize, no_stall: b
 }
 
 fn scenario(tag: &str, old: Option<Old>, mode: &str, ours: &[usize], faults: &[usize]) {
-    if !runnable(old) {
+    if !runnable(old, "RRP tests with it") {
         return;
     }
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
@@ -133,11 +113,7 @@ fn scenario(tag: &str, old: Option<Old>, mode: &str, ours: &[usize], faults: &[u
     )
     .expect("lab (root, ip netns)");
     let t0 = Instant::now();
-    for i in 1..=3 {
-        l.start(i).expect("node starts");
-    }
-    l.wait_formed(&[1, 2, 3], FORM)
-        .unwrap_or_else(|e| panic!("{tag}: {e}"));
+    l.start_all(FORM).unwrap_or_else(|e| panic!("{tag}: {e}"));
     eprintln!("{tag}: ring of three on two rings in {:?}", t0.elapsed());
     let client = l.build_client();
     for &f in faults {
@@ -188,7 +164,7 @@ fn ours_passive_ring1_fault_without_stall() {
 #[test]
 fn g2_cfgtool_r_reenables_our_ring() {
     let old = Some(Old::V246);
-    if !runnable(old) {
+    if !runnable(old, "RRP tests with it") {
         return;
     }
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
@@ -208,11 +184,7 @@ fn g2_cfgtool_r_reenables_our_ring() {
         tmp.path(),
     )
     .expect("lab (root, ip netns)");
-    for i in 1..=3 {
-        l.start(i).expect("node starts");
-    }
-    l.wait_formed(&[1, 2, 3], FORM)
-        .unwrap_or_else(|e| panic!("{e}"));
+    l.start_all(FORM).unwrap_or_else(|e| panic!("{e}"));
     let faulty_on_ours = |l: &MixedLab| l.rings(3).iter().any(|r| r.ring == 1 && r.faulty);
     // Traffic makes tokens go round fast; an idle ring holds its token.
     let client = l.build_client();
