@@ -242,12 +242,9 @@ impl MixedLab {
             );
         }
         let mut totem = format!(
-            "    version: 2\n    cluster_name: mixed\n    transport: {}\n    token: 1000\n    token_coefficient: 0\n",
-            if sh.udp { "udp" } else { "udpu" }
+            "    version: 2\n    cluster_name: mixed\n{}    token: 1000\n    token_coefficient: 0\n",
+            self.shape_totem()
         );
-        if let Some(m) = &sh.rrp {
-            totem += &format!("    rrp_mode: {m}\n");
-        }
         if sh.crypto {
             totem += &format!(
                 "    crypto_cipher: aes256\n    crypto_hash: sha1\n    keyfile: {}\n",
@@ -259,18 +256,38 @@ impl MixedLab {
         if sh.ipv6 {
             totem += "    ip_version: ipv6\n";
         }
-        for l in &sh.totem {
-            totem += &format!("    {l}\n");
-        }
         let bind0 = if sh.ipv6 { "fd00:db8::" } else { "192.0.2.0" };
         totem += &iface(0, bind0, sh.udp.then_some("239.255.51.1"));
         if sh.rrp.is_some() {
             totem += &iface(1, "198.51.100.0", sh.udp.then_some("239.255.51.2"));
         }
-        let quorum: String = sh.quorum.iter().map(|l| format!("    {l}\n")).collect();
         format!(
-            "totem {{\n{totem}}}\nnodelist {{\n{nodes}}}\nquorum {{\n    provider: corosync_votequorum\n{quorum}}}\n{logging}"
+            "totem {{\n{totem}}}\nnodelist {{\n{nodes}}}\nquorum {{\n    provider: corosync_votequorum\n{}}}\n{logging}",
+            self.shape_quorum()
         )
+    }
+
+    /// The `totem` lines every generation's form shares: the transport, `rrp_mode` and the
+    /// shape's extra lines.
+    fn shape_totem(&self) -> String {
+        let sh = &self.shape;
+        let mut t = format!("    transport: {}\n", if sh.udp { "udp" } else { "udpu" });
+        if let Some(m) = &sh.rrp {
+            t += &format!("    rrp_mode: {m}\n");
+        }
+        for l in &sh.totem {
+            t += &format!("    {l}\n");
+        }
+        t
+    }
+
+    /// The shape's extra `quorum` lines.
+    fn shape_quorum(&self) -> String {
+        self.shape
+            .quorum
+            .iter()
+            .map(|l| format!("    {l}\n"))
+            .collect()
     }
 
     /// corosync 1.4's form: member lists per interface, our own address as bindnetaddr on
@@ -305,15 +322,9 @@ impl MixedLab {
             )
         };
         let mut totem = format!(
-            "    version: 2\n    nodeid: {i}\n    transport: {}\n    threads: 0\n",
-            if sh.udp { "udp" } else { "udpu" }
+            "    version: 2\n    nodeid: {i}\n{}    threads: 0\n",
+            self.shape_totem()
         );
-        if let Some(m) = &sh.rrp {
-            totem += &format!("    rrp_mode: {m}\n");
-        }
-        for l in &sh.totem {
-            totem += &format!("    {l}\n");
-        }
         if sh.crypto {
             totem += &format!(
                 "    secauth: on\n    keyfile: {}\n",
@@ -326,10 +337,10 @@ impl MixedLab {
         if sh.rrp.is_some() {
             totem += &iface(1, &b1);
         }
-        let quorum: String = sh.quorum.iter().map(|l| format!("    {l}\n")).collect();
         format!(
             "compatibility: whitetank\n\ntotem {{\n{totem}}}\n\nquorum {{\n    provider: corosync_votequorum\n    expected_votes: {n}\n{quorum}}}\n\n{logging}",
             n = self.n,
+            quorum = self.shape_quorum(),
         )
     }
 
