@@ -17,6 +17,7 @@ pub mod group;
 pub mod header;
 pub mod ip_address;
 pub mod knet;
+pub mod mrp;
 pub mod retarget;
 pub mod ring_id;
 pub mod roundtrip;

@@ -293,3 +293,17 @@ pub fn retarget(data: &[u8]) {
         assert_eq!(again, x, "{from} -> {to} -> {from} -> {to} is stable");
     }
 }
+
+/// Multiple-ring elements: whatever decodes re-encodes to the same bytes, and the view
+/// agrees with the owned form.
+pub fn mrp(data: &[u8]) {
+    use crate::mrp::{Element, ElementView};
+    let owned = Element::parse(data);
+    let view = ElementView::new_checked(data);
+    if let Ok(e) = owned {
+        let out = e.to_vec().expect("a decoded element encodes");
+        assert_eq!(out, data, "mrp element round trip");
+        let v = view.expect("the view accepts what parse accepts");
+        assert_eq!(v.key(), e.key());
+    }
+}
