@@ -12,6 +12,7 @@ pub mod engine;
 pub mod knet;
 pub mod logfmt;
 pub mod member;
+pub mod mrp;
 pub mod node_config;
 pub mod quorum;
 pub mod ratelimit;

@@ -9,6 +9,7 @@ pub mod engine_fuzz;
 pub mod evs_check;
 pub mod middlebox;
 pub mod record;
+pub mod rings;
 pub mod rng;
 pub mod scenario;
 pub mod secure_bench;
@@ -338,6 +339,29 @@ impl Sim {
         );
         self.drain(i);
         Some(id)
+    }
+
+    /// Submits `payload` as it is from node `i` (layers above the engine, such as the
+    /// multiple-ring protocol, bring their own format); not recorded for the EVS checker.
+    pub fn submit_payload(&mut self, i: usize, guarantee: Guarantee, payload: Vec<u8>) -> bool {
+        let Some(node) = self.nodes.get_mut(i) else {
+            return false;
+        };
+        let Some(engine) = node.engine.as_mut() else {
+            return false;
+        };
+        let ok = match node.secure.as_mut() {
+            Some(s) => s.submit(engine, &payload, guarantee).is_ok(),
+            None => engine.submit(payload, guarantee).is_ok(),
+        };
+        self.drain(i);
+        ok
+    }
+
+    /// The index in `log.lives` of node `i`'s current life, if it is up.
+    pub fn current_life(&self, i: usize) -> Option<usize> {
+        let n = self.nodes.get(i)?;
+        n.engine.as_ref().map(|_| n.life)
     }
 
     /// Stops node `i` abruptly (its ring seq is kept, as corosync's ringid file is).
