@@ -24,7 +24,7 @@
 //!
 //! Bodies: `Data` the payload; `Attach`/`Detach` a count of path hops `(ring, node)`, the
 //! hops, a count of origins and the origins (u16 counts, u32 values); `RingConfig` a count
-//! and the members; the others nothing.
+//! and the members; the others nothing (`Skip` keeps the group of the data it stands for).
 
 use crate::endian::{Endian, Reader, Writer};
 use crate::error::{Error, Result};
@@ -59,10 +59,13 @@ pub enum Kind {
     Join = 7,
     /// The sender left a group.
     Leave = 8,
+    /// Stands for a data element a gateway did not forward (its group has no members
+    /// beyond): it keeps the key and group, not the payload.
+    Skip = 9,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 9] = [
         Kind::Data,
         Kind::Null,
         Kind::Clock,
@@ -71,6 +74,7 @@ impl Kind {
         Kind::RingConfig,
         Kind::Join,
         Kind::Leave,
+        Kind::Skip,
     ];
     fn from_u8(v: u8) -> Option<Self> {
         Self::ALL.into_iter().find(|k| *k as u8 == v)
@@ -204,7 +208,7 @@ fn body_of(kind: Kind, r: &mut Reader<'_>) -> Result<Body> {
             }
         }
         Kind::RingConfig => Body::Members(u32_list(r, "members")?),
-        Kind::Null | Kind::Clock | Kind::Join | Kind::Leave => Body::Empty,
+        Kind::Null | Kind::Clock | Kind::Join | Kind::Leave | Kind::Skip => Body::Empty,
     };
     if r.remaining() != 0 {
         return Err(r.invalid("trailing bytes", r.pos(), r.remaining() as u64));
@@ -300,7 +304,10 @@ impl Element {
             (Body::Payload(_), Kind::Data) => true,
             (Body::Origins { .. }, Kind::Attach | Kind::Detach) => true,
             (Body::Members(_), Kind::RingConfig) => true,
-            (Body::Empty, Kind::Null | Kind::Clock | Kind::Join | Kind::Leave) => true,
+            (
+                Body::Empty,
+                Kind::Null | Kind::Clock | Kind::Join | Kind::Leave | Kind::Skip,
+            ) => true,
             _ => false,
         };
         if !fits {
@@ -574,7 +581,8 @@ mod tests {
                 Just(Kind::Null),
                 Just(Kind::Clock),
                 Just(Kind::Join),
-                Just(Kind::Leave)
+                Just(Kind::Leave),
+                Just(Kind::Skip)
             ]
             .prop_map(|k| (k, Body::Empty)),
         ];

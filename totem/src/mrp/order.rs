@@ -25,6 +25,20 @@ use totem_wire::mrp::{Body, Element, ElementView, Key, Kind};
 
 use crate::engine::{ConfigKind, Event};
 
+/// A ring configuration's place in the key: Totem's ring seq above, its representative
+/// below (two partitions can form rings of one seq; their representatives differ).
+pub fn ring_position(id: &totem_wire::RingId) -> u64 {
+    let rep = match id.rep {
+        totem_wire::RingRep::Node(n) => n,
+        totem_wire::RingRep::Addr(a) if a.nodeid != 0 => a.nodeid,
+        totem_wire::RingRep::Addr(a) => a
+            .addr
+            .iter()
+            .fold(0x811c_9dc5u32, |h, b| (h ^ u32::from(*b)).wrapping_mul(0x0100_0193)),
+    };
+    (id.seq << 32) | u64::from(rep)
+}
+
 /// What a node delivers, in the global order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Delivery {
@@ -82,10 +96,13 @@ pub enum Refusal {
     /// A native element of a configuration that ended before its members' clocks were all
     /// in, so it never had a key (its sender resends application messages of its own).
     Unsynced,
+    /// A native element ordered before its sender's clock in this configuration (resent by
+    /// its sender).
+    BeforeClock,
 }
 
 impl Refusal {
-    pub const ALL: [Refusal; 7] = [
+    pub const ALL: [Refusal; 8] = [
         Refusal::Malformed,
         Refusal::Forged,
         Refusal::OwnOrigin,
@@ -93,6 +110,7 @@ impl Refusal {
         Refusal::Stale,
         Refusal::WrongRing,
         Refusal::Unsynced,
+        Refusal::BeforeClock,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -103,6 +121,7 @@ impl Refusal {
             Refusal::Stale => "stale",
             Refusal::WrongRing => "wrong_ring",
             Refusal::Unsynced => "unsynced",
+            Refusal::BeforeClock => "before_clock",
         }
     }
 }
@@ -128,8 +147,11 @@ struct Origin {
 }
 
 impl Origin {
+    /// Whether an element at `k` must wait for this origin to move past it. A detached
+    /// origin holds nothing up: its detach came after everything of it in the stream that
+    /// carries it, so what it still has queued is all it will ever have.
     fn constrains(&self, k: Key) -> bool {
-        self.attached_at < k && self.detached_at.is_none_or(|d| k < d)
+        self.live() && self.attached_at < k
     }
     fn live(&self) -> bool {
         self.detached_at.is_none()
@@ -161,6 +183,11 @@ pub struct Orderer {
     out: VecDeque<Delivery>,
     send: VecDeque<Vec<u8>>,
     tap: Option<VecDeque<Tapped>>,
+    /// Groups this node is in (announced again at every configuration, as CPG's sync
+    /// exchanges its join lists).
+    groups: BTreeSet<Vec<u8>>,
+    /// Application messages waiting for this node's clock.
+    app_hold: VecDeque<Vec<u8>>,
     refused: BTreeMap<Refusal, u64>,
     delivered: u64,
 }
@@ -190,6 +217,8 @@ impl Orderer {
             out: VecDeque::new(),
             send: VecDeque::new(),
             tap: None,
+            groups: BTreeSet::new(),
+            app_hold: VecDeque::new(),
             refused: BTreeMap::new(),
             delivered: 0,
         }
@@ -227,6 +256,22 @@ impl Orderer {
             .map(|(r, o)| (*r, o.path.clone()))
             .collect()
     }
+    /// Every origin known, live or not: (origin, attached at, detached at, horizon, key of
+    /// the first element waiting), for status and post-mortems.
+    pub fn origin_states(&self) -> Vec<(u32, Key, Option<Key>, Key, Option<Key>)> {
+        self.origins
+            .iter()
+            .map(|(r, o)| {
+                (
+                    *r,
+                    o.attached_at,
+                    o.detached_at,
+                    o.horizon,
+                    o.queue.front().map(Element::key),
+                )
+            })
+            .collect()
+    }
     /// Elements waiting for the other origins to advance.
     pub fn waiting(&self) -> usize {
         self.origins.values().map(|o| o.queue.len()).sum()
@@ -250,9 +295,35 @@ impl Orderer {
             .to_vec()
             .unwrap_or_default()
     }
-    /// A stamped application message to `group`.
-    pub fn data(&mut self, group: &[u8], payload: &[u8]) -> Vec<u8> {
-        self.element(Kind::Data, group, Body::Payload(payload.to_vec()), 0)
+    /// Joins `group`: the element to submit.
+    pub fn join(&mut self, group: &[u8]) -> Vec<u8> {
+        self.groups.insert(group.to_vec());
+        self.element(Kind::Join, group, Body::Empty, 0)
+    }
+    /// Leaves `group`: the element to submit.
+    pub fn leave(&mut self, group: &[u8]) -> Vec<u8> {
+        self.groups.remove(group);
+        self.element(Kind::Leave, group, Body::Empty, 0)
+    }
+    /// A stamped application message to `group`: the bytes to submit now, or `None` while
+    /// this node's clock has not come back in the current configuration (the message then
+    /// leaves through [`Orderer::poll_send`] after what the configuration change makes this
+    /// node send again, so its messages stay in the order it sent them).
+    pub fn data(&mut self, group: &[u8], payload: &[u8]) -> Option<Vec<u8>> {
+        let b = self.element(Kind::Data, group, Body::Payload(payload.to_vec()), 0);
+        if self.clocked() {
+            Some(b)
+        } else {
+            self.app_hold.push_back(b);
+            None
+        }
+    }
+
+    /// Whether this node's clock has come back in the current configuration.
+    fn clocked(&self) -> bool {
+        self.cfg
+            .as_ref()
+            .is_some_and(|c| c.clocks.contains_key(&self.me))
     }
 
     /// Next element this node must submit into its ring itself (its clock at a new
@@ -280,13 +351,13 @@ impl Orderer {
                 ring_id,
                 seq,
                 ..
-            } => self.on_deliver(*sender, payload, ring_id.seq, *seq),
+            } => self.on_deliver(*sender, payload, ring_position(ring_id), *seq),
             Event::Config {
                 kind: ConfigKind::Regular,
                 ring_id,
                 members,
                 ..
-            } => self.on_regular(ring_id.seq, members),
+            } => self.on_regular(ring_position(ring_id), members),
             Event::Config { .. } => {}
         }
         self.pump();
@@ -311,7 +382,15 @@ impl Orderer {
         if let Ok(b) = e.to_vec() {
             self.send.push_back(b);
         }
+        let groups: Vec<Vec<u8>> = self.groups.iter().cloned().collect();
+        for g in groups {
+            let b = self.element(Kind::Join, &g, Body::Empty, 0);
+            self.send.push_back(b);
+        }
         for mut e in resend {
+            if e.kind == Kind::Join {
+                continue;
+            }
             e.ts = self.stamp(0);
             if let Ok(b) = e.to_vec() {
                 self.send.push_back(b);
@@ -355,9 +434,26 @@ impl Orderer {
             return;
         }
         self.clock = self.clock.max(e.ts);
+        if !e.forwarded && e.kind != Kind::Clock && !cfg.clocks.contains_key(&via) {
+            // Sent before its sender saw this configuration (it was in flight across the
+            // change): every member drops it, its sender sends it again after its clock, so
+            // the keys of a configuration never depend on where a member came from.
+            self.refuse(Refusal::BeforeClock);
+            if via == self.me && matches!(e.kind, Kind::Data | Kind::Join | Kind::Leave) {
+                let mut again = e;
+                again.ts = self.stamp(0);
+                if let Ok(b) = again.to_vec() {
+                    self.send.push_back(b);
+                }
+            }
+            return;
+        }
         if cfg.base.is_none() {
             if e.kind == Kind::Clock && !e.forwarded {
                 cfg.clocks.insert(via, e.ts);
+                if via == self.me {
+                    self.send.extend(self.app_hold.drain(..));
+                }
                 if cfg.members.iter().all(|m| cfg.clocks.contains_key(m)) {
                     self.settle_base();
                 }

@@ -12,7 +12,8 @@
 //!   at every new ring configuration, for members that were elsewhere), and takes them out
 //!   with `Detach` when the link goes down; both are resent until they come back keyed;
 //! - forwards a group's data only while the far side has members of it; otherwise the far
-//!   side only hears that the stream advanced.
+//!   side gets a `Skip` with the key and no payload (it moves the origin on, and the rings
+//!   beyond answer it with nulls as they answer data).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -34,9 +35,6 @@ pub enum LinkMsg {
     },
     /// An element of the sender's side, keyed and flagged forwarded.
     Element(Vec<u8>),
-    /// The sender's side advanced to this timestamp (an element the receiver's side has no
-    /// interest in).
-    Advance(u64),
     /// Groups with members on the sender's side (replaces the previous set).
     Groups(Vec<Vec<u8>>),
 }
@@ -46,7 +44,7 @@ pub enum LinkMsg {
 pub struct PortStats {
     /// Elements sent to the peer, by kind name.
     pub forwarded: BTreeMap<&'static str, u64>,
-    /// Data elements of groups the far side has no members of (an `Advance` instead).
+    /// Data elements of groups the far side has no members of (a `Skip` instead).
     pub filtered: u64,
     /// Elements from the peer put into the ring.
     pub injected: u64,
@@ -68,6 +66,7 @@ fn kind_name(k: Kind) -> &'static str {
         Kind::RingConfig => "ring_config",
         Kind::Join => "join",
         Kind::Leave => "leave",
+        Kind::Skip => "skip",
     }
 }
 
@@ -239,7 +238,6 @@ impl Port {
                 self.announce(clock);
             }
             LinkMsg::Groups(g) => self.far_groups = g.into_iter().collect(),
-            LinkMsg::Advance(ts) => self.wants_null(ts),
             LinkMsg::Element(bytes) => {
                 let e = match Element::parse(&bytes) {
                     Ok(e) if e.forwarded && e.origin != here.0 => e,
@@ -250,15 +248,30 @@ impl Port {
                 };
                 if let Body::Origins { path, origins } = &e.body {
                     // Origins further out, announced on the far side: they are reached
-                    // through this port too.
-                    for o in origins {
+                    // through this port too. The forwarded announcement may fall below
+                    // where this ring took in the far ring (and be refused there), so the
+                    // port says it again in its own name.
+                    let origins: Vec<u32> =
+                        origins.iter().copied().filter(|o| *o != here.0).collect();
+                    let mut p = vec![here];
+                    p.extend(path.iter().copied());
+                    for o in &origins {
                         if e.kind == Kind::Attach {
-                            let mut p = vec![here];
-                            p.extend(path.iter().copied());
-                            self.far.insert(*o, p);
+                            self.far.insert(*o, p.clone());
                         } else {
                             self.far.remove(o);
                         }
+                    }
+                    if !origins.is_empty() {
+                        let body = if e.kind == Kind::Attach {
+                            Body::Origins { path: p, origins }
+                        } else {
+                            Body::Origins {
+                                path: vec![here],
+                                origins,
+                            }
+                        };
+                        self.control_element(e.kind, body, e.ts);
                     }
                 }
                 self.stats.injected += 1;
@@ -332,6 +345,22 @@ impl Port {
                     self.send_null();
                 }
             }
+            if let (Kind::RingConfig, Body::Members(m)) = (&e.kind, &e.body) {
+                // Members gone from a ring leave its groups; those still there announce
+                // their groups again in the new configuration.
+                let before = self.near_groups.clone();
+                for set in self.near_groups.values_mut() {
+                    set.retain(|(o, n)| *o != e.origin || m.contains(n));
+                }
+                let live: BTreeSet<u32> =
+                    self.order.attached().into_iter().map(|(o, _)| o).collect();
+                for set in self.near_groups.values_mut() {
+                    set.retain(|(o, _)| live.contains(o));
+                }
+                if before != self.near_groups {
+                    self.send_groups();
+                }
+            }
             if matches!(e.kind, Kind::Join | Kind::Leave) && !(e.forwarded && t.via == me) {
                 let m = self.near_groups.entry(e.group.clone()).or_default();
                 if e.kind == Kind::Join {
@@ -349,15 +378,14 @@ impl Port {
             if injected_here || own_announcement {
                 continue;
             }
-            if self.selective
-                && e.kind == Kind::Data
-                && !self.far_groups.contains(&e.group)
-            {
-                self.stats.filtered += 1;
-                self.to_link.push_back(LinkMsg::Advance(e.ts));
-                continue;
-            }
             let mut f = e;
+            if self.selective && f.kind == Kind::Data && !self.far_groups.contains(&f.group) {
+                // The far side still has to see this origin move past the key, and its
+                // rings have to answer with nulls; the payload stays here.
+                self.stats.filtered += 1;
+                f.kind = Kind::Skip;
+                f.body = Body::Empty;
+            }
             f.forwarded = true;
             if let Ok(b) = f.to_vec() {
                 *self.stats.forwarded.entry(kind_name(f.kind)).or_default() += 1;

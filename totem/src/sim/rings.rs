@@ -297,8 +297,10 @@ impl Rings {
         payload.extend((0..extra).map(|k| (id as usize + k) as u8));
         let bytes = o.data(group, &payload);
         let after = slot.last_data;
-        if !self.sims[ring].submit_payload(idx, Guarantee::Agreed, bytes) {
-            return None;
+        if let Some(b) = bytes {
+            if !self.sims[ring].submit_payload(idx, Guarantee::Agreed, b) {
+                return None;
+            }
         }
         self.next_msg += 1;
         self.sent.insert(
@@ -359,12 +361,7 @@ impl Rings {
                         };
                         if let Some(Role::Node(o)) = slot.role.as_mut() {
                             for g in groups {
-                                let b = o.element(
-                                    totem_wire::mrp::Kind::Join,
-                                    g,
-                                    totem_wire::mrp::Body::Empty,
-                                    0,
-                                );
+                                let b = o.join(g);
                                 self.sims[r].submit_payload(i, Guarantee::Agreed, b);
                             }
                         }
@@ -567,6 +564,32 @@ impl Rings {
             }
         }
         moved
+    }
+
+    /// Per-node summary lines: origins in the system, elements waiting, refusals.
+    pub fn node_report(&self) -> String {
+        let mut s = String::new();
+        for (r, slots) in self.slots.iter().enumerate() {
+            for i in 0..slots.len() {
+                if let Some(o) = self.orderer(At { ring: r, idx: i }) {
+                    let _ = writeln!(
+                        s,
+                        "ring {r} node {}: synced={} members={:?} attached={:?} waiting={} delivered={} refused={:?}",
+                        i + 1,
+                        o.synced(),
+                        o.members(),
+                        o.attached(),
+                        o.waiting(),
+                        o.delivered(),
+                        o.refused()
+                    );
+                    for st in o.origin_states() {
+                        let _ = writeln!(s, "    origin {st:?}");
+                    }
+                }
+            }
+        }
+        s
     }
 
     /// Per-gateway summary lines (forwarded, filtered, injected, nulls, groups).
