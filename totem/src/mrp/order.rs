@@ -500,6 +500,17 @@ impl Orderer {
         }
     }
 
+    fn reached_through(&self, hop: Option<(u32, u32)>) -> Vec<u32> {
+        let Some(hop) = hop else {
+            return Vec::new();
+        };
+        self.origins
+            .iter()
+            .filter(|(_, o)| o.live() && o.path.contains(&hop))
+            .map(|(r, _)| *r)
+            .collect()
+    }
+
     /// Origins reached through a node of ring `ring` that `members` no longer has.
     fn cut_by_config(&self, ring: u32, members: &[u32]) -> Vec<u32> {
         self.origins
@@ -558,8 +569,14 @@ impl Orderer {
                 let through = e.forwarded.then_some(origin);
                 self.attach(origins, path, through, key);
             }
-            (Kind::Detach, Body::Origins { origins, .. }) => {
-                let origins = origins.clone();
+            (Kind::Detach, Body::Origins { origins, path }) => {
+                // No origins: every origin reached through the path's first gateway (a
+                // gateway process starting afresh under its old nodeid).
+                let origins = if origins.is_empty() {
+                    self.reached_through(path.first().copied())
+                } else {
+                    origins.clone()
+                };
                 self.detach(&origins, key);
             }
             (Kind::RingConfig, Body::Members(m)) if e.forwarded => {

@@ -328,6 +328,18 @@ impl Port {
                     .retain(|c| !(c.kind == e.kind && c.body == e.body));
             }
             if e.kind == Kind::RingConfig && !e.forwarded && e.ring_seq != self.ring_seq {
+                if self.ring_seq == 0 {
+                    // A new process under a nodeid an earlier one may have had: whatever
+                    // that one attached through this node is gone with it.
+                    self.control_element(
+                        Kind::Detach,
+                        Body::Origins {
+                            path: vec![here],
+                            origins: Vec::new(),
+                        },
+                        0,
+                    );
+                }
                 self.ring_seq = e.ring_seq;
                 // Members that were elsewhere learn the far origins, and what was not
                 // keyed in the last configuration goes again.

@@ -106,6 +106,8 @@ struct Slot {
 #[derive(Debug, Default)]
 struct Link {
     connected: bool,
+    /// The process lives the connection was made between (a restarted process has none).
+    lives: [Option<usize>; 2],
     cut: bool,
     /// In flight, per direction (0: side 0 to side 1).
     queue: [VecDeque<(Duration, LinkMsg)>; 2],
@@ -480,9 +482,24 @@ impl Rings {
                 self.slots[sides[0].ring][sides[0].idx].life.is_some(),
                 self.slots[sides[1].ring][sides[1].idx].life.is_some(),
             ];
+            let lives = [
+                self.slots[sides[0].ring][sides[0].idx].life,
+                self.slots[sides[1].ring][sides[1].idx].life,
+            ];
             let link = &mut self.gateways[g].link;
             let healthy = up[0] && up[1] && !link.cut;
-            if link.connected && !healthy {
+            let same = link.lives == lives;
+            if link.connected && !same {
+                // A process of this connection is gone: its new incarnation has no
+                // connection; the survivor notices late (below).
+                for s in 0..2 {
+                    if link.lives[s] != lives[s] {
+                        link.queue[1 - s].clear();
+                    }
+                }
+            }
+            let healthy_conn = healthy && same;
+            if link.connected && !healthy_conn {
                 // A LAN gateway's ports share a process; a WAN link notices late.
                 let noticed = match (wan, link.next) {
                     (None, _) => true,
@@ -530,6 +547,7 @@ impl Rings {
                 if due && ready {
                     let link = &mut self.gateways[g].link;
                     link.connected = true;
+                    link.lives = lives;
                     link.next = None;
                     link.attempts = 0;
                     for s in sides {
