@@ -12,3 +12,6 @@ pub mod port;
 
 pub use order::{Delivery, Orderer, Refusal};
 pub use port::{LinkMsg, Port, PortStats};
+
+#[cfg(test)]
+mod tests;
