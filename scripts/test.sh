@@ -66,6 +66,13 @@ cargo run -q --locked -p totem --bin totem-sim -- --seeds 100 --nodes 5 --secure
 log "totem-sim --mixed: 500 seeds x 5 nodes, 40 seeds x 12 nodes"
 cargo run -q --locked -p totem --bin totem-sim -- --seeds 500 --nodes 5 --mixed --start 400000
 cargo run -q --locked -p totem --bin totem-sim -- --seeds 40 --nodes 12 --mixed --start 410000
+
+log "totem-sim --rings: multiple-ring protocol, LAN and WAN gateways under faults"
+cargo run -q --locked -p totem --bin totem-sim -- --rings 2 --seeds 300 --nodes 3 --start 500000
+cargo run -q --locked -p totem --bin totem-sim -- --rings 3 --seeds 150 --nodes 3 --start 510000
+cargo run -q --locked -p totem --bin totem-sim -- --rings 2 --seeds 150 --nodes 3 --wan-ms 25 --start 520000
+cargo run -q --locked -p totem --bin totem-sim -- --rings 3 --seeds 80 --nodes 3 --wan-ms 25 --start 530000
+cargo run -q --locked -p totem --bin totem-sim -- --rings 4 --seeds 40 --nodes 5 --start 540000
 # Rolling upgrades in the simulator: G2 nodes moved one by one to G3 engines behind
 # gateways, with loss, partitions and crashes beside each step.
 log "gateway: 300 rolling-upgrade seeds"

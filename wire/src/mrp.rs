@@ -497,7 +497,7 @@ mod tests {
             (
                 {
                     let mut x = b.clone();
-                    x[3] = 9;
+                    x[3] = 10;
                     x
                 },
                 "kind",
