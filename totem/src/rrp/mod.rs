@@ -243,8 +243,8 @@ impl Rrp {
             }
             MessageType::OrfToken => {
                 self.stats.token_rx[ring] += 1;
-                let seq = match OrfTokenView::new_checked(msg, self.gen) {
-                    Ok(t) => t.token_seq(),
+                let (seq, ring_id) = match OrfTokenView::new_checked(msg, self.gen) {
+                    Ok(t) => (t.token_seq(), t.ring_id_bytes()),
                     Err(_) => return Verdict::Deliver,
                 };
                 match &mut self.algo {
@@ -256,18 +256,18 @@ impl Rrp {
                     }
                     Algo::Active(a) => {
                         let addrs = self.addrs;
-                        let prev = a.last_token_seq();
                         let (deliver, fired) = a.token_recv(
                             now,
                             ring,
                             seq,
+                            ring_id,
                             msg,
                             &self.settings,
                             &self.faulty,
                             &mut self.status,
                             &addrs,
                         );
-                        self.settle(now, fired, prev);
+                        self.settle(now, fired);
                         if deliver {
                             Verdict::Deliver
                         } else {
@@ -375,10 +375,20 @@ impl Rrp {
         }
     }
 
-    /// Marks the rings in `marked` FAULTY (with the token seq, active mode).
+    /// Marks the rings in `marked` FAULTY (with the token seq, active mode), but never the
+    /// last ring that is not FAULTY: it still carries the ring, and marking it would only
+    /// move every send to ring 0 (a local difference: corosync 2.4.6 marks it).
     fn mark_faulty(&mut self, now: Instant, marked: [bool; RINGS], seq: Option<u32>) {
         for r in 0..RINGS {
             if !marked[r] || self.faulty[r] {
+                continue;
+            }
+            if (0..RINGS).all(|o| o == r || self.faulty[o]) {
+                tracing::warn!(
+                    ring = r,
+                    "not marking ringid {r} interface {} FAULTY: it is the last ring not FAULTY",
+                    iface(self.addrs[r])
+                );
                 continue;
             }
             self.faulty[r] = true;
@@ -398,13 +408,13 @@ impl Rrp {
         }
     }
 
-    /// What the active algorithm decided about the token `seq`: its problems counted, rings
-    /// at the threshold marked FAULTY, a held token handed on.
-    fn settle(&mut self, now: Instant, fired: active::Fired, seq: u32) {
+    /// What the active algorithm decided: problems counted, rings at the threshold marked
+    /// FAULTY (with the token_seq that made them so), a held token handed on.
+    fn settle(&mut self, now: Instant, fired: active::Fired) {
         for r in 0..RINGS {
             self.stats.problems[r] += u64::from(fired.problems[r]);
         }
-        self.mark_faulty(now, fired.faulty, Some(seq));
+        self.mark_faulty(now, fired.faulty, Some(fired.seq));
         if let Some(bytes) = fired.deliver {
             self.stats.tokens_expired += 1;
             self.out.push_back(RrpOut::Deliver { bytes });
@@ -417,8 +427,7 @@ impl Rrp {
             let addrs = self.addrs;
             let fired =
                 a.handle_timeout(now, &self.settings, &self.faulty, &mut self.status, &addrs);
-            let seq = a.last_token_seq();
-            self.settle(now, fired, seq);
+            self.settle(now, fired);
         }
         for r in 0..RINGS {
             if self.test_at[r].is_some_and(|t| t <= now) {

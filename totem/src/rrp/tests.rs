@@ -411,16 +411,21 @@ fn active_tokens_faster_than_the_expiry_still_count_each_miss() {
     now += Duration::from_millis(238);
     r.handle_timeout(now);
     assert_eq!(r.stats().problems, [0, 1]);
-    // Tokens 2.. come every millisecond on ring 0 only: each goes on at once, and the next
-    // one settles its miss on ring 1.
+    // Tokens 2.. come every millisecond on ring 0 only: each goes on at once, and its
+    // missing copy is timed to its own expiry.
     for seq in 2..=10 {
         now += Duration::from_millis(1);
         assert_eq!(r.on_receive(now, 0, &token(seq)), Verdict::Deliver);
     }
+    assert_eq!(r.stats().problems, [0, 1], "their copies may still come");
+    // 238 ms after token 9 came, tokens 2..=9 have missed theirs.
+    now += Duration::from_millis(237);
+    r.handle_timeout(now);
     assert_eq!(r.stats().problems, [0, 9]);
     assert!(!r.is_faulty(1));
     now += Duration::from_millis(1);
     assert_eq!(r.on_receive(now, 0, &token(11)), Verdict::Deliver);
+    r.handle_timeout(now);
     assert!(r.is_faulty(1), "ten misses in 250 ms: FAULTY");
     assert_eq!(
         r.status().rings[1].status,
@@ -431,6 +436,182 @@ fn active_tokens_faster_than_the_expiry_still_count_each_miss() {
     assert!(r
         .poll_timeout()
         .is_none_or(|t| t > now + Duration::from_millis(500)));
+}
+
+/// The seqs of the tokens that reached the engine: delivered at once or by the expiry.
+fn delivered_seq(v: Verdict, msg: &[u8]) -> Option<u32> {
+    (v == Verdict::Deliver).then(|| seq_of(msg))
+}
+
+fn seq_of(msg: &[u8]) -> u32 {
+    totem_wire::srp::orf_token::OrfTokenView::new_checked(msg, G)
+        .unwrap()
+        .token_seq()
+}
+
+fn expired_seqs(r: &mut Rrp) -> Vec<u32> {
+    outs(r)
+        .into_iter()
+        .filter_map(|o| match o {
+            RrpOut::Deliver { bytes } => Some(seq_of(&bytes)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Takes ring 1 down for ten rotations (FAULTY), then recovers it by our ring test.
+fn fault_and_recover_ring1(r: &mut Rrp, now: Instant) -> Instant {
+    r.send_rings(SendKind::Token, Some(2));
+    let now = tokens_on_ring0_only(r, now, 1, 10);
+    assert!(r.is_faulty(1));
+    let at = r.poll_timeout().unwrap();
+    r.handle_timeout(at);
+    outs(r);
+    r.on_receive(at, 1, &ring_test(MessageType::RingTestActive, 1, 1));
+    r.on_receive(at, 1, &ring_test(MessageType::RingTestActivate, 1, 1));
+    outs(r);
+    assert!(!r.is_faulty(1));
+    at.max(now)
+}
+
+#[test]
+fn active_late_copy_of_an_earlier_token_does_not_release_the_held_one() {
+    let mut r = rrp(RrpMode::Active);
+    let now = Instant::now();
+    assert_eq!(r.on_receive(now, 0, &token(1)), Verdict::Taken);
+    assert_eq!(r.on_receive(now, 1, &token(1)), Verdict::Deliver);
+    // Token 2 is held for its ring-1 copy; a late (duplicate) ring-1 copy of token 1
+    // comes first. It is no copy of token 2: token 2 stays held and timed.
+    assert_eq!(r.on_receive(now, 0, &token(2)), Verdict::Taken);
+    let v = r.on_receive(now, 1, &token(1));
+    assert_ne!(delivered_seq(v, &token(1)), Some(2));
+    assert_eq!(
+        r.poll_timeout(),
+        Some(now + Duration::from_millis(238)),
+        "token 2 is still timed"
+    );
+    // Its own ring-1 copy releases it, and nobody missed anything.
+    assert_eq!(r.on_receive(now, 1, &token(2)), Verdict::Deliver);
+    let later = now + Duration::from_millis(500);
+    r.handle_timeout(later);
+    assert!(expired_seqs(&mut r).is_empty());
+    assert_eq!(r.stats().problems, [0, 0]);
+
+    // Ring 1 dies right after the late copy: token 2 still reaches the engine by its
+    // expiry, and only ring 1 is charged.
+    let mut r = rrp(RrpMode::Active);
+    assert_eq!(r.on_receive(now, 0, &token(1)), Verdict::Taken);
+    assert_eq!(r.on_receive(now, 1, &token(1)), Verdict::Deliver);
+    assert_eq!(r.on_receive(now, 0, &token(2)), Verdict::Taken);
+    r.on_receive(now, 1, &token(1));
+    let t = r.poll_timeout().expect("token 2 held: its expiry runs");
+    assert!(t <= now + Duration::from_millis(238));
+    r.handle_timeout(t);
+    assert_eq!(expired_seqs(&mut r), [2]);
+    assert_eq!(r.stats().problems, [0, 1]);
+}
+
+#[test]
+fn active_ring0_late_while_ring1_recovers_is_not_charged() {
+    let mut r = rrp(RrpMode::Active);
+    let mut now = fault_and_recover_ring1(&mut r, Instant::now());
+    let before = r.stats().problems;
+    let mut seq = 100;
+    // One ring-0 copy really is lost (a genuine miss): ring 0 is suspect.
+    assert_eq!(r.on_receive(now, 1, &token(seq)), Verdict::Taken);
+    now += Duration::from_millis(238);
+    r.handle_timeout(now);
+    assert_eq!(expired_seqs(&mut r), [seq]);
+    assert_eq!(r.stats().problems[0], before[0] + 1);
+    // Under load the token goes round every 5 ms, and ring 0's socket is read in bursts:
+    // the ring-0 copies of three tokens come together, 1 ms after the third token's ring-1
+    // copy (at most 11 ms late, well within token_expired_timeout).
+    for _ in 0..20 {
+        let mut late0 = Vec::new();
+        for _ in 0..3 {
+            seq += 1;
+            now += Duration::from_millis(5);
+            if r.poll_timeout().is_some_and(|t| t <= now) {
+                r.handle_timeout(now);
+            }
+            let v = r.on_receive(now, 1, &token(seq));
+            assert_eq!(
+                delivered_seq(v, &token(seq)),
+                Some(seq),
+                "token {seq} goes on with ring 1's copy (ring 0 is suspect)"
+            );
+            late0.push(seq);
+        }
+        now += Duration::from_millis(1);
+        for s in late0 {
+            r.on_receive(now, 0, &token(s));
+        }
+        assert!(
+            !r.is_faulty(0),
+            "ring 0 FAULTY at token {seq}: {:?}",
+            r.stats()
+        );
+    }
+    now += Duration::from_secs(1);
+    r.handle_timeout(now);
+    assert!(!r.is_faulty(0));
+    assert!(!r.is_faulty(1));
+    assert_eq!(
+        r.stats().problems[0],
+        before[0] + 1,
+        "late copies are not misses"
+    );
+    assert_eq!(r.stats().problems[1], before[1], "ring 1 missed nothing");
+}
+
+#[test]
+fn active_never_marks_the_last_good_ring_faulty() {
+    let mut r = rrp(RrpMode::Active);
+    r.send_rings(SendKind::Token, Some(2));
+    let mut now = tokens_on_ring0_only(&mut r, Instant::now(), 1, 10);
+    assert!(r.is_faulty(1));
+    // Now ring 0 loses its copies too (the peers still send on ring 1): every token is
+    // held for ring 0 and goes on by the expiry, but ring 0 stays in use.
+    for seq in 11..40 {
+        if r.poll_timeout().is_some_and(|t| t <= now) {
+            r.handle_timeout(now);
+            outs(&mut r);
+        }
+        let v = r.on_receive(now, 1, &token(seq));
+        if v == Verdict::Taken {
+            now += Duration::from_millis(239);
+            r.handle_timeout(now);
+            assert_eq!(expired_seqs(&mut r), [seq]);
+        }
+        now += Duration::from_millis(30);
+        assert!(!r.is_faulty(0), "token {seq}: the last ring not FAULTY");
+    }
+    now += Duration::from_secs(1);
+    r.handle_timeout(now);
+    assert!(!r.is_faulty(0));
+    assert!(r.stats().problems[0] >= 10);
+    assert_eq!(r.stats().marked_faulty, [0, 1]);
+    assert_eq!(
+        r.send_rings(SendKind::Mcast, None)
+            .iter()
+            .collect::<Vec<_>>(),
+        [0]
+    );
+}
+
+#[test]
+fn passive_never_marks_the_last_good_ring_faulty() {
+    let mut r = rrp(RrpMode::Passive);
+    let now = Instant::now();
+    for seq in 0..11 {
+        r.on_receive(now, 0, &token(seq));
+    }
+    assert!(r.is_faulty(1));
+    // Ring 1 (FAULTY here, in use elsewhere) now gets far ahead of ring 0.
+    for seq in 11..40 {
+        r.on_receive(now, 1, &token(seq));
+    }
+    assert!(!r.is_faulty(0));
 }
 
 mod hostile {
