@@ -72,7 +72,11 @@ fn one_global_total_order_without_faults() {
         assert!(rep.violations.is_empty(), "{}", show(&r, &rep));
         // Every ordinary node delivered everything sent to the group of all (checked by
         // `check` in complete mode); make sure there was plenty of it.
-        assert!(rep.sent > 100 && rep.delivered > rep.sent * 3, "{}", show(&r, &rep));
+        assert!(
+            rep.sent > 100 && rep.delivered > rep.sent * 3,
+            "{}",
+            show(&r, &rep)
+        );
     }
 }
 
@@ -129,7 +133,10 @@ fn causal_order_across_rings() {
             let t = r.now() + ms(1);
             r.run_until(t);
         }
-        assert!(receivers(&r, m1).contains(&(1, 1)), "message {m1} did not cross");
+        assert!(
+            receivers(&r, m1).contains(&(1, 1)),
+            "message {m1} did not cross"
+        );
         let m2 = r.send(1, 1, GROUP_ALL, 8).expect("sent");
         assert!(r.sent[&m2].after.is_some());
         pairs += 1;
@@ -139,7 +146,11 @@ fn causal_order_across_rings() {
     assert!(rep.violations.is_empty(), "{}", show(&r, &rep));
     // Every answer is ordered after its question on every node: the checker's causal rule,
     // and here directly on ring 0's nodes (the question's ring).
-    for l in r.logs.values().filter(|l| l.at.is_some_and(|a| a.ring == 0)) {
+    for l in r
+        .logs
+        .values()
+        .filter(|l| l.at.is_some_and(|a| a.ring == 0))
+    {
         let order: Vec<u64> = l
             .delivered
             .iter()
@@ -153,7 +164,12 @@ fn causal_order_across_rings() {
         for w in order.windows(2) {
             let (a, b) = (&r.sent[&w[0]], &r.sent[&w[1]]);
             if a.from.ring == 1 && b.from.ring == 0 {
-                assert!(w[0] < w[1] || a.at > b.at, "answer {} before {}", w[0], w[1]);
+                assert!(
+                    w[0] < w[1] || a.at > b.at,
+                    "answer {} before {}",
+                    w[0],
+                    w[1]
+                );
             }
         }
     }
@@ -208,7 +224,10 @@ fn ring_configurations_in_the_global_order() {
         assert_eq!(common, theirs);
     }
     for s in &at0 {
-        assert_eq!(s, &at0[0], "ring 0 nodes saw ring 1's configurations differently");
+        assert_eq!(
+            s, &at0[0],
+            "ring 0 nodes saw ring 1's configurations differently"
+        );
     }
 }
 
@@ -242,7 +261,10 @@ fn idle_rings_keep_advancing() {
         })
         .collect();
     let worst = lat.iter().max().copied().unwrap_or_default();
-    assert!(worst < ms(200), "worst local delivery {worst:?} with idle rings");
+    assert!(
+        worst < ms(200),
+        "worst local delivery {worst:?} with idle rings"
+    );
     let nulls: u64 = (0..2)
         .flat_map(|g| (0..2).map(move |s| (g, s)))
         .filter_map(|(g, s)| r.port(g, s).map(|p| p.stats.nulls))
@@ -308,7 +330,10 @@ fn lan_gateway_crash_and_restart() {
     for id in late {
         let ring = r.sent[&id].from.ring;
         let got = receivers(&r, id);
-        assert!(got.iter().all(|(rr, _)| *rr == ring), "message {id}: {got:?}");
+        assert!(
+            got.iter().all(|(rr, _)| *rr == ring),
+            "message {id}: {got:?}"
+        );
         assert_eq!(got.len(), 3, "message {id} on its own ring: {got:?}");
     }
     // Both sides delivered the far ring's departure and, after the restart, its return.
@@ -328,7 +353,11 @@ fn lan_gateway_crash_and_restart() {
         assert!(changes.last() == Some(&(true, false)), "{changes:?}");
     }
     for id in after {
-        assert_eq!(receivers(&r, id), everyone(&r), "message {id} after the restart");
+        assert_eq!(
+            receivers(&r, id),
+            everyone(&r),
+            "message {id} after the restart"
+        );
     }
 }
 
@@ -355,11 +384,23 @@ fn wan_cut_and_heal() {
     }
     let one_sided = during
         .iter()
-        .filter(|id| receivers(&r, **id).iter().all(|(ring, _)| *ring == r.sent[*id].from.ring))
+        .filter(|id| {
+            receivers(&r, **id)
+                .iter()
+                .all(|(ring, _)| *ring == r.sent[*id].from.ring)
+        })
         .count();
-    assert!(one_sided > during.len() / 2, "{one_sided} of {}", during.len());
+    assert!(
+        one_sided > during.len() / 2,
+        "{one_sided} of {}",
+        during.len()
+    );
     // Remote delivery costs at least the link's delay.
-    assert!(rep.remote_latency_ms.0 >= 25.0, "{:?}", rep.remote_latency_ms);
+    assert!(
+        rep.remote_latency_ms.0 >= 25.0,
+        "{:?}",
+        rep.remote_latency_ms
+    );
 }
 
 /// Random faults (loss, partitions inside rings, node and gateway crashes, slow nodes,

@@ -304,10 +304,7 @@ impl Element {
             (Body::Payload(_), Kind::Data) => true,
             (Body::Origins { .. }, Kind::Attach | Kind::Detach) => true,
             (Body::Members(_), Kind::RingConfig) => true,
-            (
-                Body::Empty,
-                Kind::Null | Kind::Clock | Kind::Join | Kind::Leave | Kind::Skip,
-            ) => true,
+            (Body::Empty, Kind::Null | Kind::Clock | Kind::Join | Kind::Leave | Kind::Skip) => true,
             _ => false,
         };
         if !fits {

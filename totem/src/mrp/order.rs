@@ -31,10 +31,9 @@ pub fn ring_position(id: &totem_wire::RingId) -> u64 {
     let rep = match id.rep {
         totem_wire::RingRep::Node(n) => n,
         totem_wire::RingRep::Addr(a) if a.nodeid != 0 => a.nodeid,
-        totem_wire::RingRep::Addr(a) => a
-            .addr
-            .iter()
-            .fold(0x811c_9dc5u32, |h, b| (h ^ u32::from(*b)).wrapping_mul(0x0100_0193)),
+        totem_wire::RingRep::Addr(a) => a.addr.iter().fold(0x811c_9dc5u32, |h, b| {
+            (h ^ u32::from(*b)).wrapping_mul(0x0100_0193)
+        }),
     };
     (id.seq << 32) | u64::from(rep)
 }
@@ -378,7 +377,14 @@ impl Orderer {
             prev_ts: 0,
             held: Vec::new(),
         });
-        let e = Element::new(Kind::Clock, self.ring, self.me, self.clock, b"", Body::Empty);
+        let e = Element::new(
+            Kind::Clock,
+            self.ring,
+            self.me,
+            self.clock,
+            b"",
+            Body::Empty,
+        );
         if let Ok(b) = e.to_vec() {
             self.send.push_back(b);
         }
@@ -677,7 +683,11 @@ impl Orderer {
             if blocked {
                 break;
             }
-            let Some(e) = self.origins.get_mut(&origin).and_then(|o| o.queue.pop_front()) else {
+            let Some(e) = self
+                .origins
+                .get_mut(&origin)
+                .and_then(|o| o.queue.pop_front())
+            else {
                 break;
             };
             self.emit(e);

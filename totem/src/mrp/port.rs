@@ -291,7 +291,9 @@ impl Port {
     }
 
     fn send_null(&mut self) {
-        let b = self.order.element(Kind::Null, b"", Body::Empty, self.peer_ts);
+        let b = self
+            .order
+            .element(Kind::Null, b"", Body::Empty, self.peer_ts);
         self.null_out = true;
         self.stats.nulls += 1;
         self.to_ring.push_back(b);
@@ -386,7 +388,8 @@ impl Port {
                 continue;
             }
             let injected_here = e.forwarded && t.via == me;
-            let own_announcement = matches!(&e.body, Body::Origins { path, .. } if path.first() == Some(&here));
+            let own_announcement =
+                matches!(&e.body, Body::Origins { path, .. } if path.first() == Some(&here));
             if injected_here || own_announcement {
                 continue;
             }

@@ -114,7 +114,9 @@ fn an_element_in_flight_across_a_configuration_change_is_sent_again() {
         .map(|b| Element::parse(&b).unwrap())
         .collect();
     assert_eq!(sends[0].kind, Kind::Clock);
-    assert!(sends.iter().any(|e| e.body == Body::Payload(b"hello".to_vec())));
+    assert!(sends
+        .iter()
+        .any(|e| e.body == Body::Payload(b"hello".to_vec())));
     // Messages of the application wait for the clock.
     assert!(o.data(b"g", b"later").is_none());
 }

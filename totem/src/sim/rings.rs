@@ -338,11 +338,9 @@ impl Rings {
                 slot.last_data = None;
                 let nodeid = i as u32 + 1;
                 slot.role = life.map(|_| match slot.gateway {
-                    Some(_) => Role::Port(Box::new(Port::new(
-                        r as u32,
-                        nodeid,
-                        self.cfg.selective,
-                    ))),
+                    Some(_) => {
+                        Role::Port(Box::new(Port::new(r as u32, nodeid, self.cfg.selective)))
+                    }
                     None => Role::Node(Orderer::new(r as u32, nodeid)),
                 });
                 if let Some(l) = life {
@@ -541,9 +539,9 @@ impl Rings {
                         self.now >= t
                     }
                 };
-                let ready = sides.iter().all(|s| {
-                    self.orderer(*s).is_some_and(Orderer::synced)
-                });
+                let ready = sides
+                    .iter()
+                    .all(|s| self.orderer(*s).is_some_and(Orderer::synced));
                 if due && ready {
                     let link = &mut self.gateways[g].link;
                     link.connected = true;
@@ -679,14 +677,14 @@ pub fn check(r: &Rings, complete: bool) -> Report {
             let k = d.key();
             if let Some(l) = last {
                 if k <= l && !matches!(d, Delivery::Origins { .. }) {
-                    v.push(format!("{who}: delivered {k:?} after {l:?} (keys must rise)"));
+                    v.push(format!(
+                        "{who}: delivered {k:?} after {l:?} (keys must rise)"
+                    ));
                 }
             }
             last = Some(k);
             match d {
-                Delivery::Data {
-                    payload, group, ..
-                } => {
+                Delivery::Data { payload, group, .. } => {
                     rep.delivered += 1;
                     let Some(id) = msg_id(payload) else {
                         v.push(format!("{who}: data without a message id"));
@@ -771,14 +769,22 @@ pub fn check(r: &Rings, complete: bool) -> Report {
         if !(s.final_phase || complete) {
             continue;
         }
-        if complete && r.logs.get(&(s.from.ring, s.life)).is_some_and(|l| l.ended.is_some()) {
+        if complete
+            && r.logs
+                .get(&(s.from.ring, s.life))
+                .is_some_and(|l| l.ended.is_some())
+        {
             continue;
         }
         // Messages sent while the rings were still joining may be delivered on their side
         // only (before the far side's attach point).
-        let joined = r.joined_at.is_some_and(|j| s.at >= j + Duration::from_millis(500));
+        let joined = r
+            .joined_at
+            .is_some_and(|j| s.at >= j + Duration::from_millis(500));
         if complete && !joined {
-            v.push(format!("message {id}: sent before every gateway link was up"));
+            v.push(format!(
+                "message {id}: sent before every gateway link was up"
+            ));
             continue;
         }
         let have = got.get(id);
