@@ -300,13 +300,16 @@ impl Element {
         if self.group.len() > MAX_GROUP {
             return Err(invalid("group name length", self.group.len()));
         }
-        let fits = match (&self.body, self.kind) {
-            (Body::Payload(_), Kind::Data) => true,
-            (Body::Origins { .. }, Kind::Attach | Kind::Detach) => true,
-            (Body::Members(_), Kind::RingConfig) => true,
-            (Body::Empty, Kind::Null | Kind::Clock | Kind::Join | Kind::Leave | Kind::Skip) => true,
-            _ => false,
-        };
+        let fits = matches!(
+            (&self.body, self.kind),
+            (Body::Payload(_), Kind::Data)
+                | (Body::Origins { .. }, Kind::Attach | Kind::Detach)
+                | (Body::Members(_), Kind::RingConfig)
+                | (
+                    Body::Empty,
+                    Kind::Null | Kind::Clock | Kind::Join | Kind::Leave | Kind::Skip
+                )
+        );
         if !fits {
             return Err(invalid("body for kind", self.kind as usize));
         }

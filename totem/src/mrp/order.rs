@@ -76,6 +76,10 @@ impl Delivery {
     }
 }
 
+/// An origin as [`Orderer::origin_states`] shows it: origin, attached at, detached at,
+/// horizon, key of the first element waiting.
+pub type OriginState = (u32, Key, Option<Key>, Key, Option<Key>);
+
 /// Why an element was not taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Refusal {
@@ -257,7 +261,7 @@ impl Orderer {
     }
     /// Every origin known, live or not: (origin, attached at, detached at, horizon, key of
     /// the first element waiting), for status and post-mortems.
-    pub fn origin_states(&self) -> Vec<(u32, Key, Option<Key>, Key, Option<Key>)> {
+    pub fn origin_states(&self) -> Vec<OriginState> {
         self.origins
             .iter()
             .map(|(r, o)| {
@@ -667,15 +671,12 @@ impl Orderer {
 
     /// Delivers every element no origin can still precede.
     fn pump(&mut self) {
-        loop {
-            let Some((origin, key)) = self
-                .origins
-                .iter()
-                .filter_map(|(r, o)| o.queue.front().map(|e| (*r, e.key())))
-                .min_by_key(|(_, k)| *k)
-            else {
-                break;
-            };
+        while let Some((origin, key)) = self
+            .origins
+            .iter()
+            .filter_map(|(r, o)| o.queue.front().map(|e| (*r, e.key())))
+            .min_by_key(|(_, k)| *k)
+        {
             let blocked = self
                 .origins
                 .iter()

@@ -88,7 +88,7 @@ pub struct At {
 
 #[derive(Debug)]
 enum Role {
-    Node(Orderer),
+    Node(Box<Orderer>),
     Port(Box<Port>),
 }
 
@@ -341,7 +341,7 @@ impl Rings {
                     Some(_) => {
                         Role::Port(Box::new(Port::new(r as u32, nodeid, self.cfg.selective)))
                     }
-                    None => Role::Node(Orderer::new(r as u32, nodeid)),
+                    None => Role::Node(Box::new(Orderer::new(r as u32, nodeid))),
                 });
                 if let Some(l) = life {
                     self.logs.insert(
@@ -490,8 +490,8 @@ impl Rings {
             if link.connected && !same {
                 // A process of this connection is gone: its new incarnation has no
                 // connection; the survivor notices late (below).
-                for s in 0..2 {
-                    if link.lives[s] != lives[s] {
+                for (s, life) in lives.iter().enumerate() {
+                    if link.lives[s] != *life {
                         link.queue[1 - s].clear();
                     }
                 }
@@ -827,7 +827,8 @@ pub fn scenario(cfg: RingsConfig, faults: bool) -> (Rings, Report) {
     let fault_end = end - Duration::from_secs(9);
     r.run_until(Duration::from_secs(3));
     let mut t = r.now();
-    let mut faulted: Vec<Box<dyn FnOnce(&mut Rings)>> = Vec::new();
+    type Undo = Box<dyn FnOnce(&mut Rings)>;
+    let mut faulted: Vec<Undo> = Vec::new();
     let mut next_fault = Duration::from_secs(4);
     while t < end - Duration::from_secs(2) {
         t += Duration::from_millis(20);
