@@ -102,10 +102,13 @@ pub enum Refusal {
     /// A native element ordered before its sender's clock in this configuration (resent by
     /// its sender).
     BeforeClock,
+    /// A regular configuration whose ring is not above the current one (Totem's ring ids
+    /// only rise at a node; an old or repeated one is a replay or a forgery).
+    StaleConfig,
 }
 
 impl Refusal {
-    pub const ALL: [Refusal; 8] = [
+    pub const ALL: [Refusal; 9] = [
         Refusal::Malformed,
         Refusal::Forged,
         Refusal::OwnOrigin,
@@ -114,6 +117,7 @@ impl Refusal {
         Refusal::WrongRing,
         Refusal::Unsynced,
         Refusal::BeforeClock,
+        Refusal::StaleConfig,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -125,6 +129,7 @@ impl Refusal {
             Refusal::WrongRing => "wrong_ring",
             Refusal::Unsynced => "unsynced",
             Refusal::BeforeClock => "before_clock",
+            Refusal::StaleConfig => "stale_config",
         }
     }
 }
@@ -166,6 +171,9 @@ struct Cfg {
     ring_seq: u64,
     members: Vec<u32>,
     clocks: BTreeMap<u32, u64>,
+    /// The clock this node sent in this configuration: its own `Clock` must carry it (the
+    /// base must not fall below what this node already delivered).
+    sent_clock: u64,
     base: Option<u64>,
     prev_ts: u64,
     /// Elements ordered before the base was known, in ring order, with Totem sender and seq.
@@ -367,6 +375,10 @@ impl Orderer {
     }
 
     fn on_regular(&mut self, ring_seq: u64, members: &[u32]) {
+        if self.cfg.as_ref().is_some_and(|c| ring_seq <= c.ring_seq) {
+            self.refuse(Refusal::StaleConfig);
+            return;
+        }
         let mut resend = Vec::new();
         if let Some(old) = self.cfg.take() {
             if old.base.is_none() {
@@ -377,6 +389,7 @@ impl Orderer {
             ring_seq,
             members: members.to_vec(),
             clocks: BTreeMap::new(),
+            sent_clock: self.clock,
             base: None,
             prev_ts: 0,
             held: Vec::new(),
@@ -460,6 +473,14 @@ impl Orderer {
         }
         if cfg.base.is_none() {
             if e.kind == Kind::Clock && !e.forwarded {
+                if !cfg.members.contains(&via) || (via == self.me && e.ts != cfg.sent_clock) {
+                    self.refuse(Refusal::Forged);
+                    return;
+                }
+                if cfg.clocks.contains_key(&via) {
+                    self.refuse(Refusal::Stale);
+                    return;
+                }
                 cfg.clocks.insert(via, e.ts);
                 if via == self.me {
                     self.send.extend(self.app_hold.drain(..));

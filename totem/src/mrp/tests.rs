@@ -122,6 +122,36 @@ fn an_element_in_flight_across_a_configuration_change_is_sent_again() {
 }
 
 #[test]
+fn a_configuration_that_does_not_move_on_is_refused() {
+    let mut o = synced();
+    while o.poll_delivery().is_some() {}
+    o.handle_event(&regular(4, &[1, 2]));
+    o.handle_event(&regular(2, &[1]));
+    assert_eq!(count(&o, Refusal::StaleConfig), 2);
+    assert!(o.synced(), "the current configuration stands");
+    assert_eq!(o.members(), &[1, 2]);
+}
+
+#[test]
+fn a_forged_clock_of_this_node_cannot_lower_the_base() {
+    let mut o = synced();
+    let good = Element::new(Kind::Data, 0, 2, 500, b"g", Body::Payload(vec![1]));
+    o.handle_event(&deliver(2, good.to_vec().unwrap(), 4, 3));
+    while o.poll_send().is_some() {}
+    o.handle_event(&regular(8, &[1, 2]));
+    // Someone puts a clock of node 1 (far below what node 1 delivered) into the ring first.
+    o.handle_event(&deliver(1, clock(0, 1, 3), 8, 1));
+    o.handle_event(&deliver(2, clock(0, 2, 4), 8, 2));
+    assert_eq!(count(&o, Refusal::Forged), 1);
+    assert!(!o.synced(), "node 1's real clock is still to come");
+    o.handle_event(&deliver(1, clock(0, 1, o.clock()), 8, 3));
+    assert!(o.synced());
+    let keys: Vec<_> = std::iter::from_fn(|| o.poll_delivery()).map(|d| d.key()).collect();
+    assert!(keys.windows(2).all(|w| w[0] < w[1]), "{keys:?}");
+    assert!(keys.last().unwrap().ts >= 500);
+}
+
+#[test]
 fn a_port_refuses_what_it_cannot_forward() {
     let mut p = Port::new(0, 3, true);
     p.handle_event(&regular(4, &[3]));
@@ -149,8 +179,14 @@ proptest! {
     ) {
         let mut o = Orderer::new(0, 1);
         let mut last = None;
+        // Configurations mostly move on, sometimes repeat or go back (hostile); deliveries
+        // mostly belong to the current one, sometimes to another.
+        let mut cur = 1u64;
         for (what, sender, ts, cfg, seq, junk) in steps {
-            let ring_seq = 4 + 4 * cfg;
+            if what == 0 {
+                cur = match cfg { 0 => cur, 1 => cur + 1, _ => cur.saturating_sub(1) };
+            }
+            let ring_seq = 4 * if what != 0 && cfg == 2 { cur + 1 } else { cur };
             let ev = match what {
                 0 => regular(ring_seq, &[1, 2, 3]),
                 1 => deliver(sender, clock(0, sender, ts % 1000), ring_seq, seq),
