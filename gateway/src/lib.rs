@@ -6,6 +6,7 @@
 //! stays one G2 ring on the wire while nodes move to 3.x one by one. It is sans-IO: a
 //! driver (or the simulator, [`sim`]) hands it datagrams and sends what it returns.
 
+pub mod bridge;
 pub mod conf;
 pub mod knet_hosts;
 pub mod metrics;

@@ -650,7 +650,7 @@ fn note_text(logged: &mut bool, why: String, peer: u32) {
 }
 
 /// Answers every HTTP request on `l` with the current metrics page.
-async fn serve_metrics(l: tokio::net::TcpListener, page: Arc<std::sync::Mutex<String>>) {
+pub(crate) async fn serve_metrics(l: tokio::net::TcpListener, page: Arc<std::sync::Mutex<String>>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     loop {
         let Ok((mut s, _)) = l.accept().await else {

@@ -37,7 +37,7 @@ fn kind(group: Option<KnownGroup>, payload: &[u8]) -> Option<String> {
             };
             Some(format!("{}:{k}", String::from_utf8_lossy(g.name())))
         }
-        KnownGroup::Ykd => None,
+        KnownGroup::Ykd | KnownGroup::Mrp => None,
     }
 }
 

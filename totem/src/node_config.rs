@@ -53,6 +53,7 @@ mod interface;
 mod keygen;
 mod knet;
 mod logging;
+mod mrp;
 mod nodelist;
 mod quorum;
 mod rrp;
@@ -266,6 +267,8 @@ pub struct NodeConfig {
     pub rrp: Option<crate::rrp::RrpSettings>,
     /// Ring 1's interface when `rrp` is set.
     pub ring1: Option<crate::rrp::RingInterface>,
+    /// The multiple-ring system this ring is part of (`mrp` section, ours).
+    pub mrp: Option<crate::cpg::MrpOptions>,
 }
 
 /// Settings of the `keygen` section: our encrypted, rekeying rings ([`crate::secure`]).
@@ -706,7 +709,7 @@ pub fn map(root: &Section, ov: Overrides, is_local: &dyn Fn(IpAddr) -> bool) -> 
         quorum::quorum_section(root, &nodes, nodeid)?
     };
     let ours = |n: &str| {
-        matches!(n, "totem" | "nodelist" | "logging" | "keygen")
+        matches!(n, "totem" | "nodelist" | "logging" | "keygen" | "mrp")
             || (n == "quorum" && gen != Generation::G1 && !from_members)
     };
     let ignored = root
@@ -752,6 +755,7 @@ pub fn map(root: &Section, ov: Overrides, is_local: &dyn Fn(IpAddr) -> bool) -> 
         quorum_ignored: quorum.ignored,
         rrp,
         ring1,
+        mrp: root.section("mrp").map(mrp::mrp_section).transpose()?,
     };
     let budget = cfg.net_mtu();
     // The secure layer frames each application payload with one more byte.

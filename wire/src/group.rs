@@ -14,15 +14,19 @@ pub enum KnownGroup {
     SyncV2,
     /// `"ykd"`: the YKD virtual-synchrony filter (opt-in in 1.x).
     Ykd,
+    /// `"mrp"`: ours, the multiple-ring protocol's elements (`crate::mrp`); corosync has no
+    /// such group and passes its messages by, as any group it did not join.
+    Mrp,
 }
 
 impl KnownGroup {
     /// All known groups.
-    pub const ALL: [KnownGroup; 4] = [
+    pub const ALL: [KnownGroup; 5] = [
         KnownGroup::A,
         KnownGroup::Sync,
         KnownGroup::SyncV2,
         KnownGroup::Ykd,
+        KnownGroup::Mrp,
     ];
 
     /// The group's name bytes.
@@ -32,6 +36,7 @@ impl KnownGroup {
             KnownGroup::Sync => b"sync",
             KnownGroup::SyncV2 => b"syncv2",
             KnownGroup::Ykd => b"ykd",
+            KnownGroup::Mrp => b"mrp",
         }
     }
     /// The group with exactly this name (length and bytes, as corosync matches).

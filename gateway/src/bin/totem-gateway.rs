@@ -6,7 +6,7 @@ use clap::{Parser, Subcommand};
 #[derive(Parser)]
 #[command(
     version,
-    about = "Rolling-upgrade gateway between corosync 2.x and 3.x"
+    about = "Gateways: rolling upgrade between corosync 2.x and 3.x, and bridges between rings (the Totem multiple-ring protocol)"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -50,6 +50,13 @@ enum Cmd {
         #[arg(short = 'c', long = "config")]
         config: std::path::PathBuf,
     },
+    /// Bridge two rings of our nodes into one global order (a LAN gateway of the
+    /// multiple-ring protocol: a member of both rings).
+    Bridge {
+        /// The bridge configuration (a `bridge { ring: FILE ... }` section).
+        #[arg(short = 'c', long = "config")]
+        config: std::path::PathBuf,
+    },
 }
 
 fn main() {
@@ -75,6 +82,8 @@ fn real_main() -> anyhow::Result<()> {
             let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
             if raw {
                 print!("{body}");
+            } else if totem_gateway::bridge::metrics::is_bridge(body) {
+                print!("{}", totem_gateway::bridge::metrics::summary(body));
             } else {
                 print!("{}", totem_gateway::metrics::summary(body));
             }
@@ -125,6 +134,32 @@ fn real_main() -> anyhow::Result<()> {
             write("prepare.sh", &s.prepare_sh)?;
             write("totem-gateway.service", &s.unit)?;
             print!("{}", s.runbook);
+            Ok(())
+        }
+        Cmd::Bridge { config } => {
+            use totem_gateway::bridge;
+            let text = std::fs::read_to_string(&config)
+                .with_context(|| format!("reading {}", config.display()))?;
+            let base = config.parent().unwrap_or(std::path::Path::new("."));
+            let conf = bridge::conf::BridgeConf::parse(&text, base)
+                .with_context(|| format!("{}", config.display()))?;
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?;
+            rt.block_on(async {
+                let mut term =
+                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+                let stop = async move {
+                    tokio::select! {
+                        _ = tokio::signal::ctrl_c() => {}
+                        _ = term.recv() => {}
+                    }
+                };
+                bridge::run::run(conf, stop).await?;
+                Ok::<_, anyhow::Error>(())
+            })?;
+            tracing::info!("bridge stopped");
             Ok(())
         }
         Cmd::Run { config } => {

@@ -206,6 +206,9 @@ pub enum ExecMessage {
     Cmap(Box<CmapMcast>),
     /// CFG (2.x/3.x): reload and crypto reconfig phases matter to us.
     Cfg(Box<CfgMessage>),
+    /// An element of the multiple-ring order (group "mrp", ours), undecoded: the orderer
+    /// checks it.
+    Mrp(Vec<u8>),
 }
 
 /// What one delivered Totem payload held for the executive.
@@ -273,6 +276,10 @@ impl Unpacker {
                     Ok(m) => u.msgs.push(ExecMessage::Sync(group, m)),
                     Err(e) => u.errors.push(format!("sync message from {sender}: {e}")),
                 }
+                continue;
+            }
+            if known == Some(KnownGroup::Mrp) {
+                u.msgs.push(ExecMessage::Mrp(g.payload));
                 continue;
             }
             if known != Some(KnownGroup::A) {

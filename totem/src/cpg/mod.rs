@@ -8,6 +8,7 @@
 //! exchange, which this layer does not run: see the crate docs for the gap).
 
 pub mod codec;
+mod mrp;
 mod rekey_watch;
 mod service;
 
@@ -17,6 +18,7 @@ use totem_wire::Generation;
 use crate::driver::{NodeError, NodeHandle};
 use crate::engine::Event;
 
+pub use mrp::{MrpOptions, MrpStatus, MrpTap};
 pub use rekey_watch::CfgRekeyWatch;
 pub use service::{GroupState, IN_PROCESS_PID_BASE};
 
@@ -68,6 +70,8 @@ pub struct ExecOptions {
     pub g1_two_node: bool,
     /// Our ring-0 address (G1: the dummy CLM NODEJOIN names it).
     pub bind_addr: Option<std::net::IpAddr>,
+    /// The multiple-ring system this ring is part of (the `mrp` section).
+    pub mrp: Option<MrpOptions>,
 }
 
 impl ExecOptions {
@@ -88,6 +92,7 @@ impl ExecOptions {
                 .and_then(|v| v.parse::<u32>().ok())
                 .is_some_and(|v| v != 0),
             bind_addr: Some(cfg.bind_addr),
+            mrp: cfg.mrp.clone(),
         }
     }
 }
@@ -120,6 +125,9 @@ pub struct ExecStatus {
     pub held_requests: usize,
     pub decode_errors: u64,
     pub unknown_sender_drops: u64,
+    /// The multiple-ring order (`mrp` section), if any.
+    #[serde(default)]
+    pub mrp: Option<Box<MrpStatus>>,
 }
 
 /// Why a process entered or left a group (corosync's CPG reason codes).
@@ -209,6 +217,11 @@ pub(crate) enum Request {
     Groups {
         reply: oneshot::Sender<Vec<GroupState>>,
     },
+    /// A gateway's element for the ring (group "mrp").
+    MrpSubmit {
+        element: Vec<u8>,
+        reply: oneshot::Sender<Result<(), CpgError>>,
+    },
     Status {
         reply: oneshot::Sender<ExecStatus>,
     },
@@ -257,6 +270,7 @@ impl Cpg {
                 g1_votes: None,
                 g1_two_node: false,
                 bind_addr: None,
+                mrp: None,
             },
         )
     }
@@ -274,6 +288,37 @@ impl Cpg {
             tx,
             nodeid: opts.nodeid,
         })
+    }
+
+    /// A gateway's executive: as [`Cpg::start_with`], and the ring's multiple-ring events
+    /// (configurations, elements numbered in ring order) go to the returned tap instead of
+    /// an orderer; [`Cpg::mrp_submit`] puts the port's elements into the ring.
+    pub fn start_gateway(
+        node: NodeHandle,
+        events: mpsc::UnboundedReceiver<Event>,
+        opts: ExecOptions,
+        mrp: &MrpOptions,
+    ) -> Result<(Self, MrpTap), CpgError> {
+        let (tx, rx) = mpsc::channel(1024);
+        let (svc, tap) = service::Service::new_gateway(node, &opts, mrp)?;
+        tokio::spawn(svc.run(rx, events));
+        Ok((
+            Cpg {
+                tx,
+                nodeid: opts.nodeid,
+            },
+            tap,
+        ))
+    }
+
+    /// Submits a gateway port's element into the ring (agreed order).
+    pub async fn mrp_submit(&self, element: Vec<u8>) -> Result<(), CpgError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Request::MrpSubmit { element, reply })
+            .await
+            .map_err(|_| CpgError::Stopped)?;
+        rx.await.map_err(|_| CpgError::Stopped)?
     }
 
     /// Sync, quorum and CPG counters.

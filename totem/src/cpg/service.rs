@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use tokio::sync::{mpsc, oneshot};
 use totem_wire::service::cfg::CfgMessage;
 use totem_wire::service::cpg::CpgMessage;
-use totem_wire::Generation;
+use totem_wire::{Generation, KnownGroup};
 
 use super::codec::{self, cfg_crypto_reconfig, ExecMessage, Packer, Unpacker};
 use super::{CpgError, CpgEvent, ExecOptions, ExecStatus, Process, Reason, Request};
@@ -66,6 +66,8 @@ pub(super) struct Service {
     unknown_sender_drops: u64,
     /// knet key change steps delivered and not yet run (see `crate::knet::rekey`).
     rekey_steps: Vec<RekeyStep>,
+    /// The multiple-ring order, when this ring is part of one.
+    mrp: Option<super::mrp::Mrp>,
 }
 
 type Reply = oneshot::Sender<Result<(), CpgError>>;
@@ -158,7 +160,50 @@ impl Service {
             unknown_sender_drops: 0,
             rekey_steps: Vec::new(),
             quorum_leave: None,
+            mrp: opts
+                .mrp
+                .as_ref()
+                .map(|m| super::mrp::Mrp::node(m, opts.nodeid)),
         })
+    }
+
+    /// A gateway's executive: the ring's multiple-ring events go to the returned tap.
+    pub(super) fn new_gateway(
+        node: NodeHandle,
+        opts: &ExecOptions,
+        mrp: &super::mrp::MrpOptions,
+    ) -> Result<(Self, super::mrp::MrpTap), CpgError> {
+        let mut s = Self::new(node, opts)?;
+        let (m, tap) = super::mrp::Mrp::gateway(mrp);
+        s.mrp = Some(m);
+        Ok((s, tap))
+    }
+
+    /// Sends what the global order makes this node send and delivers what it delivers.
+    fn mrp_drain(&mut self, out: &mut Vec<Vec<u8>>) {
+        let Some(m) = self.mrp.as_mut() else {
+            return;
+        };
+        let mut sends = Vec::new();
+        while let Some(b) = m.poll_send() {
+            sends.push(b);
+        }
+        let mut delivered = Vec::new();
+        while let Some(d) = m.poll_delivery() {
+            delivered.push(d);
+        }
+        for b in sends {
+            self.mrp_push(b, out);
+        }
+        for (group, nodeid, pid, data) in delivered {
+            self.deliver(&group, nodeid, pid, data);
+        }
+    }
+
+    fn mrp_push(&mut self, element: Vec<u8>, out: &mut Vec<Vec<u8>>) {
+        if let Err(e) = self.packer.push_group(KnownGroup::Mrp, element, out) {
+            tracing::error!(error = %e, "cannot pack multiple-ring element");
+        }
     }
 
     fn syncing(&self) -> bool {
@@ -178,6 +223,7 @@ impl Service {
             held_requests: self.held.len(),
             decode_errors: self.decode_errors,
             unknown_sender_drops: self.unknown_sender_drops,
+            mrp: self.mrp.as_ref().map(|m| Box::new(m.status())),
         }
     }
 
@@ -372,6 +418,14 @@ impl Service {
                 let msg = codec::procjoin(self.gen, &group, pid, false);
                 match self.push(msg, out) {
                     Ok(()) => {
+                        let first = !self.local.values().any(|l| l.group == group);
+                        let announce = match self.mrp.as_mut() {
+                            Some(m) if first && m.bridges(&group) => m.join(&group),
+                            _ => None,
+                        };
+                        if let Some(b) = announce {
+                            self.mrp_push(b, out);
+                        }
                         self.local.insert(id, Local { group, pid, tx });
                         let _ = reply.send(Ok((id, pid, rx)));
                     }
@@ -382,6 +436,14 @@ impl Service {
             }
             Request::Leave { id, reply } => match self.local.remove(&id) {
                 Some(l) => {
+                    let last = !self.local.values().any(|o| o.group == l.group);
+                    let announce = match self.mrp.as_mut() {
+                        Some(m) if last && m.bridges(&l.group) => m.leave(&l.group),
+                        _ => None,
+                    };
+                    if let Some(b) = announce {
+                        self.mrp_push(b, out);
+                    }
                     let msg = codec::procjoin(self.gen, &l.group, l.pid, true);
                     match self.push(msg, out) {
                         Ok(()) => replies.push(reply),
@@ -404,6 +466,14 @@ impl Service {
                     let _ = reply.send(Err(CpgError::TooLarge(data.len())));
                     return;
                 }
+                if let Some(m) = self.mrp.as_mut().filter(|m| m.bridges(&l.group)) {
+                    // The global order: sent now, or once this node's clock is in.
+                    if let Some(b) = m.data(&l.group, l.pid, &data) {
+                        self.mrp_push(b, out);
+                    }
+                    replies.push(reply);
+                    return;
+                }
                 let msgs = codec::mcast(self.gen, &l.group, l.pid, self.nodeid, &data);
                 let mut res = Ok(());
                 for m in msgs {
@@ -413,6 +483,23 @@ impl Service {
                     }
                 }
                 match res {
+                    Ok(()) => replies.push(reply),
+                    Err(e) => {
+                        let _ = reply.send(Err(e));
+                    }
+                }
+            }
+            Request::MrpSubmit { element, reply } => {
+                let r = match self.mrp.as_ref() {
+                    Some(_) => self
+                        .packer
+                        .push_group(KnownGroup::Mrp, element, out)
+                        .map_err(CpgError::Wire),
+                    None => Err(CpgError::Config(
+                        "no mrp section: this ring is not part of a multiple-ring system".into(),
+                    )),
+                };
+                match r {
                     Ok(()) => replies.push(reply),
                     Err(e) => {
                         let _ = reply.send(Err(e));
@@ -473,7 +560,10 @@ impl Service {
     fn event(&mut self, e: Event, out: &mut Vec<Vec<u8>>, replies: &mut Vec<Reply>) {
         match e {
             Event::Deliver {
-                sender, payload, ..
+                sender,
+                payload,
+                ring_id,
+                ..
             } => {
                 let u = self.unpacker.feed(sender, &payload);
                 for err in u.errors {
@@ -509,6 +599,12 @@ impl Service {
                                 None => Vec::new(),
                             };
                             self.apply(outputs, out, replies);
+                        }
+                        ExecMessage::Mrp(b) => {
+                            if let Some(m) = self.mrp.as_mut() {
+                                m.element(sender, ring_id, b);
+                            }
+                            self.mrp_drain(out);
                         }
                         ExecMessage::Cmap(c) => {
                             tracing::debug!(sender, msg = %c, "cmap message");
@@ -551,6 +647,10 @@ impl Service {
                     if let Some(m) = q.config_change(&members, &[]) {
                         self.push_or_log(m, out, "votequorum nodeinfo");
                     }
+                }
+                if let Some(m) = self.mrp.as_mut() {
+                    m.regular(ring_id, &members);
+                    self.mrp_drain(out);
                 }
                 if let Some(s) = self.sync.as_mut() {
                     let outputs = s.regular(ring_id, &members);

@@ -146,7 +146,9 @@ fn a_forged_clock_of_this_node_cannot_lower_the_base() {
     assert!(!o.synced(), "node 1's real clock is still to come");
     o.handle_event(&deliver(1, clock(0, 1, o.clock()), 8, 3));
     assert!(o.synced());
-    let keys: Vec<_> = std::iter::from_fn(|| o.poll_delivery()).map(|d| d.key()).collect();
+    let keys: Vec<_> = std::iter::from_fn(|| o.poll_delivery())
+        .map(|d| d.key())
+        .collect();
     assert!(keys.windows(2).all(|w| w[0] < w[1]), "{keys:?}");
     assert!(keys.last().unwrap().ts >= 500);
 }

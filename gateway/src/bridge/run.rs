@@ -1,0 +1,158 @@
+//! Runs a bridge over two real nodes: one Totem node and gateway executive per ring, the
+//! [`Bridge`] between them, metrics on a local HTTP port.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use totem::cpg::{CfgRekeyWatch, Cpg, ExecOptions};
+use totem::driver::NodeHandle;
+use totem::node_config::{self, Overrides};
+
+use super::conf::BridgeConf;
+use super::Bridge;
+
+/// Why a bridge could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum BridgeError {
+    #[error("{path}: {reason}")]
+    Ring { path: String, reason: String },
+    #[error("{path}: no mrp section: the ring's nodes and the bridge must agree on its ring number (mrp {{ ring: N }})")]
+    NoMrp { path: String },
+    #[error(
+        "both ring configurations say mrp ring {0}; every ring of the system needs its own number"
+    )]
+    SameRing(u32),
+    #[error("metrics address {addr}: {source}")]
+    Bind {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("the node of ring {0} stopped")]
+    NodeStopped(u32),
+}
+
+struct Side {
+    node: NodeHandle,
+    cpg: Cpg,
+    tap: totem::cpg::MrpTap,
+    task: tokio::task::JoinHandle<()>,
+    ring: u32,
+}
+
+fn start(path: &std::path::Path, nodeid: Option<u32>) -> Result<Side, BridgeError> {
+    let p = path.display().to_string();
+    let ov = Overrides {
+        generation: None,
+        nodeid,
+    };
+    let cfg = node_config::load(path, ov).map_err(|e| BridgeError::Ring {
+        path: p.clone(),
+        reason: e.to_string(),
+    })?;
+    let mrp = cfg
+        .mrp
+        .clone()
+        .ok_or(BridgeError::NoMrp { path: p.clone() })?;
+    let mut opts = ExecOptions::from_config(&cfg);
+    opts.mrp = None;
+    let watch = Box::new(CfgRekeyWatch::new(cfg.generation));
+    let (node, events, task) =
+        totem::driver::spawn_watched(cfg, Some(watch)).map_err(|e| BridgeError::Ring {
+            path: p.clone(),
+            reason: e.to_string(),
+        })?;
+    let (cpg, tap) =
+        Cpg::start_gateway(node.clone(), events, opts, &mrp).map_err(|e| BridgeError::Ring {
+            path: p,
+            reason: e.to_string(),
+        })?;
+    Ok(Side {
+        node,
+        cpg,
+        tap,
+        task,
+        ring: mrp.ring,
+    })
+}
+
+/// Runs the bridge until `stop` resolves (then both nodes leave their rings).
+pub async fn run(
+    conf: BridgeConf,
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<(), BridgeError> {
+    let a = start(&conf.rings[0], conf.nodeid)?;
+    let b = start(&conf.rings[1], conf.nodeid)?;
+    if a.ring == b.ring {
+        return Err(BridgeError::SameRing(a.ring));
+    }
+    let l = tokio::net::TcpListener::bind(conf.metrics)
+        .await
+        .map_err(|source| BridgeError::Bind {
+            addr: conf.metrics,
+            source,
+        })?;
+    let page = Arc::new(std::sync::Mutex::new(String::new()));
+    let server = tokio::spawn(crate::run::serve_metrics(l, page.clone()));
+    let mut bridge = Bridge::new(
+        (a.ring, a.cpg.nodeid()),
+        (b.ring, b.cpg.nodeid()),
+        conf.selective,
+    );
+    tracing::info!(
+        rings = ?[a.ring, b.ring],
+        nodeids = ?[a.cpg.nodeid(), b.cpg.nodeid()],
+        selective = conf.selective,
+        metrics = %conf.metrics,
+        "multiple-ring bridge running"
+    );
+    let mut sides = [a, b];
+    let mut refresh = tokio::time::interval(Duration::from_millis(250));
+    tokio::pin!(stop);
+    let result = loop {
+        let [sa, sb] = &mut sides;
+        tokio::select! {
+            () = &mut stop => break Ok(()),
+            _ = &mut sa.task => break Err(BridgeError::NodeStopped(sa.ring)),
+            _ = &mut sb.task => break Err(BridgeError::NodeStopped(sb.ring)),
+            e = sa.tap.recv() => {
+                let Some(e) = e else { break Err(BridgeError::NodeStopped(sa.ring)) };
+                bridge.handle_event(0, &e);
+                for _ in 0..4096 {
+                    match sa.tap.try_recv() {
+                        Ok(e) => bridge.handle_event(0, &e),
+                        Err(_) => break,
+                    }
+                }
+            }
+            e = sb.tap.recv() => {
+                let Some(e) = e else { break Err(BridgeError::NodeStopped(sb.ring)) };
+                bridge.handle_event(1, &e);
+                for _ in 0..4096 {
+                    match sb.tap.try_recv() {
+                        Ok(e) => bridge.handle_event(1, &e),
+                        Err(_) => break,
+                    }
+                }
+            }
+            _ = refresh.tick() => {
+                let st = [bridge.side(0), bridge.side(1)];
+                let text = super::metrics::render(bridge.connected(), &st, bridge.delivered());
+                if let Ok(mut p) = page.lock() {
+                    *p = text;
+                }
+            }
+        }
+        for (i, s) in sides.iter().enumerate() {
+            while let Some(el) = bridge.poll_ring(i) {
+                if let Err(e) = s.cpg.mrp_submit(el).await {
+                    tracing::warn!(ring = s.ring, error = %e, "element not submitted into the ring");
+                }
+            }
+        }
+    };
+    server.abort();
+    for s in &sides {
+        let _ = s.node.leave().await;
+    }
+    result
+}
