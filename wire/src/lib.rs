@@ -18,6 +18,7 @@ pub mod header;
 pub mod ip_address;
 pub mod knet;
 pub mod mrp;
+pub mod mrp_link;
 pub mod retarget;
 pub mod ring_id;
 pub mod roundtrip;

@@ -294,6 +294,25 @@ pub fn retarget(data: &[u8]) {
     }
 }
 
+/// Multiple-ring link frames and handshakes: whatever decodes from a little-endian sender
+/// re-encodes to the same bytes (we emit little-endian only), and never a panic.
+pub fn mrp_link(data: &[u8]) {
+    use crate::mrp_link::{Handshake, LinkMsg, HANDSHAKE_LEN};
+    if let Ok(m) = LinkMsg::parse(data) {
+        let out = m.to_vec().expect("a decoded frame encodes");
+        assert_eq!(out.len(), m.buffer_len());
+        if data.starts_with(&[0x4b, 0x4c]) {
+            assert_eq!(out, data, "mrp link frame round trip");
+        }
+        assert_eq!(LinkMsg::parse(&out).expect("what we emit decodes"), m);
+    }
+    if let Ok(h) = Handshake::parse(data) {
+        if data[12..14] == [1, 0] {
+            assert_eq!(&h.to_bytes()[..], &data[..HANDSHAKE_LEN]);
+        }
+    }
+}
+
 /// Multiple-ring elements: whatever decodes re-encodes to the same bytes, and the view
 /// agrees with the owned form.
 pub fn mrp(data: &[u8]) {

@@ -9,6 +9,21 @@
 //!     nodeid: 7                        # optional: the bridge's nodelist entry in every
 //! }                                    # ring (default: found by local address)
 //! ```
+//!
+//! A WAN gateway names one ring, its own site's, and the link to the other site's gateway:
+//!
+//! ```text
+//! bridge {
+//!     ring: /etc/corosync/corosync.conf
+//!     wan {
+//!         listen: 203.0.113.1:7700     # or  peer: 203.0.113.2:7700  (one side each)
+//!         key: /etc/corosync/authkey   # the cluster authkey, the same file on both sites
+//!         groups: bench ops            # optional: only these groups cross
+//!         heartbeat_ms: 500
+//!         dead_ms: 3000
+//!     }
+//! }
+//! ```
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -22,6 +37,19 @@ pub struct BridgeConf {
     pub metrics: SocketAddr,
     /// The bridge's nodeid in every ring's nodelist (`None`: by local address).
     pub nodeid: Option<u32>,
+    /// A WAN gateway's link (then `rings` has one entry).
+    pub wan: Option<WanConf>,
+}
+
+/// The `wan` subsection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WanConf {
+    pub role: super::wan::Role,
+    pub key: PathBuf,
+    /// Groups that may cross (`None`: every group).
+    pub groups: Option<Vec<Vec<u8>>>,
+    pub heartbeat_ms: u64,
+    pub dead_ms: u64,
 }
 
 /// Default metrics address of a bridge (the upgrade gateway uses 9405).
@@ -43,6 +71,8 @@ pub enum BridgeConfError {
     },
     #[error("bridge names {0} rings; a LAN bridge joins exactly two (chain more rings with more bridges)")]
     RingCount(usize),
+    #[error("a WAN gateway names exactly one ring, its own site's (it names {0})")]
+    WanRingCount(usize),
 }
 
 impl BridgeConf {
@@ -93,16 +123,106 @@ impl BridgeConf {
                 }
             }
         }
-        if rings.len() != 2 {
-            return Err(BridgeConfError::RingCount(rings.len()));
+        let wan = s.section("wan").map(|w| wan_section(w, base)).transpose()?;
+        if let Some(sub) = s.subsections().find(|x| x.name != "wan") {
+            return Err(BridgeConfError::Refused {
+                key: sub.name.clone(),
+                value: String::new(),
+                line: sub.line,
+                reason: "unknown section (bridge has wan)".into(),
+            });
+        }
+        match (&wan, rings.len()) {
+            (None, 2) | (Some(_), 1) => {}
+            (None, n) => return Err(BridgeConfError::RingCount(n)),
+            (Some(_), n) => return Err(BridgeConfError::WanRingCount(n)),
         }
         Ok(BridgeConf {
             rings,
             selective,
             metrics,
             nodeid,
+            wan,
         })
     }
+}
+
+fn wan_section(
+    s: &totem::corosync_conf::Section,
+    base: &std::path::Path,
+) -> Result<WanConf, BridgeConfError> {
+    use super::wan::Role;
+    let mut role = None;
+    let mut key = PathBuf::from("/etc/corosync/authkey");
+    let mut groups = None;
+    let mut heartbeat_ms = 500;
+    let mut dead_ms = 3000;
+    for e in s.entries() {
+        let refused = |reason: &str| BridgeConfError::Refused {
+            key: format!("wan.{}", e.key),
+            value: e.value.clone(),
+            line: e.line,
+            reason: reason.into(),
+        };
+        let addr = || {
+            e.value
+                .parse::<SocketAddr>()
+                .map_err(|_| refused("an address and port, e.g. 203.0.113.1:7700"))
+        };
+        let ms = || {
+            e.value
+                .parse::<u64>()
+                .ok()
+                .filter(|v| (10..=600_000).contains(v))
+                .ok_or_else(|| refused("milliseconds, 10 to 600000"))
+        };
+        match e.key.as_str() {
+            "listen" | "peer" if role.is_some() => {
+                return Err(refused(
+                    "one of listen or peer, once: one side listens, the other connects",
+                ))
+            }
+            "listen" => role = Some(Role::Listen(addr()?)),
+            "peer" => role = Some(Role::Connect(addr()?)),
+            "key" => key = base.join(&e.value),
+            "groups" => {
+                groups = Some(
+                    e.value
+                        .split_whitespace()
+                        .map(|g| g.as_bytes().to_vec())
+                        .collect(),
+                )
+            }
+            "heartbeat_ms" => heartbeat_ms = ms()?,
+            "dead_ms" => dead_ms = ms()?,
+            _ => {
+                return Err(refused(
+                    "unknown key (wan has listen, peer, key, groups, heartbeat_ms, dead_ms)",
+                ))
+            }
+        }
+    }
+    let role = role.ok_or_else(|| BridgeConfError::Refused {
+        key: "wan.listen".into(),
+        value: String::new(),
+        line: s.line,
+        reason: "missing: listen (this side accepts) or peer (this side connects)".into(),
+    })?;
+    if dead_ms <= heartbeat_ms {
+        return Err(BridgeConfError::Refused {
+            key: "wan.dead_ms".into(),
+            value: dead_ms.to_string(),
+            line: s.line,
+            reason: format!("must be above heartbeat_ms ({heartbeat_ms})"),
+        });
+    }
+    Ok(WanConf {
+        role,
+        key,
+        groups,
+        heartbeat_ms,
+        dead_ms,
+    })
 }
 
 #[cfg(test)]
@@ -145,5 +265,44 @@ mod tests {
         );
         let e = BridgeConf::parse("bridge {\n wan: x\n}\n", base).unwrap_err();
         assert!(e.to_string().contains("unknown key"), "{e}");
+    }
+
+    #[test]
+    fn a_wan_gateway_names_its_ring_and_its_peer() {
+        let c = BridgeConf::parse(
+            "bridge {\n ring: r0.conf\n wan {\n  peer: 203.0.113.2:7700\n  key: authkey\n  groups: a b\n }\n}\n",
+            Path::new("/cfg"),
+        )
+        .unwrap();
+        let w = c.wan.unwrap();
+        assert_eq!(
+            w.role,
+            super::super::wan::Role::Connect("203.0.113.2:7700".parse().unwrap())
+        );
+        assert_eq!(w.key, PathBuf::from("/cfg/authkey"));
+        assert_eq!(w.groups, Some(vec![b"a".to_vec(), b"b".to_vec()]));
+        let base = Path::new("/");
+        assert_eq!(
+            BridgeConf::parse(
+                "bridge {\n ring: a\n ring: b\n wan {\n listen: 127.0.0.1:1\n }\n}\n",
+                base
+            ),
+            Err(BridgeConfError::WanRingCount(2))
+        );
+        let e = BridgeConf::parse(
+            "bridge {\n ring: a\n wan {\n listen: 127.0.0.1:1\n peer: 127.0.0.1:2\n }\n}\n",
+            base,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("one side listens"), "{e}");
+        let e =
+            BridgeConf::parse("bridge {\n ring: a\n wan {\n key: k\n }\n}\n", base).unwrap_err();
+        assert!(e.to_string().contains("missing"), "{e}");
+        let e = BridgeConf::parse(
+            "bridge {\n ring: a\n wan {\n listen: 127.0.0.1:1\n dead_ms: 100\n }\n}\n",
+            base,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("above heartbeat_ms"), "{e}");
     }
 }

@@ -121,6 +121,37 @@ pub fn render(connected: bool, sides: &[SideStatus], delivered: [u64; 2]) -> Str
     o
 }
 
+/// A WAN gateway's link counters.
+pub fn render_link(l: &super::wan_port::LinkStats) -> String {
+    let mut o = String::new();
+    for (name, help, v) in [
+        ("ups", "WAN connections that came up.", l.ups),
+        (
+            "downs",
+            "WAN connections that went down (cut, peer gone).",
+            l.downs,
+        ),
+        (
+            "refused",
+            "WAN connection attempts refused (wrong key, a stranger).",
+            l.refused,
+        ),
+        (
+            "filtered_groups",
+            "Group names the per-group filter kept from crossing.",
+            l.filtered_groups,
+        ),
+    ] {
+        let _ = writeln!(o, "# HELP totem_mrp_wan_{name}_total {help}");
+        let _ = writeln!(o, "# TYPE totem_mrp_wan_{name}_total counter");
+        let _ = writeln!(o, "totem_mrp_wan_{name}_total {v}");
+    }
+    let _ = writeln!(o, "# HELP totem_mrp_wan_cut_delivered Messages this site delivered alone during the last cut.");
+    let _ = writeln!(o, "# TYPE totem_mrp_wan_cut_delivered gauge");
+    let _ = writeln!(o, "totem_mrp_wan_cut_delivered {}", l.cut_delivered);
+    o
+}
+
 /// Whether a metrics page is a bridge's.
 pub fn is_bridge(text: &str) -> bool {
     text.contains("totem_mrp_bridge_connected")
@@ -159,6 +190,24 @@ pub fn summary(text: &str) -> String {
             "waiting for both rings to sync"
         }
     );
+    if s.iter().any(|(n, _, _)| n == "totem_mrp_wan_ups_total") {
+        let one = |name: &str| {
+            s.iter()
+                .filter(|(n, _, _)| n == name)
+                .map(|(_, _, x)| x)
+                .sum::<f64>()
+                + 0.0
+        };
+        let _ = writeln!(
+            o,
+            "WAN link: {} (up {} times, down {}, refused {}); delivered alone in the last cut: {}",
+            if connected { "up" } else { "down" },
+            one("totem_mrp_wan_ups_total"),
+            one("totem_mrp_wan_downs_total"),
+            one("totem_mrp_wan_refused_total"),
+            one("totem_mrp_wan_cut_delivered"),
+        );
+    }
     for (ring, nodeid) in &rings {
         let _ = writeln!(
             o,

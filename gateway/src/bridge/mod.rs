@@ -10,6 +10,9 @@
 pub mod conf;
 pub mod metrics;
 pub mod run;
+mod run_wan;
+pub mod wan;
+pub mod wan_port;
 
 use totem::engine::Event;
 use totem::mrp::{Delivery, Port, PortStats};
@@ -116,29 +119,33 @@ impl Bridge {
 
     /// What status and metrics show of side `side`.
     pub fn side(&self, side: usize) -> SideStatus {
-        let p = &self.ports[side];
-        let o = p.orderer();
-        let names = |v: Vec<Vec<u8>>| {
-            v.into_iter()
-                .map(|g| String::from_utf8_lossy(&g).into_owned())
-                .collect()
-        };
-        SideStatus {
-            ring: o.ring(),
-            nodeid: o.nodeid(),
-            members: o.members().to_vec(),
-            synced: o.synced(),
-            far_origins: p.far_origins(),
-            forwarded_groups: names(p.forwarded_groups()),
-            near_groups: names(p.near_groups()),
-            stats: p.stats.clone(),
-            waiting: o.waiting(),
-        }
+        side_status(&self.ports[side])
     }
 
     /// Messages the gateway itself delivered in the global order, per side.
     pub fn delivered(&self) -> [u64; 2] {
         self.delivered
+    }
+}
+
+/// What status and metrics show of a port.
+pub fn side_status(p: &Port) -> SideStatus {
+    let o = p.orderer();
+    let names = |v: Vec<Vec<u8>>| {
+        v.into_iter()
+            .map(|g| String::from_utf8_lossy(&g).into_owned())
+            .collect()
+    };
+    SideStatus {
+        ring: o.ring(),
+        nodeid: o.nodeid(),
+        members: o.members().to_vec(),
+        synced: o.synced(),
+        far_origins: p.far_origins(),
+        forwarded_groups: names(p.forwarded_groups()),
+        near_groups: names(p.near_groups()),
+        stats: p.stats.clone(),
+        waiting: o.waiting(),
     }
 }
 

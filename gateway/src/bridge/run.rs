@@ -29,17 +29,21 @@ pub enum BridgeError {
     },
     #[error("the node of ring {0} stopped")]
     NodeStopped(u32),
+    #[error("WAN key {path}: {reason}")]
+    Key { path: String, reason: String },
+    #[error("WAN link: {0}")]
+    Link(String),
 }
 
-struct Side {
-    node: NodeHandle,
-    cpg: Cpg,
-    tap: totem::cpg::MrpTap,
-    task: tokio::task::JoinHandle<()>,
-    ring: u32,
+pub(super) struct Side {
+    pub(super) node: NodeHandle,
+    pub(super) cpg: Cpg,
+    pub(super) tap: totem::cpg::MrpTap,
+    pub(super) task: tokio::task::JoinHandle<()>,
+    pub(super) ring: u32,
 }
 
-fn start(path: &std::path::Path, nodeid: Option<u32>) -> Result<Side, BridgeError> {
+pub(super) fn start(path: &std::path::Path, nodeid: Option<u32>) -> Result<Side, BridgeError> {
     let p = path.display().to_string();
     let ov = Overrides {
         generation: None,
@@ -80,6 +84,9 @@ pub async fn run(
     conf: BridgeConf,
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<(), BridgeError> {
+    if conf.wan.is_some() {
+        return super::run_wan::run_wan(conf, stop).await;
+    }
     let a = start(&conf.rings[0], conf.nodeid)?;
     let b = start(&conf.rings[1], conf.nodeid)?;
     if a.ring == b.ring {

@@ -25,6 +25,11 @@ pub struct MrpOptions {
     pub groups: Vec<Vec<u8>>,
 }
 
+/// Most own bridged messages a node has sent and not yet delivered in the global order:
+/// beyond it, its library requests wait (as corosync answers TRY_AGAIN when its queues are
+/// full), so a slow gateway or WAN link slows the senders instead of filling memory.
+pub const MRP_WINDOW: u64 = 1024;
+
 /// What a gateway's executive hands out: the ring's configurations and elements, as the
 /// port wants them.
 pub type MrpTap = mpsc::UnboundedReceiver<Event>;
@@ -44,6 +49,9 @@ pub struct MrpStatus {
     pub refused: BTreeMap<String, u64>,
     /// Elements seen in this configuration.
     pub elements: u32,
+    /// Own messages sent and not yet delivered (senders wait at [`MRP_WINDOW`]).
+    #[serde(default)]
+    pub in_flight: u64,
 }
 
 enum Role {
@@ -59,6 +67,8 @@ pub(super) struct Mrp {
     ring_id: Option<RingId>,
     seq: u32,
     tap_gone: bool,
+    me: u32,
+    in_flight: u64,
 }
 
 /// A bridged message's element payload: the sender's pid (little-endian) and the data.
@@ -82,11 +92,13 @@ impl Mrp {
             ring_id: None,
             seq: 0,
             tap_gone: false,
+            me: nodeid,
+            in_flight: 0,
         }
     }
 
     /// A gateway's part: the events go to the gateway process.
-    pub(super) fn gateway(opts: &MrpOptions) -> (Self, MrpTap) {
+    pub(super) fn gateway(opts: &MrpOptions, nodeid: u32) -> (Self, MrpTap) {
         let (tx, rx) = mpsc::unbounded_channel();
         let m = Mrp {
             ring: opts.ring,
@@ -95,6 +107,8 @@ impl Mrp {
             ring_id: None,
             seq: 0,
             tap_gone: false,
+            me: nodeid,
+            in_flight: 0,
         };
         (m, rx)
     }
@@ -149,9 +163,17 @@ impl Mrp {
     /// this node's clock is in (otherwise it leaves through [`Mrp::poll_send`] later).
     pub(super) fn data(&mut self, group: &[u8], pid: u32, data: &[u8]) -> Option<Vec<u8>> {
         match &mut self.role {
-            Role::Node(o) => o.data(group, &payload(pid, data)),
+            Role::Node(o) => {
+                self.in_flight += 1;
+                o.data(group, &payload(pid, data))
+            }
             Role::Gateway(_) => None,
         }
+    }
+
+    /// Whether the window of own undelivered messages is full.
+    pub(super) fn full(&self) -> bool {
+        self.in_flight >= MRP_WINDOW
     }
 
     /// The first local member joined `group` (the gateways forward a group only where it
@@ -188,11 +210,14 @@ impl Mrp {
         loop {
             match o.poll_delivery()? {
                 Delivery::Data {
+                    key,
                     sender,
                     group,
                     payload,
-                    ..
                 } => {
+                    if sender == self.me && key.origin == self.ring {
+                        self.in_flight = self.in_flight.saturating_sub(1);
+                    }
                     if payload.len() < 4 {
                         continue;
                     }
@@ -225,6 +250,7 @@ impl Mrp {
         let mut s = MrpStatus {
             ring: self.ring,
             elements: self.seq,
+            in_flight: self.in_flight,
             ..MrpStatus::default()
         };
         if let Role::Node(o) = &self.role {

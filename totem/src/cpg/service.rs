@@ -174,7 +174,7 @@ impl Service {
         mrp: &super::mrp::MrpOptions,
     ) -> Result<(Self, super::mrp::MrpTap), CpgError> {
         let mut s = Self::new(node, opts)?;
-        let (m, tap) = super::mrp::Mrp::gateway(mrp);
+        let (m, tap) = super::mrp::Mrp::gateway(mrp, opts.nodeid);
         s.mrp = Some(m);
         Ok((s, tap))
     }
@@ -204,6 +204,11 @@ impl Service {
         if let Err(e) = self.packer.push_group(KnownGroup::Mrp, element, out) {
             tracing::error!(error = %e, "cannot pack multiple-ring element");
         }
+    }
+
+    /// The global order's window of own undelivered messages is full.
+    fn mrp_full(&self) -> bool {
+        self.mrp.as_ref().is_some_and(super::mrp::Mrp::full)
     }
 
     fn syncing(&self) -> bool {
@@ -371,7 +376,7 @@ impl Service {
             r,
             Request::Join { .. } | Request::Leave { .. } | Request::Mcast { .. }
         );
-        if queued && (self.syncing() || !self.held.is_empty()) {
+        if queued && (self.syncing() || !self.held.is_empty() || self.mrp_full()) {
             self.held.push_back(r);
             return;
         }
@@ -379,7 +384,7 @@ impl Service {
     }
 
     fn release_held(&mut self, out: &mut Vec<Vec<u8>>, replies: &mut Vec<Reply>) {
-        while !self.syncing() {
+        while !self.syncing() && !self.mrp_full() {
             let Some(r) = self.held.pop_front() else {
                 break;
             };
@@ -605,6 +610,9 @@ impl Service {
                                 m.element(sender, ring_id, b);
                             }
                             self.mrp_drain(out);
+                            if !self.held.is_empty() && !self.syncing() {
+                                self.release_held(out, replies);
+                            }
                         }
                         ExecMessage::Cmap(c) => {
                             tracing::debug!(sender, msg = %c, "cmap message");

@@ -22,22 +22,9 @@ use totem_wire::mrp::{Body, Element, Kind};
 use super::order::{Delivery, Orderer};
 use crate::engine::Event;
 
-/// What ports say to each other over their link (in order, reliably: a stream).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LinkMsg {
-    /// Sent first on every connection: the origins on the sender's side and the gateway
-    /// path each is reached through from there.
-    Hello {
-        origins: Vec<(u32, Vec<(u32, u32)>)>,
-        /// The sender's Lamport clock: both sides stamp their `Attach` above both clocks,
-        /// so the two rings enter each other's order at nearly the same point.
-        clock: u64,
-    },
-    /// An element of the sender's side, keyed and flagged forwarded.
-    Element(Vec<u8>),
-    /// Groups with members on the sender's side (replaces the previous set).
-    Groups(Vec<Vec<u8>>),
-}
+/// What ports say to each other over their link (in order, reliably: a stream); its
+/// codec is `totem_wire::mrp_link`.
+pub use totem_wire::mrp_link::LinkMsg;
 
 /// Counters of a port.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -238,6 +225,8 @@ impl Port {
                 self.announce(clock);
             }
             LinkMsg::Groups(g) => self.far_groups = g.into_iter().collect(),
+            // The link's own liveness: nothing for the port.
+            LinkMsg::Heartbeat => {}
             LinkMsg::Element(bytes) => {
                 let e = match Element::parse(&bytes) {
                     Ok(e) if e.forwarded && e.origin != here.0 => e,
