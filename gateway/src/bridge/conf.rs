@@ -10,6 +10,19 @@
 //! }                                    # ring (default: found by local address)
 //! ```
 //!
+//! Rings of unmodified corosync daemons are bridged group by group, each sender's order
+//! kept and the groups' membership mirrored (no global order: that needs our nodes):
+//!
+//! ```text
+//! bridge {
+//!     mode: fifo                       # default: global (rings of our nodes)
+//!     ring: /etc/corosync/site-a.conf  # the rings' own corosync.conf files
+//!     ring: /etc/corosync/site-b.conf
+//!     groups: pacemaker-notify app     # the groups to bridge (required)
+//!     generation: 3                    # the daemons' major version (2 or 3; default 3)
+//! }
+//! ```
+//!
 //! A WAN gateway names one ring, its own site's, and the link to the other site's gateway:
 //!
 //! ```text
@@ -39,6 +52,21 @@ pub struct BridgeConf {
     pub nodeid: Option<u32>,
     /// A WAN gateway's link (then `rings` has one entry).
     pub wan: Option<WanConf>,
+    /// Global order (our nodes) or per-sender order (unmodified corosync rings).
+    pub mode: Mode,
+    /// Groups a FIFO bridge mirrors.
+    pub groups: Vec<Vec<u8>>,
+    /// The rings' corosync major version (FIFO bridges of corosync 2.x rings).
+    pub generation: Option<totem_wire::Generation>,
+}
+
+/// What a bridge keeps across rings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// The multiple-ring protocol's one total order (every ring's nodes are ours).
+    Global,
+    /// Each sender's order and the groups' membership (rings of corosync daemons).
+    Fifo,
 }
 
 /// The `wan` subsection.
@@ -85,6 +113,9 @@ impl BridgeConf {
         let mut selective = true;
         let mut metrics: SocketAddr = DEFAULT_METRICS.parse().expect("a socket address");
         let mut nodeid = None;
+        let mut mode = Mode::Global;
+        let mut groups = Vec::new();
+        let mut generation = None;
         for e in s.entries() {
             let refused = |reason: &str| BridgeConfError::Refused {
                 key: e.key.clone(),
@@ -116,9 +147,31 @@ impl BridgeConf {
                             .ok_or_else(|| refused("a nodeid (1 to 4294967295)"))?,
                     )
                 }
+                "mode" => {
+                    mode = match e.value.as_str() {
+                        "global" => Mode::Global,
+                        "fifo" => Mode::Fifo,
+                        _ => return Err(refused("global (our nodes) or fifo (corosync rings)")),
+                    }
+                }
+                "groups" => {
+                    for g in e.value.split_whitespace() {
+                        if g.len() > 128 {
+                            return Err(refused("a group name is at most 128 bytes"));
+                        }
+                        groups.push(g.as_bytes().to_vec());
+                    }
+                }
+                "generation" => {
+                    generation = Some(match e.value.as_str() {
+                        "2" => totem_wire::Generation::G2,
+                        "3" => totem_wire::Generation::G3,
+                        _ => return Err(refused("2 (corosync 2.x) or 3 (corosync 3.x)")),
+                    })
+                }
                 _ => {
                     return Err(refused(
-                        "unknown key (bridge has ring, selective, metrics, nodeid)",
+                        "unknown key (bridge has ring, mode, groups, generation, selective, metrics, nodeid)",
                     ))
                 }
             }
@@ -132,6 +185,22 @@ impl BridgeConf {
                 reason: "unknown section (bridge has wan)".into(),
             });
         }
+        if mode == Mode::Fifo && groups.is_empty() {
+            return Err(BridgeConfError::Refused {
+                key: "groups".into(),
+                value: String::new(),
+                line: s.line,
+                reason: "a fifo bridge names the groups it mirrors".into(),
+            });
+        }
+        if mode == Mode::Fifo && wan.is_some() {
+            return Err(BridgeConfError::Refused {
+                key: "wan".into(),
+                value: String::new(),
+                line: s.line,
+                reason: "a fifo bridge joins two rings in one process; WAN links carry the global order only".into(),
+            });
+        }
         match (&wan, rings.len()) {
             (None, 2) | (Some(_), 1) => {}
             (None, n) => return Err(BridgeConfError::RingCount(n)),
@@ -143,6 +212,9 @@ impl BridgeConf {
             metrics,
             nodeid,
             wan,
+            mode,
+            groups,
+            generation,
         })
     }
 }
@@ -265,6 +337,24 @@ mod tests {
         );
         let e = BridgeConf::parse("bridge {\n wan: x\n}\n", base).unwrap_err();
         assert!(e.to_string().contains("unknown key"), "{e}");
+    }
+
+    #[test]
+    fn a_fifo_bridge_names_its_groups() {
+        let base = Path::new("/");
+        let c = BridgeConf::parse(
+            "bridge {\n mode: fifo\n ring: a\n ring: b\n groups: x y\n generation: 2\n}\n",
+            base,
+        )
+        .unwrap();
+        assert_eq!(c.mode, Mode::Fifo);
+        assert_eq!(c.groups, vec![b"x".to_vec(), b"y".to_vec()]);
+        assert_eq!(c.generation, Some(totem_wire::Generation::G2));
+        let e =
+            BridgeConf::parse("bridge {\n mode: fifo\n ring: a\n ring: b\n}\n", base).unwrap_err();
+        assert!(e.to_string().contains("names the groups"), "{e}");
+        let e = BridgeConf::parse("bridge {\n mode: total\n}\n", base).unwrap_err();
+        assert!(e.to_string().contains("global"), "{e}");
     }
 
     #[test]

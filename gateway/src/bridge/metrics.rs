@@ -152,13 +152,106 @@ pub fn render_link(l: &super::wan_port::LinkStats) -> String {
     o
 }
 
+/// A FIFO bridge's page: per ring and group, the real members there and the proxies the
+/// gateway keeps there for the other side's members; messages forwarded by origin ring.
+pub fn render_fifo(
+    core: &super::fifo::FifoBridge,
+    proxies: &std::collections::HashMap<(usize, Vec<u8>), usize>,
+) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "# HELP totem_mrp_fifo_members Processes of a bridged group on a ring (the gateway's own left out).");
+    let _ = writeln!(o, "# TYPE totem_mrp_fifo_members gauge");
+    let groups: Vec<Vec<u8>> = core.groups().cloned().collect();
+    for side in 0..2 {
+        for g in &groups {
+            let _ = writeln!(
+                o,
+                "totem_mrp_fifo_members{{ring=\"{side}\",group=\"{}\"}} {}",
+                esc(&String::from_utf8_lossy(g)),
+                core.members(side, g).len()
+            );
+        }
+    }
+    let _ = writeln!(
+        o,
+        "# HELP totem_mrp_fifo_proxies Proxies on a ring for the other ring's members of a group."
+    );
+    let _ = writeln!(o, "# TYPE totem_mrp_fifo_proxies gauge");
+    for side in 0..2 {
+        for g in &groups {
+            let _ = writeln!(
+                o,
+                "totem_mrp_fifo_proxies{{ring=\"{side}\",group=\"{}\"}} {}",
+                esc(&String::from_utf8_lossy(g)),
+                proxies.get(&(side, g.clone())).copied().unwrap_or(0)
+            );
+        }
+    }
+    let _ = writeln!(
+        o,
+        "# HELP totem_mrp_fifo_forwarded_total Messages forwarded, by the ring they came from."
+    );
+    let _ = writeln!(o, "# TYPE totem_mrp_fifo_forwarded_total counter");
+    let _ = writeln!(o, "# HELP totem_mrp_fifo_unproxied_total Messages of senders not (yet) mirrored: not forwarded.");
+    let _ = writeln!(o, "# TYPE totem_mrp_fifo_unproxied_total counter");
+    for side in 0..2 {
+        let _ = writeln!(
+            o,
+            "totem_mrp_fifo_forwarded_total{{ring=\"{side}\"}} {}",
+            core.stats.forwarded[side]
+        );
+        let _ = writeln!(
+            o,
+            "totem_mrp_fifo_unproxied_total{{ring=\"{side}\"}} {}",
+            core.stats.unproxied[side]
+        );
+    }
+    o
+}
+
+/// What `totem-gateway status` prints for a FIFO bridge.
+pub fn summary_fifo(text: &str) -> String {
+    let s = samples(text);
+    let label = |l: &[(String, String)], k: &str| {
+        l.iter()
+            .find(|(a, _)| a == k)
+            .map(|(_, b)| b.clone())
+            .unwrap_or_default()
+    };
+    let mut o = String::from("FIFO bridge (corosync rings: per-sender order, groups mirrored)\n");
+    for (n, l, x) in &s {
+        match n.as_str() {
+            "totem_mrp_fifo_members" => {
+                let proxies = s
+                    .iter()
+                    .find(|(m, l2, _)| m == "totem_mrp_fifo_proxies" && l2 == l)
+                    .map_or(0.0, |(_, _, v)| *v);
+                let _ = writeln!(
+                    o,
+                    "\tring {} group {}: {x} members, {proxies} proxies of the other ring's",
+                    label(l, "ring"),
+                    label(l, "group")
+                );
+            }
+            "totem_mrp_fifo_forwarded_total" => {
+                let _ = writeln!(o, "\tforwarded from ring {}: {x}", label(l, "ring"));
+            }
+            _ => {}
+        }
+    }
+    o
+}
+
 /// Whether a metrics page is a bridge's.
 pub fn is_bridge(text: &str) -> bool {
-    text.contains("totem_mrp_bridge_connected")
+    text.contains("totem_mrp_bridge_connected") || text.contains("totem_mrp_fifo_members")
 }
 
 /// What `totem-gateway status` prints for a bridge.
 pub fn summary(text: &str) -> String {
+    if text.contains("totem_mrp_fifo_members") {
+        return summary_fifo(text);
+    }
     let s = samples(text);
     let label = |l: &[(String, String)], k: &str| {
         l.iter()

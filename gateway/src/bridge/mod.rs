@@ -8,8 +8,10 @@
 //! real nodes; [`conf`] reads its configuration; [`metrics`] renders its counters.
 
 pub mod conf;
+pub mod fifo;
 pub mod metrics;
 pub mod run;
+mod run_fifo;
 mod run_wan;
 pub mod wan;
 pub mod wan_port;

@@ -87,6 +87,9 @@ pub async fn run(
     if conf.wan.is_some() {
         return super::run_wan::run_wan(conf, stop).await;
     }
+    if conf.mode == super::conf::Mode::Fifo {
+        return super::run_fifo::run_fifo(conf, stop).await;
+    }
     let a = start(&conf.rings[0], conf.nodeid)?;
     let b = start(&conf.rings[1], conf.nodeid)?;
     if a.ring == b.ring {

@@ -372,11 +372,13 @@ impl Cpg {
             .map_err(|_| CpgError::Stopped)?;
         let (id, pid, events) = rx.await.map_err(|_| CpgError::Stopped)??;
         Ok(CpgHandle {
-            id,
-            pid,
-            nodeid: self.nodeid,
-            group: group.to_vec(),
-            tx: self.tx.clone(),
+            sender: CpgSender {
+                id,
+                pid,
+                nodeid: self.nodeid,
+                group: group.to_vec(),
+                tx: self.tx.clone(),
+            },
             events,
         })
     }
@@ -395,15 +397,22 @@ impl Cpg {
 /// One joined group.
 #[derive(Debug)]
 pub struct CpgHandle {
+    sender: CpgSender,
+    events: mpsc::UnboundedReceiver<CpgEvent>,
+}
+
+/// The sending half of a joined group (see [`CpgHandle::split`]): a member that only
+/// sends, or whose events are read elsewhere.
+#[derive(Debug)]
+pub struct CpgSender {
     id: u64,
     pid: u32,
     nodeid: u32,
     group: Vec<u8>,
     tx: mpsc::Sender<Request>,
-    events: mpsc::UnboundedReceiver<CpgEvent>,
 }
 
-impl CpgHandle {
+impl CpgSender {
     /// The pid this member is known by.
     pub fn pid(&self) -> u32 {
         self.pid
@@ -444,11 +453,6 @@ impl CpgHandle {
         Ok(rx)
     }
 
-    /// The next event; `None` once the service stopped.
-    pub async fn recv(&mut self) -> Option<CpgEvent> {
-        self.events.recv().await
-    }
-
     /// Leaves the group.
     pub async fn leave(self) -> Result<(), CpgError> {
         let (reply, rx) = oneshot::channel();
@@ -457,5 +461,50 @@ impl CpgHandle {
             .await
             .map_err(|_| CpgError::Stopped)?;
         rx.await.map_err(|_| CpgError::Stopped)?
+    }
+}
+
+impl CpgHandle {
+    /// The pid this member is known by.
+    pub fn pid(&self) -> u32 {
+        self.sender.pid
+    }
+    /// The node it runs on.
+    pub fn nodeid(&self) -> u32 {
+        self.sender.nodeid
+    }
+    /// The group name.
+    pub fn group(&self) -> &[u8] {
+        &self.sender.group
+    }
+
+    /// Multicasts `data` (up to 1 MiB) to the group in agreed order.
+    pub async fn mcast(&self, data: Vec<u8>) -> Result<(), CpgError> {
+        self.sender.mcast(data).await
+    }
+
+    /// Queues `data` for multicast without waiting for the service to accept it; the
+    /// returned receiver yields the acceptance. Requests of one handle keep their order.
+    pub async fn mcast_queued(
+        &self,
+        data: Vec<u8>,
+    ) -> Result<oneshot::Receiver<Result<(), CpgError>>, CpgError> {
+        self.sender.mcast_queued(data).await
+    }
+
+    /// The sending half and the event stream, apart (drop the stream of a member that
+    /// only sends: its events are then not kept).
+    pub fn split(self) -> (CpgSender, mpsc::UnboundedReceiver<CpgEvent>) {
+        (self.sender, self.events)
+    }
+
+    /// The next event; `None` once the service stopped.
+    pub async fn recv(&mut self) -> Option<CpgEvent> {
+        self.events.recv().await
+    }
+
+    /// Leaves the group.
+    pub async fn leave(self) -> Result<(), CpgError> {
+        self.sender.leave().await
     }
 }
