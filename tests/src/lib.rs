@@ -8,6 +8,7 @@ pub mod cman;
 pub mod corosync;
 pub mod load;
 pub mod mixed_lab;
+pub mod mrp_lab;
 pub mod netns;
 pub mod oldcs;
 pub mod oldcs1;

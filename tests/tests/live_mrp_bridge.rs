@@ -9,13 +9,12 @@
 //! stall waiting for the other ring); restarted, it joins both rings again and the six
 //! nodes are back to one order.
 
-use std::io::{Read, Write};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use totem_tests::load::{assert_one_order, LoadResult};
-use totem_tests::ring::{Bins, Ring, Timers};
+use totem_tests::mrp_lab::{self, mrp_ring};
+use totem_tests::ring::{Bins, Ring};
 use totem_tests::wait;
 
 #[path = "common/loopback.rs"]
@@ -32,50 +31,25 @@ fn bins() -> Bins {
     }
 }
 
-fn addr(ring: u8, i: usize) -> (usize, IpAddr) {
-    (i, IpAddr::V4(Ipv4Addr::new(127, 78, ring, i as u8)))
-}
-
-/// A ring's corosync.conf with its `mrp` section.
 fn ring(n: u8, nodes: &[usize], port: u16, dir: &Path) -> Ring {
-    let mut members: Vec<(usize, IpAddr)> = nodes.iter().map(|&i| addr(n, i)).collect();
-    members.push(addr(n, GATEWAY));
-    let r = Ring::new(bins(), &members, Some(port), Timers::default(), dir);
-    let path = dir.join("corosync.conf");
-    let mut conf = std::fs::read_to_string(&path).unwrap();
-    conf += &format!("\nmrp {{\n    ring: {n}\n}}\n");
-    std::fs::write(&path, conf).unwrap();
-    r
+    mrp_ring(bins(), n, nodes, Some(GATEWAY), port, true, dir)
 }
 
-/// The gateway's metrics page, if it answers.
 fn metrics() -> Option<String> {
-    let addr: SocketAddr = METRICS.parse().ok()?;
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").ok()?;
-    let mut text = String::new();
-    s.read_to_string(&mut text).ok()?;
-    Some(text.split_once("\r\n\r\n")?.1.to_string())
+    mrp_lab::metrics_here(METRICS)
 }
 
-/// Waits until the nodes of `ring` report exactly `want` (sorted) as operational members.
 fn wait_members(ring: &Ring, nodes: &[usize], want: &[u32], timeout: Duration) {
-    let ok = wait::until(timeout, Duration::from_millis(200), || {
-        nodes
-            .iter()
-            .all(|&i| {
-                ring.status(i)
-                    .is_some_and(|(m, s)| m == want && s.eq_ignore_ascii_case("operational"))
-            })
-            .then_some(())
-    });
-    assert!(
-        ok.is_some(),
-        "ring of {nodes:?} did not reach members {want:?}: {:?}\n{}",
-        nodes.iter().map(|&i| ring.status(i)).collect::<Vec<_>>(),
-        ring.log_tails(nodes, 20)
-    );
+    mrp_lab::wait_members(ring, nodes, want, timeout).unwrap();
+}
+
+fn gateway_status() -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_lab-totem-gateway"))
+        .args(["status", "--metrics", METRICS])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 struct Gateway {
@@ -203,20 +177,26 @@ fn two_rings_bridged_into_one_order() {
         &[(0, 1), (1, 4), (1, 6)],
         3,
         300,
-        || wait_forwarded(&gw, "b1"),
+        || {
+            wait_forwarded(&gw, "b1");
+            // While the group has members on both sides, status names it forwarded.
+            let text = gateway_status();
+            assert!(text.contains("ports joined"), "{text}");
+            assert!(text.contains("b1 (here, forwarded)"), "{text}");
+        },
     );
     assert_one_order("b1", &r, 900);
-    let status = std::process::Command::new(env!("CARGO_BIN_EXE_lab-totem-gateway"))
-        .args(["status", "--metrics", METRICS])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&status.stdout);
-    assert!(status.status.success(), "{text}");
-    assert!(text.contains("ports joined"), "{text}");
-    assert!(text.contains("b1 (here, forwarded)"), "{text}");
     let v = r0.status_json(1).expect("node 1 answers");
     let mrp = &v[2]["mrp"];
     assert_eq!(mrp["origins"].as_array().map(Vec::len), Some(2), "{v}");
+    let human = std::process::Command::new(env!("CARGO_BIN_EXE_lab-totem-node"))
+        .args(["status", "--control"])
+        .arg(r0.control(1))
+        .output()
+        .unwrap();
+    let human = String::from_utf8_lossy(&human.stdout);
+    assert!(human.contains("Multiple-ring order (ring 0)"), "{human}");
+    assert!(human.contains("ring 1 via gateway 0:7"), "{human}");
     eprintln!("[{:?}] one order on six nodes of two rings", t0.elapsed());
 
     // Phase 2: the gateway dies; each ring goes on alone.

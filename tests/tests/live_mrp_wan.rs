@@ -11,12 +11,12 @@
 //! command runs as root.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use totem_tests::load::{assert_one_order, LoadResult};
+use totem_tests::mrp_lab::{self, mrp_ring, Sites};
 use totem_tests::netns::is_root;
-use totem_tests::ring::{Bins, Ring, Timers};
+use totem_tests::ring::{Bins, Ring};
 use totem_tests::wait;
 
 #[path = "common/loopback.rs"]
@@ -24,86 +24,6 @@ mod loopback;
 use loopback::Procs;
 
 const METRICS: &str = "127.0.0.1:9517";
-
-fn ip(args: &[&str]) {
-    let out = Command::new("ip").args(args).output().expect("ip");
-    assert!(
-        out.status.success(),
-        "ip {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// The two site namespaces and the veth between them; removed on drop (after the
-/// processes, which [`Procs`] kills first: declare it after this).
-struct Sites {
-    ns: [String; 2],
-}
-
-impl Sites {
-    fn new() -> Sites {
-        let tag = format!("mrpw{}", std::process::id());
-        let ns = [format!("{tag}-a"), format!("{tag}-b")];
-        for n in &ns {
-            ip(&["netns", "add", n]);
-            ip(&["netns", "exec", n, "ip", "link", "set", "lo", "up"]);
-        }
-        let s = Sites { ns };
-        ip(&[
-            "netns", "exec", &s.ns[0], "ip", "link", "add", "wa", "type", "veth", "peer", "name",
-            "wb", "netns", &s.ns[1],
-        ]);
-        for (n, dev, addr, port_dir) in [
-            (&s.ns[0], "wa", "203.0.113.1/24", "dport"),
-            (&s.ns[1], "wb", "203.0.113.2/24", "sport"),
-        ] {
-            ip(&["netns", "exec", n, "ip", "addr", "add", addr, "dev", dev]);
-            ip(&["netns", "exec", n, "ip", "link", "set", dev, "up"]);
-            ip(&[
-                "netns", "exec", n, "tc", "qdisc", "add", "dev", dev, "root", "tbf", "rate",
-                "100mbit", "burst", "64kb", "latency", "100ms",
-            ]);
-            let rules = format!(
-                "table inet wanloss {{ chain input {{ type filter hook input priority 0; policy accept; tcp {port_dir} 7700 numgen random mod 100 < 1 counter drop; }}; }}"
-            );
-            ip(&["netns", "exec", n, "nft", &rules]);
-        }
-        s
-    }
-
-    fn argv(&self, site: usize, argv: Vec<String>) -> Vec<String> {
-        let mut v = vec![
-            "ip".into(),
-            "netns".into(),
-            "exec".into(),
-            self.ns[site].clone(),
-        ];
-        v.extend(argv);
-        v
-    }
-
-    /// Cuts (or heals) the WAN at site A's end.
-    fn set_wan(&self, up: bool) {
-        ip(&[
-            "netns",
-            "exec",
-            &self.ns[0],
-            "ip",
-            "link",
-            "set",
-            "wa",
-            if up { "up" } else { "down" },
-        ]);
-    }
-}
-
-impl Drop for Sites {
-    fn drop(&mut self) {
-        for n in &self.ns {
-            let _ = Command::new("ip").args(["netns", "del", n]).output();
-        }
-    }
-}
 
 fn bins() -> Bins {
     Bins {
@@ -113,56 +33,19 @@ fn bins() -> Bins {
 }
 
 fn ring(n: u8, nodes: &[usize], gw: usize, port: u16, dir: &Path) -> Ring {
-    let members: Vec<(usize, std::net::IpAddr)> = nodes
-        .iter()
-        .chain(std::iter::once(&gw))
-        .map(|&i| (i, std::net::Ipv4Addr::new(127, 78, n, i as u8).into()))
-        .collect();
-    let r = Ring::new(bins(), &members, Some(port), Timers::default(), dir);
-    let path = dir.join("corosync.conf");
-    let mut conf = std::fs::read_to_string(&path).unwrap();
-    conf += &format!("\nmrp {{\n    ring: {n}\n}}\n");
-    std::fs::write(&path, conf).unwrap();
-    r
+    mrp_ring(bins(), n, nodes, Some(gw), port, true, dir)
 }
 
 fn wait_members(ring: &Ring, nodes: &[usize], want: &[u32]) {
-    let ok = wait::until(Duration::from_secs(30), Duration::from_millis(200), || {
-        nodes
-            .iter()
-            .all(|&i| {
-                ring.status(i)
-                    .is_some_and(|(m, s)| m == want && s.eq_ignore_ascii_case("operational"))
-            })
-            .then_some(())
-    });
-    assert!(
-        ok.is_some(),
-        "ring of {nodes:?} did not reach {want:?}: {:?}\n{}",
-        nodes.iter().map(|&i| ring.status(i)).collect::<Vec<_>>(),
-        ring.log_tails(nodes, 20)
-    );
+    mrp_lab::wait_members(ring, nodes, want, Duration::from_secs(30)).unwrap();
 }
 
-/// Site `site`'s gateway metrics page (fetched inside its namespace).
 fn metrics(sites: &Sites, site: usize) -> String {
-    let out = Command::new("ip")
-        .args(["netns", "exec", &sites.ns[site]])
-        .arg(env!("CARGO_BIN_EXE_lab-totem-gateway"))
-        .args(["status", "--raw", "--metrics", METRICS])
-        .output()
-        .expect("status");
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    sites.metrics(site, env!("CARGO_BIN_EXE_lab-totem-gateway"), METRICS)
 }
 
 fn status(sites: &Sites, site: usize) -> String {
-    let out = Command::new("ip")
-        .args(["netns", "exec", &sites.ns[site]])
-        .arg(env!("CARGO_BIN_EXE_lab-totem-gateway"))
-        .args(["status", "--metrics", METRICS])
-        .output()
-        .expect("status");
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    sites.status(site, env!("CARGO_BIN_EXE_lab-totem-gateway"), METRICS)
 }
 
 fn wait_link(sites: &Sites, up: bool, group: Option<&str>, logs: &[PathBuf]) {
@@ -269,7 +152,7 @@ fn two_sites_over_an_emulated_wan() {
     }
     let t0 = Instant::now();
     let tmp = tempfile::tempdir().unwrap();
-    let sites = Sites::new();
+    let sites = Sites::new("mrpw", "100mbit", 1).expect("sites");
     let mut procs = Procs::default();
     let d = tmp.path();
     let mut r0 = ring(0, &[1, 2, 3], 7, 5951, &d.join("a"));
@@ -336,7 +219,7 @@ fn two_sites_over_an_emulated_wan() {
     eprintln!("[{:?}] one order on both sites over the WAN", t0.elapsed());
 
     // The WAN is cut: each site goes on alone.
-    sites.set_wan(false);
+    sites.set_wan(false).unwrap();
     wait_link(&sites, false, None, &logs);
     for (site, rx, tx) in [
         (0usize, [(0usize, 1usize), (0, 2), (0, 3)], (0usize, 2usize)),
@@ -351,7 +234,7 @@ fn two_sites_over_an_emulated_wan() {
     eprintln!("[{:?}] cut: both sites went on alone", t0.elapsed());
 
     // Healed: one order again, and each gateway reports what its site delivered alone.
-    sites.set_wan(true);
+    sites.set_wan(true).unwrap();
     let r = phase(
         &mut procs,
         &rings,

@@ -153,9 +153,10 @@ pub async fn run(
             }
         }
         for (i, s) in sides.iter().enumerate() {
-            while let Some(el) = bridge.poll_ring(i) {
-                if let Err(e) = s.cpg.mrp_submit(el).await {
-                    tracing::warn!(ring = s.ring, error = %e, "element not submitted into the ring");
+            let batch: Vec<Vec<u8>> = std::iter::from_fn(|| bridge.poll_ring(i)).collect();
+            if !batch.is_empty() {
+                if let Err(e) = s.cpg.mrp_submit(batch).await {
+                    tracing::warn!(ring = s.ring, error = %e, "elements not submitted into the ring");
                 }
             }
         }

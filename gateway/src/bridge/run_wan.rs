@@ -112,9 +112,10 @@ pub(super) async fn run_wan(
                 break;
             }
         }
-        while let Some(el) = port.poll_ring() {
-            if let Err(e) = side.cpg.mrp_submit(el).await {
-                tracing::warn!(ring = side.ring, error = %e, "element not submitted into the ring");
+        let batch: Vec<Vec<u8>> = std::iter::from_fn(|| port.poll_ring()).collect();
+        if !batch.is_empty() {
+            if let Err(e) = side.cpg.mrp_submit(batch).await {
+                tracing::warn!(ring = side.ring, error = %e, "elements not submitted into the ring");
             }
         }
     };

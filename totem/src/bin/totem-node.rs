@@ -388,6 +388,35 @@ async fn status(path: PathBuf, json: bool) -> ExitCode {
                 st.rounds_started, st.rounds_completed, st.rounds_aborted, st.stale_messages
             );
         }
+        if let Some(m) = &x.mrp {
+            println!();
+            println!("Multiple-ring order (ring {})", m.ring);
+            println!("---------------------------");
+            println!(
+                "    synced: {}, delivered {}, waiting {}, own in flight {}",
+                m.synced, m.delivered, m.waiting, m.in_flight
+            );
+            for (origin, path) in &m.origins {
+                let via: Vec<String> = path.iter().map(|(r, n)| format!("{r}:{n}")).collect();
+                println!(
+                    "    ring {origin}{}",
+                    if via.is_empty() {
+                        " (this ring)".to_string()
+                    } else {
+                        format!(" via gateway {}", via.join(" -> "))
+                    }
+                );
+            }
+            let refused: Vec<String> = m.refused.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            println!(
+                "    refused: {}",
+                if refused.is_empty() {
+                    "none".into()
+                } else {
+                    refused.join(" ")
+                }
+            );
+        }
         if x.quorum.is_none() && s.generation != "G1" {
             println!();
             println!(

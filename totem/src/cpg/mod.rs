@@ -217,9 +217,9 @@ pub(crate) enum Request {
     Groups {
         reply: oneshot::Sender<Vec<GroupState>>,
     },
-    /// A gateway's element for the ring (group "mrp").
+    /// A gateway's elements for the ring (group "mrp"), packed together.
     MrpSubmit {
-        element: Vec<u8>,
+        elements: Vec<Vec<u8>>,
         reply: oneshot::Sender<Result<(), CpgError>>,
     },
     Status {
@@ -311,11 +311,12 @@ impl Cpg {
         ))
     }
 
-    /// Submits a gateway port's element into the ring (agreed order).
-    pub async fn mrp_submit(&self, element: Vec<u8>) -> Result<(), CpgError> {
+    /// Submits a gateway port's elements into the ring (agreed order), packed into as
+    /// few Totem messages as they fit.
+    pub async fn mrp_submit(&self, elements: Vec<Vec<u8>>) -> Result<(), CpgError> {
         let (reply, rx) = oneshot::channel();
         self.tx
-            .send(Request::MrpSubmit { element, reply })
+            .send(Request::MrpSubmit { elements, reply })
             .await
             .map_err(|_| CpgError::Stopped)?;
         rx.await.map_err(|_| CpgError::Stopped)?

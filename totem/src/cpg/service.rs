@@ -494,12 +494,13 @@ impl Service {
                     }
                 }
             }
-            Request::MrpSubmit { element, reply } => {
+            Request::MrpSubmit { elements, reply } => {
                 let r = match self.mrp.as_ref() {
-                    Some(_) => self
-                        .packer
-                        .push_group(KnownGroup::Mrp, element, out)
-                        .map_err(CpgError::Wire),
+                    Some(_) => elements.into_iter().try_for_each(|e| {
+                        self.packer
+                            .push_group(KnownGroup::Mrp, e, out)
+                            .map_err(CpgError::Wire)
+                    }),
                     None => Err(CpgError::Config(
                         "no mrp section: this ring is not part of a multiple-ring system".into(),
                     )),
