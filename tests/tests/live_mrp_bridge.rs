@@ -1,5 +1,5 @@
 //! The multiple-ring LAN gateway, live: two rings of three of our totem-nodes (G3 udpu,
-//! ring 0 on 127.78.0.1-3, ring 1 on 127.78.1.4-6, each with an `mrp` section) and one
+//! ring 0 on 127.81.0.1-3, ring 1 on 127.81.1.4-6, each with an `mrp` section) and one
 //! `totem-gateway bridge` process that is node 7 of both. No namespaces and no root: Linux
 //! routes all of 127/8 on lo.
 //!

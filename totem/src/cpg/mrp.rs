@@ -266,3 +266,78 @@ impl Mrp {
         s
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use totem_wire::RingRep;
+
+    fn rid() -> RingId {
+        RingId {
+            rep: RingRep::Node(1),
+            seq: 4,
+        }
+    }
+
+    #[test]
+    fn the_window_fills_with_own_undelivered_messages_and_drains_as_they_are_delivered() {
+        let mut m = Mrp::node(
+            &MrpOptions {
+                ring: 0,
+                groups: Vec::new(),
+            },
+            1,
+        );
+        assert!(m.bridges(b"any"), "no groups listed: every group");
+        m.regular(rid(), &[1]);
+        let clock = m.poll_send().expect("the node's clock");
+        m.element(1, rid(), clock);
+        let mut sent = Vec::new();
+        for i in 0..MRP_WINDOW {
+            assert!(!m.full(), "{i}");
+            sent.push(
+                m.data(b"g", 7, &i.to_le_bytes())
+                    .expect("clocked: sent now"),
+            );
+        }
+        assert!(m.full(), "a full window holds the senders");
+        assert_eq!(m.status().in_flight, MRP_WINDOW);
+        for b in sent {
+            m.element(1, rid(), b);
+        }
+        let got: Vec<Bridged> = std::iter::from_fn(|| m.poll_delivery()).collect();
+        assert_eq!(got.len(), MRP_WINDOW as usize);
+        assert_eq!(got[0], (b"g".to_vec(), 1, 7, 0u64.to_le_bytes().to_vec()));
+        assert!(!m.full());
+        assert_eq!(m.status().in_flight, 0);
+        assert_eq!(
+            m.status().delivered,
+            MRP_WINDOW + 1,
+            "and the ring configuration"
+        );
+    }
+
+    #[test]
+    fn only_listed_groups_take_the_global_order() {
+        let m = Mrp::node(
+            &MrpOptions {
+                ring: 0,
+                groups: vec![b"app".to_vec()],
+            },
+            1,
+        );
+        assert!(m.bridges(b"app"));
+        assert!(!m.bridges(b"pacemaker"));
+        let (g, _tap) = Mrp::gateway(
+            &MrpOptions {
+                ring: 0,
+                groups: Vec::new(),
+            },
+            7,
+        );
+        assert!(
+            !g.bridges(b"app"),
+            "a gateway has no local members to bridge"
+        );
+    }
+}

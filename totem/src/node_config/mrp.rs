@@ -50,3 +50,35 @@ pub(super) fn mrp_section(s: &Section) -> Result<MrpOptions> {
     })?;
     Ok(MrpOptions { ring, groups })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn section(text: &str) -> Result<MrpOptions> {
+        let root = crate::corosync_conf::parse(text).expect("syntax");
+        mrp_section(root.section("mrp").expect("an mrp section"))
+    }
+
+    #[test]
+    fn the_ring_and_its_groups() {
+        let m = section("mrp {\n ring: 3\n groups: app ops\n}\n").unwrap();
+        assert_eq!(m.ring, 3);
+        assert_eq!(m.groups, vec![b"app".to_vec(), b"ops".to_vec()]);
+        assert!(section("mrp {\n ring: 0\n}\n").unwrap().groups.is_empty());
+    }
+
+    #[test]
+    fn what_is_wrong_is_named() {
+        let e = section("mrp {\n groups: a\n}\n").unwrap_err().to_string();
+        assert!(e.contains("mrp.ring") && e.contains("missing"), "{e}");
+        let e = section("mrp {\n ring: -1\n}\n").unwrap_err().to_string();
+        assert!(e.contains("not a ring number"), "{e}");
+        let e = section("mrp {\n ring: 1\n gateway: yes\n}\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown key"), "{e}");
+        let long = format!("mrp {{\n ring: 1\n groups: {}\n}}\n", "x".repeat(129));
+        assert!(section(&long).unwrap_err().to_string().contains("over 128"));
+    }
+}
