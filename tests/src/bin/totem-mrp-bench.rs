@@ -250,6 +250,19 @@ fn lan_setups(cli: &Cli, root: &Path) -> anyhow::Result<Vec<Row>> {
         tput: (m, mb),
         lat: (p50, p99),
     });
+    // The latency test's sender is on ring 0: its ring's receivers wait for ring 1 to move
+    // past the stamp (ring 0, ring 1, ring 0 again), the far ring's for ring 1 to order it.
+    for (name, part) in [
+        ("  latency seen on the sender's ring", &l[..2]),
+        ("  latency seen on the far ring", &l[2..]),
+    ] {
+        let (_, _, p50, p99) = figures(part);
+        rows.push(Row {
+            name: name.into(),
+            tput: (f64::NAN, f64::NAN),
+            lat: (p50, p99),
+        });
+    }
     eprintln!("[mrp-bench] {}", rows[2].name);
     Ok(rows)
 }
@@ -349,6 +362,13 @@ fn main() -> anyhow::Result<()> {
         "setup", "msgs/s", "MB/s", "p50_us", "p99_us"
     );
     for r in &rows {
+        if r.tput.0.is_nan() {
+            println!(
+                "{:<36} {:>10} {:>8} {:>9.0} {:>9.0}",
+                r.name, "", "", r.lat.0, r.lat.1
+            );
+            continue;
+        }
         println!(
             "{:<36} {:>10.0} {:>8.2} {:>9.0} {:>9.0}",
             r.name, r.tput.0, r.tput.1, r.lat.0, r.lat.1

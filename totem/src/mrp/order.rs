@@ -171,9 +171,6 @@ struct Cfg {
     ring_seq: u64,
     members: Vec<u32>,
     clocks: BTreeMap<u32, u64>,
-    /// The clock this node sent in this configuration: its own `Clock` must carry it (the
-    /// base must not fall below what this node already delivered).
-    sent_clock: u64,
     base: Option<u64>,
     prev_ts: u64,
     /// Elements ordered before the base was known, in ring order, with Totem sender and seq.
@@ -389,12 +386,11 @@ impl Orderer {
             ring_seq,
             members: members.to_vec(),
             clocks: BTreeMap::new(),
-            sent_clock: self.clock,
             base: None,
             prev_ts: 0,
             held: Vec::new(),
         });
-        let e = Element::new(
+        let mut e = Element::new(
             Kind::Clock,
             self.ring,
             self.me,
@@ -402,6 +398,9 @@ impl Orderer {
             b"",
             Body::Empty,
         );
+        // The configuration it is for: a clock sent for an earlier one that reaches this one
+        // (in flight across the change) is refused by every member alike.
+        e.ring_seq = ring_seq;
         if let Ok(b) = e.to_vec() {
             self.send.push_back(b);
         }
@@ -473,11 +472,13 @@ impl Orderer {
         }
         if cfg.base.is_none() {
             if e.kind == Kind::Clock && !e.forwarded {
-                if !cfg.members.contains(&via) || (via == self.me && e.ts != cfg.sent_clock) {
+                // Only what every member sees alike decides: the configuration a clock names,
+                // its sender's membership, the first clock of each member.
+                if !cfg.members.contains(&via) {
                     self.refuse(Refusal::Forged);
                     return;
                 }
-                if cfg.clocks.contains_key(&via) {
+                if e.ring_seq != cfg.ring_seq || cfg.clocks.contains_key(&via) {
                     self.refuse(Refusal::Stale);
                     return;
                 }
