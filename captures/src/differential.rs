@@ -19,6 +19,9 @@
 //! compared unless the capture shows it (a singleton's token never leaves the node; only its
 //! merge detects do). The replay ends at N's last message in the capture (a killed node says
 //! nothing more); a leave message of N in the capture makes the engine leave then.
+//!
+//! While the scenario's timeline (`<capture>.log`, see [`crate::links`]) has N's link down,
+//! the datagrams the bridge shows addressed to N are not fed: they never reached it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
@@ -31,6 +34,7 @@ use totem_wire::ip_address::TotemIpAddress;
 use totem_wire::{Generation, RingId, SrpAddr, SrpMessage};
 
 use crate::capture_config::{engine_config, node_conf, read_conf, ConfigError};
+use crate::links::Links;
 use crate::story::{is_group_address, Msg, Story};
 
 /// What is replayed in N's place: the engine, or a test double.
@@ -132,6 +136,8 @@ pub struct Report {
     pub start_frame: Option<u64>,
     /// Datagrams fed to the engine.
     pub fed: u64,
+    /// Datagrams to N not fed because N's link was down (the timeline's link cuts).
+    pub cut_off: u64,
     /// Rings compared, in order of first appearance.
     pub rings: Vec<Comparison>,
     /// What the engine refused of the capture's datagrams, by reason (a real daemon's
@@ -320,12 +326,14 @@ pub fn reaches(m: &Msg, node: u32, addrs: &[IpAddr]) -> bool {
     m.sender() != node && (is_group_address(m.dst.ip()) || addrs.contains(&m.dst.ip()))
 }
 
-/// Replays `story` with `subject` in the place of `node`, whose config is `cfg`.
+/// Replays `story` with `subject` in the place of `node`, whose config is `cfg`; datagrams
+/// to `node` while `links` has its link down are not fed.
 pub fn replay_with<S: Subject>(
     story: &Story,
     node: u32,
     wrap: impl FnOnce(Engine) -> S,
     mut cfg: Config,
+    links: &Links,
 ) -> Result<Report, ReplayError> {
     let nodes: Vec<u32> = story.nodes().into_iter().collect();
     if !nodes.contains(&node) {
@@ -410,6 +418,7 @@ pub fn replay_with<S: Subject>(
             seed,
             start_frame: None,
             fed: 0,
+            cut_off: 0,
             rings: Vec::new(),
             refused: Vec::new(),
         });
@@ -556,6 +565,7 @@ pub fn replay_with<S: Subject>(
     };
     drain(&mut subject, after[0].frame);
     let mut fed = 0u64;
+    let mut cut_off = 0u64;
     let mut last_frame = after[0].frame;
     let fire = |s: &mut S, until: Instant, frame: u64, drain: &mut dyn FnMut(&mut S, u64)| {
         let mut guard = 0;
@@ -580,6 +590,10 @@ pub fn replay_with<S: Subject>(
             }
         }
         if !reaches(m, node, &addrs) {
+            continue;
+        }
+        if links.is_down(node, m.time) {
+            cut_off += 1;
             continue;
         }
         let now = at(m.time);
@@ -661,6 +675,7 @@ pub fn replay_with<S: Subject>(
         seed,
         start_frame: Some(after[0].frame),
         fed,
+        cut_off,
         rings,
         refused,
     })
@@ -758,10 +773,19 @@ fn bootstrap(
     Err(ReplayError::Seed(seed.ring, last))
 }
 
-/// Replays `story` (read from `file`, for the sibling corosync.conf) with our engine as `node`.
+/// The link cuts of the timeline next to `file` (none without a file or a timeline).
+pub fn links_for(file: Option<&Path>, story: &Story) -> Links {
+    match (file, story.msgs.first()) {
+        (Some(f), Some(first)) => Links::for_capture(f, first.time),
+        _ => Links::default(),
+    }
+}
+
+/// Replays `story` (read from `file`, for the sibling corosync.conf and timeline) with our
+/// engine as `node`.
 pub fn replay(file: Option<&Path>, story: &Story, node: u32) -> Result<Report, ReplayError> {
     let cfg = config_for(file, story, node)?;
-    replay_with(story, node, |e| e, cfg)
+    replay_with(story, node, |e| e, cfg, &links_for(file, story))
 }
 
 /// Per-node reports of every node in the capture.

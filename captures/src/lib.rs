@@ -11,6 +11,7 @@ mod ip;
 pub mod knet;
 pub mod layers;
 pub mod link;
+pub mod links;
 mod malformed;
 mod pcap_source;
 mod reassembly;

@@ -329,7 +329,8 @@ fn a_wrong_engine_is_caught_with_frames_and_members() {
         3650,
         "timers from configs/3.1.7-udpu-n2.conf"
     );
-    let r = differential::replay_with(&s, 2, Forgetful, cfg).unwrap();
+    let links = differential::links_for(Some(&path(rel)), &s);
+    let r = differential::replay_with(&s, 2, Forgetful, cfg, &links).unwrap();
     assert_eq!(r.summary_line(), "rings=2 same=0 differ=2");
     let lines = r.difference_lines();
     let (f1, f2) = (
@@ -378,4 +379,27 @@ mod props {
             prop_assert!(below * 2 >= v.len());
         }
     }
+}
+
+#[test]
+fn a_cut_link_keeps_what_the_bridge_shows_from_the_cut_node() {
+    let rel = "real/2.4.6-udpu-05-partition-merge.pcapng";
+    let s = story(rel);
+    let links = differential::links_for(Some(&path(rel)), &s);
+    assert_eq!(links.cuts.len(), 1, "{links:?}");
+    assert_eq!(links.cuts[0].node, 3);
+    // Node 3 sends nothing the bridge sees while its link is down.
+    assert!(!s
+        .msgs
+        .iter()
+        .any(|m| m.sender() == 3 && links.is_down(3, m.time)));
+    let cfg = || differential::config_for(Some(&path(rel)), &s, 3).unwrap();
+    let r = differential::replay_with(&s, 3, |e| e, cfg(), &links).unwrap();
+    assert!(r.cut_off > 0);
+    assert_eq!(r.differ(), 0, "{:?}", r.difference_lines());
+    // Fed the datagrams it never got, node 3 forms singletons the real one did not.
+    let none = totem_captures::links::Links::default();
+    let r = differential::replay_with(&s, 3, |e| e, cfg(), &none).unwrap();
+    assert_eq!(r.cut_off, 0);
+    assert!(r.differ() > 0, "{}", r.summary_line());
 }
