@@ -20,8 +20,10 @@
 //! merge detects do). The replay ends at N's last message in the capture (a killed node says
 //! nothing more); a leave message of N in the capture makes the engine leave then.
 //!
-//! While the scenario's timeline (`<capture>.log`, see [`crate::links`]) has N's link down,
-//! the datagrams the bridge shows addressed to N are not fed: they never reached it.
+//! Not fed either, though the bridge shows them addressed to N (see [`Delivery`]): what
+//! arrived while the scenario's timeline (`<capture>.log`, [`crate::links`]) has N's link
+//! down, and on knet, data from a host N's knet did not count reachable yet
+//! ([`crate::knet_reach`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
@@ -34,6 +36,7 @@ use totem_wire::ip_address::TotemIpAddress;
 use totem_wire::{Generation, RingId, SrpAddr, SrpMessage};
 
 use crate::capture_config::{engine_config, node_conf, read_conf, ConfigError};
+use crate::knet_reach::{pong_count, KnetReach};
 use crate::links::Links;
 use crate::story::{is_group_address, Msg, Story};
 
@@ -138,6 +141,8 @@ pub struct Report {
     pub fed: u64,
     /// Datagrams to N not fed because N's link was down (the timeline's link cuts).
     pub cut_off: u64,
+    /// knet datagrams to N not fed because N's knet did not have their sender reachable.
+    pub unreachable: u64,
     /// Rings compared, in order of first appearance.
     pub rings: Vec<Comparison>,
     /// What the engine refused of the capture's datagrams, by reason (a real daemon's
@@ -326,14 +331,41 @@ pub fn reaches(m: &Msg, node: u32, addrs: &[IpAddr]) -> bool {
     m.sender() != node && (is_group_address(m.dst.ip()) || addrs.contains(&m.dst.ip()))
 }
 
-/// Replays `story` with `subject` in the place of `node`, whose config is `cfg`; datagrams
-/// to `node` while `links` has its link down are not fed.
+/// What of the capture addressed to a node really reached it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Delivery {
+    /// The scenario's link cuts.
+    pub links: Links,
+    /// The node's knet reachability of the others, when the capture shows its knet start.
+    pub knet: Option<KnetReach>,
+}
+
+impl Delivery {
+    /// The delivery model of `node` in the capture `file` (nothing withheld without a file).
+    pub fn for_node(file: Option<&Path>, story: &Story, node: u32) -> Delivery {
+        let Some(file) = file else {
+            return Delivery::default();
+        };
+        Delivery {
+            links: Links::for_capture(file, story.start()),
+            knet: KnetReach::of(story, node, pong_count(file, node)),
+        }
+    }
+
+    /// Whether the node's knet handed on data from `host` at `t` (always, without knet).
+    pub fn knet_reachable(&self, host: u32, t: Duration) -> bool {
+        self.knet.as_ref().is_none_or(|k| k.reachable(host, t))
+    }
+}
+
+/// Replays `story` with `subject` in the place of `node`, whose config is `cfg`; what
+/// `delivery` says did not reach `node` is not fed.
 pub fn replay_with<S: Subject>(
     story: &Story,
     node: u32,
     wrap: impl FnOnce(Engine) -> S,
     mut cfg: Config,
-    links: &Links,
+    delivery: &Delivery,
 ) -> Result<Report, ReplayError> {
     let nodes: Vec<u32> = story.nodes().into_iter().collect();
     if !nodes.contains(&node) {
@@ -419,6 +451,7 @@ pub fn replay_with<S: Subject>(
             start_frame: None,
             fed: 0,
             cut_off: 0,
+            unreachable: 0,
             rings: Vec::new(),
             refused: Vec::new(),
         });
@@ -566,6 +599,7 @@ pub fn replay_with<S: Subject>(
     drain(&mut subject, after[0].frame);
     let mut fed = 0u64;
     let mut cut_off = 0u64;
+    let mut unreachable = 0u64;
     let mut last_frame = after[0].frame;
     let fire = |s: &mut S, until: Instant, frame: u64, drain: &mut dyn FnMut(&mut S, u64)| {
         let mut guard = 0;
@@ -592,8 +626,12 @@ pub fn replay_with<S: Subject>(
         if !reaches(m, node, &addrs) {
             continue;
         }
-        if links.is_down(node, m.time) {
+        if delivery.links.is_down(node, m.time) {
             cut_off += 1;
+            continue;
+        }
+        if !delivery.knet_reachable(m.sender(), m.time) {
+            unreachable += 1;
             continue;
         }
         let now = at(m.time);
@@ -676,6 +714,7 @@ pub fn replay_with<S: Subject>(
         start_frame: Some(after[0].frame),
         fed,
         cut_off,
+        unreachable,
         rings,
         refused,
     })
@@ -773,19 +812,12 @@ fn bootstrap(
     Err(ReplayError::Seed(seed.ring, last))
 }
 
-/// The link cuts of the timeline next to `file` (none without a file or a timeline).
-pub fn links_for(file: Option<&Path>, story: &Story) -> Links {
-    match (file, story.msgs.first()) {
-        (Some(f), Some(first)) => Links::for_capture(f, first.time),
-        _ => Links::default(),
-    }
-}
-
 /// Replays `story` (read from `file`, for the sibling corosync.conf and timeline) with our
 /// engine as `node`.
 pub fn replay(file: Option<&Path>, story: &Story, node: u32) -> Result<Report, ReplayError> {
     let cfg = config_for(file, story, node)?;
-    replay_with(story, node, |e| e, cfg, &links_for(file, story))
+    let delivery = Delivery::for_node(file, story, node);
+    replay_with(story, node, |e| e, cfg, &delivery)
 }
 
 /// Per-node reports of every node in the capture.

@@ -9,6 +9,7 @@ mod error;
 mod extract;
 mod ip;
 pub mod knet;
+pub mod knet_reach;
 pub mod layers;
 pub mod link;
 pub mod links;

@@ -329,8 +329,8 @@ fn a_wrong_engine_is_caught_with_frames_and_members() {
         3650,
         "timers from configs/3.1.7-udpu-n2.conf"
     );
-    let links = differential::links_for(Some(&path(rel)), &s);
-    let r = differential::replay_with(&s, 2, Forgetful, cfg, &links).unwrap();
+    let delivery = differential::Delivery::for_node(Some(&path(rel)), &s, 2);
+    let r = differential::replay_with(&s, 2, Forgetful, cfg, &delivery).unwrap();
     assert_eq!(r.summary_line(), "rings=2 same=0 differ=2");
     let lines = r.difference_lines();
     let (f1, f2) = (
@@ -385,7 +385,9 @@ mod props {
 fn a_cut_link_keeps_what_the_bridge_shows_from_the_cut_node() {
     let rel = "real/2.4.6-udpu-05-partition-merge.pcapng";
     let s = story(rel);
-    let links = differential::links_for(Some(&path(rel)), &s);
+    let delivery = differential::Delivery::for_node(Some(&path(rel)), &s, 3);
+    assert_eq!(delivery.knet, None);
+    let links = &delivery.links;
     assert_eq!(links.cuts.len(), 1, "{links:?}");
     assert_eq!(links.cuts[0].node, 3);
     // Node 3 sends nothing the bridge sees while its link is down.
@@ -394,12 +396,50 @@ fn a_cut_link_keeps_what_the_bridge_shows_from_the_cut_node() {
         .iter()
         .any(|m| m.sender() == 3 && links.is_down(3, m.time)));
     let cfg = || differential::config_for(Some(&path(rel)), &s, 3).unwrap();
-    let r = differential::replay_with(&s, 3, |e| e, cfg(), &links).unwrap();
+    let r = differential::replay_with(&s, 3, |e| e, cfg(), &delivery).unwrap();
     assert!(r.cut_off > 0);
     assert_eq!(r.differ(), 0, "{:?}", r.difference_lines());
     // Fed the datagrams it never got, node 3 forms singletons the real one did not.
-    let none = totem_captures::links::Links::default();
+    let none = differential::Delivery::default();
     let r = differential::replay_with(&s, 3, |e| e, cfg(), &none).unwrap();
     assert_eq!(r.cut_off, 0);
     assert!(r.differ() > 0, "{}", r.summary_line());
+}
+
+fn frame_time(s: &Story, frame: u64) -> std::time::Duration {
+    s.knet.iter().find(|k| k.frame == frame).unwrap().time
+}
+
+#[test]
+fn knet_data_from_a_host_not_yet_reachable_is_not_fed() {
+    let rel = "g3/3.1.7-knet-nss-aes256-sha256-01-formation.pcapng";
+    let s = story(rel);
+    let delivery = differential::Delivery::for_node(Some(&path(rel)), &s, 1);
+    let reach = delivery
+        .knet
+        .clone()
+        .expect("node 1's knet starts in the capture");
+    // Node 1 counts hosts 2 and 3 reachable at their third pong to it (frames 49, 50).
+    assert_eq!(reach.up.get(&2), Some(&frame_time(&s, 49)));
+    assert_eq!(reach.up.get(&3), Some(&frame_time(&s, 50)));
+    // So node 2's merge detects of frames 45 and 46 never reached node 1's totemsrp (it
+    // stayed operational in 1.5: its merge detect of frame 67).
+    let cfg = || differential::config_for(Some(&path(rel)), &s, 1).unwrap();
+    let r = differential::replay_with(&s, 1, |e| e, cfg(), &delivery).unwrap();
+    assert_eq!(r.unreachable, 2);
+    assert_eq!(r.differ(), 0, "{:?}", r.difference_lines());
+    // Fed them, our node 1 commits [1, 2] where corosync committed [1, 2, 3].
+    let none = differential::Delivery::default();
+    let r = differential::replay_with(&s, 1, |e| e, cfg(), &none).unwrap();
+    assert!(r.differ() > 0, "{}", r.summary_line());
+}
+
+#[test]
+fn knet_started_before_the_capture_has_every_host_reachable() {
+    let rel = "g3/3.1.7-knet-nss-aes256-sha256-02-steady-cpg.pcapng";
+    let s = story(rel);
+    for n in 1..=3 {
+        let d = differential::Delivery::for_node(Some(&path(rel)), &s, n);
+        assert_eq!(d.knet, None, "node {n}");
+    }
 }

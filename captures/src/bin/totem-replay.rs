@@ -302,6 +302,12 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                     file.with_extension("log").display()
                 );
             }
+            if r.unreachable > 0 {
+                println!(
+                    "not fed: {} knet datagrams from hosts node {node}'s knet did not have reachable yet",
+                    r.unreachable
+                );
+            }
             println!("{}", r.summary_line());
             Ok(r.differ() == 0)
         }
