@@ -228,12 +228,11 @@ def raw_counts(cap):
 
 # Differential replay (`totem-replay engine`): our engine must take every node's membership
 # decisions, except in these captures, where it is known not to (see captures/README.md):
-# redundant rings (our engine runs one ring) and generations meeting on one wire. (A node cut
-# off from the bridge is modelled from the capture's `.log` timeline, knet data from a host
-# not reachable yet from the knet pongs; see captures/README.md.)
+# redundant rings (our engine runs one ring). (A node cut off from the bridge is modelled from
+# the capture's `.log` timeline, knet data from a host not reachable yet from the knet pongs,
+# another generation's datagrams are not fed; see captures/README.md.)
 ENGINE_KNOWN_DIFFER = {
     "2.4.6-udpu-rrp-active-06-ring1-fault-recover.pcapng",
-    "mixed-2.4.6x2+1.4.10-udpu.pcapng",
     "openais-0.80.6-udp-01-formation.pcapng",
 }
 

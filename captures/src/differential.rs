@@ -23,7 +23,10 @@
 //! Not fed either, though the bridge shows them addressed to N (see [`Delivery`]): what
 //! arrived while the scenario's timeline (`<capture>.log`, [`crate::links`]) has N's link
 //! down, and on knet, data from a host N's knet did not count reachable yet
-//! ([`crate::knet_reach`]).
+//! ([`crate::knet_reach`]). Nor is a datagram of another generation than N's: N's transport
+//! rejects its envelope (2.4.6 "Unsupported incoming packet", 1.4.10 "Type of received
+//! message is wrong", 3.1.7 "bad magic number", as the mixed captures' logs show), though the
+//! capture's decoder, which knows every generation, finds a Totem message in it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
@@ -143,6 +146,8 @@ pub struct Report {
     pub cut_off: u64,
     /// knet datagrams to N not fed because N's knet did not have their sender reachable.
     pub unreachable: u64,
+    /// Datagrams to N not fed because they are of another generation than N's.
+    pub foreign: u64,
     /// Rings compared, in order of first appearance.
     pub rings: Vec<Comparison>,
     /// What the engine refused of the capture's datagrams, by reason (a real daemon's
@@ -452,6 +457,7 @@ pub fn replay_with<S: Subject>(
             fed: 0,
             cut_off: 0,
             unreachable: 0,
+            foreign: 0,
             rings: Vec::new(),
             refused: Vec::new(),
         });
@@ -600,6 +606,7 @@ pub fn replay_with<S: Subject>(
     let mut fed = 0u64;
     let mut cut_off = 0u64;
     let mut unreachable = 0u64;
+    let mut foreign = 0u64;
     let mut last_frame = after[0].frame;
     let fire = |s: &mut S, until: Instant, frame: u64, drain: &mut dyn FnMut(&mut S, u64)| {
         let mut guard = 0;
@@ -624,6 +631,11 @@ pub fn replay_with<S: Subject>(
             }
         }
         if !reaches(m, node, &addrs) {
+            continue;
+        }
+        if m.generation != gen {
+            // N's transport rejects another generation's envelope before Totem sees it.
+            foreign += 1;
             continue;
         }
         if delivery.links.is_down(node, m.time) {
@@ -715,6 +727,7 @@ pub fn replay_with<S: Subject>(
         fed,
         cut_off,
         unreachable,
+        foreign,
         rings,
         refused,
     })

@@ -443,3 +443,20 @@ fn knet_started_before_the_capture_has_every_host_reachable() {
         assert_eq!(d.knet, None, "node {n}");
     }
 }
+
+#[test]
+fn another_generations_datagrams_do_not_reach_the_node() {
+    let rel = "real/mixed-2.4.6x2+1.4.10-udpu.pcapng";
+    let s = story(rel);
+    // Node 3 ran 1.4.10 (G1); nodes 1 and 2 ran 2.4.6 (G2) and unicast it merge detects.
+    assert_eq!(s.generation_of(3), Generation::G1);
+    let r = differential::replay(Some(&path(rel)), &s, 3).unwrap();
+    // 1.4.10 logged "Type of received message is wrong" 67 times (spec findings, section 5).
+    assert_eq!(r.foreign, 67);
+    assert_eq!(r.differ(), 0, "{:?}", r.difference_lines());
+    for n in [1, 2] {
+        let r = differential::replay(Some(&path(rel)), &s, n).unwrap();
+        assert!(r.foreign > 0, "node {n}");
+        assert_eq!(r.differ(), 0, "node {n}: {:?}", r.difference_lines());
+    }
+}

@@ -302,6 +302,12 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                     file.with_extension("log").display()
                 );
             }
+            if r.foreign > 0 {
+                println!(
+                    "not fed: {} datagrams of another generation than node {node}'s (its transport rejects them)",
+                    r.foreign
+                );
+            }
             if r.unreachable > 0 {
                 println!(
                     "not fed: {} knet datagrams from hosts node {node}'s knet did not have reachable yet",
