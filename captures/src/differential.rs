@@ -302,6 +302,8 @@ pub fn config_for(file: Option<&Path>, story: &Story, node: u32) -> Result<Confi
     }
     // A capture may show only part of what reached N (one ring of an RRP pair).
     cfg.partial_view = true;
+    // Its peers pass tokens on under stale nodeids, as openais 0.80.6 does.
+    cfg.openais_stale_nodeids = gen == Generation::G1 && story.has_stale_nodeids();
     Ok(cfg)
 }
 
@@ -331,9 +333,21 @@ fn ring_members(story: &Story) -> HashMap<RingId, Vec<u32>> {
     m
 }
 
+/// Whether `node` (sending from `addrs`) sent a message of the capture: it came from one
+/// of its addresses (by header nodeid when they are unknown). Not the header nodeid alone:
+/// openais 0.80.6 forwards a commit token with the header nodeid it arrived with (frame 12
+/// of `openais-0.80.6-udp-01`: node 1 passes node 2's token on as node 2's).
+pub fn sent_by(m: &Msg, node: u32, addrs: &[IpAddr]) -> bool {
+    if addrs.is_empty() {
+        m.sender() == node
+    } else {
+        addrs.contains(&m.src.ip())
+    }
+}
+
 /// Whether a message of the capture reached `node`.
 pub fn reaches(m: &Msg, node: u32, addrs: &[IpAddr]) -> bool {
-    m.sender() != node && (is_group_address(m.dst.ip()) || addrs.contains(&m.dst.ip()))
+    !sent_by(m, node, addrs) && (is_group_address(m.dst.ip()) || addrs.contains(&m.dst.ip()))
 }
 
 /// What of the capture addressed to a node really reached it.

@@ -185,19 +185,40 @@ impl Story {
             .collect()
     }
 
-    /// The IP addresses each node sent from.
+    /// The IP addresses each node sent from: each source IP goes to the node most of the
+    /// messages naming their sender that came from it name. Not every such message: openais
+    /// 0.80.6 sometimes passes a token on under the header nodeid it arrived with (a commit
+    /// token's second rotation, `memb_state_commit_token_update` being what sets it; some
+    /// ORF tokens): in `openais-0.80.6-udp-01` frames 12, 148 and 151 come from node 1's
+    /// address under node 2's nodeid.
     pub fn addresses(&self) -> BTreeMap<u32, BTreeSet<IpAddr>> {
-        let mut out: BTreeMap<u32, BTreeSet<IpAddr>> = BTreeMap::new();
+        let mut votes: BTreeMap<IpAddr, BTreeMap<u32, usize>> = BTreeMap::new();
         for m in &self.msgs {
-            if !m.message.msg_type().names_sender() {
-                continue;
-            }
             let n = m.sender();
-            if n != 0 {
-                out.entry(n).or_default().insert(m.src.ip());
+            if m.message.msg_type().names_sender() && n != 0 {
+                *votes.entry(m.src.ip()).or_default().entry(n).or_default() += 1;
+            }
+        }
+        let mut out: BTreeMap<u32, BTreeSet<IpAddr>> = BTreeMap::new();
+        for (ip, by) in votes {
+            if let Some((&n, _)) = by.iter().max_by_key(|(_, c)| **c) {
+                out.entry(n).or_default().insert(ip);
             }
         }
         out
+    }
+
+    /// Whether a message naming its sender came from another node's address (see
+    /// [`Story::addresses`]): the peers include openais 0.80.6.
+    pub fn has_stale_nodeids(&self) -> bool {
+        let addresses = self.addresses();
+        self.msgs.iter().any(|m| {
+            m.message.msg_type().names_sender()
+                && m.sender() != 0
+                && addresses
+                    .iter()
+                    .any(|(n, ips)| *n != m.sender() && ips.contains(&m.src.ip()))
+        })
     }
 
     /// Time of the first message (zero if none).

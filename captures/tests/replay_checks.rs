@@ -460,3 +460,53 @@ fn another_generations_datagrams_do_not_reach_the_node() {
         assert_eq!(r.differ(), 0, "node {n}: {:?}", r.difference_lines());
     }
 }
+
+#[test]
+fn openais_tokens_under_a_stale_header_nodeid_are_taken() {
+    let rel = "real/openais-0.80.6-udp-01-formation.pcapng";
+    let s = story(rel);
+    let addrs = s.addresses();
+    let node_of = |ip: &str| -> u32 {
+        let ip: std::net::IpAddr = ip.parse().unwrap();
+        *addrs.iter().find(|(_, a)| a.contains(&ip)).unwrap().0
+    };
+    let (n1, n2) = (node_of("198.51.100.11"), node_of("198.51.100.12"));
+    // Frame 12: node 1 passes the commit token's second rotation on under node 2's nodeid
+    // (openais sets it only when a member fills in its entry); frame 148: node 1
+    // retransmits a token under node 2's nodeid (its copy is taken before the nodeid is set).
+    for f in [12, 148] {
+        let m = s.msgs.iter().find(|m| m.frame == f).unwrap();
+        assert_eq!(m.sender(), n2, "frame {f}");
+        assert!(differential::sent_by(
+            m,
+            n1,
+            &addrs[&n1].iter().copied().collect::<Vec<_>>()
+        ));
+    }
+    assert!(s.has_stale_nodeids());
+    let cfg = differential::config_for(Some(&path(rel)), &s, n2).unwrap();
+    assert!(cfg.openais_stale_nodeids);
+    for (n, r) in differential::replay_all(Some(&path(rel)), &s) {
+        let r = r.unwrap();
+        assert_eq!(r.differ(), 0, "node {n}: {:?}", r.difference_lines());
+        assert!(r.rings.len() >= 2, "node {n}");
+    }
+    // Without it, node 2's engine refuses node 1's stale tokens and falls out of the ring.
+    let mut strict = cfg;
+    strict.openais_stale_nodeids = false;
+    let delivery = differential::Delivery::for_node(Some(&path(rel)), &s, n2);
+    let r = differential::replay_with(&s, n2, |e| e, strict, &delivery).unwrap();
+    assert!(r.differ() > 0, "{}", r.summary_line());
+}
+
+#[test]
+fn corosync_captures_show_no_stale_nodeids() {
+    for rel in [
+        "real/1.4.10-udpu-01-formation.pcapng",
+        "real/1.4.10-udp-04-node3-rejoin.pcapng",
+        "real/2.4.6-udpu-05-partition-merge.pcapng",
+        "g3/3.1.7-udpu-03-node3-killed.pcapng",
+    ] {
+        assert!(!story(rel).has_stale_nodeids(), "{rel}");
+    }
+}
