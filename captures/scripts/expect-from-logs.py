@@ -232,7 +232,6 @@ def raw_counts(cap):
 # the capture's `.log` timeline, knet data from a host not reachable yet from the knet pongs,
 # another generation's datagrams are not fed; see captures/README.md.)
 ENGINE_KNOWN_DIFFER = {
-    "2.4.6-udpu-rrp-active-06-ring1-fault-recover.pcapng",
 }
 
 

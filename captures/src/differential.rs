@@ -302,6 +302,8 @@ pub fn config_for(file: Option<&Path>, story: &Story, node: u32) -> Result<Confi
     }
     // A capture may show only part of what reached N (one ring of an RRP pair).
     cfg.partial_view = true;
+    // corosync has no such rule: it stays in gather, commit and recovery as long as it takes.
+    cfg.gather_stuck_after = 0;
     // Its peers pass tokens on under stale nodeids, as openais 0.80.6 does.
     cfg.openais_stale_nodeids = gen == Generation::G1 && story.has_stale_nodeids();
     Ok(cfg)
@@ -343,6 +345,27 @@ pub fn sent_by(m: &Msg, node: u32, addrs: &[IpAddr]) -> bool {
     } else {
         addrs.contains(&m.src.ip())
     }
+}
+
+/// Whether the next commit token of a newer ring after `d.frame` lists `node` coming from a
+/// ring older than `d.ring`: `node` never became operational in `d.ring`.
+fn recovery_failed(story: &Story, node: u32, d: &Decision) -> bool {
+    let next = story
+        .msgs
+        .iter()
+        .filter(|m| m.frame > d.frame)
+        .find_map(|m| match &m.message {
+            // A newer ring's: late copies of older commit tokens (node 3's ring-1 queue let go
+            // when the link came back, `2.4.6-udpu-rrp-active-06` frames 1392-1398) do not count.
+            SrpMessage::CommitToken(c) if c.ring_id.seq > d.ring.seq => c
+                .addr
+                .iter()
+                .zip(&c.memb_list)
+                .find(|(a, e)| a.nodeid() == node && e.ring_id.seq != 0)
+                .map(|(_, e)| e.ring_id),
+            _ => None,
+        });
+    next.is_some_and(|old| old.seq < d.ring.seq)
 }
 
 /// Whether a message of the capture reached `node`.
@@ -540,6 +563,11 @@ pub fn replay_with<S: Subject>(
             }
         }
     }
+    // A ring whose recovery never completed (its token lost in recovery) is on the wire,
+    // N's ORF tokens of the recovery, but N never installed it: N's next commit token entry
+    // still names an older ring as the one N comes from (corosync keeps the old ring's state
+    // saved until it is operational: exec/totemsrp.c old_ring_state_save/_restore).
+    capture.retain(|d| !recovery_failed(story, node, d));
     let t0 = after[0].time;
     let gen_of_node = cfg.generation;
     let (mut subject, base) = match &seed {

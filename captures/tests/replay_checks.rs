@@ -510,3 +510,30 @@ fn corosync_captures_show_no_stale_nodeids() {
         assert!(!story(rel).has_stale_nodeids(), "{rel}");
     }
 }
+
+#[test]
+fn rings_whose_recovery_never_completed_are_not_installed() {
+    // Active RRP with node 3's ring-1 link down: 2.4.6 went round commit tokens for rings
+    // 17 to 109, recovering none (its logs: "A new membership" for 13, then 113 only).
+    let rel = "real/2.4.6-udpu-rrp-active-06-ring1-fault-recover.pcapng";
+    let s = story(rel);
+    let sent_tokens_in = |seq: u64| {
+        s.msgs.iter().any(|m| {
+            matches!(&m.message, SrpMessage::OrfToken(t) if t.header.nodeid == 1 && t.ring_id.seq == seq)
+        })
+    };
+    assert!(sent_tokens_in(41) && sent_tokens_in(113));
+    for (n, r) in differential::replay_all(Some(&path(rel)), &s) {
+        let r = r.unwrap();
+        let rings: Vec<u64> = r.rings.iter().map(|c| c.ring().seq).collect();
+        assert_eq!(rings, [113], "node {n}: {:?}", r.difference_lines());
+        assert_eq!(r.differ(), 0, "node {n}: {:?}", r.difference_lines());
+    }
+    // corosync has no gather_stuck_after: with ours on, our engine starts afresh alone.
+    let mut cfg = differential::config_for(Some(&path(rel)), &s, 1).unwrap();
+    assert_eq!(cfg.gather_stuck_after, 0);
+    cfg.gather_stuck_after = 4;
+    let d = differential::Delivery::for_node(Some(&path(rel)), &s, 1);
+    let r = differential::replay_with(&s, 1, |e| e, cfg, &d).unwrap();
+    assert!(r.differ() > 0, "{}", r.summary_line());
+}
