@@ -227,12 +227,10 @@ def raw_counts(cap):
 
 
 # Differential replay (`totem-replay engine`): our engine must take every node's membership
-# decisions, except in these captures, where it is known not to (see captures/README.md):
-# redundant rings (our engine runs one ring). (A node cut off from the bridge is modelled from
-# the capture's `.log` timeline, knet data from a host not reachable yet from the knet pongs,
-# another generation's datagrams are not fed; see captures/README.md.)
-ENGINE_KNOWN_DIFFER = {
-}
+# decisions; captures where it is known not to would be listed here (none now: link cuts,
+# knet reachability, other generations, stale openais nodeids and recoveries that never
+# completed are modelled by the replay; see captures/README.md).
+ENGINE_KNOWN_DIFFER: set[str] = set()
 
 
 def expectations(tool, cap):
