@@ -19,6 +19,14 @@
 //! compared unless the capture shows it (a singleton's token never leaves the node; only its
 //! merge detects do). The replay ends at N's last message in the capture (a killed node says
 //! nothing more); a leave message of N in the capture makes the engine leave then.
+//!
+//! Not fed either, though the bridge shows them addressed to N (see [`Delivery`]): what
+//! arrived while the scenario's timeline (`<capture>.log`, [`crate::links`]) has N's link
+//! down, and on knet, data from a host N's knet did not count reachable yet
+//! ([`crate::knet_reach`]). Nor is a datagram of another generation than N's: N's transport
+//! rejects its envelope (2.4.6 "Unsupported incoming packet", 1.4.10 "Type of received
+//! message is wrong", 3.1.7 "bad magic number", as the mixed captures' logs show), though the
+//! capture's decoder, which knows every generation, finds a Totem message in it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
@@ -31,6 +39,8 @@ use totem_wire::ip_address::TotemIpAddress;
 use totem_wire::{Generation, RingId, SrpAddr, SrpMessage};
 
 use crate::capture_config::{engine_config, node_conf, read_conf, ConfigError};
+use crate::knet_reach::{pong_count, KnetReach};
+use crate::links::Links;
 use crate::story::{is_group_address, Msg, Story};
 
 /// What is replayed in N's place: the engine, or a test double.
@@ -132,6 +142,12 @@ pub struct Report {
     pub start_frame: Option<u64>,
     /// Datagrams fed to the engine.
     pub fed: u64,
+    /// Datagrams to N not fed because N's link was down (the timeline's link cuts).
+    pub cut_off: u64,
+    /// knet datagrams to N not fed because N's knet did not have their sender reachable.
+    pub unreachable: u64,
+    /// Datagrams to N not fed because they are of another generation than N's.
+    pub foreign: u64,
     /// Rings compared, in order of first appearance.
     pub rings: Vec<Comparison>,
     /// What the engine refused of the capture's datagrams, by reason (a real daemon's
@@ -286,6 +302,10 @@ pub fn config_for(file: Option<&Path>, story: &Story, node: u32) -> Result<Confi
     }
     // A capture may show only part of what reached N (one ring of an RRP pair).
     cfg.partial_view = true;
+    // corosync has no such rule: it stays in gather, commit and recovery as long as it takes.
+    cfg.gather_stuck_after = 0;
+    // Its peers pass tokens on under stale nodeids, as openais 0.80.6 does.
+    cfg.openais_stale_nodeids = gen == Generation::G1 && story.has_stale_nodeids();
     Ok(cfg)
 }
 
@@ -315,17 +335,79 @@ fn ring_members(story: &Story) -> HashMap<RingId, Vec<u32>> {
     m
 }
 
-/// Whether a message of the capture reached `node`.
-pub fn reaches(m: &Msg, node: u32, addrs: &[IpAddr]) -> bool {
-    m.sender() != node && (is_group_address(m.dst.ip()) || addrs.contains(&m.dst.ip()))
+/// Whether `node` (sending from `addrs`) sent a message of the capture: it came from one
+/// of its addresses (by header nodeid when they are unknown). Not the header nodeid alone:
+/// openais 0.80.6 forwards a commit token with the header nodeid it arrived with (frame 12
+/// of `openais-0.80.6-udp-01`: node 1 passes node 2's token on as node 2's).
+pub fn sent_by(m: &Msg, node: u32, addrs: &[IpAddr]) -> bool {
+    if addrs.is_empty() {
+        m.sender() == node
+    } else {
+        addrs.contains(&m.src.ip())
+    }
 }
 
-/// Replays `story` with `subject` in the place of `node`, whose config is `cfg`.
+/// Whether the next commit token of a newer ring after `d.frame` lists `node` coming from a
+/// ring older than `d.ring`: `node` never became operational in `d.ring`.
+fn recovery_failed(story: &Story, node: u32, d: &Decision) -> bool {
+    let next = story
+        .msgs
+        .iter()
+        .filter(|m| m.frame > d.frame)
+        .find_map(|m| match &m.message {
+            // A newer ring's: late copies of older commit tokens (node 3's ring-1 queue let go
+            // when the link came back, `2.4.6-udpu-rrp-active-06` frames 1392-1398) do not count.
+            SrpMessage::CommitToken(c) if c.ring_id.seq > d.ring.seq => c
+                .addr
+                .iter()
+                .zip(&c.memb_list)
+                .find(|(a, e)| a.nodeid() == node && e.ring_id.seq != 0)
+                .map(|(_, e)| e.ring_id),
+            _ => None,
+        });
+    next.is_some_and(|old| old.seq < d.ring.seq)
+}
+
+/// Whether a message of the capture reached `node`.
+pub fn reaches(m: &Msg, node: u32, addrs: &[IpAddr]) -> bool {
+    !sent_by(m, node, addrs) && (is_group_address(m.dst.ip()) || addrs.contains(&m.dst.ip()))
+}
+
+/// What of the capture addressed to a node really reached it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Delivery {
+    /// The scenario's link cuts.
+    pub links: Links,
+    /// The node's knet reachability of the others, when the capture shows its knet start.
+    pub knet: Option<KnetReach>,
+}
+
+impl Delivery {
+    /// The delivery model of `node` in the capture `file` (nothing withheld without a file).
+    pub fn for_node(file: Option<&Path>, story: &Story, node: u32) -> Delivery {
+        let Some(file) = file else {
+            return Delivery::default();
+        };
+        Delivery {
+            links: Links::for_capture(file, story.start()),
+            knet: KnetReach::of(story, node, pong_count(file, node)),
+        }
+    }
+
+    /// Whether the node's knet handed on data from `host` at `t` (always, without knet).
+    pub fn knet_reachable(&self, host: u32, t: Duration) -> bool {
+        self.knet.as_ref().is_none_or(|k| k.reachable(host, t))
+    }
+}
+
+/// Replays `story` with `subject` in the place of `node`, whose config is `cfg`; what
+/// `delivery` says did not reach `node` is not fed.
 pub fn replay_with<S: Subject>(
     story: &Story,
     node: u32,
     wrap: impl FnOnce(Engine) -> S,
     mut cfg: Config,
+    delivery: &Delivery,
 ) -> Result<Report, ReplayError> {
     let nodes: Vec<u32> = story.nodes().into_iter().collect();
     if !nodes.contains(&node) {
@@ -410,6 +492,9 @@ pub fn replay_with<S: Subject>(
             seed,
             start_frame: None,
             fed: 0,
+            cut_off: 0,
+            unreachable: 0,
+            foreign: 0,
             rings: Vec::new(),
             refused: Vec::new(),
         });
@@ -478,6 +563,11 @@ pub fn replay_with<S: Subject>(
             }
         }
     }
+    // A ring whose recovery never completed (its token lost in recovery) is on the wire,
+    // N's ORF tokens of the recovery, but N never installed it: N's next commit token entry
+    // still names an older ring as the one N comes from (corosync keeps the old ring's state
+    // saved until it is operational: exec/totemsrp.c old_ring_state_save/_restore).
+    capture.retain(|d| !recovery_failed(story, node, d));
     let t0 = after[0].time;
     let gen_of_node = cfg.generation;
     let (mut subject, base) = match &seed {
@@ -556,6 +646,9 @@ pub fn replay_with<S: Subject>(
     };
     drain(&mut subject, after[0].frame);
     let mut fed = 0u64;
+    let mut cut_off = 0u64;
+    let mut unreachable = 0u64;
+    let mut foreign = 0u64;
     let mut last_frame = after[0].frame;
     let fire = |s: &mut S, until: Instant, frame: u64, drain: &mut dyn FnMut(&mut S, u64)| {
         let mut guard = 0;
@@ -580,6 +673,19 @@ pub fn replay_with<S: Subject>(
             }
         }
         if !reaches(m, node, &addrs) {
+            continue;
+        }
+        if m.generation != gen {
+            // N's transport rejects another generation's envelope before Totem sees it.
+            foreign += 1;
+            continue;
+        }
+        if delivery.links.is_down(node, m.time) {
+            cut_off += 1;
+            continue;
+        }
+        if !delivery.knet_reachable(m.sender(), m.time) {
+            unreachable += 1;
             continue;
         }
         let now = at(m.time);
@@ -661,6 +767,9 @@ pub fn replay_with<S: Subject>(
         seed,
         start_frame: Some(after[0].frame),
         fed,
+        cut_off,
+        unreachable,
+        foreign,
         rings,
         refused,
     })
@@ -758,10 +867,12 @@ fn bootstrap(
     Err(ReplayError::Seed(seed.ring, last))
 }
 
-/// Replays `story` (read from `file`, for the sibling corosync.conf) with our engine as `node`.
+/// Replays `story` (read from `file`, for the sibling corosync.conf and timeline) with our
+/// engine as `node`.
 pub fn replay(file: Option<&Path>, story: &Story, node: u32) -> Result<Report, ReplayError> {
     let cfg = config_for(file, story, node)?;
-    replay_with(story, node, |e| e, cfg)
+    let delivery = Delivery::for_node(file, story, node);
+    replay_with(story, node, |e| e, cfg, &delivery)
 }
 
 /// Per-node reports of every node in the capture.

@@ -9,7 +9,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::time::Duration;
 
-use totem_wire::datagram::{decode, open_knet, DatagramError, Keys};
+use totem_wire::datagram::{decode, open_knet, DatagramError, Envelope, Keys};
+use totem_wire::framing::KnetKind;
+use totem_wire::knet::{KnetBody, KnetFrame};
 use totem_wire::{Generation, SrpMessage};
 
 use crate::knet::KnetReassembly;
@@ -44,6 +46,39 @@ impl Msg {
     }
 }
 
+/// One kronosnet frame seen on the wire (corosync 3 knet transport), whatever it carried.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnetSeen {
+    /// Frame number.
+    pub frame: u64,
+    /// Capture time since the Unix epoch.
+    pub time: Duration,
+    /// UDP destination.
+    pub dst: SocketAddr,
+    /// Sender's knet host id (its nodeid).
+    pub src_host: u16,
+    /// Frame kind.
+    pub kind: KnetKind,
+    /// knet data sequence number (data frames only).
+    pub seq: Option<u16>,
+}
+
+impl KnetSeen {
+    fn new(d: &UdpDatagram, f: &KnetFrame) -> KnetSeen {
+        KnetSeen {
+            frame: d.frame,
+            time: d.timestamp,
+            dst: d.dst,
+            src_host: f.src_host,
+            kind: f.kind,
+            seq: match f.body {
+                KnetBody::Data { seq, .. } => Some(seq),
+                _ => None,
+            },
+        }
+    }
+}
+
 /// The Totem messages of one capture, in frame order.
 #[derive(Debug, Clone, Default)]
 pub struct Story {
@@ -55,6 +90,8 @@ pub struct Story {
     pub non_totem: u64,
     /// Datagrams that failed to decode.
     pub undecodable: u64,
+    /// Every knet frame that opened (pings, pongs, PMTUD, data and fragments), in time order.
+    pub knet: Vec<KnetSeen>,
 }
 
 impl Story {
@@ -65,12 +102,18 @@ impl Story {
         for d in datagrams {
             story.datagrams += 1;
             let (generation, body) = match decode(&d.payload, keys) {
-                Ok(g) => (g.generation, g.body),
+                Ok(g) => {
+                    if let Envelope::Knet(f) | Envelope::KnetSealed { frame: f, .. } = &g.envelope {
+                        story.knet.push(KnetSeen::new(d, f));
+                    }
+                    (g.generation, g.body)
+                }
                 Err(DatagramError::Knet(_)) => {
                     let Ok(k) = open_knet(&d.payload, keys) else {
                         story.undecodable += 1;
                         continue;
                     };
+                    story.knet.push(KnetSeen::new(d, &k.frame));
                     match knet.feed(&k) {
                         Some(Ok(m)) => (m.datagram.generation, m.datagram.body),
                         Some(Err(_)) => {
@@ -102,6 +145,7 @@ impl Story {
         // In time order: a capture of several interfaces (an RRP pair's two rings) may hold
         // each interface's packets one block after the other; ties keep frame order.
         story.msgs.sort_by_key(|m| m.time);
+        story.knet.sort_by_key(|k| k.time);
         story
     }
 
@@ -141,19 +185,40 @@ impl Story {
             .collect()
     }
 
-    /// The IP addresses each node sent from.
+    /// The IP addresses each node sent from: each source IP goes to the node most of the
+    /// messages naming their sender that came from it name. Not every such message: openais
+    /// 0.80.6 sometimes passes a token on under the header nodeid it arrived with (a commit
+    /// token's second rotation, `memb_state_commit_token_update` being what sets it; some
+    /// ORF tokens): in `openais-0.80.6-udp-01` frames 12, 148 and 151 come from node 1's
+    /// address under node 2's nodeid.
     pub fn addresses(&self) -> BTreeMap<u32, BTreeSet<IpAddr>> {
-        let mut out: BTreeMap<u32, BTreeSet<IpAddr>> = BTreeMap::new();
+        let mut votes: BTreeMap<IpAddr, BTreeMap<u32, usize>> = BTreeMap::new();
         for m in &self.msgs {
-            if !m.message.msg_type().names_sender() {
-                continue;
-            }
             let n = m.sender();
-            if n != 0 {
-                out.entry(n).or_default().insert(m.src.ip());
+            if m.message.msg_type().names_sender() && n != 0 {
+                *votes.entry(m.src.ip()).or_default().entry(n).or_default() += 1;
+            }
+        }
+        let mut out: BTreeMap<u32, BTreeSet<IpAddr>> = BTreeMap::new();
+        for (ip, by) in votes {
+            if let Some((&n, _)) = by.iter().max_by_key(|(_, c)| **c) {
+                out.entry(n).or_default().insert(ip);
             }
         }
         out
+    }
+
+    /// Whether a message naming its sender came from another node's address (see
+    /// [`Story::addresses`]): the peers include openais 0.80.6.
+    pub fn has_stale_nodeids(&self) -> bool {
+        let addresses = self.addresses();
+        self.msgs.iter().any(|m| {
+            m.message.msg_type().names_sender()
+                && m.sender() != 0
+                && addresses
+                    .iter()
+                    .any(|(n, ips)| *n != m.sender() && ips.contains(&m.src.ip()))
+        })
     }
 
     /// Time of the first message (zero if none).

@@ -329,7 +329,8 @@ fn a_wrong_engine_is_caught_with_frames_and_members() {
         3650,
         "timers from configs/3.1.7-udpu-n2.conf"
     );
-    let r = differential::replay_with(&s, 2, Forgetful, cfg).unwrap();
+    let delivery = differential::Delivery::for_node(Some(&path(rel)), &s, 2);
+    let r = differential::replay_with(&s, 2, Forgetful, cfg, &delivery).unwrap();
     assert_eq!(r.summary_line(), "rings=2 same=0 differ=2");
     let lines = r.difference_lines();
     let (f1, f2) = (
@@ -378,4 +379,161 @@ mod props {
             prop_assert!(below * 2 >= v.len());
         }
     }
+}
+
+#[test]
+fn a_cut_link_keeps_what_the_bridge_shows_from_the_cut_node() {
+    let rel = "real/2.4.6-udpu-05-partition-merge.pcapng";
+    let s = story(rel);
+    let delivery = differential::Delivery::for_node(Some(&path(rel)), &s, 3);
+    assert_eq!(delivery.knet, None);
+    let links = &delivery.links;
+    assert_eq!(links.cuts.len(), 1, "{links:?}");
+    assert_eq!(links.cuts[0].node, 3);
+    // Node 3 sends nothing the bridge sees while its link is down.
+    assert!(!s
+        .msgs
+        .iter()
+        .any(|m| m.sender() == 3 && links.is_down(3, m.time)));
+    let cfg = || differential::config_for(Some(&path(rel)), &s, 3).unwrap();
+    let r = differential::replay_with(&s, 3, |e| e, cfg(), &delivery).unwrap();
+    assert!(r.cut_off > 0);
+    assert_eq!(r.differ(), 0, "{:?}", r.difference_lines());
+    // Fed the datagrams it never got, node 3 forms singletons the real one did not.
+    let none = differential::Delivery::default();
+    let r = differential::replay_with(&s, 3, |e| e, cfg(), &none).unwrap();
+    assert_eq!(r.cut_off, 0);
+    assert!(r.differ() > 0, "{}", r.summary_line());
+}
+
+fn frame_time(s: &Story, frame: u64) -> std::time::Duration {
+    s.knet.iter().find(|k| k.frame == frame).unwrap().time
+}
+
+#[test]
+fn knet_data_from_a_host_not_yet_reachable_is_not_fed() {
+    let rel = "g3/3.1.7-knet-nss-aes256-sha256-01-formation.pcapng";
+    let s = story(rel);
+    let delivery = differential::Delivery::for_node(Some(&path(rel)), &s, 1);
+    let reach = delivery
+        .knet
+        .clone()
+        .expect("node 1's knet starts in the capture");
+    // Node 1 counts hosts 2 and 3 reachable at their third pong to it (frames 49, 50).
+    assert_eq!(reach.up.get(&2), Some(&frame_time(&s, 49)));
+    assert_eq!(reach.up.get(&3), Some(&frame_time(&s, 50)));
+    // So node 2's merge detects of frames 45 and 46 never reached node 1's totemsrp (it
+    // stayed operational in 1.5: its merge detect of frame 67).
+    let cfg = || differential::config_for(Some(&path(rel)), &s, 1).unwrap();
+    let r = differential::replay_with(&s, 1, |e| e, cfg(), &delivery).unwrap();
+    assert_eq!(r.unreachable, 2);
+    assert_eq!(r.differ(), 0, "{:?}", r.difference_lines());
+    // Fed them, our node 1 commits [1, 2] where corosync committed [1, 2, 3].
+    let none = differential::Delivery::default();
+    let r = differential::replay_with(&s, 1, |e| e, cfg(), &none).unwrap();
+    assert!(r.differ() > 0, "{}", r.summary_line());
+}
+
+#[test]
+fn knet_started_before_the_capture_has_every_host_reachable() {
+    let rel = "g3/3.1.7-knet-nss-aes256-sha256-02-steady-cpg.pcapng";
+    let s = story(rel);
+    for n in 1..=3 {
+        let d = differential::Delivery::for_node(Some(&path(rel)), &s, n);
+        assert_eq!(d.knet, None, "node {n}");
+    }
+}
+
+#[test]
+fn another_generations_datagrams_do_not_reach_the_node() {
+    let rel = "real/mixed-2.4.6x2+1.4.10-udpu.pcapng";
+    let s = story(rel);
+    // Node 3 ran 1.4.10 (G1); nodes 1 and 2 ran 2.4.6 (G2) and unicast it merge detects.
+    assert_eq!(s.generation_of(3), Generation::G1);
+    let r = differential::replay(Some(&path(rel)), &s, 3).unwrap();
+    // 1.4.10 logged "Type of received message is wrong" 67 times (spec findings, section 5).
+    assert_eq!(r.foreign, 67);
+    assert_eq!(r.differ(), 0, "{:?}", r.difference_lines());
+    for n in [1, 2] {
+        let r = differential::replay(Some(&path(rel)), &s, n).unwrap();
+        assert!(r.foreign > 0, "node {n}");
+        assert_eq!(r.differ(), 0, "node {n}: {:?}", r.difference_lines());
+    }
+}
+
+#[test]
+fn openais_tokens_under_a_stale_header_nodeid_are_taken() {
+    let rel = "real/openais-0.80.6-udp-01-formation.pcapng";
+    let s = story(rel);
+    let addrs = s.addresses();
+    let node_of = |ip: &str| -> u32 {
+        let ip: std::net::IpAddr = ip.parse().unwrap();
+        *addrs.iter().find(|(_, a)| a.contains(&ip)).unwrap().0
+    };
+    let (n1, n2) = (node_of("198.51.100.11"), node_of("198.51.100.12"));
+    // Frame 12: node 1 passes the commit token's second rotation on under node 2's nodeid
+    // (openais sets it only when a member fills in its entry); frame 148: node 1
+    // retransmits a token under node 2's nodeid (its copy is taken before the nodeid is set).
+    for f in [12, 148] {
+        let m = s.msgs.iter().find(|m| m.frame == f).unwrap();
+        assert_eq!(m.sender(), n2, "frame {f}");
+        assert!(differential::sent_by(
+            m,
+            n1,
+            &addrs[&n1].iter().copied().collect::<Vec<_>>()
+        ));
+    }
+    assert!(s.has_stale_nodeids());
+    let cfg = differential::config_for(Some(&path(rel)), &s, n2).unwrap();
+    assert!(cfg.openais_stale_nodeids);
+    for (n, r) in differential::replay_all(Some(&path(rel)), &s) {
+        let r = r.unwrap();
+        assert_eq!(r.differ(), 0, "node {n}: {:?}", r.difference_lines());
+        assert!(r.rings.len() >= 2, "node {n}");
+    }
+    // Without it, node 2's engine refuses node 1's stale tokens and falls out of the ring.
+    let mut strict = cfg;
+    strict.openais_stale_nodeids = false;
+    let delivery = differential::Delivery::for_node(Some(&path(rel)), &s, n2);
+    let r = differential::replay_with(&s, n2, |e| e, strict, &delivery).unwrap();
+    assert!(r.differ() > 0, "{}", r.summary_line());
+}
+
+#[test]
+fn corosync_captures_show_no_stale_nodeids() {
+    for rel in [
+        "real/1.4.10-udpu-01-formation.pcapng",
+        "real/1.4.10-udp-04-node3-rejoin.pcapng",
+        "real/2.4.6-udpu-05-partition-merge.pcapng",
+        "g3/3.1.7-udpu-03-node3-killed.pcapng",
+    ] {
+        assert!(!story(rel).has_stale_nodeids(), "{rel}");
+    }
+}
+
+#[test]
+fn rings_whose_recovery_never_completed_are_not_installed() {
+    // Active RRP with node 3's ring-1 link down: 2.4.6 went round commit tokens for rings
+    // 17 to 109, recovering none (its logs: "A new membership" for 13, then 113 only).
+    let rel = "real/2.4.6-udpu-rrp-active-06-ring1-fault-recover.pcapng";
+    let s = story(rel);
+    let sent_tokens_in = |seq: u64| {
+        s.msgs.iter().any(|m| {
+            matches!(&m.message, SrpMessage::OrfToken(t) if t.header.nodeid == 1 && t.ring_id.seq == seq)
+        })
+    };
+    assert!(sent_tokens_in(41) && sent_tokens_in(113));
+    for (n, r) in differential::replay_all(Some(&path(rel)), &s) {
+        let r = r.unwrap();
+        let rings: Vec<u64> = r.rings.iter().map(|c| c.ring().seq).collect();
+        assert_eq!(rings, [113], "node {n}: {:?}", r.difference_lines());
+        assert_eq!(r.differ(), 0, "node {n}: {:?}", r.difference_lines());
+    }
+    // corosync has no gather_stuck_after: with ours on, our engine starts afresh alone.
+    let mut cfg = differential::config_for(Some(&path(rel)), &s, 1).unwrap();
+    assert_eq!(cfg.gather_stuck_after, 0);
+    cfg.gather_stuck_after = 4;
+    let d = differential::Delivery::for_node(Some(&path(rel)), &s, 1);
+    let r = differential::replay_with(&s, 1, |e| e, cfg, &d).unwrap();
+    assert!(r.differ() > 0, "{}", r.summary_line());
 }

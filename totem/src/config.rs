@@ -69,6 +69,13 @@ pub struct Config {
     /// pair, a capture's edges), so tokens may skip hops; token_seq continuity is not
     /// checked. A node on the network never sets it.
     pub partial_view: bool,
+    /// The peers run openais 0.80.6 (G1), which passes tokens on under a stale header
+    /// nodeid: a token it held or retransmits goes out under the nodeid of the member
+    /// before it (it copies the token before setting its own, exec/totemsrp.c
+    /// `token_send`), a commit token's second rotation under the last member's (only
+    /// `memb_state_commit_token_update` sets it). Set, those count as from the predecessor.
+    /// corosync 1.4+ always sends its own nodeid; off by default.
+    pub openais_stale_nodeids: bool,
 }
 
 /// One nodelist entry.
@@ -112,6 +119,7 @@ impl Config {
             nodelist: Vec::new(),
             gather_stuck_after: 4,
             partial_view: false,
+            openais_stale_nodeids: false,
         }
     }
 

@@ -295,6 +295,25 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
                 let by: Vec<String> = r.refused.iter().map(|(k, n)| format!("{k}={n}")).collect();
                 println!("refused by our engine: {}", by.join(" "));
             }
+            if r.cut_off > 0 {
+                println!(
+                    "not fed: {} datagrams to node {node} while its link was down ({})",
+                    r.cut_off,
+                    file.with_extension("log").display()
+                );
+            }
+            if r.foreign > 0 {
+                println!(
+                    "not fed: {} datagrams of another generation than node {node}'s (its transport rejects them)",
+                    r.foreign
+                );
+            }
+            if r.unreachable > 0 {
+                println!(
+                    "not fed: {} knet datagrams from hosts node {node}'s knet did not have reachable yet",
+                    r.unreachable
+                );
+            }
             println!("{}", r.summary_line());
             Ok(r.differ() == 0)
         }

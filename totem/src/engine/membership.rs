@@ -490,9 +490,14 @@ impl Engine {
             return Err(Refusal::RingSeqJump);
         }
         // Both rotations pass it along the new ring's order (see the token's rule).
+        // openais 0.80.6 sets the header nodeid only where a member fills in its entry, so
+        // its second rotation goes round under the last member's (see the config key).
         if let Some(pos) = members.iter().position(|m| *m == self.me) {
             let pred = members[(pos + n - 1) % n];
-            if c.header.nodeid != pred.nodeid() {
+            let openais_second_rotation = self.cfg.openais_stale_nodeids
+                && c.memb_index as usize == n
+                && c.header.nodeid == members[n - 1].nodeid();
+            if c.header.nodeid != pred.nodeid() && !openais_second_rotation {
                 return Err(Refusal::NotFromPredecessor);
             }
         }

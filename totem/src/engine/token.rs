@@ -201,9 +201,15 @@ impl Engine {
         // The token comes from the member before us in ring order (every generation puts
         // the sender's nodeid in the header): a token meant for someone else, replayed or
         // forged to us, would make two members hand out the same seqs.
+        // openais 0.80.6 sends a held or retransmitted token under the nodeid of the member
+        // before the sender (see the config key).
         if let Some(pos) = ring.iter().position(|m| *m == self.me) {
-            let pred = ring[(pos + ring.len() - 1) % ring.len()];
-            if token.header.nodeid != pred.nodeid() {
+            let len = ring.len();
+            let pred = ring[(pos + len - 1) % len];
+            let pred_of_pred = ring[(pos + 2 * len - 2) % len];
+            let openais_stale =
+                self.cfg.openais_stale_nodeids && token.header.nodeid == pred_of_pred.nodeid();
+            if token.header.nodeid != pred.nodeid() && !openais_stale {
                 return Err(Refusal::NotFromPredecessor);
             }
         }
