@@ -160,34 +160,18 @@ impl Sites {
 
     /// A gateway's metrics page, fetched inside site `site` with `gateway_bin status`.
     pub fn metrics(&self, site: usize, gateway_bin: &str, addr: &str) -> String {
-        Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &self.ns[site],
-                gateway_bin,
-                "status",
-                "--raw",
-                "--metrics",
-                addr,
-            ])
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-            .unwrap_or_default()
+        self.gateway_status(site, gateway_bin, &["--raw", "--metrics", addr])
     }
 
     /// `gateway_bin status` in site `site`.
     pub fn status(&self, site: usize, gateway_bin: &str, addr: &str) -> String {
+        self.gateway_status(site, gateway_bin, &["--metrics", addr])
+    }
+
+    fn gateway_status(&self, site: usize, gateway_bin: &str, args: &[&str]) -> String {
         Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &self.ns[site],
-                gateway_bin,
-                "status",
-                "--metrics",
-                addr,
-            ])
+            .args(["netns", "exec", &self.ns[site], gateway_bin, "status"])
+            .args(args)
             .output()
             .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
             .unwrap_or_default()

@@ -12,14 +12,14 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use totem_tests::load::{assert_one_order, LoadResult};
+use totem_tests::load::assert_one_order;
 use totem_tests::mrp_lab::{self, mrp_ring};
 use totem_tests::ring::{Bins, Ring};
 use totem_tests::wait;
 
 #[path = "common/loopback.rs"]
 mod loopback;
-use loopback::Procs;
+use loopback::{bridged_phase, Procs};
 
 const GATEWAY: usize = 7;
 const METRICS: &str = "127.0.0.1:9516";
@@ -87,57 +87,6 @@ fn wait_forwarded(gw: &Gateway, group: &str) {
     );
 }
 
-/// One load phase: receivers join `group` on `receivers` first; once `ready` holds,
-/// `senders` send `count` messages each; returns the receivers' results.
-#[allow(clippy::too_many_arguments)]
-fn phase(
-    procs: &mut Procs,
-    rings: &[&Ring; 2],
-    group: &str,
-    receivers: &[(usize, usize)],
-    senders: &[(usize, usize)],
-    expect_senders: usize,
-    count: u64,
-    ready: impl FnOnce(),
-) -> Vec<(usize, LoadResult)> {
-    let e = expect_senders.to_string();
-    let n = count.to_string();
-    let mut rx = Vec::new();
-    for &(r, i) in receivers {
-        let args = ["-g", group, "-e", &e, "-T", "60", "-s", "700"];
-        let (argv, out) = rings[r].load_command(i, &format!("{group}-rx-n{i}"), &args);
-        rx.push((i, procs.spawn(100 + i, &argv, &out), out));
-    }
-    ready();
-    let mut tx = Vec::new();
-    for &(r, i) in senders {
-        // Its ring's three receivers and itself, then send.
-        let args = [
-            "-g", group, "-m", "4", "-e", "1", "-S", "-n", &n, "-r", "200", "-T", "60", "-s", "700",
-        ];
-        let (argv, out) = rings[r].load_command(i, &format!("{group}-tx-n{i}"), &args);
-        tx.push((i, procs.spawn(200 + i, &argv, &out), out));
-    }
-    for (i, pid, out) in tx {
-        let exited = procs.wait_exit(pid, Duration::from_secs(70));
-        let text = std::fs::read_to_string(&out).unwrap_or_default();
-        assert!(exited, "{group}: sender on node {i} did not exit:\n{text}");
-    }
-    let mut results = Vec::new();
-    for (i, pid, out) in rx {
-        let exited = procs.wait_exit(pid, Duration::from_secs(70));
-        let text = std::fs::read_to_string(&out).unwrap_or_default();
-        assert!(
-            exited,
-            "{group}: receiver on node {i} did not exit:\n{text}"
-        );
-        let r =
-            LoadResult::find(&text).unwrap_or_else(|e| panic!("{group}: node {i}: {e}:\n{text}"));
-        results.push((i, r));
-    }
-    results
-}
-
 #[test]
 fn two_rings_bridged_into_one_order() {
     let t0 = Instant::now();
@@ -169,14 +118,14 @@ fn two_rings_bridged_into_one_order() {
 
     // Phase 1: senders on both rings, one order on all six.
     let all_rx = [(0, 1), (0, 2), (0, 3), (1, 4), (1, 5), (1, 6)];
-    let r = phase(
+    let r = bridged_phase(
         &mut procs,
         &[&r0, &r1],
         "b1",
         &all_rx,
         &[(0, 1), (1, 4), (1, 6)],
-        3,
         300,
+        60,
         || {
             wait_forwarded(&gw, "b1");
             // While the group has members on both sides, status names it forwarded.
@@ -208,7 +157,7 @@ fn two_rings_bridged_into_one_order() {
         (1, [(1, 4), (1, 5), (1, 6)], (1, 5)),
     ] {
         let g = format!("alone{ring}");
-        let r = phase(&mut procs, &[&r0, &r1], &g, &rx, &[tx], 1, 200, || {
+        let r = bridged_phase(&mut procs, &[&r0, &r1], &g, &rx, &[tx], 200, 60, || {
             std::thread::sleep(Duration::from_millis(500))
         });
         assert_one_order(&g, &r, 200);
@@ -222,14 +171,14 @@ fn two_rings_bridged_into_one_order() {
     let gw = start_gateway(&mut procs, tmp.path(), 2);
     wait_members(&r0, &[1, 2, 3], &[1, 2, 3, 7], Duration::from_secs(30));
     wait_members(&r1, &[4, 5, 6], &[4, 5, 6, 7], Duration::from_secs(30));
-    let r = phase(
+    let r = bridged_phase(
         &mut procs,
         &[&r0, &r1],
         "b3",
         &all_rx,
         &[(0, 3), (1, 5)],
-        2,
         300,
+        60,
         || wait_forwarded(&gw, "b3"),
     );
     assert_one_order("b3", &r, 600);

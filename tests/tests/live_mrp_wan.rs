@@ -13,7 +13,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use totem_tests::load::{assert_one_order, LoadResult};
+use totem_tests::load::assert_one_order;
 use totem_tests::mrp_lab::{self, mrp_ring, Sites};
 use totem_tests::netns::is_root;
 use totem_tests::ring::{Bins, Ring};
@@ -21,7 +21,7 @@ use totem_tests::wait;
 
 #[path = "common/loopback.rs"]
 mod loopback;
-use loopback::Procs;
+use loopback::{bridged_phase, Procs};
 
 const METRICS: &str = "127.0.0.1:9517";
 
@@ -93,55 +93,6 @@ fn start_gw(procs: &mut Procs, sites: &Sites, site: usize, dir: &Path, k: u32) -
     Gw { pid, log }
 }
 
-/// Receivers first on `receivers`, then (once `ready`) `count` messages from each sender;
-/// returns the receivers' results.
-#[allow(clippy::too_many_arguments)]
-fn phase(
-    procs: &mut Procs,
-    rings: &[&Ring; 2],
-    group: &str,
-    receivers: &[(usize, usize)],
-    senders: &[(usize, usize)],
-    count: u64,
-    ready: impl FnOnce(),
-) -> Vec<(usize, LoadResult)> {
-    let e = senders.len().to_string();
-    let n = count.to_string();
-    let mut rx = Vec::new();
-    for &(r, i) in receivers {
-        let args = ["-g", group, "-e", &e, "-T", "90", "-s", "700"];
-        let (argv, out) = rings[r].load_command(i, &format!("{group}-rx-n{i}"), &args);
-        rx.push((i, procs.spawn(100 + i, &argv, &out), out));
-    }
-    ready();
-    let mut tx = Vec::new();
-    for &(r, i) in senders {
-        let args = [
-            "-g", group, "-m", "4", "-e", "1", "-S", "-n", &n, "-r", "200", "-T", "90", "-s", "700",
-        ];
-        let (argv, out) = rings[r].load_command(i, &format!("{group}-tx-n{i}"), &args);
-        tx.push((i, procs.spawn(200 + i, &argv, &out), out));
-    }
-    for (i, pid, out) in tx {
-        let exited = procs.wait_exit(pid, Duration::from_secs(100));
-        let text = std::fs::read_to_string(&out).unwrap_or_default();
-        assert!(exited, "{group}: sender on node {i} did not exit:\n{text}");
-    }
-    let mut results = Vec::new();
-    for (i, pid, out) in rx {
-        let exited = procs.wait_exit(pid, Duration::from_secs(100));
-        let text = std::fs::read_to_string(&out).unwrap_or_default();
-        assert!(
-            exited,
-            "{group}: receiver on node {i} did not exit:\n{text}"
-        );
-        let r =
-            LoadResult::find(&text).unwrap_or_else(|e| panic!("{group}: node {i}: {e}:\n{text}"));
-        results.push((i, r));
-    }
-    results
-}
-
 #[test]
 fn two_sites_over_an_emulated_wan() {
     if !is_root() {
@@ -206,13 +157,14 @@ fn two_sites_over_an_emulated_wan() {
     let rings = [&r0, &r1];
     let all_rx = [(0, 1), (0, 2), (0, 3), (1, 4), (1, 5), (1, 6)];
     let logs = [ga.log.clone(), gb.log.clone()];
-    let r = phase(
+    let r = bridged_phase(
         &mut procs,
         &rings,
         "w1",
         &all_rx,
         &[(0, 1), (1, 4)],
         300,
+        90,
         || wait_link(&sites, true, Some("w1"), &logs),
     );
     assert_one_order("w1", &r, 600);
@@ -226,7 +178,7 @@ fn two_sites_over_an_emulated_wan() {
         (1, [(1, 4), (1, 5), (1, 6)], (1, 5)),
     ] {
         let g = format!("cut{site}");
-        let r = phase(&mut procs, &rings, &g, &rx, &[tx], 200, || {
+        let r = bridged_phase(&mut procs, &rings, &g, &rx, &[tx], 200, 90, || {
             std::thread::sleep(Duration::from_millis(500))
         });
         assert_one_order(&g, &r, 200);
@@ -235,13 +187,14 @@ fn two_sites_over_an_emulated_wan() {
 
     // Healed: one order again, and each gateway reports what its site delivered alone.
     sites.set_wan(true).unwrap();
-    let r = phase(
+    let r = bridged_phase(
         &mut procs,
         &rings,
         "w2",
         &all_rx,
         &[(0, 3), (1, 6)],
         300,
+        90,
         || wait_link(&sites, true, Some("w2"), &logs),
     );
     assert_one_order("w2", &r, 600);
@@ -261,13 +214,14 @@ fn two_sites_over_an_emulated_wan() {
     gb = start_gw(&mut procs, &sites, 1, d, 2);
     wait_members(&r1, &[4, 5, 6], &[4, 5, 6, 8]);
     let logs = [ga.log.clone(), gb.log.clone()];
-    let r = phase(
+    let r = bridged_phase(
         &mut procs,
         &rings,
         "w3",
         &all_rx,
         &[(0, 2), (1, 5)],
         300,
+        90,
         || wait_link(&sites, true, Some("w3"), &logs),
     );
     assert_one_order("w3", &r, 600);

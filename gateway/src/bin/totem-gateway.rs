@@ -67,6 +67,17 @@ fn main() {
     }
 }
 
+/// Resolves on SIGINT or SIGTERM (call inside the runtime).
+fn stop_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    Ok(async move {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    })
+}
+
 fn real_main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.cmd {
@@ -148,14 +159,7 @@ fn real_main() -> anyhow::Result<()> {
                 .enable_all()
                 .build()?;
             rt.block_on(async {
-                let mut term =
-                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-                let stop = async move {
-                    tokio::select! {
-                        _ = tokio::signal::ctrl_c() => {}
-                        _ = term.recv() => {}
-                    }
-                };
+                let stop = stop_signal()?;
                 bridge::run::run(conf, stop).await?;
                 Ok::<_, anyhow::Error>(())
             })?;
@@ -171,14 +175,7 @@ fn real_main() -> anyhow::Result<()> {
                 .enable_all()
                 .build()?;
             let (stats, ds) = rt.block_on(async {
-                let mut term =
-                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-                let stop = async move {
-                    tokio::select! {
-                        _ = tokio::signal::ctrl_c() => {}
-                        _ = term.recv() => {}
-                    }
-                };
+                let stop = stop_signal()?;
                 Ok::<_, anyhow::Error>(totem_gateway::run::run(conf, stop).await?)
             })?;
             tracing::info!(

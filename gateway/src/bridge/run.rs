@@ -5,8 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use totem::cpg::{CfgRekeyWatch, Cpg, ExecOptions};
+use totem::driver::node::Spawned;
 use totem::driver::NodeHandle;
-use totem::node_config::{self, Overrides};
+use totem::node_config::{self, NodeConfig, Overrides};
 
 use super::conf::BridgeConf;
 use super::Bridge;
@@ -43,33 +44,57 @@ pub(super) struct Side {
     pub(super) ring: u32,
 }
 
+/// A ring's error, naming its configuration file.
+pub(super) fn ring_error(path: &std::path::Path, e: impl std::fmt::Display) -> BridgeError {
+    BridgeError::Ring {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    }
+}
+
+/// Reads a ring's corosync.conf.
+pub(super) fn load_ring(path: &std::path::Path, ov: Overrides) -> Result<NodeConfig, BridgeError> {
+    node_config::load(path, ov).map_err(|e| ring_error(path, e))
+}
+
+/// Starts our node in the ring of `cfg` (Totem and its driver): the executive's options
+/// and the node, for the caller to start the executive over.
+pub(super) fn spawn_node(
+    path: &std::path::Path,
+    cfg: NodeConfig,
+) -> Result<(ExecOptions, Spawned), BridgeError> {
+    let opts = ExecOptions::from_config(&cfg);
+    let watch = Box::new(CfgRekeyWatch::new(cfg.generation));
+    let spawned =
+        totem::driver::spawn_watched(cfg, Some(watch)).map_err(|e| ring_error(path, e))?;
+    Ok((opts, spawned))
+}
+
+/// Serves the metrics page on `addr`: the page to refresh, and the server task.
+pub(super) async fn serve_page(
+    addr: std::net::SocketAddr,
+) -> Result<(Arc<std::sync::Mutex<String>>, tokio::task::JoinHandle<()>), BridgeError> {
+    let l = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| BridgeError::Bind { addr, source })?;
+    let page = Arc::new(std::sync::Mutex::new(String::new()));
+    let server = tokio::spawn(crate::run::serve_metrics(l, page.clone()));
+    Ok((page, server))
+}
+
 pub(super) fn start(path: &std::path::Path, nodeid: Option<u32>) -> Result<Side, BridgeError> {
-    let p = path.display().to_string();
     let ov = Overrides {
         generation: None,
         nodeid,
     };
-    let cfg = node_config::load(path, ov).map_err(|e| BridgeError::Ring {
-        path: p.clone(),
-        reason: e.to_string(),
+    let cfg = load_ring(path, ov)?;
+    let mrp = cfg.mrp.clone().ok_or(BridgeError::NoMrp {
+        path: path.display().to_string(),
     })?;
-    let mrp = cfg
-        .mrp
-        .clone()
-        .ok_or(BridgeError::NoMrp { path: p.clone() })?;
-    let mut opts = ExecOptions::from_config(&cfg);
+    let (mut opts, (node, events, task)) = spawn_node(path, cfg)?;
     opts.mrp = None;
-    let watch = Box::new(CfgRekeyWatch::new(cfg.generation));
-    let (node, events, task) =
-        totem::driver::spawn_watched(cfg, Some(watch)).map_err(|e| BridgeError::Ring {
-            path: p.clone(),
-            reason: e.to_string(),
-        })?;
     let (cpg, tap) =
-        Cpg::start_gateway(node.clone(), events, opts, &mrp).map_err(|e| BridgeError::Ring {
-            path: p,
-            reason: e.to_string(),
-        })?;
+        Cpg::start_gateway(node.clone(), events, opts, &mrp).map_err(|e| ring_error(path, e))?;
     Ok(Side {
         node,
         cpg,
@@ -77,6 +102,22 @@ pub(super) fn start(path: &std::path::Path, nodeid: Option<u32>) -> Result<Side,
         task,
         ring: mrp.ring,
     })
+}
+
+/// Hands side `side` its event `first` and what else its tap already holds (bounded).
+fn feed(
+    bridge: &mut Bridge,
+    side: usize,
+    tap: &mut totem::cpg::MrpTap,
+    first: &totem::engine::Event,
+) {
+    bridge.handle_event(side, first);
+    for _ in 0..4096 {
+        match tap.try_recv() {
+            Ok(e) => bridge.handle_event(side, &e),
+            Err(_) => break,
+        }
+    }
 }
 
 /// Runs the bridge until `stop` resolves (then both nodes leave their rings).
@@ -95,14 +136,7 @@ pub async fn run(
     if a.ring == b.ring {
         return Err(BridgeError::SameRing(a.ring));
     }
-    let l = tokio::net::TcpListener::bind(conf.metrics)
-        .await
-        .map_err(|source| BridgeError::Bind {
-            addr: conf.metrics,
-            source,
-        })?;
-    let page = Arc::new(std::sync::Mutex::new(String::new()));
-    let server = tokio::spawn(crate::run::serve_metrics(l, page.clone()));
+    let (page, server) = serve_page(conf.metrics).await?;
     let mut bridge = Bridge::new(
         (a.ring, a.cpg.nodeid()),
         (b.ring, b.cpg.nodeid()),
@@ -126,23 +160,11 @@ pub async fn run(
             _ = &mut sb.task => break Err(BridgeError::NodeStopped(sb.ring)),
             e = sa.tap.recv() => {
                 let Some(e) = e else { break Err(BridgeError::NodeStopped(sa.ring)) };
-                bridge.handle_event(0, &e);
-                for _ in 0..4096 {
-                    match sa.tap.try_recv() {
-                        Ok(e) => bridge.handle_event(0, &e),
-                        Err(_) => break,
-                    }
-                }
+                feed(&mut bridge, 0, &mut sa.tap, &e);
             }
             e = sb.tap.recv() => {
                 let Some(e) = e else { break Err(BridgeError::NodeStopped(sb.ring)) };
-                bridge.handle_event(1, &e);
-                for _ in 0..4096 {
-                    match sb.tap.try_recv() {
-                        Ok(e) => bridge.handle_event(1, &e),
-                        Err(_) => break,
-                    }
-                }
+                feed(&mut bridge, 1, &mut sb.tap, &e);
             }
             _ = refresh.tick() => {
                 let st = [bridge.side(0), bridge.side(1)];

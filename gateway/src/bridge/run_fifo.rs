@@ -2,17 +2,16 @@
 //! listener per bridged group on each side, and the proxies the [`FifoBridge`] asks for.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
-use totem::cpg::{CfgRekeyWatch, Cpg, CpgError, CpgEvent, CpgSender, ExecOptions, Process};
+use totem::cpg::{Cpg, CpgError, CpgEvent, CpgSender, Process};
 use totem::driver::{NodeError, NodeHandle};
-use totem::node_config::{self, Overrides};
+use totem::node_config::Overrides;
 
 use super::conf::BridgeConf;
 use super::fifo::{Action, FifoBridge};
-use super::run::BridgeError;
+use super::run::{load_ring, ring_error, serve_page, spawn_node, BridgeError};
 
 struct Plain {
     node: NodeHandle,
@@ -21,26 +20,12 @@ struct Plain {
 }
 
 fn start_plain(path: &std::path::Path, conf: &BridgeConf) -> Result<Plain, BridgeError> {
-    let p = path.display().to_string();
     let ov = Overrides {
         generation: conf.generation,
         nodeid: conf.nodeid,
     };
-    let cfg = node_config::load(path, ov).map_err(|e| BridgeError::Ring {
-        path: p.clone(),
-        reason: e.to_string(),
-    })?;
-    let opts = ExecOptions::from_config(&cfg);
-    let watch = Box::new(CfgRekeyWatch::new(cfg.generation));
-    let (node, events, task) =
-        totem::driver::spawn_watched(cfg, Some(watch)).map_err(|e| BridgeError::Ring {
-            path: p.clone(),
-            reason: e.to_string(),
-        })?;
-    let cpg = Cpg::start_with(node.clone(), events, opts).map_err(|e| BridgeError::Ring {
-        path: p,
-        reason: e.to_string(),
-    })?;
+    let (opts, (node, events, task)) = spawn_node(path, load_ring(path, ov)?)?;
+    let cpg = Cpg::start_with(node.clone(), events, opts).map_err(|e| ring_error(path, e))?;
     Ok(Plain { node, cpg, task })
 }
 
@@ -102,23 +87,18 @@ pub(super) async fn run_fifo(
         start_plain(&conf.rings[0], &conf)?,
         start_plain(&conf.rings[1], &conf)?,
     ];
-    let l = tokio::net::TcpListener::bind(conf.metrics)
-        .await
-        .map_err(|source| BridgeError::Bind {
-            addr: conf.metrics,
-            source,
-        })?;
-    let page = Arc::new(std::sync::Mutex::new(String::new()));
-    let server = tokio::spawn(crate::run::serve_metrics(l, page.clone()));
+    let (page, server) = serve_page(conf.metrics).await?;
     let gw = [sides[0].cpg.nodeid(), sides[1].cpg.nodeid()];
     let mut core = FifoBridge::new(gw, &conf.groups);
     let (etx, mut erx) = mpsc::unbounded_channel::<(usize, Vec<u8>, CpgEvent)>();
     let mut listeners = Vec::new();
     for (side, s) in sides.iter().enumerate() {
         for g in &conf.groups {
-            let h = s.cpg.join(g).await.map_err(|e| BridgeError::Ring {
-                path: conf.rings[side].display().to_string(),
-                reason: format!("joining {}: {e}", String::from_utf8_lossy(g)),
+            let h = s.cpg.join(g).await.map_err(|e| {
+                ring_error(
+                    &conf.rings[side],
+                    format!("joining {}: {e}", String::from_utf8_lossy(g)),
+                )
             })?;
             let (sender, mut rx) = h.split();
             let etx = etx.clone();

@@ -1,11 +1,10 @@
 //! Runs a WAN gateway: one node of this site's ring, the [`WanPort`] over it, and the link
 //! to the other site's gateway.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use super::conf::BridgeConf;
-use super::run::{start, BridgeError};
+use super::run::{serve_page, start, BridgeError};
 use super::wan::{self, LinkConf, LinkEvent};
 use super::wan_port::WanPort;
 
@@ -27,14 +26,7 @@ pub(super) async fn run_wan(
         });
     }
     let mut side = start(&conf.rings[0], conf.nodeid)?;
-    let l = tokio::net::TcpListener::bind(conf.metrics)
-        .await
-        .map_err(|source| BridgeError::Bind {
-            addr: conf.metrics,
-            source,
-        })?;
-    let page = Arc::new(std::sync::Mutex::new(String::new()));
-    let server = tokio::spawn(crate::run::serve_metrics(l, page.clone()));
+    let (page, server) = serve_page(conf.metrics).await?;
     let (link_tx, mut link_rx, link_task) = wan::spawn(LinkConf {
         role: w.role,
         key,

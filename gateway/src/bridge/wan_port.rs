@@ -93,8 +93,8 @@ impl WanPort {
 
     /// Connection `epoch` is up.
     pub fn up(&mut self, epoch: u64) {
-        if self.epoch.is_some() {
-            self.down(self.epoch.unwrap_or(0));
+        if let Some(old) = self.epoch {
+            self.down(old);
         }
         self.stats.ups += 1;
         if let Some(at) = self.down_at.take() {

@@ -102,3 +102,58 @@ pub fn phase(
     }
     results
 }
+
+/// A load phase across joined rings (the multiple-ring tests): receivers join `group` on
+/// every `(ring, node)` of `receivers` first; once `ready` holds (the gateways forward
+/// the group), each of `senders` sends `count` messages at 200/s once its ring's three
+/// receivers and itself are in the group. Every client gives up after `deadline_s`;
+/// returns the receivers' results.
+#[allow(clippy::too_many_arguments)]
+pub fn bridged_phase(
+    procs: &mut Procs,
+    rings: &[&Ring; 2],
+    group: &str,
+    receivers: &[(usize, usize)],
+    senders: &[(usize, usize)],
+    count: u64,
+    deadline_s: u64,
+    ready: impl FnOnce(),
+) -> Vec<(usize, LoadResult)> {
+    let e = senders.len().to_string();
+    let n = count.to_string();
+    let t = deadline_s.to_string();
+    let wait = Duration::from_secs(deadline_s + 10);
+    let mut rx = Vec::new();
+    for &(r, i) in receivers {
+        let args = ["-g", group, "-e", &e, "-T", &t, "-s", "700"];
+        let (argv, out) = rings[r].load_command(i, &format!("{group}-rx-n{i}"), &args);
+        rx.push((i, procs.spawn(100 + i, &argv, &out), out));
+    }
+    ready();
+    let mut tx = Vec::new();
+    for &(r, i) in senders {
+        let args = [
+            "-g", group, "-m", "4", "-e", "1", "-S", "-n", &n, "-r", "200", "-T", &t, "-s", "700",
+        ];
+        let (argv, out) = rings[r].load_command(i, &format!("{group}-tx-n{i}"), &args);
+        tx.push((i, procs.spawn(200 + i, &argv, &out), out));
+    }
+    for (i, pid, out) in tx {
+        let exited = procs.wait_exit(pid, wait);
+        let text = std::fs::read_to_string(&out).unwrap_or_default();
+        assert!(exited, "{group}: sender on node {i} did not exit:\n{text}");
+    }
+    let mut results = Vec::new();
+    for (i, pid, out) in rx {
+        let exited = procs.wait_exit(pid, wait);
+        let text = std::fs::read_to_string(&out).unwrap_or_default();
+        assert!(
+            exited,
+            "{group}: receiver on node {i} did not exit:\n{text}"
+        );
+        let r =
+            LoadResult::find(&text).unwrap_or_else(|e| panic!("{group}: node {i}: {e}:\n{text}"));
+        results.push((i, r));
+    }
+    results
+}
